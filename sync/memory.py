@@ -1,0 +1,123 @@
+"""An in-memory SyncStore: the reference backend for the engine's unit and property tests.
+
+Writes are staged and applied only on commit, so an exception inside a batch leaves nothing behind,
+exactly like a rolled-back database transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from sync.audit import GENESIS, canonical, chain
+from sync.digest import EMPTY
+from sync.domain import Template
+from sync.messages import Digest, MutationResult
+from sync.store import AuditEntry, BatchEffects, Record, StoredOutcome
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.records: dict[str, Record] = {}
+        self.last_seq: dict[str, int] = {}
+        self.outcome_log: dict[tuple[str, int], StoredOutcome] = {}
+        self.digests: dict[str, Digest] = {}
+        self.revision = 0
+        self.horizon = 0
+        self.templates: dict[str, Template] = {}
+        self.attachments: set[str] = set()
+        self.attachment_refs: set[tuple[str, str, str]] = set()
+        self.audit: list[tuple[int, bytes, str, str]] = []
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[_MemoryWriteTx]:
+        async with self._lock:
+            yield _MemoryWriteTx(self)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[_MemoryReadTx]:
+        # Holding the lock gives the read a consistent snapshot, like a database transaction.
+        async with self._lock:
+            yield _MemoryReadTx(self)
+
+    def append_audit(self, entry: AuditEntry) -> None:
+        content = canonical(entry)
+        prev = self.audit[-1][3] if self.audit else GENESIS
+        self.audit.append((len(self.audit) + 1, content, prev, chain(prev, content)))
+
+
+class _MemoryWriteTx:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    async def client_last_seq(self, client_id: str) -> int:
+        return self.store.last_seq.get(client_id, 0)
+
+    async def outcomes(self, client_id: str, seqs: Sequence[int]) -> dict[int, MutationResult]:
+        found = {seq: self.store.outcome_log.get((client_id, seq)) for seq in seqs}
+        return {seq: o.result for seq, o in found.items() if o is not None}
+
+    async def records(self, ids: Sequence[str]) -> dict[str, Record]:
+        # Copies: the engine may change what it reads, and nothing may leak without a commit.
+        return {i: copy.deepcopy(self.store.records[i]) for i in ids if i in self.store.records}
+
+    async def revision(self) -> int:
+        return self.store.revision
+
+    async def digests(self, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
+        return {w: self.store.digests[w] for w in warehouse_ids if w in self.store.digests}
+
+    async def attachments_present(self, hashes: Sequence[str]) -> set[str]:
+        return {h for h in hashes if h in self.store.attachments}
+
+    async def template(self, template_id: str) -> Template | None:
+        return self.store.templates.get(template_id)
+
+    async def commit(self, effects: BatchEffects) -> None:
+        store = self.store
+        for record in effects.records:
+            store.records[record.id] = copy.deepcopy(record)
+        for outcome in effects.outcomes:
+            store.outcome_log[(outcome.client_id, outcome.seq)] = outcome
+        store.last_seq[effects.client_id] = effects.last_seq
+        store.digests.update(effects.digests)
+        store.revision = max(store.revision, effects.revision)
+        for entry in effects.audit:
+            store.append_audit(entry)
+        store.attachment_refs.update((r.sha256, r.record_id, r.client_id) for r in effects.attachment_refs)
+
+
+class _MemoryReadTx:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    async def changes(self, warehouse_id: str, after: int, limit: int) -> list[Record]:
+        found = [
+            r for r in self.store.records.values() if r.warehouse_id == warehouse_id and r.revision > after
+        ]
+        found.sort(key=lambda r: r.revision)
+        return [copy.deepcopy(r) for r in found[:limit]]
+
+    async def digests(self, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
+        return {w: self.store.digests.get(w, EMPTY) for w in warehouse_ids}
+
+    async def tombstone_horizon(self) -> int:
+        return self.store.horizon
+
+    async def outcome_revisions(
+        self, client_id: str, after_seq: int, limit: int
+    ) -> list[tuple[int, str | None, int | None]]:
+        rows = sorted(
+            (seq, o.warehouse_id, o.result.revision)
+            for (cid, seq), o in self.store.outcome_log.items()
+            if cid == client_id and seq > after_seq
+        )
+        return rows[:limit]
+
+    async def missing_attachments(self, client_id: str) -> list[str]:
+        return sorted(
+            {sha for sha, _, cid in self.store.attachment_refs if cid == client_id} - self.store.attachments
+        )

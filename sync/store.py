@@ -1,0 +1,162 @@
+"""The storage interface the sync engine talks to.
+
+A backend (sync.memory for tests, server.storage.sqlite, server.storage.postgres) implements
+`SyncStore`. The engine never sees SQL: it reads what a batch needs inside one write transaction,
+decides everything in memory, and hands the backend one `BatchEffects` to persist atomically.
+
+Write transactions are serialized by the backend (SQLite: one writer connection; PostgreSQL: a
+transaction-level advisory lock), so revisions are handed out in commit order and a reader's
+cursor can never skip a change that committed late.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+from msgspec import Struct
+
+from sync.domain import Template
+from sync.messages import Change, Digest, MutationResult
+
+
+class Record(Struct, kw_only=True):
+    """A synced record as stored, with the per-field merge bookkeeping."""
+
+    id: str
+    collection: str
+    warehouse_id: str
+    revision: int
+    fields: dict[str, Any]
+    field_revs: dict[str, int]
+    """Server revision of each field's last change: the base of the three-way merge."""
+    field_hlcs: dict[str, str]
+    """HLC of each field's last change, for last-writer-wins fields."""
+    field_by: dict[str, str] = {}
+    """User id of each field's last author, so a conflict can say who wrote the other value."""
+    deleted: bool = False
+    created_by: str = ""
+    updated_by: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+
+    def to_change(self) -> Change:
+        return Change(
+            id=self.id,
+            collection=self.collection,
+            warehouse_id=self.warehouse_id,
+            revision=self.revision,
+            fields=self.fields,
+            deleted=self.deleted,
+            created_by=self.created_by,
+            updated_by=self.updated_by,
+            updated_at=self.updated_at,
+        )
+
+
+class StoredOutcome(Struct, kw_only=True, frozen=True):
+    """The answer to one mutation, kept so a retried push is answered identically.
+
+    Rejected mutations keep their full body (`mutation`, JSON) so the supervisor can see them.
+    """
+
+    client_id: str
+    seq: int
+    user_id: str
+    warehouse_id: str | None
+    collection: str
+    record_id: str
+    op: str
+    result: MutationResult
+    mutation: bytes
+    at: str
+
+
+class AuditEntry(Struct, kw_only=True, frozen=True):
+    """Content of one audit-log entry. The backend chains it (sync.audit) when appending."""
+
+    at: str
+    kind: str
+    actor_id: str
+    actor_agency: str
+    device: str
+    warehouse_id: str | None
+    subject: str
+    detail: dict[str, Any]
+
+
+class AttachmentRef(Struct, kw_only=True, frozen=True):
+    sha256: str
+    record_id: str
+    client_id: str
+
+
+class BatchEffects(Struct, kw_only=True):
+    """Everything one push changes, written by the backend in one transaction."""
+
+    client_id: str
+    user_id: str
+    last_seq: int
+    revision: int
+    """The highest revision handed out; the backend's sequence moves to it."""
+    records: list[Record]
+    """Final state of every record the batch touched (conflict records included)."""
+    outcomes: list[StoredOutcome]
+    digests: dict[str, Digest]
+    """New digest of every warehouse the batch touched."""
+    audit: list[AuditEntry]
+    attachment_refs: list[AttachmentRef]
+
+
+class WriteTx(Protocol):
+    """Reads of a write transaction. Everything read here is stable until the commit."""
+
+    async def client_last_seq(self, client_id: str) -> int: ...
+
+    async def outcomes(self, client_id: str, seqs: Sequence[int]) -> dict[int, MutationResult]: ...
+
+    async def records(self, ids: Sequence[str]) -> dict[str, Record]: ...
+
+    async def revision(self) -> int:
+        """The highest revision handed out so far."""
+        ...
+
+    async def digests(self, warehouse_ids: Sequence[str]) -> dict[str, Digest]: ...
+
+    async def attachments_present(self, hashes: Sequence[str]) -> set[str]: ...
+
+    async def template(self, template_id: str) -> Template | None: ...
+
+    async def commit(self, effects: BatchEffects) -> None:
+        """Persist the batch. The transaction ends when the context manager exits; if commit() was
+        not called (an exception), nothing of the batch is written."""
+        ...
+
+
+class ReadTx(Protocol):
+    """A consistent snapshot for a pull."""
+
+    async def changes(self, warehouse_id: str, after: int, limit: int) -> list[Record]: ...
+
+    async def digests(self, warehouse_ids: Sequence[str]) -> dict[str, Digest]: ...
+
+    async def tombstone_horizon(self) -> int:
+        """Revision before which tombstones may have been purged; older cursors must reset."""
+        ...
+
+    async def outcome_revisions(
+        self, client_id: str, after_seq: int, limit: int
+    ) -> list[tuple[int, str | None, int | None]]:
+        """(seq, warehouse_id, revision) of the client's mutations after `after_seq`, by seq."""
+        ...
+
+    async def missing_attachments(self, client_id: str) -> list[str]: ...
+
+
+class SyncStore(Protocol):
+    def write(self) -> AbstractAsyncContextManager[WriteTx]:
+        """Begin the (serialized) write transaction for one push batch."""
+        ...
+
+    def read(self) -> AbstractAsyncContextManager[ReadTx]: ...
