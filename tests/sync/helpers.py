@@ -23,8 +23,13 @@ TEMPLATE = Template(
             code="akses",
             title="Akses & penguncian",
             items=[
-                TemplateItem(code="segel_pintu", label="Segel pintu utuh", kind="yes_no", required=True,
-                             finding_if=["tidak"]),
+                TemplateItem(
+                    code="segel_pintu",
+                    label="Segel pintu utuh",
+                    kind="yes_no",
+                    required=True,
+                    finding_if=["tidak"],
+                ),
                 TemplateItem(code="nomor_segel", label="Nomor segel pintu", kind="seal"),
                 TemplateItem(code="foto_pintu", label="Foto pintu", kind="photo"),
             ],
@@ -33,12 +38,17 @@ TEMPLATE = Template(
             code="logistik",
             title="Logistik",
             items=[
-                TemplateItem(code="kotak_suara", label="Jumlah kotak suara", kind="number",
-                             stock_item="kotak_suara", tolerance=0),
+                TemplateItem(
+                    code="kotak_suara",
+                    label="Jumlah kotak suara",
+                    kind="number",
+                    stock_item="kotak_suara",
+                    tolerance=0,
+                ),
             ],
         ),
     ],
-)  # fmt: skip
+)
 
 
 def actor(
@@ -103,9 +113,14 @@ class Phone:
         while True:
             response = await self.engine.pull(
                 self.actor,
-                PullRequest(protocol=1, client_id=self.client_id, cursors=self.cursors, limit=limit,
-                            acked_seq=self.acked),
-            )  # fmt: skip
+                PullRequest(
+                    protocol=1,
+                    client_id=self.client_id,
+                    cursors=self.cursors,
+                    limit=limit,
+                    acked_seq=self.acked,
+                ),
+            )
             for change in response.changes:
                 self.replica[change.id] = change
             for gone in response.drop + response.reset:
@@ -125,7 +140,12 @@ class Phone:
 async def seed_stock(engine: SyncEngine, expected: int = 40) -> None:
     admin = Phone(engine, actor("admin", role="admin", agency="KPU", warehouses=(WH, OTHER_WH)))
     for wh in (WH, OTHER_WH):
-        admin.mutate("create", stock_level_id(wh, "kotak_suara"), "stock_levels",
-                     {"item_type": "kotak_suara", "expected": {"delta": expected}}, warehouse_id=wh)  # fmt: skip
+        admin.mutate(
+            "create",
+            stock_level_id(wh, "kotak_suara"),
+            "stock_levels",
+            {"item_type": "kotak_suara", "expected": {"delta": expected}},
+            warehouse_id=wh,
+        )
     response = await admin.push()
     assert all(r.status == "applied" for r in response.results), response

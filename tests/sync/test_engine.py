@@ -154,8 +154,10 @@ async def test_union_and_append_fields_keep_both_sides(engine: SyncEngine) -> No
     await joko.pull()
     fields = joko.replica["inc-1"].fields
     assert fields["photos"] == ["1" * 64, "2" * 64]
-    assert [(n["id"], n["by"], n["agency"]) for n in fields["notes"]] == [("s1", "u-sari", "POLRI"),
-                                                                        ("j1", "u-joko", "TNI")]  # fmt: skip
+    assert [(n["id"], n["by"], n["agency"]) for n in fields["notes"]] == [
+        ("s1", "u-sari", "POLRI"),
+        ("j1", "u-joko", "TNI"),
+    ]
     assert _conflicts(joko) == []
 
 
@@ -256,8 +258,13 @@ async def test_submit_enforces_required_answers_and_computes_findings(engine: Sy
 
 async def test_review_locks_and_request_changes_reopens_for_the_officer(engine: SyncEngine) -> None:
     sari, budi = Phone(engine, actor("sari")), Phone(engine, actor("budi", role="supervisor"))
-    sari.mutate("create", "insp-1", "inspections", {"template_id": TEMPLATE.id, "a.segel_pintu": "ya"},
-                warehouse_id=WH)  # fmt: skip
+    sari.mutate(
+        "create",
+        "insp-1",
+        "inspections",
+        {"template_id": TEMPLATE.id, "a.segel_pintu": "ya"},
+        warehouse_id=WH,
+    )
     sari.mutate("submit", "insp-1", "inspections")
     await sari.sync()
     await budi.pull()
@@ -338,8 +345,9 @@ async def test_officer_cannot_write_or_read_another_warehouse(engine: SyncEngine
     sari.mutate("patch", "inc-x", "incidents", {"severity": "kritis"})
     response = await sari.push()
     assert [r.code for r in response.results] == ["out_of_scope", "out_of_scope"]
-    pulled = await engine.pull(sari.actor, PullRequest(protocol=1, client_id=sari.client_id,
-                                                       cursors={OTHER_WH: 0}))  # fmt: skip
+    pulled = await engine.pull(
+        sari.actor, PullRequest(protocol=1, client_id=sari.client_id, cursors={OTHER_WH: 0})
+    )
     assert pulled.changes == [] and pulled.drop == [OTHER_WH] and pulled.scope == [WH]
     assert store.records["inc-x"].fields["severity"] == "sedang"
 
@@ -360,8 +368,9 @@ async def test_cursor_older_than_tombstone_horizon_is_reset(engine: SyncEngine, 
     sari = Phone(engine, actor("sari"))
     await _incident(engine, sari)
     store.horizon = store.revision + 5
-    response = await engine.pull(sari.actor, PullRequest(protocol=1, client_id=sari.client_id,
-                                                         cursors={WH: 1}))  # fmt: skip
+    response = await engine.pull(
+        sari.actor, PullRequest(protocol=1, client_id=sari.client_id, cursors={WH: 1})
+    )
     assert response.reset == [WH]
     assert [c.id for c in response.changes] == ["inc-1"]
 
@@ -408,17 +417,26 @@ async def test_previous_schema_is_converted_and_older_refused(engine: SyncEngine
 async def test_wrong_protocol_and_foreign_client_id_are_refused(engine: SyncEngine) -> None:
     sari = Phone(engine, actor("sari"))
     with pytest.raises(ProtocolMismatch):
-        await engine.push(sari.actor, PushRequest(protocol=99, client_id=sari.client_id, schema_version=2,
-                                                  mutations=[]))  # fmt: skip
+        await engine.push(
+            sari.actor, PushRequest(protocol=99, client_id=sari.client_id, schema_version=2, mutations=[])
+        )
     with pytest.raises(ClientMismatch):
-        await engine.push(sari.actor, PushRequest(protocol=1, client_id="dev-someone-else", schema_version=2,
-                                                  mutations=[]))  # fmt: skip
+        await engine.push(
+            sari.actor, PushRequest(protocol=1, client_id="dev-someone-else", schema_version=2, mutations=[])
+        )
 
 
 async def test_clock_stamp_must_come_from_the_pushing_client(engine: SyncEngine) -> None:
     sari = Phone(engine, actor("sari"))
-    m = Mutation(seq=1, id="inc-1", collection="incidents", op="create", warehouse_id=WH, fields=dict(INCIDENT),
-                 hlc=HybridClock("dev-joko-0001").now())  # fmt: skip
+    m = Mutation(
+        seq=1,
+        id="inc-1",
+        collection="incidents",
+        op="create",
+        warehouse_id=WH,
+        fields=dict(INCIDENT),
+        hlc=HybridClock("dev-joko-0001").now(),
+    )
     with pytest.raises(BatchInvalid):
         await engine.push(sari.actor, sari.request([m]))
 

@@ -52,8 +52,19 @@ _STEPS = {
     "pull": st.tuples(st.just("pull"), PHONE),
 }
 # Syncing is as frequent as editing, so edits often meet concurrent ones from other phones.
-_WEIGHTS = {"create": 1, "severity": 3, "description": 2, "photo": 1, "note": 1, "stock": 1, "delete": 1,
-            "acknowledge": 1, "decide": 2, "push": 6, "pull": 6}  # fmt: skip
+_WEIGHTS = {
+    "create": 1,
+    "severity": 3,
+    "description": 2,
+    "photo": 1,
+    "note": 1,
+    "stock": 1,
+    "delete": 1,
+    "acknowledge": 1,
+    "decide": 2,
+    "push": 6,
+    "pull": 6,
+}
 step = st.sampled_from([k for k, w in _WEIGHTS.items() for _ in range(w)]).flatmap(_STEPS.__getitem__)
 
 StoreFactory = Callable[[], AbstractAsyncContextManager[SyncStore]]
@@ -92,9 +103,13 @@ class Sim:
     async def run(self, kind: str, *args: Any) -> None:
         phone = self.phones[args[0]] if kind not in ("decide",) else self.phones[-1]
         if kind == "create":
-            phone.mutate("create", f"inc-{next(self.ids)}", "incidents",
-                         {"category": "segel_rusak", "severity": "sedang", "description": "awal"},
-                         warehouse_id=WH)  # fmt: skip
+            phone.mutate(
+                "create",
+                f"inc-{next(self.ids)}",
+                "incidents",
+                {"category": "segel_rusak", "severity": "sedang", "description": "awal"},
+                warehouse_id=WH,
+            )
         elif kind in ("severity", "description", "photo", "note", "delete", "acknowledge"):
             rid = self.pick(phone, args[1])
             if rid is None:
@@ -116,9 +131,13 @@ class Sim:
         elif kind == "stock":
             phone.mutate("patch", STOCK, "stock_levels", {"expected": {"delta": args[1]}})
         elif kind == "decide":
-            open_ = sorted(c.id for c in phone.replica.values()
-                           if c.collection == "conflicts" and c.fields["status"] == "open"
-                           and c.fields["field"] == "severity")  # fmt: skip
+            open_ = sorted(
+                c.id
+                for c in phone.replica.values()
+                if c.collection == "conflicts"
+                and c.fields["status"] == "open"
+                and c.fields["field"] == "severity"
+            )
             if open_:
                 phone.mutate("resolve", open_[args[0] % len(open_)], "conflicts", {"value": args[1]})
         elif kind == "push":
@@ -153,8 +172,12 @@ class Sim:
                 await phone.pull(limit=4)
 
 
-async def check_invariants(sim: Sim, store_records: dict[str, Any], outcomes: dict[tuple[str, int], Any],
-                           audit_counts: dict[tuple[str, int], int]) -> None:  # fmt: skip
+async def check_invariants(
+    sim: Sim,
+    store_records: dict[str, Any],
+    outcomes: dict[tuple[str, int], Any],
+    audit_counts: dict[tuple[str, int], int],
+) -> None:
     # Convergence.
     server = {i: (r.revision, r.fields, r.deleted) for i, r in store_records.items() if r.warehouse_id == WH}
     for phone in sim.phones:
@@ -169,8 +192,11 @@ async def check_invariants(sim: Sim, store_records: dict[str, Any], outcomes: di
         mutations.append((mutation, result))
     mutations.sort(key=lambda mr: mr[1].revision or 0)
     stock = store_records[STOCK].fields
-    deltas = sum(m.fields["expected"]["delta"] for m, r in mutations
-                 if m.id == STOCK and m.op == "patch" and r.status != "rejected")  # fmt: skip
+    deltas = sum(
+        m.fields["expected"]["delta"]
+        for m, r in mutations
+        if m.id == STOCK and m.op == "patch" and r.status != "rejected"
+    )
     assert stock["expected"] == 40 + deltas
     incidents = {i: r for i, r in store_records.items() if r.collection == "incidents"}
     conflicts = [r.fields for r in store_records.values() if r.collection == "conflicts"]
@@ -199,18 +225,26 @@ async def check_invariants(sim: Sim, store_records: dict[str, Any], outcomes: di
                 continue
             in_conflict = any(
                 c["record_id"] == m.id
-                and (c["field"] == field and value in (c["client_value"], c["server_value"])
-                     or c["field"] == "_deleted" and isinstance(c["client_value"], dict)
-                     and c["client_value"].get(field) == value)
+                and (
+                    (c["field"] == field and value in (c["client_value"], c["server_value"]))
+                    or (
+                        c["field"] == "_deleted"
+                        and isinstance(c["client_value"], dict)
+                        and c["client_value"].get(field) == value
+                    )
+                )
                 for c in conflicts
-            )  # fmt: skip
+            )
             seen_by_overwriter = any(
-                later_result.revision is not None and result.revision is not None
-                and later_result.revision > result.revision and later_result.status != "rejected"
-                and field in later.fields and later.id == m.id
+                later_result.revision is not None
+                and result.revision is not None
+                and later_result.revision > result.revision
+                and later_result.status != "rejected"
+                and field in later.fields
+                and later.id == m.id
                 and (later.base_rev >= result.revision or parse_hlc(later.hlc)[2] == parse_hlc(m.hlc)[2])
                 for later, later_result in mutations
-            )  # fmt: skip
+            )
             assert in_conflict or seen_by_overwriter, f"{field}={value!r} of {m.id} was lost"
 
 
@@ -235,8 +269,10 @@ async def snapshot(
 
 class _MemoryForTests(MemoryStore):
     async def inspect_for_tests(self) -> tuple[dict[str, Any], dict[Any, Any], dict[Any, int]]:
-        outcomes = {key: (msgspec.json.decode(o.mutation, type=Mutation), o.result)
-                    for key, o in self.outcome_log.items()}  # fmt: skip
+        outcomes = {
+            key: (msgspec.json.decode(o.mutation, type=Mutation), o.result)
+            for key, o in self.outcome_log.items()
+        }
         counts: dict[tuple[str, int], int] = {}
         for _, content, _, _ in self.audit:
             entry = msgspec.json.decode(content)
@@ -246,7 +282,7 @@ class _MemoryForTests(MemoryStore):
         return self.records, outcomes, counts
 
 
-class _memory_store:  # noqa: N801 - used like a function returning a context manager
+class _memory_store:
     async def __aenter__(self) -> _MemoryForTests:
         store = _MemoryForTests()
         store.templates[TEMPLATE.id] = TEMPLATE
