@@ -439,6 +439,10 @@ class SyncEngine:
                 record.field_revs[name] = record.revision
                 record.field_hlcs[name] = m.hlc
                 record.field_by[name] = actor.user_id
+                if name in merges and _is_union_merge(spec, name, *merges[name]):
+                    # A union the phone has not seen yet: stamp it as the server's, so the
+                    # phone's next offline edit of this field merges again instead of replacing.
+                    record.field_hlcs[name] = self.clock.now()
         conflicts = []
         for name, (fm, incoming) in merges.items():
             if fm.conflict is None:
@@ -831,6 +835,11 @@ def _changed_since(record: Record, name: str, base_rev: int, client_id: str) -> 
         return False
     stamp = record.field_hlcs.get(name, "")
     return not stamp or parse_hlc(stamp)[2] != client_id
+
+
+def _is_union_merge(spec: CollectionSpec, name: str, merged: FieldMerge, incoming: Any) -> bool:
+    field = spec.field(name)
+    return field is not None and field.policy == "union" and merged.value != incoming
 
 
 def _only_fields(m: Mutation, allowed: set[str]) -> None:
