@@ -203,8 +203,11 @@ class SyncEngine:
                 applied = await self._apply(batch, actor, client_id, m, now)
                 record = applied.record
                 warehouse_id = record.warehouse_id if record is not None else None
-                pending = sorted({h for h in photo_hashes(m.fields) if h not in batch.present})
-                refs += [AttachmentRef(sha256=h, record_id=m.id, client_id=client_id) for h in pending]
+                referenced = sorted(set(photo_hashes(m.fields)))
+                pending = [h for h in referenced if h not in batch.present]
+                # Every reference is kept: it says which warehouse may see a photo, and the pending
+                # ones are what the pull feed asks this client to upload.
+                refs += [AttachmentRef(sha256=h, record_id=m.id, client_id=client_id) for h in referenced]
                 result = MutationResult(
                     seq=m.seq,
                     id=m.id,

@@ -87,6 +87,8 @@ class AuditEntry(Struct, kw_only=True, frozen=True):
 
 
 class AttachmentRef(Struct, kw_only=True, frozen=True):
+    """A record references a photo. Kept for every reference, uploaded or not."""
+
     sha256: str
     record_id: str
     client_id: str
