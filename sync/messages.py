@@ -73,13 +73,13 @@ class Mutation(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     fields: dict[str, Any] = {}
     """Only the changed fields. Counter fields carry {"delta": n}; append fields carry new entries."""
     hlc: Hlc
-    schema_version: Annotated[int, Meta(ge=1)] = SCHEMA_VERSION
+    schema_version: Annotated[int, Meta(ge=0)] = SCHEMA_VERSION
 
 
 class PushRequest(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     protocol: int
     client_id: ClientId
-    schema_version: Annotated[int, Meta(ge=1)]
+    schema_version: Annotated[int, Meta(ge=0)]
     mutations: Annotated[list[Mutation], Meta(max_length=MAX_BATCH)]
 
 

@@ -1,0 +1,26 @@
+"""What every section receives: where to put its files, how big to go, where to log progress."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Context:
+    workdir: Path
+    quick: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+    def log(self, message: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    def dir(self, name: str) -> Path:
+        path = self.workdir / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def size(self, full: int, quick: int) -> int:
+        return quick if self.quick else full

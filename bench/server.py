@@ -1,0 +1,84 @@
+"""A real `tigapilar serve` (uvicorn) subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.env import REPO, rss_bytes
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _command() -> list[str]:
+    script = Path(sys.executable).parent / "tigapilar"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "server.cli"]
+
+
+class Server:
+    """`tigapilar serve --database sqlite:///<db>` on 127.0.0.1; stdout/stderr go to a log file."""
+
+    def __init__(self, database: Path, *, log: Path, static_dir: Path | None = None) -> None:
+        self.database = database
+        self.log_path = log
+        self.static_dir = static_dir or REPO / "static"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Server:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def rss(self) -> int:
+        return rss_bytes(self.pid)
+
+    def start(self, timeout: float = 30.0) -> None:
+        cmd = [*_command(), "serve", "--database", f"sqlite:///{self.database}", "--host", "127.0.0.1",
+               "--port", str(self.port), "--static-dir", str(self.static_dir)]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"server did not answer /healthz within {timeout}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM: uvicorn shuts down gracefully, the storage closes
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        self.proc = None

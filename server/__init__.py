@@ -1,0 +1,1 @@
+"""Tiga Pilar server: HTTP API, storage backends, accounts and the command line."""

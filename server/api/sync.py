@@ -1,0 +1,44 @@
+"""The sync protocol over HTTP: push a batch of mutations, pull changes. A thin layer: decode,
+authenticate, hand the Actor and the message to the engine, encode its answer.
+
+The engine's SyncErrors (protocol mismatch 400, upgrade required 426, sequence gap 409, ...) become
+JSON errors through server.errors; a rejected mutation is not an error but a result in the 200
+answer, so one bad edit never blocks the rest of a phone's queue.
+"""
+
+from __future__ import annotations
+
+from litestar import Controller, post
+from litestar.datastructures import State
+from litestar.params import JSONBody
+
+from server.auth import require_login
+from server.deps import ActorDep, EngineDep
+from server.events import EventHub
+from sync.messages import PullRequest, PullResponse, PushRequest, PushResponse
+
+
+class SyncController(Controller):
+    path = "/api/sync"
+    tags = ["sync"]  # noqa: RUF012
+    guards = [require_login]  # noqa: RUF012
+
+    @post("/push", status_code=200)
+    async def push(
+        self, data: JSONBody[PushRequest], actor: ActorDep, engine: EngineDep, state: State
+    ) -> PushResponse:
+        """Apply a batch of queued mutations, in order, exactly once.
+
+        Retrying a batch (say after a lost response) answers every mutation already applied with its
+        stored outcome (`replayed: true`) and changes nothing.
+        """
+        response = await engine.push(actor, data)
+        hub: EventHub | None = getattr(state, "events", None)
+        if hub is not None and any(not r.replayed and r.revision is not None for r in response.results):
+            hub.notify()
+        return response
+
+    @post("/pull", status_code=200)
+    async def pull(self, data: JSONBody[PullRequest], actor: ActorDep, engine: EngineDep) -> PullResponse:
+        """Changes after the phone's per-warehouse cursors, tombstones and conflicts included."""
+        return await engine.pull(actor, data)

@@ -1,0 +1,150 @@
+"""The Litestar application: `create_app(config)` assembles controllers, dependencies, exception
+handlers, security headers, the static PWA shell and the lifespan that opens the storage."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import MutableScopeHeaders, State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
+from litestar.types import ControllerRouterHandler, Message, Scope
+
+from server.api.accounts import AuthController, MeController
+from server.api.admin import AdminController
+from server.api.attachments import AttachmentController
+from server.api.exports import export_csv
+from server.api.health import healthz
+from server.api.live import live
+from server.api.reference import ReferenceController
+from server.api.supervisor import SupervisorController
+from server.api.sync import SyncController
+from server.auth import Accounts, LoginThrottle, Passwords
+from server.config import Config
+from server.deps import DEPENDENCIES
+from server.errors import EXCEPTION_HANDLERS
+from server.events import EventHub
+from server.storage import Storage, open_storage
+from sync.clock import HybridClock
+from sync.engine import SyncEngine
+
+log = logging.getLogger("tigapilar")
+
+VERSION = "0.1.0"
+
+ROUTE_HANDLERS: list[ControllerRouterHandler] = [
+    healthz,
+    AuthController,
+    MeController,
+    ReferenceController,
+    SyncController,
+    AttachmentController,
+    SupervisorController,
+    AdminController,
+    export_csv,
+    live,
+]
+
+CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+)
+DOCS_CSP = (
+    "default-src 'self'; img-src 'self' blob: data: https:; "
+    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://unpkg.com https://cdn.redoc.ly; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://unpkg.com "
+    "https://fonts.googleapis.com; "
+    "font-src 'self' data: https://fonts.gstatic.com; worker-src 'self' blob:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+)
+"""The interactive API docs under /schema load their viewer from a CDN with inline bootstrapping."""
+
+NO_CACHE_PATHS = frozenset({"/", "/index.html", "/sw.js", "/manifest.webmanifest"})
+"""The service worker and the shell entry must be revalidated, or an update never reaches phones."""
+
+
+async def security_headers(message: Message, scope: Scope) -> None:
+    """before_send hook: security headers on every response, errors and static files included."""
+    if message["type"] != "http.response.start":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    path = scope.get("path", "")
+    is_docs = path.startswith("/schema") and not path.startswith("/schema/openapi.")
+    headers["Content-Security-Policy"] = DOCS_CSP if is_docs else CSP
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["X-Frame-Options"] = "DENY"
+    if scope.get("scheme") == "https":
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    if path in NO_CACHE_PATHS:
+        headers["Cache-Control"] = "no-cache"
+    elif path.startswith("/api/") and "cache-control" not in headers:
+        headers["Cache-Control"] = "no-store"
+
+
+def create_app(config: Config | None = None, *, storage: Storage | None = None) -> Litestar:
+    """Build the application. With `storage`, the caller owns it (opened and closed outside);
+    otherwise the lifespan opens config.database on start-up and closes it on shutdown."""
+    config = config or Config()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        owned = storage is None
+        store = storage if storage is not None else open_storage(config.database, data_dir=config.data_dir)
+        if owned:
+            await store.open()
+        app.state.storage = store
+        app.state.engine = SyncEngine(store, HybridClock("server"))
+        app.state.events = EventHub()
+        app.state.accounts = Accounts(
+            storage=store,
+            passwords=Passwords.from_config(config),
+            throttle=LoginThrottle.from_config(config),
+            token_ttl=timedelta(days=config.token_ttl_days),
+        )
+        try:
+            yield
+        finally:
+            if owned:
+                await store.close()
+
+    handlers: list[ControllerRouterHandler] = list(ROUTE_HANDLERS)
+    if config.static_dir is not None:
+        if config.static_dir.is_dir():
+            handlers.append(
+                create_static_files_router(
+                    path="/", directories=[config.static_dir], html_mode=True, include_in_schema=False
+                )
+            )
+        else:
+            log.warning("static directory %s not found: the PWA is not served", config.static_dir)
+
+    state: dict[str, Any] = {"config": config}
+    if storage is not None:
+        state["storage"] = storage
+    return Litestar(
+        route_handlers=handlers,
+        lifespan=[lifespan],
+        state=State(state),
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[security_headers],
+        request_max_body_size=config.max_body_size,
+        openapi_config=OpenAPIConfig(
+            title="Tiga Pilar API",
+            version=VERSION,
+            description="Offline-first inspections of election-logistics warehouses.",
+            path="/schema",
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")},
+            ),
+            security=[{"bearer": []}],
+        ),
+        debug=config.debug,
+    )

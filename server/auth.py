@@ -1,0 +1,389 @@
+"""Accounts: password hashing, device tokens, login throttling, and the request's Actor.
+
+- Passwords are hashed with Argon2id (argon2-cffi), off the event loop.
+- A login issues an opaque bearer token (secrets.token_urlsafe(32)) for one device; the server
+  keeps only its SHA-256, so a database leak does not leak live tokens, and tokens are looked up by
+  that hash (an index lookup on a hash reveals nothing through timing about the token). Logging in
+  again on the same device (client id) revokes the device's previous token.
+- Failed logins are throttled per username and per client address (429 too_many_attempts).
+- `authenticate()` resolves the bearer token to a `Session` (user, device, Actor) once per
+  request; the `actor`/`session` dependencies, `require_role()` guards and `check_scope()` build on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from server.config import Config
+from server.errors import ApiError
+from server.models import Device, User, iso, now_iso
+from server.storage import Storage
+from sync.domain import Actor, Role
+from sync.store import AuditEntry
+
+TOKEN_PREFIX = "Bearer "
+
+
+# -- passwords -----------------------------------------------------------------------------------
+class Passwords:
+    """Argon2id hashing. Hashing costs tens of milliseconds of CPU, so it runs in a thread."""
+
+    def __init__(self, *, time_cost: int = 3, memory_kib: int = 64 * 1024, parallelism: int = 1) -> None:
+        self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+        self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+
+    @classmethod
+    def from_config(cls, config: Config) -> Passwords:
+        return cls(
+            time_cost=config.argon2_time_cost,
+            memory_kib=config.argon2_memory_kib,
+            parallelism=config.argon2_parallelism,
+        )
+
+    def hash_sync(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    def verify_sync(self, password_hash: str | None, password: str) -> bool:
+        """Check a password; with no hash (unknown user) spend the same time and fail."""
+        try:
+            ok = self._hasher.verify(password_hash or self._dummy, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+        return ok and password_hash is not None
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        return await asyncio.to_thread(self.verify_sync, password_hash, password)
+
+
+def check_password_strength(password: str) -> str | None:
+    """Why a new password is refused, or None."""
+    if len(password) < 8:
+        return "password must be at least 8 characters"
+    if len(password) > 1024:
+        return "password must be at most 1024 characters"
+    return None
+
+
+# -- tokens --------------------------------------------------------------------------------------
+def new_token() -> tuple[str, str]:
+    """A fresh bearer token and the hash the server stores."""
+    token = secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("authorization", "")
+    if header[: len(TOKEN_PREFIX)].lower() != TOKEN_PREFIX.lower():
+        return None
+    token = header[len(TOKEN_PREFIX) :].strip()
+    return token if 20 <= len(token) <= 200 else None
+
+
+# -- login throttling ----------------------------------------------------------------------------
+@dataclass
+class _Failures:
+    times: list[float] = field(default_factory=list)
+    locked_until: float = 0.0
+    lockouts: int = 0
+
+
+class LoginThrottle:
+    """In-process counter of failed logins. After `max_failures` failures within `window_s`, a key
+    must wait `lockout_s`, doubled for every further lockout (at most one hour). A successful
+    login clears the username's counter (not the address's, so one valid account cannot be used to
+    reset an address that is guessing others' passwords)."""
+
+    MAX_KEYS = 100_000
+
+    def __init__(
+        self,
+        *,
+        max_failures: int,
+        max_failures_per_address: int,
+        lockout_s: int,
+        window_s: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_failures = max_failures
+        self.max_failures_per_address = max_failures_per_address
+        self.lockout_s = lockout_s
+        self.window_s = window_s
+        self._clock = clock
+        self._keys: dict[str, _Failures] = {}
+
+    @classmethod
+    def from_config(cls, config: Config) -> LoginThrottle:
+        return cls(
+            max_failures=config.login_max_failures,
+            max_failures_per_address=config.login_max_failures_per_address,
+            lockout_s=config.login_lockout_s,
+            window_s=config.login_window_s,
+        )
+
+    @staticmethod
+    def keys(username: str, address: str) -> tuple[str, str]:
+        return "user:" + username.strip().lower(), "addr:" + address
+
+    def retry_after(self, username: str, address: str) -> int:
+        """Seconds to wait before another attempt is allowed (0: go ahead)."""
+        now = self._clock()
+        wait = 0.0
+        for key in self.keys(username, address):
+            entry = self._keys.get(key)
+            if entry is not None and entry.locked_until > now:
+                wait = max(wait, entry.locked_until - now)
+        return math.ceil(wait)
+
+    def failure(self, username: str, address: str) -> None:
+        now = self._clock()
+        if len(self._keys) >= self.MAX_KEYS:
+            self._prune(now)
+        user_key, addr_key = self.keys(username, address)
+        for key, limit in ((user_key, self.max_failures), (addr_key, self.max_failures_per_address)):
+            entry = self._keys.setdefault(key, _Failures())
+            entry.times = [t for t in entry.times if now - t < self.window_s]
+            entry.times.append(now)
+            if len(entry.times) >= limit:
+                entry.locked_until = now + min(3600, self.lockout_s * 2**entry.lockouts)
+                entry.lockouts += 1
+                entry.times.clear()
+
+    def success(self, username: str) -> None:
+        self._keys.pop(self.keys(username, "")[0], None)
+
+    def _prune(self, now: float) -> None:
+        for key in [
+            k
+            for k, e in self._keys.items()
+            if e.locked_until <= now and all(now - t >= self.window_s for t in e.times)
+        ]:
+            del self._keys[key]
+        while len(self._keys) >= self.MAX_KEYS:
+            self._keys.pop(next(iter(self._keys)))
+
+
+# -- sessions ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Session:
+    """The authenticated request: who, on which device, acting as which Actor."""
+
+    user: User
+    device: Device
+    actor: Actor
+
+
+async def scope_of(storage: Storage, user: User) -> frozenset[str]:
+    """Warehouses a user may see: the assigned ones; an admin without assignments sees all."""
+    if user.role == "admin" and not user.warehouses:
+        return frozenset(w.id for w in await storage.warehouses())
+    return frozenset(user.warehouses)
+
+
+async def make_session(storage: Storage, user: User, device: Device) -> Session:
+    actor = Actor(
+        user_id=user.id,
+        username=user.username,
+        role=user.role,
+        agency=user.agency,
+        warehouses=await scope_of(storage, user),
+        client_id=device.client_id,
+    )
+    return Session(user=user, device=device, actor=actor)
+
+
+_UNAUTHORIZED = "Sesi tidak berlaku, silakan masuk kembali"
+
+
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Session:
+    """The request's Session (cached on connection.state), or 401 unauthorized."""
+    cached = connection.state.get("session")
+    if isinstance(cached, Session):
+        return cached
+    token = bearer_token(connection)
+    if token is None:
+        raise ApiError(401, "unauthorized", "Silakan masuk terlebih dahulu")
+    storage: Storage = connection.app.state.storage
+    config: Config = connection.app.state.config
+    device = await storage.device_by_token(token_hash(token))
+    now = datetime.now(UTC)
+    if device is None or device.revoked or device.expires_at <= iso(now):
+        raise ApiError(401, "unauthorized", _UNAUTHORIZED)
+    user = await storage.user(device.user_id)
+    if user is None or user.disabled:
+        raise ApiError(401, "unauthorized", "Akun dinonaktifkan")
+    if device.last_seen < iso(now - timedelta(seconds=config.touch_interval_s)):
+        await storage.touch_device(device.id, iso(now))
+    session = await make_session(storage, user, device)
+    connection.state["session"] = session
+    return session
+
+
+async def provide_session(request: ASGIConnection[Any, Any, Any, Any]) -> Session:
+    return await authenticate(request)
+
+
+async def provide_actor(request: ASGIConnection[Any, Any, Any, Any]) -> Actor:
+    return (await authenticate(request)).actor
+
+
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Coroutine[Any, Any, None]]
+
+
+async def require_login(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    await authenticate(connection)
+
+
+def require_role(*roles: Role) -> Guard:
+    """Guard: only users with one of `roles` (403 forbidden otherwise)."""
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        session = await authenticate(connection)
+        if session.user.role not in roles:
+            raise ApiError(
+                403, "forbidden", "Peran Anda tidak diizinkan untuk tindakan ini", roles=list(roles)
+            )
+
+    return guard
+
+
+def check_scope(actor: Actor, warehouse_id: str) -> None:
+    """Every handler taking a warehouse id calls this: 403 out_of_scope outside the actor's warehouses."""
+    if warehouse_id not in actor.warehouses:
+        raise ApiError(403, "out_of_scope", "Gudang ini di luar penugasan Anda", warehouse_id=warehouse_id)
+
+
+# -- login and logout ----------------------------------------------------------------------------
+def audit_entry(
+    kind: str,
+    *,
+    actor_id: str = "",
+    actor_agency: str = "",
+    device: str = "",
+    subject: str = "",
+    warehouse_id: str | None = None,
+    **detail: Any,
+) -> AuditEntry:
+    return AuditEntry(
+        at=now_iso(),
+        kind=kind,
+        actor_id=actor_id,
+        actor_agency=actor_agency,
+        device=device,
+        warehouse_id=warehouse_id,
+        subject=subject,
+        detail=detail,
+    )
+
+
+@dataclass
+class Accounts:
+    """Login and logout against a storage, with throttling and audit entries."""
+
+    storage: Storage
+    passwords: Passwords
+    throttle: LoginThrottle
+    token_ttl: timedelta = timedelta(days=90)
+
+    async def login(
+        self, username: str, password: str, *, device_name: str, client_id: str, address: str
+    ) -> tuple[str, User, Device]:
+        wait = self.throttle.retry_after(username, address)
+        if wait:
+            raise ApiError(
+                429,
+                "too_many_attempts",
+                f"Terlalu banyak percobaan. Coba lagi dalam {wait} detik",
+                retry_after=wait,
+            )
+        found = await self.storage.user_by_username(username.strip())
+        ok = await self.passwords.verify(found[1] if found else None, password)
+        if found is None or not ok or found[0].disabled:
+            self.throttle.failure(username, address)
+            await self.storage.append_audit(
+                audit_entry(
+                    "auth.login_failed",
+                    actor_id=found[0].id if found else "",
+                    actor_agency=found[0].agency if found else "",
+                    subject=username.strip()[:64],
+                    address=address,
+                    reason="disabled" if found and ok else "bad_credentials",
+                )
+            )
+            if found is not None and ok:
+                raise ApiError(401, "account_disabled", "Akun dinonaktifkan, hubungi admin")
+            raise ApiError(401, "bad_credentials", "Nama pengguna atau kata sandi salah")
+        user = found[0]
+        self.throttle.success(username)
+        if await self.storage.client_owners(client_id) - {user.id}:
+            raise ApiError(
+                409,
+                "client_in_use",
+                "Perangkat ini terdaftar atas nama pengguna lain; buat client id baru untuk pengguna ini",
+            )
+        now = datetime.now(UTC)
+        revoked = await self.storage.revoke_devices(user.id, iso(now), client_id=client_id)
+        token, digest = new_token()
+        device = Device(
+            id=str(uuid.uuid4()),
+            user_id=user.id,
+            name=device_name,
+            client_id=client_id,
+            created_at=iso(now),
+            last_seen=iso(now),
+            expires_at=iso(now + self.token_ttl),
+        )
+        await self.storage.create_device(device, digest)
+        await self.storage.append_audit(
+            audit_entry(
+                "auth.login",
+                actor_id=user.id,
+                actor_agency=user.agency,
+                device=device.id,
+                subject=user.id,
+                device_name=device_name,
+                client_id=client_id,
+                address=address,
+                replaced_tokens=revoked,
+            )
+        )
+        return token, user, device
+
+    async def logout(self, session: Session) -> None:
+        await self.revoke(session, session.device, kind="auth.logout")
+
+    async def revoke(self, session: Session, device: Device, *, kind: str = "auth.token_revoked") -> bool:
+        revoked = await self.storage.revoke_device(device.id, now_iso())
+        if revoked:
+            await self.storage.append_audit(
+                audit_entry(
+                    kind,
+                    actor_id=session.user.id,
+                    actor_agency=session.user.agency,
+                    device=session.device.id,
+                    subject=device.id,
+                    user_id=device.user_id,
+                    device_name=device.name,
+                )
+            )
+        return revoked

@@ -1,0 +1,398 @@
+"""The `tigapilar` command.
+
+    tigapilar serve [--host H] [--port P] [--cert F --key F]   run the server (migrates first)
+    tigapilar migrate                                          create/upgrade the database
+    tigapilar seed-demo                                        demo warehouses, users and records
+    tigapilar user add|passwd|disable|enable|assign|list       accounts
+    tigapilar backup PATH                                      online copy of the SQLite database
+    tigapilar audit verify|head                                check the tamper-evident log
+
+Every command takes --database URL (else $TIGAPILAR_DATABASE, else sqlite:///data/tigapilar.db).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from server.auth import Passwords, audit_entry, check_password_strength
+from server.config import Config, database_from_env
+from server.models import ROLES, UserInput
+from server.storage import Conflict, Storage, StorageError, open_storage, sqlite_path
+from sync.domain import AGENCIES
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as `error: ...`, exit status 1."""
+
+
+def cli_actor() -> str:
+    try:
+        return "cli:" + getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+async def _with_storage(
+    args: argparse.Namespace, action: Callable[[Storage], Awaitable[int]], *, create: bool
+) -> int:
+    storage = open_storage(database_from_env(args.database))
+    await storage.open(create=create)
+    try:
+        return await action(storage)
+    finally:
+        await storage.close()
+
+
+def _run(
+    args: argparse.Namespace, action: Callable[[Storage], Awaitable[int]], *, create: bool = False
+) -> int:
+    return asyncio.run(_with_storage(args, action, create=create))
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        if not sys.stdin.isatty():
+            raise CliError("no terminal to ask for the password: use --password-stdin")
+        password = getpass.getpass("Kata sandi baru: ")
+        if getpass.getpass("Ulangi kata sandi: ") != password:
+            raise CliError("passwords do not match")
+    problem = check_password_strength(password)
+    if problem:
+        raise CliError(problem)
+    return password
+
+
+def _passwords() -> Passwords:
+    return Passwords.from_config(Config())
+
+
+# -- commands --------------------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+    from server.seed import install_reference_data
+
+    database = database_from_env(args.database)
+    if bool(args.cert) != bool(args.key):
+        raise CliError("--cert and --key go together")
+
+    async def prepare(storage: Storage) -> int:
+        await install_reference_data(storage)
+        return 0
+
+    _run(args, prepare, create=True)
+    config = Config(
+        database=database,
+        static_dir=Path(args.static_dir) if args.static_dir else Config().static_dir,
+        debug=args.debug,
+    )
+    scheme = "https" if args.cert else "http"
+    print(f"Tiga Pilar: {scheme}://{args.host}:{args.port}/  (database {database})", flush=True)
+    uvicorn.run(
+        create_app(config),
+        host=args.host,
+        port=args.port,
+        ssl_certfile=args.cert,
+        ssl_keyfile=args.key,
+        proxy_headers=True,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        log_level="debug" if args.debug else "info",
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from server.seed import install_reference_data
+
+    async def action(storage: Storage) -> int:
+        # open() has applied pending migrations already; report the resulting version.
+        version = await storage.schema_version()
+        added = await install_reference_data(storage)
+        print(f"database at schema version {version}")
+        for what in added:
+            print(f"added {what}")
+        return 0
+
+    return _run(args, action, create=True)
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    from server.seed.demo import seed_demo
+
+    async def action(storage: Storage) -> int:
+        result = await seed_demo(storage)
+        print(result.describe())
+        return 0
+
+    return _run(args, action, create=True)
+
+
+async def _user_or_fail(storage: Storage, username: str) -> Any:
+    found = await storage.user_by_username(username)
+    if found is None:
+        raise CliError(f"no user {username!r}")
+    return found[0]
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    try:
+        data = msgspec.convert(
+            {
+                "username": args.username,
+                "full_name": args.full_name,
+                "agency": args.agency,
+                "role": args.role,
+                "rank": args.rank or "",
+                "id_number": args.id_number or "",
+                "warehouses": args.warehouse or [],
+            },
+            UserInput,
+        )
+    except msgspec.ValidationError as exc:
+        raise CliError(str(exc)) from exc
+    password = _read_password(args)
+    password_hash = _passwords().hash_sync(password)
+
+    async def action(storage: Storage) -> int:
+        user = await storage.create_user(str(uuid.uuid4()), data, password_hash)
+        await storage.append_audit(
+            audit_entry("user.created", actor_id=cli_actor(), subject=user.id, username=user.username,
+                        role=user.role, agency=user.agency, warehouses=user.warehouses)
+        )  # fmt: skip
+        print(f"created {user.username} ({user.role}, {user.agency}) id={user.id}")
+        return 0
+
+    return _run(args, action)
+
+
+def cmd_user_passwd(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    password_hash = _passwords().hash_sync(password)
+
+    async def action(storage: Storage) -> int:
+        from server.models import now_iso
+
+        user = await _user_or_fail(storage, args.username)
+        await storage.set_password(user.id, password_hash)
+        revoked = 0 if args.keep_sessions else await storage.revoke_devices(user.id, now_iso())
+        await storage.append_audit(
+            audit_entry(
+                "user.password_changed", actor_id=cli_actor(), subject=user.id, revoked_tokens=revoked
+            )
+        )
+        print(f"password of {user.username} changed; {revoked} device token(s) revoked")
+        return 0
+
+    return _run(args, action)
+
+
+def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
+    async def action(storage: Storage) -> int:
+        from server.models import now_iso
+
+        user = await _user_or_fail(storage, args.username)
+        await storage.set_disabled(user.id, disabled)
+        revoked = await storage.revoke_devices(user.id, now_iso()) if disabled else 0
+        kind = "user.disabled" if disabled else "user.enabled"
+        await storage.append_audit(
+            audit_entry(kind, actor_id=cli_actor(), subject=user.id, revoked_tokens=revoked)
+        )
+        print(
+            f"{user.username} {'disabled' if disabled else 'enabled'}"
+            + (f"; {revoked} token(s) revoked" if revoked else "")
+        )
+        return 0
+
+    return _run(args, action)
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    return _set_disabled(args, True)
+
+
+def cmd_user_enable(args: argparse.Namespace) -> int:
+    return _set_disabled(args, False)
+
+
+def cmd_user_assign(args: argparse.Namespace) -> int:
+    async def action(storage: Storage) -> int:
+        user = await _user_or_fail(storage, args.username)
+        await storage.assign(user.id, args.warehouses)
+        await storage.append_audit(
+            audit_entry("user.assigned", actor_id=cli_actor(), subject=user.id, warehouses=args.warehouses)
+        )
+        print(f"{user.username}: {', '.join(args.warehouses) or '(no warehouse)'}")
+        return 0
+
+    return _run(args, action)
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    async def action(storage: Storage) -> int:
+        users = await storage.users()
+        rows = [("USERNAME", "ROLE", "AGENCY", "RANK", "NAME", "WAREHOUSES", "STATUS")]
+        rows += [
+            (u.username, u.role, u.agency, u.rank, u.full_name, ",".join(u.warehouses) or "-",
+             "disabled" if u.disabled else "active")
+            for u in users
+        ]  # fmt: skip
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for r in rows:
+            print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+        return 0
+
+    return _run(args, action)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from server.storage.sqlite.storage import backup_file
+
+    database = database_from_env(args.database)
+    source = sqlite_path(database)
+    if not source.exists():
+        raise CliError(f"database not found: {source}")
+    target = Path(args.path)
+    backup_file(source, target)
+    print(f"backup written to {target} ({target.stat().st_size} bytes)")
+    print("note: photos are files under the data directory's attachments/; copy them too (e.g. rsync).")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from server.audit import verify_log
+
+    async def action(storage: Storage) -> int:
+        report = await verify_log(storage)
+        if report.ok:
+            print(f"audit log intact: {report.count} entries, head {report.head}")
+            return 0
+        print(f"audit log BROKEN at entry {report.first_broken}: {report.reason}")
+        return 1
+
+    return _run(args, action)
+
+
+def cmd_audit_head(args: argparse.Namespace) -> int:
+    async def action(storage: Storage) -> int:
+        head = await storage.audit_head()
+        if head is None:
+            print("audit log is empty")
+        else:
+            print(f"{head[0]} {head[1]}")
+        return 0
+
+    return _run(args, action)
+
+
+# -- argument parsing ------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--database",
+        metavar="URL",
+        help="database URL, e.g. sqlite:///data/tigapilar.db (default: $TIGAPILAR_DATABASE or that)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="tigapilar",
+        description="Tiga Pilar: offline-first inspections of election-logistics warehouses.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", parents=[common], help="run the web server (migrates first)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--cert", metavar="FILE", help="TLS certificate (PEM) to serve HTTPS directly")
+    serve.add_argument("--key", metavar="FILE", help="TLS private key (PEM)")
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        help="reverse proxies trusted for X-Forwarded-For/-Proto (default 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--static-dir", metavar="DIR", help="directory of the web app (default: the repo's static/)"
+    )
+    serve.add_argument("--debug", action="store_true", help="debug mode (tracebacks in logs)")
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = commands.add_parser("migrate", parents=[common], help="create or upgrade the database")
+    migrate.set_defaults(func=cmd_migrate)
+
+    seed = commands.add_parser(
+        "seed-demo", parents=[common], help="add demo data (does nothing if already seeded)"
+    )
+    seed.set_defaults(func=cmd_seed_demo)
+
+    user = commands.add_parser("user", help="manage accounts")
+    users = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add = users.add_parser("add", parents=[common], help="create an account")
+    add.add_argument("username")
+    add.add_argument("--full-name", required=True, help="full name as shown to colleagues")
+    add.add_argument("--agency", required=True, choices=AGENCIES, help="agency code")
+    add.add_argument("--role", default="officer", choices=ROLES, help="role (default officer)")
+    add.add_argument("--rank", help="rank, e.g. Aipda, Serka")
+    add.add_argument("--id-number", help="NRP / NIP / NRK")
+    add.add_argument("--warehouse", action="append", metavar="ID", help="assigned warehouse id (repeatable)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.set_defaults(func=cmd_user_add)
+    passwd = users.add_parser(
+        "passwd", parents=[common], help="set a new password (revokes the user's tokens)"
+    )
+    passwd.add_argument("username")
+    passwd.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    passwd.add_argument("--keep-sessions", action="store_true", help="do not revoke logged-in devices")
+    passwd.set_defaults(func=cmd_user_passwd)
+    disable = users.add_parser("disable", parents=[common], help="disable an account and revoke its tokens")
+    disable.add_argument("username")
+    disable.set_defaults(func=cmd_user_disable)
+    enable = users.add_parser("enable", parents=[common], help="enable a disabled account")
+    enable.add_argument("username")
+    enable.set_defaults(func=cmd_user_enable)
+    assign = users.add_parser("assign", parents=[common], help="replace a user's warehouse assignments")
+    assign.add_argument("username")
+    assign.add_argument("warehouses", nargs="*", metavar="WAREHOUSE_ID")
+    assign.set_defaults(func=cmd_user_assign)
+    listing = users.add_parser("list", parents=[common], help="list accounts")
+    listing.set_defaults(func=cmd_user_list)
+
+    backup = commands.add_parser("backup", parents=[common], help="online backup of the SQLite database")
+    backup.add_argument("path", help="file to write (must not exist)")
+    backup.set_defaults(func=cmd_backup)
+
+    audit = commands.add_parser("audit", help="check the tamper-evident audit log")
+    audits = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify = audits.add_parser(
+        "verify", parents=[common], help="walk the hash chain; exit 1 at the first broken entry"
+    )
+    verify.set_defaults(func=cmd_audit_verify)
+    head = audits.add_parser("head", parents=[common], help="print the id and hash of the newest entry")
+    head.set_defaults(func=cmd_audit_head)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except (CliError, StorageError, Conflict) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Server configuration: one frozen dataclass built from CLI flags and environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from server.storage import DEFAULT_DATABASE_URL
+
+REPO_STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+"""The PWA shell, served at / (the repository's static/ next to server/)."""
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    database: str = DEFAULT_DATABASE_URL
+    """Database URL: sqlite:///path/file.db (default ./data/tigapilar.db)."""
+    data_dir: Path | None = None
+    """Directory for attachments; default: the directory of the SQLite file."""
+    static_dir: Path | None = field(default=REPO_STATIC_DIR)
+    """Directory served at /; None serves no static files."""
+    max_body_size: int = 8 * MiB
+    token_ttl_days: int = 90
+    touch_interval_s: int = 300
+    """How often a device's last_seen is updated at most (every request would be a write)."""
+    login_max_failures: int = 5
+    """Failed logins of one username before it is made to wait."""
+    login_max_failures_per_address: int = 30
+    """Failed logins from one client address (many phones share a kecamatan's NAT)."""
+    login_lockout_s: int = 30
+    """First wait after too many failures; doubles with each further failure (at most 1 hour)."""
+    login_window_s: int = 15 * 60
+    """Failures older than this are forgotten."""
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 64 * 1024
+    argon2_parallelism: int = 1
+    debug: bool = False
+
+
+def database_from_env(value: str | None = None) -> str:
+    """The --database value, else $TIGAPILAR_DATABASE, else the default."""
+    return value or os.environ.get("TIGAPILAR_DATABASE") or DEFAULT_DATABASE_URL

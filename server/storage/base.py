@@ -1,0 +1,244 @@
+"""The storage interface of the server: the sync engine's `SyncStore` plus what the HTTP layer and
+the CLI need (accounts, devices, reference data, attachment metadata, the audit log).
+
+Every backend (server.storage.sqlite; server.storage.postgres later) implements `Storage`, and
+tests/server/test_storage_contract.py runs the same contract against each of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from msgspec import Struct
+
+from server.models import Device, StockItemType, User, UserInput, Warehouse
+from sync.domain import Template
+from sync.store import AuditEntry, Record, StoredOutcome, SyncStore
+
+
+class StorageError(Exception):
+    """A backend cannot be opened or used as configured (bad URL, missing database...)."""
+
+
+class Conflict(StorageError):
+    """A unique value (username, warehouse code, token) is already taken."""
+
+
+class AttachmentMeta(Struct, kw_only=True, frozen=True):
+    sha256: str
+    size: int
+    mime: str
+    path: str
+    """Relative to the storage's data_dir."""
+    uploaded_by: str
+    created_at: str
+
+
+class DeviceSyncState(Struct, kw_only=True, frozen=True):
+    """A logged-in device and how its sync stands, for the supervisor's overview."""
+
+    device_id: str
+    user_id: str
+    name: str
+    client_id: str
+    created_at: str
+    last_seen: str
+    """Last authenticated request (touched at most every few minutes)."""
+    last_push_at: str | None
+    """Server time of the last push that applied mutations from this client id (None: never)."""
+    last_seq: int
+    missing_attachments: int
+    """Photos this client referenced that the server still lacks."""
+    warehouses: list[str]
+    """The user's assigned warehouses among the ones asked for."""
+
+
+class AuditRow(Struct, kw_only=True, frozen=True):
+    """One stored audit-log entry with its place in the hash chain."""
+
+    id: int
+    entry: AuditEntry
+    content: bytes
+    prev_hash: str
+    hash: str
+
+
+@runtime_checkable
+class Storage(SyncStore, Protocol):
+    data_dir: Path
+    """Where the backend keeps files (attachments) next to the database."""
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def open(self, *, create: bool = True) -> None:
+        """Connect, and create the database and apply pending migrations when `create`."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations in order; return the versions applied (none: empty)."""
+        ...
+
+    async def schema_version(self) -> int: ...
+
+    # -- warehouses ----------------------------------------------------------------------------
+    async def put_warehouse(self, warehouse: Warehouse) -> None:
+        """Insert or update by id."""
+        ...
+
+    async def warehouse(self, warehouse_id: str) -> Warehouse | None: ...
+
+    async def warehouses(self, ids: Sequence[str] | None = None) -> list[Warehouse]:
+        """All warehouses (ids None) or the given ones, ordered by name."""
+        ...
+
+    # -- users and assignments -------------------------------------------------------------------
+    async def create_user(self, user_id: str, data: UserInput, password_hash: str) -> User:
+        """Raises Conflict when the username is taken."""
+        ...
+
+    async def user(self, user_id: str) -> User | None: ...
+
+    async def user_by_username(self, username: str) -> tuple[User, str] | None:
+        """The user and their password hash; usernames are case-insensitive."""
+        ...
+
+    async def users(self) -> list[User]: ...
+
+    async def users_in_warehouse(self, warehouse_id: str) -> list[User]: ...
+
+    async def set_password(self, user_id: str, password_hash: str) -> None: ...
+
+    async def set_disabled(self, user_id: str, disabled: bool) -> None: ...
+
+    async def assign(self, user_id: str, warehouse_ids: Sequence[str]) -> None:
+        """Replace the user's warehouse assignments."""
+        ...
+
+    # -- devices and tokens ----------------------------------------------------------------------
+    async def create_device(self, device: Device, token_hash: str) -> None: ...
+
+    async def device_by_token(self, token_hash: str) -> Device | None: ...
+
+    async def devices(self, user_id: str) -> list[Device]: ...
+
+    async def touch_device(self, device_id: str, at: str) -> None: ...
+
+    async def revoke_device(self, device_id: str, at: str) -> bool:
+        """Revoke one device's token; False when it was already revoked or unknown."""
+        ...
+
+    async def client_owners(self, client_id: str) -> set[str]:
+        """Users a client id has been used by (devices and sync state). A client id belongs to one
+        user: its mutation numbers are that user's."""
+        ...
+
+    async def revoke_devices(self, user_id: str, at: str, *, client_id: str | None = None) -> int:
+        """Revoke every live token of a user (or only those of one client id); returns how many."""
+        ...
+
+    # -- templates and stock item types ----------------------------------------------------------
+    async def put_template(self, template: Template, *, published: bool = True) -> None:
+        """Store a template version. Templates are immutable: an existing id raises Conflict."""
+        ...
+
+    async def get_template(self, template_id: str) -> Template | None: ...
+
+    async def current_template(self, code: str) -> Template | None:
+        """The highest published version of a template code."""
+        ...
+
+    async def put_stock_item_type(self, item: StockItemType) -> None: ...
+
+    async def stock_item_types(self) -> list[StockItemType]: ...
+
+    # -- attachments -----------------------------------------------------------------------------
+    async def put_attachment(self, meta: AttachmentMeta) -> bool:
+        """Record an uploaded file; False when that hash was already present."""
+        ...
+
+    async def attachment(self, sha256: str) -> AttachmentMeta | None: ...
+
+    async def attachments_present(self, hashes: Sequence[str]) -> set[str]: ...
+
+    async def attachment_warehouses(self, sha256: str) -> set[str]:
+        """Warehouses of the records that reference a photo (who may see it)."""
+        ...
+
+    # -- audit log -------------------------------------------------------------------------------
+    async def append_audit(self, entry: AuditEntry) -> int:
+        """Append one entry to the hash chain (logins, admin actions); returns its id."""
+        ...
+
+    async def audit_head(self) -> tuple[int, str] | None:
+        """(id, hash) of the newest entry, or None for an empty log."""
+        ...
+
+    def audit_rows(self, after_id: int = 0, batch: int = 2000) -> AsyncIterator[AuditRow]:
+        """Every entry after `after_id`, in id order, streamed in batches."""
+        ...
+
+    # -- supervisor: read-only queries of the supervisor view, exports and live updates ------------
+    # Few and generic on purpose: aggregation happens in Python (server/reports.py) over these.
+
+    def iter_records(
+        self,
+        warehouse_ids: Sequence[str],
+        collections: Sequence[str],
+        *,
+        created_from: str | None = None,
+        created_to: str | None = None,
+        updated_from: str | None = None,
+        include_deleted: bool = False,
+        batch: int = 500,
+    ) -> AsyncIterator[Record]:
+        """Records of these warehouses and collections, from ONE consistent snapshot, read in
+        batches of `batch` (a year of a city never sits in memory), ordered by warehouse id then
+        revision. Time bounds are server timestamps (ISO strings, from inclusive, to exclusive):
+        `created_at` for created_*, `updated_at` for updated_from."""
+        ...
+
+    async def get_records(self, ids: Sequence[str]) -> dict[str, Record]:
+        """Records by id (deleted ones included); unknown ids are absent."""
+        ...
+
+    async def latest_revision(self) -> int:
+        """The highest revision handed out so far (the cursor a live view starts from)."""
+        ...
+
+    async def changes_after(self, warehouse_ids: Sequence[str], revision: int, limit: int) -> list[Record]:
+        """Records of these warehouses changed after `revision`, in revision order (live updates;
+        a record appears once, at its latest revision)."""
+        ...
+
+    async def rejected_outcomes(
+        self, warehouse_ids: Sequence[str], limit: int, offset: int = 0
+    ) -> list[StoredOutcome]:
+        """Rejected mutations concerning these warehouses, newest first, with their full body."""
+        ...
+
+    async def audit_search(
+        self,
+        *,
+        warehouse_ids: Sequence[str],
+        include_global: bool = False,
+        query: str = "",
+        actor_ids: Sequence[str] = (),
+        subject: str | None = None,
+        from_at: str | None = None,
+        to_at: str | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditRow]:
+        """Audit entries newest first (id < before_id when given) of these warehouses, plus those
+        without a warehouse (logins, admin actions) when `include_global`. `query` matches kind,
+        subject, device or detail text case-insensitively, or the actor when the actor is one of
+        `actor_ids` (names resolved by the caller); `subject` is an exact subject."""
+        ...
+
+    async def device_sync_state(self, warehouse_ids: Sequence[str]) -> list[DeviceSyncState]:
+        """Live (not revoked, not expired) devices of users assigned to these warehouses, with the
+        last push of their client id and the photos they still owe."""
+        ...

@@ -1,0 +1,233 @@
+"""Read-only queries of the supervisor view, exports and live updates (the "supervisor" section of
+server.storage.base.Storage) on PostgreSQL: plain selects mirroring
+server/storage/sqlite/reports.py (aggregation happens in Python, server/reports.py).
+
+Text is compared and ordered with COLLATE "C" (SQLite's byte order); the free-text audit search
+uses ILIKE (SQLite's LIKE is case-insensitive too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from server.models import now_iso
+from server.storage.base import AuditRow, DeviceSyncState
+from server.storage.postgres.sync_tx import RECORD_COLUMNS, record_from_row, str_list
+from sync.messages import MutationResult
+from sync.store import AuditEntry, Record, StoredOutcome
+
+_result = msgspec.json.Decoder(MutationResult).decode
+_detail = msgspec.json.Decoder(dict[str, Any]).decode
+
+_AUDIT_COLUMNS = (
+    "id, at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail, content, prev_hash, hash"
+)
+
+
+def _audit_row(r: Sequence[Any]) -> AuditRow:
+    entry = AuditEntry(
+        at=r[1],
+        kind=r[2],
+        actor_id=r[3],
+        actor_agency=r[4],
+        device=r[5],
+        warehouse_id=r[6],
+        subject=r[7],
+        detail=_detail(r[8]),
+    )
+    return AuditRow(id=int(r[0]), entry=entry, content=bytes(r[9]), prev_hash=r[10], hash=r[11])
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, with its own % and _ taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class SupervisorQueriesMixin:
+    """Implements the supervisor section of the Storage protocol on PostgreSQL."""
+
+    url: str
+
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        raise NotImplementedError
+
+    async def iter_records(
+        self,
+        warehouse_ids: Sequence[str],
+        collections: Sequence[str],
+        *,
+        created_from: str | None = None,
+        created_to: str | None = None,
+        updated_from: str | None = None,
+        include_deleted: bool = False,
+        batch: int = 500,
+    ) -> AsyncIterator[Record]:
+        # A connection of its own (not one of the pool's, which pushes and pulls need) holding one
+        # REPEATABLE READ snapshot for the whole walk: an export is consistent however long the
+        # client takes to read it, and MVCC never blocks writers for it.
+        conn = await asyncpg.connect(self.url, server_settings={"application_name": "tigapilar-export"})
+        try:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                for warehouse_id in sorted(set(warehouse_ids)):
+                    after = -1
+                    while True:
+                        rows = await conn.fetch(
+                            f"SELECT {RECORD_COLUMNS} FROM records"
+                            " WHERE warehouse_id = $1 AND revision > $2 AND collection = ANY($3::text[])"
+                            " AND ($4 OR NOT deleted)"
+                            ' AND ($5::text IS NULL OR created_at COLLATE "C" >= $5::text)'
+                            ' AND ($6::text IS NULL OR created_at COLLATE "C" < $6::text)'
+                            ' AND ($7::text IS NULL OR updated_at COLLATE "C" >= $7::text)'
+                            " ORDER BY revision LIMIT $8",
+                            warehouse_id,
+                            after,
+                            str_list(collections),
+                            bool(include_deleted),
+                            created_from,
+                            created_to,
+                            updated_from,
+                            batch,
+                        )
+                        for row in rows:
+                            yield record_from_row(row)
+                        if len(rows) < batch:
+                            break
+                        after = rows[-1][3]
+        finally:
+            await conn.close()
+
+    async def get_records(self, ids: Sequence[str]) -> dict[str, Record]:
+        if not ids:
+            return {}
+        rows = await self._fetch(
+            f"SELECT {RECORD_COLUMNS} FROM records WHERE id = ANY($1::text[])", str_list(ids)
+        )
+        return {row[0]: record_from_row(row) for row in rows}
+
+    async def latest_revision(self) -> int:
+        rows = await self._fetch("SELECT revision FROM sync_meta WHERE id = 1")
+        return int(rows[0][0]) if rows else 0
+
+    async def changes_after(self, warehouse_ids: Sequence[str], revision: int, limit: int) -> list[Record]:
+        if not warehouse_ids:
+            return []
+        rows = await self._fetch(
+            f"SELECT {RECORD_COLUMNS} FROM records WHERE warehouse_id = ANY($1::text[]) AND revision > $2"
+            " ORDER BY revision LIMIT $3",
+            str_list(warehouse_ids),
+            revision,
+            limit,
+        )
+        return [record_from_row(row) for row in rows]
+
+    async def rejected_outcomes(
+        self, warehouse_ids: Sequence[str], limit: int, offset: int = 0
+    ) -> list[StoredOutcome]:
+        if not warehouse_ids:
+            return []
+        rows = await self._fetch(
+            "SELECT client_id, seq, user_id, warehouse_id, collection, record_id, op, result, mutation, at"
+            " FROM outcomes WHERE status = 'rejected' AND warehouse_id = ANY($1::text[])"
+            ' ORDER BY at COLLATE "C" DESC, client_id COLLATE "C", seq DESC LIMIT $2 OFFSET $3',
+            str_list(warehouse_ids),
+            limit,
+            offset,
+        )
+        return [
+            StoredOutcome(
+                client_id=r[0],
+                seq=r[1],
+                user_id=r[2],
+                warehouse_id=r[3],
+                collection=r[4],
+                record_id=r[5],
+                op=r[6],
+                result=_result(r[7]),
+                mutation=bytes(r[8]),
+                at=r[9],
+            )
+            for r in rows
+        ]
+
+    async def audit_search(
+        self,
+        *,
+        warehouse_ids: Sequence[str],
+        include_global: bool = False,
+        query: str = "",
+        actor_ids: Sequence[str] = (),
+        subject: str | None = None,
+        from_at: str | None = None,
+        to_at: str | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditRow]:
+        where = [
+            "(warehouse_id = ANY($1::text[]) OR ($2 AND warehouse_id IS NULL))",
+            "($3::text IS NULL OR subject = $3::text)",
+            '($4::text IS NULL OR at COLLATE "C" >= $4::text)',
+            '($5::text IS NULL OR at COLLATE "C" < $5::text)',
+            "($6::bigint IS NULL OR id < $6::bigint)",
+        ]
+        params: list[Any] = [
+            str_list(warehouse_ids),
+            bool(include_global),
+            subject,
+            from_at,
+            to_at,
+            before_id,
+        ]
+        if query:
+            where.append(
+                "(kind ILIKE $7 ESCAPE '\\' OR subject ILIKE $7 ESCAPE '\\' OR device ILIKE $7 ESCAPE '\\'"
+                " OR actor_agency ILIKE $7 ESCAPE '\\' OR detail ILIKE $7 ESCAPE '\\'"
+                " OR actor_id = ANY($8::text[]))"
+            )
+            params += [_like(query), str_list(actor_ids)]
+        params.append(limit)
+        rows = await self._fetch(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE {' AND '.join(where)}"
+            f" ORDER BY id DESC LIMIT ${len(params)}",
+            *params,
+        )
+        return [_audit_row(r) for r in rows]
+
+    async def device_sync_state(self, warehouse_ids: Sequence[str]) -> list[DeviceSyncState]:
+        if not warehouse_ids:
+            return []
+        rows = await self._fetch(
+            "SELECT d.id, d.user_id, d.name, d.client_id, d.created_at, d.last_seen,"
+            " c.updated_at, coalesce(c.last_seq, 0),"
+            " (SELECT count(DISTINCT r.sha256) FROM attachment_refs AS r"
+            "   LEFT JOIN attachments AS a ON a.sha256 = r.sha256"
+            "   WHERE r.client_id = d.client_id AND a.sha256 IS NULL),"
+            " ARRAY(SELECT s.warehouse_id FROM assignments AS s"
+            "   WHERE s.user_id = d.user_id AND s.warehouse_id = ANY($2::text[])"
+            '   ORDER BY s.warehouse_id COLLATE "C")'
+            " FROM devices AS d LEFT JOIN client_state AS c ON c.client_id = d.client_id"
+            ' WHERE d.revoked_at IS NULL AND d.expires_at COLLATE "C" > $1::text'
+            " AND d.user_id IN (SELECT user_id FROM assignments WHERE warehouse_id = ANY($2::text[]))"
+            ' ORDER BY d.last_seen COLLATE "C", d.id COLLATE "C"',
+            now_iso(),
+            str_list(warehouse_ids),
+        )
+        return [
+            DeviceSyncState(
+                device_id=r[0],
+                user_id=r[1],
+                name=r[2],
+                client_id=r[3],
+                created_at=r[4],
+                last_seen=r[5],
+                last_push_at=r[6] or None,
+                last_seq=int(r[7]),
+                missing_attachments=int(r[8]),
+                warehouses=list(r[9]),
+            )
+            for r in rows
+        ]

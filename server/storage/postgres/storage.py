@@ -1,0 +1,335 @@
+"""The PostgreSQL backend, for deployments where several server processes (or hosts) share one
+database: an asyncpg connection pool, sync batches serialized across processes by a
+transaction-level advisory lock, pulls on REPEATABLE READ snapshots, and a NOTIFY after every sync
+commit so live views in every process wake up (server.storage.postgres.notify).
+
+Selected by a URL such as postgresql://tigapilar:secret@db.example:5432/tigapilar (also
+postgres://, and postgresql+asyncpg:// as written for SQLAlchemy). Query parameters are passed to
+asyncpg (sslmode=require, ...). See docs/postgres.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import asyncpg
+import msgspec
+
+from server.models import now_iso
+from server.storage.base import AttachmentMeta, AuditRow, StorageError
+from server.storage.postgres import migrations
+from server.storage.postgres.accounts import AccountsMixin, affected
+from server.storage.postgres.reports import SupervisorQueriesMixin
+from server.storage.postgres.sync_tx import (
+    MIGRATE_LOCK,
+    SYNC_LOCK,
+    PostgresReadTx,
+    PostgresWriteTx,
+    append_audit_entries,
+    fetch_present,
+    lock,
+)
+from sync.store import AuditEntry
+
+_detail = msgspec.json.Decoder(dict[str, object]).decode
+
+DEFAULT_DATA_DIR = Path("data")
+"""Attachments directory when none is configured (the default SQLite database's directory). With
+several server hosts it must be shared storage (NFS, ...) or set per host to the same mount."""
+
+
+def normalize_url(url: str) -> str:
+    """The URL as asyncpg takes it: postgresql+asyncpg:// and postgres:// become postgresql://."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise StorageError(f"not a PostgreSQL URL: {mask_url(url)!r}")
+    base = scheme.lower().split("+", 1)[0]
+    if base not in ("postgres", "postgresql"):
+        raise StorageError(f"not a PostgreSQL URL: {mask_url(url)!r}")
+    return "postgresql://" + rest
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ***, for messages and logs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    userinfo = netloc[0].split(":", 1)[0] + ":***"
+    return urlunsplit(parts._replace(netloc=userinfo + "@" + netloc[1]))
+
+
+def database_name(url: str) -> str:
+    """The database named in the URL's path ('' when the URL names none)."""
+    return unquote(urlsplit(url).path.lstrip("/"))
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class PostgresStorage(AccountsMixin, SupervisorQueriesMixin):
+    def __init__(
+        self,
+        url: str,
+        *,
+        data_dir: str | Path | None = None,
+        min_connections: int = 1,
+        max_connections: int = 10,
+        lock_timeout_s: float = 30,
+        notify: bool = True,
+    ) -> None:
+        self.url = normalize_url(url)
+        self.data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
+        self._min = max(1, min_connections)
+        self._max = max(self._min, max_connections)
+        self._lock_timeout_ms = int(lock_timeout_s * 1000)
+        self._notify = notify
+        self._pool: asyncpg.Pool | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresStorage({mask_url(self.url)!r})"
+
+    @property
+    def database(self) -> str:
+        return database_name(self.url)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def _create_pool(self) -> asyncpg.Pool:
+        pool = await asyncpg.create_pool(
+            self.url,
+            min_size=self._min,
+            max_size=self._max,
+            server_settings={
+                "application_name": "tigapilar",
+                # A sync batch waits this long for another process's batch, then fails (503-ish)
+                # instead of piling up requests behind a stuck transaction.
+                "lock_timeout": str(self._lock_timeout_ms),
+                "idle_in_transaction_session_timeout": "60000",
+            },
+        )
+        assert pool is not None
+        return pool
+
+    async def open(self, *, create: bool = True) -> None:
+        if self._pool is not None:
+            return
+        try:
+            try:
+                self._pool = await self._create_pool()
+            except asyncpg.InvalidCatalogNameError as exc:
+                if not create or not self.database:
+                    raise StorageError(
+                        f"database not found: {mask_url(self.url)} (create it with `tigapilar migrate`)"
+                    ) from exc
+                await create_database(self.url)
+                self._pool = await self._create_pool()
+            await self.migrate()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await self.close()
+            raise StorageError(f"cannot open {mask_url(self.url)}: {exc}") from exc
+        except BaseException:
+            await self.close()
+            raise
+        (self.data_dir / "attachments").mkdir(parents=True, exist_ok=True)
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StorageError("storage is not open")
+        return self._pool
+
+    async def migrate(self) -> list[int]:
+        applied: list[int] = []
+        async with self.pool.acquire() as conn:
+            for migration in migrations.load():
+                try:
+                    async with conn.transaction():
+                        await lock(conn, MIGRATE_LOCK)
+                        await conn.execute(migrations.SCHEMA_VERSION_TABLE)
+                        current = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+                        if current >= migration.version:
+                            continue
+                        await conn.execute(migration.sql)
+                        await conn.execute(
+                            "INSERT INTO schema_version (version, name, applied_at) VALUES ($1, $2, $3)",
+                            migration.version,
+                            migration.name,
+                            now_iso(),
+                        )
+                except asyncpg.PostgresError as exc:
+                    raise StorageError(f"migration {migration.name} failed: {exc}") from exc
+                applied.append(migration.version)
+        return applied
+
+    async def schema_version(self) -> int:
+        value = await self.pool.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+        return int(value)
+
+    # -- transactions ------------------------------------------------------------------------------
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        return list(await self.pool.fetch(sql, *args))
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection inside a READ COMMITTED transaction (accounts, reference data)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[PostgresWriteTx]:
+        """One push batch: READ COMMITTED, SYNC_LOCK taken by the first statement, so every read
+        after it sees all batches committed before (by any process) and none runs concurrently."""
+        async with self.pool.acquire() as conn:
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                await lock(conn, SYNC_LOCK)
+                tx = PostgresWriteTx(conn, notify=self._notify)
+                yield tx
+            except BaseException:
+                await _rollback(transaction)
+                raise
+            if tx.committed:
+                await transaction.commit()
+            else:
+                await transaction.rollback()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[PostgresReadTx]:
+        """One pull: a REPEATABLE READ READ ONLY snapshot (needs no lock: writers commit in
+        revision order, so a snapshot always holds a prefix of the revisions)."""
+        async with (
+            self.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            yield PostgresReadTx(conn)
+
+    # -- attachments -------------------------------------------------------------------------------
+    async def put_attachment(self, meta: AttachmentMeta) -> bool:
+        status = await self.pool.execute(
+            "INSERT INTO attachments (sha256, size, mime, path, uploaded_by, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sha256) DO NOTHING",
+            meta.sha256,
+            meta.size,
+            meta.mime,
+            meta.path,
+            meta.uploaded_by,
+            meta.created_at,
+        )
+        return affected(status) == 1
+
+    async def attachment(self, sha256: str) -> AttachmentMeta | None:
+        rows = await self._fetch(
+            "SELECT sha256, size, mime, path, uploaded_by, created_at FROM attachments WHERE sha256 = $1",
+            sha256,
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return AttachmentMeta(sha256=r[0], size=r[1], mime=r[2], path=r[3], uploaded_by=r[4], created_at=r[5])
+
+    async def attachments_present(self, hashes: Sequence[str]) -> set[str]:
+        if not hashes:
+            return set()
+        async with self.pool.acquire() as conn:
+            return await fetch_present(conn, hashes)
+
+    async def attachment_warehouses(self, sha256: str) -> set[str]:
+        rows = await self._fetch(
+            "SELECT DISTINCT rec.warehouse_id FROM attachment_refs AS ref"
+            " JOIN records AS rec ON rec.id = ref.record_id WHERE ref.sha256 = $1",
+            sha256,
+        )
+        return {row[0] for row in rows}
+
+    # -- audit log ---------------------------------------------------------------------------------
+    async def append_audit(self, entry: AuditEntry) -> int:
+        async with self._writing() as conn:
+            [entry_id] = await append_audit_entries(conn, [entry])
+        return entry_id
+
+    async def audit_head(self) -> tuple[int, str] | None:
+        rows = await self._fetch("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+        return (int(rows[0][0]), rows[0][1]) if rows else None
+
+    async def audit_rows(self, after_id: int = 0, batch: int = 2000) -> AsyncIterator[AuditRow]:
+        last = after_id
+        while True:
+            rows = await self._fetch(
+                "SELECT id, at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail,"
+                " content, prev_hash, hash FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2",
+                last,
+                batch,
+            )
+            for r in rows:
+                entry = AuditEntry(
+                    at=r[1],
+                    kind=r[2],
+                    actor_id=r[3],
+                    actor_agency=r[4],
+                    device=r[5],
+                    warehouse_id=r[6],
+                    subject=r[7],
+                    detail=_detail(r[8]),
+                )
+                yield AuditRow(id=int(r[0]), entry=entry, content=bytes(r[9]), prev_hash=r[10], hash=r[11])
+            if len(rows) < batch:
+                return
+            last = rows[-1][0]
+
+
+async def _rollback(transaction: Any) -> None:
+    """Roll back, tolerating a connection that is already gone (the pool discards it)."""
+    with suppress(asyncpg.InterfaceError, asyncpg.PostgresError, OSError):
+        await transaction.rollback()
+
+
+async def _maintenance_connection(url: str) -> asyncpg.Connection:
+    """A connection to the server's maintenance database (postgres, else template1)."""
+    try:
+        return await asyncpg.connect(url, database="postgres")
+    except asyncpg.InvalidCatalogNameError:
+        return await asyncpg.connect(url, database="template1")
+
+
+async def create_database(url: str, *, template: str | None = None) -> bool:
+    """CREATE DATABASE named by the URL (on the server of the URL); False when it already exists."""
+    url = normalize_url(url)
+    name = database_name(url)
+    if not name:
+        raise StorageError(f"the URL names no database: {mask_url(url)}")
+    conn = await _maintenance_connection(url)
+    try:
+        sql = f"CREATE DATABASE {quote_ident(name)}"
+        if template:
+            sql += f" TEMPLATE {quote_ident(template)}"
+        await conn.execute(sql)
+    except asyncpg.DuplicateDatabaseError:
+        return False
+    finally:
+        await conn.close()
+    return True
+
+
+async def drop_database(url: str) -> None:
+    """DROP DATABASE IF EXISTS ... WITH (FORCE): for tests and throwaway databases only."""
+    url = normalize_url(url)
+    name = database_name(url)
+    conn = await _maintenance_connection(url)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+    finally:
+        await conn.close()

@@ -1,0 +1,142 @@
+"""Throwaway databases for tests on a PostgreSQL server (never point this at production).
+
+The test suite runs against PostgreSQL when TIGAPILAR_TEST_POSTGRES_URL names a server where the
+user may CREATE DATABASE (scripts/postgres start prints such a URL). Each test gets a database of
+its own: the first one is migrated once and kept as a template, every later one is
+`CREATE DATABASE ... TEMPLATE` (a file copy: tens of milliseconds) and dropped after the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import os
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from server.storage.postgres.storage import (
+    PostgresStorage,
+    _maintenance_connection,
+    create_database,
+    drop_database,
+    normalize_url,
+    quote_ident,
+)
+
+URL_ENV = "TIGAPILAR_TEST_POSTGRES_URL"
+SKIP_REASON = (
+    f"PostgreSQL not configured: set {URL_ENV} to a server URL where tests may create databases "
+    "(e.g. `export TIGAPILAR_TEST_POSTGRES_URL=$(scripts/postgres start)`)"
+)
+
+
+def configured_url() -> str | None:
+    url = os.environ.get(URL_ENV, "").strip()
+    return normalize_url(url) if url else None
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+class TestDatabases:
+    """Creates and drops the databases of one test session (names carry the process id, so two
+    sessions on one server do not meet)."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, server_url: str, prefix: str = "tigapilar_test") -> None:
+        self.server_url = normalize_url(server_url)
+        self.prefix = f"{prefix}_{os.getpid()}"
+        self._numbers = itertools.count(1)
+        self._template_ready = False
+        self.created: set[str] = set()
+
+    def url(self, name: str) -> str:
+        return with_database(self.server_url, name)
+
+    def name_for(self, key: str | Path) -> str:
+        """A stable database name for a key (a test's tmp_path): the same key, the same database."""
+        digest = hashlib.sha256(str(key).encode()).hexdigest()[:12]
+        name = f"{self.prefix}_{digest}"
+        self.created.add(name)
+        return name
+
+    async def _ensure_template(self) -> str:
+        name = f"{self.prefix}_template"
+        if not self._template_ready:
+            await drop_database(self.url(name))
+            await create_database(self.url(name))
+            self.created.add(name)
+            storage = PostgresStorage(self.url(name), min_connections=1, max_connections=1)
+            await storage.open()
+            await storage.close()
+            self._template_ready = True
+        return name
+
+    async def create(self) -> str:
+        """URL of a fresh, migrated, empty database."""
+        template = await self._ensure_template()
+        name = f"{self.prefix}_{next(self._numbers)}"
+        self.created.add(name)
+        for attempt in range(50):
+            try:
+                await create_database(self.url(name), template=template)
+                break
+            except asyncpg.ObjectInUseError:
+                # The template's last connection is still closing on the server side.
+                if attempt == 49:
+                    raise
+                await asyncio.sleep(0.1)
+        return self.url(name)
+
+    async def drop(self, url: str) -> None:
+        await drop_database(url)
+        self.created.discard(urlsplit(url).path.lstrip("/"))
+
+    async def drop_all(self) -> None:
+        """Drop every database of this session (and any left by this pid before)."""
+        conn = await _maintenance_connection(self.server_url)
+        try:
+            names = [
+                row[0]
+                for row in await conn.fetch(
+                    "SELECT datname FROM pg_database WHERE datname LIKE $1", self.prefix + "\\_%"
+                )
+            ]
+            for name in set(names) | self.created:
+                await conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+        finally:
+            await conn.close()
+        self.created.clear()
+        self._template_ready = False
+
+
+_session: TestDatabases | None = None
+
+
+def session_databases() -> TestDatabases | None:
+    """The TestDatabases of this process, or None when PostgreSQL is not configured."""
+    global _session
+    url = configured_url()
+    if url is None:
+        return None
+    if _session is None or _session.server_url != url:
+        _session = TestDatabases(url)
+    return _session
+
+
+def postgres_builder(tmp_path: Path) -> PostgresStorage:
+    """Storage-contract builder (tests/server/test_storage_contract.py): a PostgresStorage on a
+    database named after tmp_path, created by open(). Skips the test when PostgreSQL is not
+    configured."""
+    databases = session_databases()
+    if databases is None:
+        import pytest
+
+        pytest.skip(SKIP_REASON)
+    return PostgresStorage(databases.url(databases.name_for(tmp_path)), data_dir=tmp_path)

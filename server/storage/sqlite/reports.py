@@ -1,0 +1,260 @@
+"""Read-only queries of the supervisor view, exports and live updates (the "supervisor" section of
+server.storage.base.Storage), for SqliteStorage to inherit.
+
+Nothing here aggregates: server/reports.py does that in Python over these few generic reads, so
+the PostgreSQL backend only has to mirror plain selects.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import aiosqlite
+import msgspec
+
+from server.models import now_iso
+from server.storage.base import AuditRow, DeviceSyncState
+from server.storage.sqlite.sync_tx import RECORD_COLUMNS, json_list, record_from_row
+from sync.messages import MutationResult
+from sync.store import AuditEntry, Record, StoredOutcome
+
+_result = msgspec.json.Decoder(MutationResult).decode
+_detail = msgspec.json.Decoder(dict[str, Any]).decode
+
+_AUDIT_COLUMNS = (
+    "id, at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail, content, prev_hash, hash"
+)
+
+
+def _audit_row(r: Sequence[Any]) -> AuditRow:
+    entry = AuditEntry(
+        at=r[1],
+        kind=r[2],
+        actor_id=r[3],
+        actor_agency=r[4],
+        device=r[5],
+        warehouse_id=r[6],
+        subject=r[7],
+        detail=_detail(r[8]),
+    )
+    return AuditRow(id=r[0], entry=entry, content=bytes(r[9]), prev_hash=r[10], hash=r[11])
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, with its own % and _ taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class SupervisorQueriesMixin:
+    """Implements the supervisor section of the Storage protocol on SQLite."""
+
+    def _reading(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        raise NotImplementedError
+
+    async def _connect(self, *, reader: bool) -> aiosqlite.Connection:
+        raise NotImplementedError
+
+    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._reading() as conn:
+            return list(await conn.execute_fetchall(sql, params))
+
+    async def iter_records(
+        self,
+        warehouse_ids: Sequence[str],
+        collections: Sequence[str],
+        *,
+        created_from: str | None = None,
+        created_to: str | None = None,
+        updated_from: str | None = None,
+        include_deleted: bool = False,
+        batch: int = 500,
+    ) -> AsyncIterator[Record]:
+        # A connection of its own (not one of the pool's readers, which pulls need), holding one
+        # WAL snapshot for the whole walk: an export is consistent however long the client takes
+        # to read it, and writers are never blocked by it.
+        conn = await self._connect(reader=True)
+        try:
+            await conn.execute("BEGIN")
+            for warehouse_id in sorted(set(warehouse_ids)):
+                after = -1
+                while True:
+                    rows = list(
+                        await conn.execute_fetchall(
+                            f"SELECT {RECORD_COLUMNS} FROM records"
+                            " WHERE warehouse_id = ? AND revision > ?"
+                            " AND collection IN (SELECT value FROM json_each(?))"
+                            " AND (? OR deleted = 0)"
+                            " AND (? IS NULL OR created_at >= ?) AND (? IS NULL OR created_at < ?)"
+                            " AND (? IS NULL OR updated_at >= ?)"
+                            " ORDER BY revision LIMIT ?",
+                            (
+                                warehouse_id,
+                                after,
+                                json_list(collections),
+                                int(include_deleted),
+                                created_from,
+                                created_from,
+                                created_to,
+                                created_to,
+                                updated_from,
+                                updated_from,
+                                batch,
+                            ),
+                        )
+                    )
+                    for row in rows:
+                        yield record_from_row(row)
+                    if len(rows) < batch:
+                        break
+                    after = rows[-1][3]
+        finally:
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+            await conn.close()
+
+    async def get_records(self, ids: Sequence[str]) -> dict[str, Record]:
+        if not ids:
+            return {}
+        rows = await self._rows(
+            f"SELECT {RECORD_COLUMNS} FROM records WHERE id IN (SELECT value FROM json_each(?))",
+            (json_list(ids),),
+        )
+        return {row[0]: record_from_row(row) for row in rows}
+
+    async def latest_revision(self) -> int:
+        rows = await self._rows("SELECT revision FROM sync_meta WHERE id = 1")
+        return int(rows[0][0]) if rows else 0
+
+    async def changes_after(self, warehouse_ids: Sequence[str], revision: int, limit: int) -> list[Record]:
+        if not warehouse_ids:
+            return []
+        rows = await self._rows(
+            f"SELECT {RECORD_COLUMNS} FROM records"
+            " WHERE warehouse_id IN (SELECT value FROM json_each(?)) AND revision > ?"
+            " ORDER BY revision LIMIT ?",
+            (json_list(warehouse_ids), revision, limit),
+        )
+        return [record_from_row(row) for row in rows]
+
+    async def rejected_outcomes(
+        self, warehouse_ids: Sequence[str], limit: int, offset: int = 0
+    ) -> list[StoredOutcome]:
+        if not warehouse_ids:
+            return []
+        rows = await self._rows(
+            "SELECT client_id, seq, user_id, warehouse_id, collection, record_id, op, result, mutation, at"
+            " FROM outcomes WHERE status = 'rejected'"
+            " AND warehouse_id IN (SELECT value FROM json_each(?))"
+            " ORDER BY at DESC, client_id, seq DESC LIMIT ? OFFSET ?",
+            (json_list(warehouse_ids), limit, offset),
+        )
+        return [
+            StoredOutcome(
+                client_id=r[0],
+                seq=r[1],
+                user_id=r[2],
+                warehouse_id=r[3],
+                collection=r[4],
+                record_id=r[5],
+                op=r[6],
+                result=_result(r[7]),
+                mutation=bytes(r[8]),
+                at=r[9],
+            )
+            for r in rows
+        ]
+
+    async def audit_search(
+        self,
+        *,
+        warehouse_ids: Sequence[str],
+        include_global: bool = False,
+        query: str = "",
+        actor_ids: Sequence[str] = (),
+        subject: str | None = None,
+        from_at: str | None = None,
+        to_at: str | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditRow]:
+        where = [
+            "(warehouse_id IN (SELECT value FROM json_each(?)) OR (? AND warehouse_id IS NULL))",
+            "(? IS NULL OR subject = ?)",
+            "(? IS NULL OR at >= ?)",
+            "(? IS NULL OR at < ?)",
+            "(? IS NULL OR id < ?)",
+        ]
+        params: list[Any] = [
+            json_list(warehouse_ids),
+            int(include_global),
+            subject,
+            subject,
+            from_at,
+            from_at,
+            to_at,
+            to_at,
+            before_id,
+            before_id,
+        ]
+        if query:
+            pattern = _like(query)
+            where.append(
+                "(kind LIKE ? ESCAPE '\\' OR subject LIKE ? ESCAPE '\\' OR device LIKE ? ESCAPE '\\'"
+                " OR actor_agency LIKE ? ESCAPE '\\' OR detail LIKE ? ESCAPE '\\'"
+                " OR actor_id IN (SELECT value FROM json_each(?)))"
+            )
+            params += [pattern, pattern, pattern, pattern, pattern, json_list(actor_ids)]
+        rows = await self._rows(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [_audit_row(r) for r in rows]
+
+    async def device_sync_state(self, warehouse_ids: Sequence[str]) -> list[DeviceSyncState]:
+        if not warehouse_ids:
+            return []
+        ids = json_list(warehouse_ids)
+        async with self._reading() as conn:
+            await conn.execute("BEGIN")
+            devices = list(
+                await conn.execute_fetchall(
+                    "SELECT d.id, d.user_id, d.name, d.client_id, d.created_at, d.last_seen,"
+                    " c.updated_at, coalesce(c.last_seq, 0),"
+                    " (SELECT count(DISTINCT r.sha256) FROM attachment_refs AS r"
+                    "   LEFT JOIN attachments AS a ON a.sha256 = r.sha256"
+                    "   WHERE r.client_id = d.client_id AND a.sha256 IS NULL)"
+                    " FROM devices AS d LEFT JOIN client_state AS c ON c.client_id = d.client_id"
+                    " WHERE d.revoked_at IS NULL AND d.expires_at > ?"
+                    " AND d.user_id IN (SELECT user_id FROM assignments"
+                    "   WHERE warehouse_id IN (SELECT value FROM json_each(?)))"
+                    " ORDER BY d.last_seen, d.id",
+                    (now_iso(), ids),
+                )
+            )
+            links = await conn.execute_fetchall(
+                "SELECT user_id, warehouse_id FROM assignments"
+                " WHERE warehouse_id IN (SELECT value FROM json_each(?)) ORDER BY warehouse_id",
+                (ids,),
+            )
+        assigned: dict[str, list[str]] = {}
+        for user_id, warehouse_id in links:
+            assigned.setdefault(user_id, []).append(warehouse_id)
+        return [
+            DeviceSyncState(
+                device_id=r[0],
+                user_id=r[1],
+                name=r[2],
+                client_id=r[3],
+                created_at=r[4],
+                last_seen=r[5],
+                last_push_at=r[6] or None,
+                last_seq=int(r[7]),
+                missing_attachments=int(r[8]),
+                warehouses=assigned.get(r[1], []),
+            )
+            for r in devices
+        ]

@@ -1,0 +1,202 @@
+// The outbox: every offline edit as a numbered mutation, replayed to the server in order
+// (like Workbox's background-sync Queue, but speaking the sync protocol).
+//
+// An entry is a Mutation of sync/messages.py plus local bookkeeping:
+//   state     pending → applied | conflict | rejected (from the push result)
+//   attempts  how many pushes carried it; an entry that was sent once is frozen, because a retry
+//             must carry exactly the same mutation under the same number
+//   result    the server's MutationResult
+// Applied and conflicting entries are removed once a pull reflects them (reflected_seq); rejected
+// ones stay so the officer can see what was refused and why.
+
+import { HybridClock } from './hlc.js';
+
+export const PROTOCOL = 1;
+export const SCHEMA_VERSION = 2;
+
+const APPEND_FIELDS = new Set(['notes', 'movements']);
+
+export function bySeq(a, b) {
+  return a.seq - b.seq;
+}
+
+/** Fold a later patch into an earlier, unsent one: appends concatenate, deltas add up. */
+export function mergeFields(earlier, later) {
+  const merged = { ...earlier };
+  for (const [name, value] of Object.entries(later)) {
+    const previous = merged[name];
+    if (APPEND_FIELDS.has(name) && Array.isArray(previous) && Array.isArray(value)) {
+      const seen = new Set(previous.map((entry) => entry.id));
+      merged[name] = [...previous, ...value.filter((entry) => !seen.has(entry.id))];
+    } else if (isDelta(previous) && isDelta(value)) {
+      merged[name] = { delta: previous.delta + value.delta };
+    } else {
+      merged[name] = value;
+    }
+  }
+  return merged;
+}
+
+function isDelta(value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && 'delta' in value;
+}
+
+/**
+ * Queue a mutation {id, collection, op, warehouse_id, fields[, base_rev]}. Numbering and the
+ * clock stamp are taken in the same transaction as the write, so numbers have no gaps even with
+ * two tabs or the service worker writing.
+ *
+ * With coalesce, a patch folds into the record's last patch if that one was never sent: typing
+ * into a form does not queue one mutation per keystroke.
+ */
+export function enqueue(db, mutation, { coalesce = false } = {}) {
+  return db.tx(['meta', 'outbox', 'records'], 'readwrite', async ({ meta, outbox, records }) => {
+    const clientId = await meta.get('client_id');
+    const clock = new HybridClock(clientId, await meta.get('hlc'));
+    const hlc = clock.now();
+    await meta.put(clock.toJSON(), 'hlc');
+
+    if (coalesce && mutation.op === 'patch') {
+      const same = (await outbox.getAllFromIndex('record', mutation.id)).sort(bySeq);
+      const last = same.at(-1);
+      if (last && last.op === 'patch' && last.state === 'pending' && last.attempts === 0) {
+        last.fields = mergeFields(last.fields, mutation.fields);
+        last.hlc = hlc;
+        last.updated_at = Date.now();
+        await outbox.put(last);
+        return last;
+      }
+    }
+
+    const seq = (await meta.get('next_seq')) ?? 1;
+    await meta.put(seq + 1, 'next_seq');
+    const entry = {
+      seq,
+      id: mutation.id,
+      collection: mutation.collection,
+      op: mutation.op,
+      // The server revision the officer's view was built on: the replica's, when it was edited.
+      base_rev: mutation.op === 'create' ? 0 : mutation.base_rev ?? (await records.get(mutation.id))?.revision ?? 0,
+      warehouse_id: mutation.warehouse_id,
+      fields: mutation.fields ?? {},
+      hlc,
+      schema_version: SCHEMA_VERSION,
+      state: 'pending',
+      attempts: 0,
+      result: null,
+      created_at: Date.now(),
+      updated_at: Date.now(),
+    };
+    await outbox.put(entry);
+    return entry;
+  });
+}
+
+/** The wire form of an entry: exactly the fields of sync.messages.Mutation. */
+export function toWire(entry) {
+  const wire = {
+    seq: entry.seq,
+    id: entry.id,
+    collection: entry.collection,
+    op: entry.op,
+    base_rev: entry.base_rev,
+    fields: entry.fields,
+    hlc: entry.hlc,
+    schema_version: entry.schema_version,
+  };
+  if (entry.op === 'create') wire.warehouse_id = entry.warehouse_id;
+  return wire;
+}
+
+export async function allEntries(db) {
+  return (await db.getAll('outbox')).sort(bySeq);
+}
+
+/** Entries still waiting for an answer, in order. */
+export async function pendingEntries(db) {
+  return (await allEntries(db)).filter((entry) => entry.state === 'pending');
+}
+
+/**
+ * Take the next batch to push and mark it as sent, in one transaction, before any network I/O.
+ * From here on the entries are frozen: a retry sends the same bytes.
+ */
+export function takeBatch(db, limit) {
+  return db.tx('outbox', 'readwrite', async ({ outbox }) => {
+    const pending = (await outbox.getAll()).filter((e) => e.state === 'pending').sort(bySeq).slice(0, limit);
+    for (const entry of pending) {
+      entry.attempts += 1;
+      await outbox.put(entry);
+    }
+    return pending;
+  });
+}
+
+/** Record the push results: state, revision and the server's answer per entry. */
+export function applyResults(db, results) {
+  return db.tx('outbox', 'readwrite', async ({ outbox }) => {
+    for (const result of results) {
+      const entry = await outbox.get(result.seq);
+      if (!entry) continue;
+      entry.state = result.status;
+      entry.result = result;
+      entry.updated_at = Date.now();
+      await outbox.put(entry);
+    }
+  });
+}
+
+/**
+ * After a pull: drop answered entries up to reflected_seq, their effect is now in the replica.
+ * Pending entries stay even if reflected (their answer was lost): the next push replays it.
+ */
+export function removeReflected(db, reflectedSeq) {
+  return db.tx('outbox', 'readwrite', async ({ outbox }) => {
+    const entries = await outbox.getAll(IDBKeyRange.upperBound(reflectedSeq));
+    for (const entry of entries) {
+      if (entry.state === 'applied' || entry.state === 'conflict') await outbox.delete(entry.seq);
+    }
+  });
+}
+
+/**
+ * 409 sequence_gap: the server has seen nothing at or after `expectedSeq`, yet our first pending
+ * entry has a higher number. Renumber the pending entries from expectedSeq so none is skipped.
+ */
+export function renumberFrom(db, expectedSeq) {
+  return db.tx(['meta', 'outbox'], 'readwrite', async ({ meta, outbox }) => {
+    const entries = (await outbox.getAll()).sort(bySeq);
+    const pending = entries.filter((entry) => entry.state === 'pending' && entry.seq >= expectedSeq);
+    let seq = expectedSeq;
+    for (const entry of pending) await outbox.delete(entry.seq);
+    for (const entry of pending) {
+      entry.seq = seq;
+      entry.attempts = 0;
+      await outbox.put(entry);
+      seq += 1;
+    }
+    await meta.put(seq, 'next_seq');
+    return pending.length;
+  });
+}
+
+export function dismiss(db, seq) {
+  return db.delete('outbox', seq);
+}
+
+/** Photo hashes an entry references: `photos` and every `p.<item>` answer. */
+export function referencedPhotos(entry) {
+  const hashes = [];
+  for (const [name, value] of Object.entries(entry.fields ?? {})) {
+    if ((name === 'photos' || name.startsWith('p.')) && Array.isArray(value)) hashes.push(...value);
+  }
+  return hashes;
+}
+
+export async function summary(db) {
+  const entries = await allEntries(db);
+  return {
+    pending: entries.filter((e) => e.state === 'pending').length,
+    rejected: entries.filter((e) => e.state === 'rejected'),
+  };
+}

@@ -1,0 +1,58 @@
+// The local replica: the server's records exactly as pulled, per warehouse, with the cursors
+// that say how far each warehouse is. Local edits never touch it (they wait in the outbox), so
+// its digest can be compared with the server's.
+
+import { computeDigest } from './digest.js';
+import { HybridClock } from './hlc.js';
+
+/**
+ * Apply one pull response in a single transaction: drops and resets first, then the changes,
+ * then the cursors, the acknowledged mutation number and the clock.
+ */
+export function applyPull(db, response) {
+  return db.tx(['records', 'meta'], 'readwrite', async ({ records, meta }) => {
+    const cursors = { ...((await meta.get('cursors')) ?? {}) };
+    const gone = [...(response.drop ?? []), ...(response.reset ?? [])];
+    for (const warehouseId of gone) {
+      for (const id of await records.getAllKeysFromIndex('warehouse_id', warehouseId)) await records.delete(id);
+    }
+    for (const change of response.changes ?? []) {
+      await records.put({
+        id: change.id,
+        collection: change.collection,
+        warehouse_id: change.warehouse_id,
+        revision: change.revision,
+        fields: change.fields ?? {},
+        deleted: Boolean(change.deleted),
+        created_by: change.created_by ?? '',
+        updated_by: change.updated_by ?? '',
+        updated_at: change.updated_at ?? '',
+      });
+    }
+    Object.assign(cursors, response.cursors ?? {});
+    for (const warehouseId of gone) delete cursors[warehouseId];
+    await meta.put(cursors, 'cursors');
+    await meta.put(response.scope ?? [], 'scope');
+    const acked = (await meta.get('acked_seq')) ?? 0;
+    await meta.put(Math.max(acked, response.reflected_seq ?? 0), 'acked_seq');
+    if (response.server_hlc) {
+      const clock = new HybridClock(await meta.get('client_id'), await meta.get('hlc'));
+      clock.receive(response.server_hlc);
+      await meta.put(clock.toJSON(), 'hlc');
+    }
+  });
+}
+
+export async function localDigest(db, warehouseId) {
+  return computeDigest(await db.getAllFromIndex('records', 'warehouse_id', warehouseId));
+}
+
+/** Forget a warehouse's local copy; the next pull backfills it from 0. */
+export function wipeWarehouse(db, warehouseId) {
+  return db.tx(['records', 'meta'], 'readwrite', async ({ records, meta }) => {
+    for (const id of await records.getAllKeysFromIndex('warehouse_id', warehouseId)) await records.delete(id);
+    const cursors = (await meta.get('cursors')) ?? {};
+    delete cursors[warehouseId];
+    await meta.put(cursors, 'cursors');
+  });
+}

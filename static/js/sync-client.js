@@ -1,0 +1,275 @@
+// Synchronisation: upload photos, push the outbox in order, then pull until caught up.
+//
+// `syncOnce` is one complete round and runs in a page or in the service worker (Background
+// Sync). `SyncClient` decides when to run it in a page: on start, when the network comes back,
+// every 30 s while the app is open, shortly after a local edit, and after a failure with
+// exponential backoff and jitter.
+//
+// Safety rules:
+// - No network request inside an IndexedDB transaction: read, let the transaction commit, send,
+//   then write the answer in a new transaction.
+// - Entries are marked as sent before the push; a retry after a lost answer sends the same
+//   numbers again and the server replays its stored answers (exactly once).
+// - Photos go up before the mutations that reference them.
+
+import { ApiError, NetworkError } from './api.js';
+import {
+  PROTOCOL,
+  SCHEMA_VERSION,
+  applyResults,
+  pendingEntries,
+  referencedPhotos,
+  removeReflected,
+  renumberFrom,
+  takeBatch,
+  toWire,
+} from './outbox.js';
+import { applyPull, localDigest, wipeWarehouse } from './replica.js';
+
+const PUSH_BATCH = 500;
+const PULL_LIMIT = 500;
+const MAX_PULL_ROUNDS = 200;
+
+/** Run `work` under a cross-tab lock (page and service worker never sync at the same time). */
+export function withLock(name, work) {
+  const locks = globalThis.navigator?.locks;
+  return locks ? locks.request(name, work) : work();
+}
+
+/** Make sure the server holds every photo in `hashes` that we have locally. */
+export async function uploadPhotos(db, api, hashes) {
+  const wanted = [...new Set(hashes)];
+  if (!wanted.length) return 0;
+  const local = (await Promise.all(wanted.map((sha) => db.get('photos', sha)))).filter(Boolean);
+  const candidates = local.filter((photo) => !photo.uploaded);
+  if (!candidates.length) return 0;
+  let uploaded = 0;
+  for (let i = 0; i < candidates.length; i += 1000) {
+    const chunk = candidates.slice(i, i + 1000);
+    const { missing } = await api.missingAttachments(chunk.map((photo) => photo.sha));
+    const absent = new Set(missing);
+    for (const photo of chunk) {
+      if (absent.has(photo.sha)) {
+        await api.putAttachment(photo.sha, photo.blob);
+        uploaded += 1;
+      }
+      await markUploaded(db, photo.sha);
+    }
+  }
+  return uploaded;
+}
+
+function markUploaded(db, sha) {
+  return db.tx('photos', 'readwrite', async ({ photos }) => {
+    const photo = await photos.get(sha);
+    if (photo && !photo.uploaded) {
+      photo.uploaded = true;
+      await photos.put(photo);
+    }
+  });
+}
+
+/** Upload photos the server reported missing; they may be marked uploaded by mistake. */
+async function reupload(db, api, hashes) {
+  const unique = [...new Set(hashes)];
+  for (const sha of unique) {
+    const photo = await db.get('photos', sha);
+    if (photo) await api.putAttachment(sha, photo.blob);
+  }
+}
+
+async function push(db, api, clientId) {
+  let results = [];
+  let renumbered = false;
+  for (;;) {
+    const pending = await pendingEntries(db);
+    if (!pending.length) return results;
+    await uploadPhotos(db, api, pending.flatMap(referencedPhotos));
+    const batch = await takeBatch(db, PUSH_BATCH);
+    let response;
+    try {
+      response = await api.push({
+        protocol: PROTOCOL,
+        client_id: clientId,
+        schema_version: SCHEMA_VERSION,
+        mutations: batch.map(toWire),
+      });
+    } catch (error) {
+      const expected = error instanceof ApiError && error.code === 'sequence_gap' ? error.body.expected_seq : null;
+      if (expected && !renumbered && expected < batch[0].seq) {
+        renumbered = true;
+        await renumberFrom(db, expected);
+        continue;
+      }
+      throw error;
+    }
+    await applyResults(db, response.results);
+    results = results.concat(response.results);
+    const pendingPhotos = response.results.flatMap((result) => result.pending_attachments ?? []);
+    if (pendingPhotos.length) await reupload(db, api, pendingPhotos);
+  }
+}
+
+async function pull(db, api, clientId) {
+  let changes = 0;
+  const repaired = new Set();
+  for (let round = 0; round < MAX_PULL_ROUNDS; round += 1) {
+    const [cursors, acked] = await db.tx('meta', 'readonly', async ({ meta }) => [
+      (await meta.get('cursors')) ?? {},
+      (await meta.get('acked_seq')) ?? 0,
+    ]);
+    const response = await api.pull({
+      protocol: PROTOCOL,
+      client_id: clientId,
+      cursors,
+      limit: PULL_LIMIT,
+      acked_seq: acked,
+    });
+    await applyPull(db, response);
+    changes += response.changes.length;
+    await removeReflected(db, response.reflected_seq ?? 0);
+    if (response.missing_attachments?.length) await reupload(db, api, response.missing_attachments);
+
+    let again = (response.reset ?? []).length > 0;
+    for (const [warehouseId, digest] of Object.entries(response.digests ?? {})) {
+      const local = await localDigest(db, warehouseId);
+      if (local.count !== digest.count || local.checksum !== digest.checksum) {
+        if (repaired.has(warehouseId)) continue; // wiped once this round already; try next time
+        repaired.add(warehouseId);
+        await wipeWarehouse(db, warehouseId);
+        again = true;
+      }
+    }
+    if (!response.has_more && !again) return changes;
+  }
+  return changes;
+}
+
+/** One complete round: photos, push, pull. Throws ApiError / NetworkError on failure. */
+export async function syncOnce({ db, api, clientId, lockName = `tigapilar-sync-${db.name}` }) {
+  return withLock(lockName, async () => {
+    const results = await push(db, api, clientId);
+    const changes = await pull(db, api, clientId);
+    await db.tx('meta', 'readwrite', async ({ meta }) => {
+      await meta.put(Date.now(), 'last_sync');
+      await meta.put(null, 'last_error');
+    });
+    return { results, changes };
+  });
+}
+
+/** Scheduling in a page. Emits "status" (state changed) and "synced" (data may have changed). */
+export class SyncClient extends EventTarget {
+  constructor({ db, api, clientId, intervalMs = 30_000, debounceMs = 1_500 }) {
+    super();
+    this.db = db;
+    this.api = api;
+    this.clientId = clientId;
+    this.intervalMs = intervalMs;
+    this.debounceMs = debounceMs;
+    this.running = null;
+    this.failures = 0;
+    this.timer = null;
+    this.lastError = null;
+    this.stopped = false;
+    this.onOnline = () => {
+      this.failures = 0;
+      this.status();
+      this.now('online');
+    };
+    this.onOffline = () => this.status();
+    this.onVisible = () => {
+      if (document.visibilityState === 'visible') this.now('visible');
+    };
+  }
+
+  start() {
+    addEventListener('online', this.onOnline);
+    addEventListener('offline', this.onOffline);
+    document.addEventListener('visibilitychange', this.onVisible);
+    this.now('start');
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    removeEventListener('online', this.onOnline);
+    removeEventListener('offline', this.onOffline);
+    document.removeEventListener('visibilitychange', this.onVisible);
+  }
+
+  get syncing() {
+    return this.running !== null;
+  }
+
+  status() {
+    this.dispatchEvent(new Event('status'));
+  }
+
+  /** A local edit was queued: sync soon, after the officer stops typing. */
+  soon() {
+    this.schedule(this.debounceMs);
+  }
+
+  schedule(delay) {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.now('timer'), delay);
+  }
+
+  /** 2 s, 4 s, 8 s … up to 5 min, each ±50 % so phones that lost signal together spread out. */
+  backoffDelay() {
+    const base = Math.min(5 * 60_000, 1_000 * 2 ** Math.min(this.failures, 9));
+    return Math.round(base * (0.5 + Math.random()));
+  }
+
+  /** Sync now (joins a round already running). Never throws; the outcome is in lastError. */
+  now(reason = 'manual') {
+    if (this.stopped) return Promise.resolve();
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    clearTimeout(this.timer);
+    if (!navigator.onLine) {
+      this.schedule(this.intervalMs);
+      return Promise.resolve();
+    }
+    this.reason = reason;
+    this.running = this.round();
+    this.status();
+    return this.running;
+  }
+
+  async round() {
+    let delay = this.intervalMs;
+    try {
+      const outcome = await syncOnce({ db: this.db, api: this.api, clientId: this.clientId });
+      this.failures = 0;
+      this.lastError = null;
+      this.dispatchEvent(new CustomEvent('synced', { detail: outcome }));
+    } catch (error) {
+      this.lastError = error;
+      await this.db
+        .put('meta', { code: error.code || error.name, message: error.message, at: Date.now() }, 'last_error')
+        .catch(() => {});
+      this.failures += 1;
+      if (error instanceof ApiError && !error.retryable) {
+        this.dispatchEvent(new CustomEvent('failed', { detail: error }));
+        // 401 and 426 wait for the officer (log in again / update); other refusals back off.
+        delay = error.status === 401 || error.status === 426 ? null : this.backoffDelay();
+      } else {
+        if (!(error instanceof NetworkError) && !(error instanceof ApiError)) console.warn('sync failed', error);
+        delay = this.backoffDelay();
+      }
+    } finally {
+      this.running = null;
+    }
+    if (this.again) {
+      this.again = false;
+      delay = Math.min(delay ?? this.debounceMs, this.debounceMs);
+    }
+    if (delay !== null) this.schedule(delay);
+    this.status();
+  }
+}

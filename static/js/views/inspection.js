@@ -1,0 +1,336 @@
+// The inspection form: the template's sections and items, saved on every change (each change is
+// queued in the outbox at once, so a killed tab loses nothing), findings marked as they are made,
+// required items enforced on submit. After submit it is read-only.
+
+import { autosaver } from '../autosave.js';
+import { h } from '../dom.js';
+import { loadTemplate, warehouseOf } from '../context.js';
+import {
+  SHIFTS,
+  YES_NO,
+  answerField,
+  canEditInspection,
+  expectedFor,
+  findings,
+  isFinding,
+  missingRequired,
+} from '../domain.js';
+import { formatDateTime, formatNumber, t } from '../i18n.js';
+import { agencyLabel, answerLabel, personLabel, shiftLabel } from '../labels.js';
+import { conflictsFor, getRecord, warehouseData } from '../records.js';
+import { pendingBadge, statusChip } from './warehouse.js';
+import { choiceGroup, conflictList, labelled, notesSection, photoPicker } from './widgets.js';
+
+function lastValue(inspections, selfId, field) {
+  for (const inspection of inspections) {
+    if (inspection.id === selfId) continue;
+    const value = inspection.fields[field];
+    if (value !== undefined && value !== null && value !== '') return { value, at: inspection.fields.started_at };
+  }
+  return null;
+}
+
+export async function render(app, { warehouseId, id }) {
+  const { ctx } = app;
+  const record = await getRecord(ctx.db, id, ctx.me);
+  const back = h('p', { class: 'crumbs' }, h('a', { href: `#/w/${encodeURIComponent(warehouseId)}` }, warehouseOf(ctx, warehouseId)?.name ?? t('nav.back')));
+  if (!record) return { node: h('section', {}, back, h('h1', { tabindex: '-1' }, t('inspection.not_found'))) };
+  const template = await loadTemplate(ctx, record.fields.template_id);
+  if (!template) return { node: h('section', {}, back, h('h1', { tabindex: '-1' }, t('inspection.no_template'))) };
+
+  const data = await warehouseData(ctx.db, warehouseId, ctx.me);
+  const conflicts = await conflictsFor(ctx.db, id);
+  const editable = canEditInspection(ctx.me, record);
+  const fields = { ...record.fields };
+  const itemViews = new Map();
+  const saver = autosaver(ctx.db, `inspection:${id}`, (name, value) =>
+    ctx.enqueue(
+      { id, collection: 'inspections', op: 'patch', warehouse_id: warehouseId, fields: { [name]: value } },
+      { coalesce: true },
+    ),
+  );
+  if (editable) Object.assign(fields, await saver.recover(fields));
+
+  /** Save a change of one field: kept on the phone at once, queued (typing: after a pause). */
+  function save(name, value, { debounce = false } = {}) {
+    fields[name] = value;
+    saver.change(name, value, { debounce }).catch((error) => app.toast(t('error.save', { message: error.message }), 'error'));
+    refreshSummary();
+  }
+
+  function markFinding(item) {
+    const view = itemViews.get(item.code);
+    if (!view) return;
+    const finding = isFinding(item, fields[answerField(item)], expectedFor(item, data.stockLevels));
+    view.el.classList.toggle('is-finding', finding);
+    view.badge.hidden = !finding;
+    view.el.classList.remove('is-missing');
+  }
+
+  function itemControl(item) {
+    const field = answerField(item);
+    const value = fields[field];
+    const onChange = (next, options) => {
+      save(field, next, options);
+      markFinding(item);
+    };
+    switch (item.kind) {
+      case 'yes_no':
+        return choiceGroup({
+          legend: item.label,
+          required: item.required,
+          value,
+          disabled: !editable,
+          options: YES_NO.map((v) => ({ value: v, label: answerLabel(v), className: `seg-${v}` })),
+          onChange,
+        });
+      case 'choice':
+        return choiceGroup({
+          legend: item.label,
+          required: item.required,
+          value,
+          disabled: !editable,
+          extraClass: 'choice-wrap',
+          options: item.choices.map((v) => ({ value: v, label: v })),
+          onChange,
+        });
+      case 'number': {
+        const expected = expectedFor(item, data.stockLevels);
+        const diff = h('p', { class: 'diff', 'aria-live': 'polite' });
+        const showDiff = (n) => {
+          if (expected === null || typeof n !== 'number') {
+            diff.textContent = '';
+            return;
+          }
+          const d = n - expected;
+          diff.textContent = t('inspection.difference', { diff: `${d > 0 ? '+' : ''}${formatNumber(d)}` });
+          diff.classList.toggle('diff-bad', Math.abs(d) > (item.tolerance ?? 0));
+        };
+        const input = h('input', {
+          type: 'number',
+          inputmode: 'numeric',
+          step: 'any',
+          value: typeof value === 'number' ? String(value) : '',
+          disabled: !editable,
+          on: {
+            input: () => {
+              const n = input.value === '' ? null : Number(input.value);
+              showDiff(n);
+              onChange(Number.isFinite(n) ? n : null, { debounce: true });
+            },
+            change: () => saver.flush(),
+          },
+        });
+        showDiff(typeof value === 'number' ? value : null);
+        const hint = expected !== null
+          ? t('inspection.expected', { value: formatNumber(expected), unit: item.unit ?? '', tolerance: item.tolerance ?? 0 })
+          : item.help;
+        const block = labelled(item.label, input, { hint, required: item.required });
+        block.append(diff);
+        return block;
+      }
+      case 'seal':
+      case 'text': {
+        const input = item.kind === 'text'
+          ? h('textarea', { rows: '3', value: value ?? '', disabled: !editable })
+          : h('input', { type: 'text', autocapitalize: 'characters', autocomplete: 'off', spellcheck: 'false', value: value ?? '', disabled: !editable });
+        input.addEventListener('input', () => onChange(input.value, { debounce: true }));
+        input.addEventListener('change', () => saver.flush());
+        let hint = item.help;
+        if (item.kind === 'seal') {
+          const last = lastValue(data.inspections, id, field);
+          if (last) hint = t('inspection.last_seal', { value: last.value, at: formatDateTime(last.at) });
+        }
+        return labelled(item.label, input, { hint, required: item.required });
+      }
+      case 'photo':
+        return photoPicker(ctx, {
+          label: item.label,
+          required: item.required,
+          hashes: Array.isArray(value) ? value : [],
+          disabled: !editable,
+          onAdd: (sha, all) => onChange(all),
+        });
+      default:
+        return h('p', {}, item.label);
+    }
+  }
+
+  function itemView(item) {
+    const badge = h('span', { class: 'badge-finding', hidden: true }, t('inspection.finding'));
+    const el = h('div', { class: 'item', id: `item-${item.code}`, dataset: { kind: item.kind, code: item.code } }, badge);
+    el.append(itemControl(item));
+    if (item.help && item.kind !== 'number' && item.kind !== 'seal' && item.kind !== 'text') {
+      el.append(h('p', { class: 'hint' }, item.help));
+    }
+    itemViews.set(item.code, { el, badge });
+    return el;
+  }
+
+  // --- header ---
+  const inspector = ctx.people.get(fields.inspector_id ?? record.created_by);
+  const shift = h(
+    'select',
+    { disabled: !editable, on: { change: (e) => save('shift', e.target.value) } },
+    SHIFTS.map((s) => h('option', { value: s, selected: fields.shift === s }, shiftLabel(s))),
+  );
+
+  const colleagues = (ctx.colleagues[warehouseId] ?? []).filter((p) => p.id !== ctx.me.id);
+  colleagues.sort((a, b) => Number(a.agency === ctx.me.agency) - Number(b.agency === ctx.me.agency));
+  const coInspectors = new Set(fields.co_inspectors ?? []);
+  const coBox = h(
+    'fieldset',
+    { class: 'checks' },
+    h('legend', {}, t('inspection.co_inspectors')),
+    colleagues.length
+      ? colleagues.map((person) =>
+          h(
+            'label',
+            { class: 'check' },
+            h('input', {
+              type: 'checkbox',
+              value: person.id,
+              checked: coInspectors.has(person.id),
+              disabled: !editable,
+              on: {
+                change: (e) => {
+                  if (e.target.checked) coInspectors.add(person.id);
+                  else coInspectors.delete(person.id);
+                  save('co_inspectors', [...coInspectors]);
+                },
+              },
+            }),
+            h('span', {}, personLabel(ctx.people, person.id)),
+          ),
+        )
+      : h('p', { class: 'empty' }, t('inspection.no_colleagues')),
+  );
+
+  // --- sections ---
+  const sections = template.sections.map((section) =>
+    h('section', { class: 'tpl-section', id: `section-${section.code}` }, h('h2', {}, section.title), section.items.map(itemView)),
+  );
+  for (const item of template.sections.flatMap((s) => s.items)) markFinding(item);
+
+  // --- summary, general photos, notes ---
+  const summaryText = h('textarea', { rows: '3', value: fields.summary ?? '', disabled: !editable });
+  summaryText.addEventListener('input', () => save('summary', summaryText.value, { debounce: true }));
+  summaryText.addEventListener('change', () => saver.flush());
+
+  const findingsBox = h('p', { class: 'findings-summary', 'aria-live': 'polite' });
+  function refreshSummary() {
+    const found = findings(template, fields, data.stockLevels);
+    findingsBox.textContent = found.length ? t('inspection.findings_now', { count: found.length }) : t('inspection.no_findings');
+    findingsBox.classList.toggle('has-findings', found.length > 0);
+  }
+  refreshSummary();
+
+  const errorBox = h('div', { class: 'error-box', role: 'alert', hidden: true, tabindex: '-1' });
+
+  async function submit() {
+    await saver.flush();
+    const missing = missingRequired(template, fields);
+    if (missing.length) {
+      errorBox.replaceChildren(
+        h('p', {}, t('inspection.missing', { count: missing.length })),
+        h('ul', {}, missing.map((item) =>
+          h('li', {}, h('a', { href: `#/w/${encodeURIComponent(warehouseId)}/inspection/${id}`, on: { click: (e) => { e.preventDefault(); focusItem(item.code); } } }, item.label)),
+        )),
+      );
+      errorBox.hidden = false;
+      for (const item of missing) itemViews.get(item.code)?.el.classList.add('is-missing');
+      errorBox.focus();
+      return;
+    }
+    errorBox.hidden = true;
+    const dialog = document.getElementById('confirm-submit') ?? buildConfirm();
+    dialog.showModal();
+  }
+
+  function buildConfirm() {
+    const dialog = h(
+      'dialog',
+      { id: 'confirm-submit', 'aria-labelledby': 'confirm-submit-title' },
+      h('h2', { id: 'confirm-submit-title' }, t('inspection.confirm_title')),
+      h('p', {}, t('inspection.confirm_text')),
+      h(
+        'div',
+        { class: 'actions' },
+        h('button', { type: 'button', class: 'button', on: { click: async () => {
+          dialog.close();
+          await ctx.enqueue({ id, collection: 'inspections', op: 'submit', warehouse_id: warehouseId, fields: {} });
+          app.toast(t('inspection.submitted'));
+          dialog.remove();
+          app.rerender();
+        } } }, t('inspection.confirm_yes')),
+        h('button', { type: 'button', class: 'button ghost', on: { click: () => dialog.close() } }, t('common.cancel')),
+      ),
+    );
+    document.body.append(dialog);
+    return dialog;
+  }
+
+  function focusItem(code) {
+    const el = itemViews.get(code)?.el;
+    el?.scrollIntoView({ block: 'center' });
+    el?.querySelector('input, textarea, select')?.focus({ preventScroll: true });
+  }
+
+  const readonlyNote = !editable
+    ? h('p', { class: 'notice' }, fields.status === 'submitted' || fields.status === 'reviewed' ? t('inspection.readonly_submitted') : t('inspection.readonly_other'))
+    : null;
+
+  const node = h(
+    'section',
+    { class: ['inspection', editable ? 'editable' : 'readonly'] },
+    back,
+    h('h1', { tabindex: '-1' }, template.title),
+    h(
+      'div',
+      { class: 'card meta-card' },
+      h('p', {}, statusChip('inspections', fields.status), ' ', pendingBadge(record)),
+      h('p', { class: 'muted small' }, t('inspection.started', { at: formatDateTime(fields.started_at) })),
+      inspector ? h('p', { class: 'muted small' }, t('inspection.inspector', { name: `${inspector.full_name} (${agencyLabel(inspector.agency)})` })) : null,
+      fields.status === 'needs_fix' && fields.review_comment ? h('p', { class: 'notice' }, t('inspection.review_comment', { text: fields.review_comment })) : null,
+      labelled(t('inspection.shift'), shift),
+      readonlyNote,
+    ),
+    conflicts.length ? h('section', { class: 'card' }, h('h2', {}, t('conflict.title')), conflictList(ctx, conflicts, () => template)) : null,
+    coBox,
+    sections,
+    h(
+      'section',
+      { class: 'tpl-section' },
+      h('h2', {}, t('inspection.summary_title')),
+      findingsBox,
+      labelled(t('inspection.summary'), summaryText),
+      photoPicker(ctx, {
+        label: t('inspection.general_photos'),
+        hashes: fields.photos ?? [],
+        disabled: !editable,
+        onAdd: (sha, all) => save('photos', all),
+      }),
+    ),
+    notesSection(app, {
+      record,
+      onAdd: (entry) =>
+        ctx.enqueue({ id, collection: 'inspections', op: 'patch', warehouse_id: warehouseId, fields: { notes: [entry] } }, { coalesce: true })
+          .then(() => app.rerender({ keepFocus: true })),
+    }),
+    errorBox,
+    editable
+      ? h('div', { class: 'actions sticky-actions' },
+          h('button', { type: 'button', class: 'button block', id: 'submit-inspection', on: { click: submit } }, t('inspection.submit')),
+          h('p', { class: 'hint' }, t('inspection.autosave')))
+      : null,
+  );
+
+  return {
+    node,
+    flush: () => saver.flush(),
+    cleanup: () => {
+      saver.flush();
+      document.getElementById('confirm-submit')?.remove();
+    },
+  };
+}

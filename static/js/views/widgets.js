@@ -1,0 +1,223 @@
+// Form pieces shared by the screens: labelled fields, button-like radio groups, the photo picker,
+// notes, and the conflict list (server value next to mine).
+
+import { h, replace, uniqueId } from '../dom.js';
+import { formatDateTime, t } from '../i18n.js';
+import { fieldLabel, personLabel, statusLabel, valueLabel } from '../labels.js';
+import { PhotoError, addPhoto, photoUrl } from '../photos.js';
+import { uuid7 } from '../uuid7.js';
+
+/** A label + control (+ optional hint) block. The control gets an id the label points to. */
+export function labelled(label, control, { hint, required = false } = {}) {
+  const id = control.id || uniqueId('f');
+  control.id = id;
+  let hintEl = null;
+  if (hint) {
+    hintEl = h('p', { class: 'hint', id: `${id}-hint` }, hint);
+    control.setAttribute('aria-describedby', hintEl.id);
+  }
+  return h(
+    'div',
+    { class: 'field' },
+    h('label', { htmlFor: id }, label, required ? h('span', { class: 'req', 'aria-hidden': 'true' }, ' *') : null),
+    control,
+    hintEl,
+  );
+}
+
+/**
+ * Radio buttons that look like big toggle buttons: one tap, thumb-sized, keyboard usable
+ * (arrow keys move within the group, as for any radio group).
+ */
+export function choiceGroup({ legend, options, value, onChange, disabled = false, required = false, name = uniqueId('g'), extraClass }) {
+  const inputs = options.map((option) =>
+    h(
+      'label',
+      { class: ['seg', option.className] },
+      h('input', {
+        type: 'radio',
+        name,
+        value: option.value,
+        checked: value === option.value,
+        disabled,
+        on: { change: (event) => event.target.checked && onChange(option.value) },
+      }),
+      h('span', {}, option.label),
+    ),
+  );
+  return h(
+    'fieldset',
+    { class: ['choice', extraClass] },
+    h('legend', {}, legend, required ? h('span', { class: 'req', 'aria-hidden': 'true' }, ' *') : null),
+    h('div', { class: 'segs' }, inputs),
+  );
+}
+
+function photoErrorText(error) {
+  if (error instanceof PhotoError) {
+    const mb = error.detail.size ? (error.detail.size / 1024 / 1024).toFixed(1) : '';
+    return t(`photo.${error.code}`, { size: mb });
+  }
+  return t('photo.photo_unreadable');
+}
+
+/** Thumbnails of photo hashes (local blob, else the server's thumbnail). */
+export function thumbnails(ctx, hashes) {
+  const list = h('ul', { class: 'thumbs' });
+  hashes.forEach((sha, index) => {
+    const img = h('img', { alt: t('photo.alt', { n: index + 1 }), width: '96', height: '96', dataset: { sha } });
+    const item = h('li', {}, img);
+    list.append(item);
+    photoUrl(ctx.db, ctx.api, sha).then((url) => {
+      if (url) img.src = url;
+      else replace(item, h('span', { class: 'thumb-missing', title: sha }, t('photo.not_here')));
+    });
+  });
+  return list;
+}
+
+/** Photo picker: camera input + thumbnails. onAdd(sha) is awaited for each compressed photo. */
+export function photoPicker(ctx, { label, hashes = [], onAdd, disabled = false, required = false }) {
+  const current = [...hashes];
+  const wrap = h('div', { class: 'photo-picker' });
+  const error = h('p', { class: 'error', role: 'alert', hidden: true });
+  const status = h('p', { class: 'hint', 'aria-live': 'polite' });
+  let thumbs = thumbnails(ctx, current);
+  const input = h('input', {
+    type: 'file',
+    accept: 'image/*',
+    capture: 'environment',
+    multiple: true,
+    class: 'file-input',
+    disabled,
+    on: {
+      change: async () => {
+        error.hidden = true;
+        const files = [...input.files];
+        input.value = '';
+        for (const file of files) {
+          status.textContent = t('photo.processing');
+          try {
+            const sha = await addPhoto(ctx.db, file);
+            if (!current.includes(sha)) {
+              current.push(sha);
+              await onAdd(sha, [...current]);
+            }
+          } catch (err) {
+            error.textContent = photoErrorText(err);
+            error.hidden = false;
+          }
+        }
+        status.textContent = current.length ? t('photo.count', { count: current.length }) : '';
+        const next = thumbnails(ctx, current);
+        thumbs.replaceWith(next);
+        thumbs = next;
+      },
+    },
+  });
+  const id = uniqueId('photo');
+  input.id = id;
+  append(wrap, [
+    h('span', { class: 'label' }, label, required ? h('span', { class: 'req', 'aria-hidden': 'true' }, ' *') : null),
+    thumbs,
+    disabled ? null : h('label', { class: 'button secondary file-button', htmlFor: id }, t('photo.take'), input),
+    status,
+    error,
+  ]);
+  return wrap;
+}
+
+function append(el, children) {
+  for (const child of children) if (child) el.append(child);
+}
+
+/** Notes (append-only): the list and a box to add one. The typed text is kept as a draft. */
+export function notesSection(app, { record, onAdd, canAdd = true }) {
+  const { ctx } = app;
+  const notes = Array.isArray(record.fields.notes) ? record.fields.notes : [];
+  const draftKey = `note:${record.id}`;
+  const text = h('textarea', { rows: '3', name: 'note' });
+  ctx.db.get('drafts', draftKey).then((draft) => {
+    if (draft && !text.value) text.value = draft.text;
+  });
+  text.addEventListener('input', () => ctx.db.put('drafts', { key: draftKey, text: text.value, at: Date.now() }));
+  const add = h('button', {
+    type: 'button',
+    class: 'button secondary',
+    on: {
+      click: async () => {
+        const value = text.value.trim();
+        if (!value) {
+          text.focus();
+          return;
+        }
+        await onAdd({ id: uuid7(), text: value });
+        text.value = '';
+        await ctx.db.delete('drafts', draftKey);
+        app.toast(t('notes.added'));
+      },
+    },
+  }, t('notes.add'));
+  return h(
+    'section',
+    { class: 'notes' },
+    h('h2', {}, t('notes.title')),
+    notes.length
+      ? h(
+          'ul',
+          { class: 'rows' },
+          notes.map((note) =>
+            h(
+              'li',
+              { class: 'note' },
+              h('p', {}, note.text),
+              note.by || note.at
+                ? h('p', { class: 'muted small' }, [personLabel(ctx.people, note.by), formatDateTime(note.at)].filter(Boolean).join(' · '))
+                : null,
+            ),
+          ),
+        )
+      : h('p', { class: 'empty' }, t('notes.none')),
+    canAdd ? labelled(t('notes.new'), text) : null,
+    canAdd ? add : null,
+  );
+}
+
+/** Conflicts: for each, the field, the server's value and mine, side by side. */
+export function conflictList(ctx, conflicts, templateFor) {
+  if (!conflicts.length) return null;
+  return h(
+    'ul',
+    { class: 'conflicts' },
+    conflicts.map((conflict) => {
+      const f = conflict.fields;
+      const template = templateFor?.(conflict);
+      const mine = f.client_id === ctx.clientId;
+      return h(
+        'li',
+        { class: ['conflict', `conflict-${f.status}`], dataset: { field: f.field ?? '', id: conflict.id } },
+        h(
+          'p',
+          { class: 'conflict-title' },
+          h('strong', {}, fieldLabel(f.record_collection, f.field ?? '', template)),
+          ' ',
+          h('span', { class: ['chip', `status-${f.status}`] }, statusLabel('conflicts', f.status)),
+        ),
+        h(
+          'dl',
+          { class: 'conflict-values' },
+          h('div', { class: 'conflict-server' }, h('dt', {}, t('conflict.server_value')),
+            h('dd', {}, h('span', { class: 'value' }, valueLabel(f.field ?? '', f.server_value)),
+              f.server_by ? h('span', { class: 'muted small' }, ` — ${personLabel(ctx.people, f.server_by)}`) : null)),
+          h('div', { class: 'conflict-client' }, h('dt', {}, mine ? t('conflict.my_value') : t('conflict.other_value')),
+            h('dd', {}, h('span', { class: 'value' }, valueLabel(f.field ?? '', f.client_value)),
+              f.client_by ? h('span', { class: 'muted small' }, ` — ${personLabel(ctx.people, f.client_by)}`) : null)),
+        ),
+        f.status === 'open' ? h('p', { class: 'hint' }, t('conflict.open_hint')) : null,
+        f.resolution !== undefined && f.resolution !== null && f.status === 'resolved'
+          ? h('p', { class: 'hint' }, t('conflict.resolution', { value: valueLabel(f.field ?? '', f.resolution) }))
+          : null,
+      );
+    }),
+  );
+}

@@ -1,0 +1,93 @@
+// Live updates: reads /api/live (server-sent events) with fetch, so the token travels in the
+// Authorization header and never in a URL. The last event id (a record revision) is kept and sent
+// back as Last-Event-ID on reconnection: nothing is lost across a dropped connection.
+
+export function connectLive({ getToken, after, onEvent, onReady = () => {}, onStatus = () => {}, onLogout = () => {} }) {
+  let lastId = after ?? null;
+  let stopped = false;
+  let controller = null;
+  let delay = 1000;
+
+  async function run() {
+    while (!stopped) {
+      controller = new AbortController();
+      try {
+        const headers = { Authorization: `Bearer ${getToken()}`, Accept: 'text/event-stream' };
+        if (lastId !== null) headers['Last-Event-ID'] = String(lastId);
+        const response = await fetch('/api/live', { headers, signal: controller.signal, cache: 'no-store' });
+        if (response.status === 401 || response.status === 403) {
+          onLogout();
+          return;
+        }
+        if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+        onStatus('live');
+        delay = 1000;
+        if (await read(response.body)) return; // logout event
+      } catch (error) {
+        if (stopped) return;
+      }
+      onStatus('reconnecting');
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 30_000);
+    }
+  }
+
+  async function read(body) {
+    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return false;
+      buffer += value;
+      let end;
+      while ((end = buffer.search(/\r?\n\r?\n/)) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, '');
+        const message = parse(block);
+        if (!message) continue;
+        if (message.id !== undefined) lastId = message.id;
+        if (message.event === 'logout') {
+          onLogout();
+          return true;
+        }
+        if (message.event === 'ready') {
+          if (lastId === null) lastId = JSON.parse(message.data).revision;
+          onReady(lastId);
+          continue;
+        }
+        try {
+          onEvent({ type: message.event, ...JSON.parse(message.data) });
+        } catch (error) {
+          console.warn('live event not handled', error);
+        }
+      }
+    }
+  }
+
+  function parse(block) {
+    const message = { event: 'message', data: '' };
+    let seen = false;
+    for (const line of block.split(/\r?\n/)) {
+      if (!line || line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+      seen = true;
+      if (field === 'data') message.data += (message.data ? '\n' : '') + value;
+      else if (field === 'event') message.event = value;
+      else if (field === 'id') message.id = value;
+    }
+    return seen && (message.data || message.event !== 'message') ? message : null;
+  }
+
+  run();
+  return {
+    stop() {
+      stopped = true;
+      controller?.abort();
+    },
+    get lastId() {
+      return lastId;
+    },
+  };
+}

@@ -1,0 +1,179 @@
+// The supervisor pages: login, a hash router over the views, the live-update connection.
+//
+//   #/                 overview of every warehouse in scope (updates live)
+//   #/inspections      review queue          #/inspection/<id>   one inspection, review actions
+//   #/incidents        incident queue        #/conflicts         conflicts and rejected edits
+//   #/stock            stock reconciliation  #/charts            charts
+//   #/audit            audit trail           #/admin             administration (admins)
+//   #/print/<id>       printable berita acara of an inspection
+
+import { h, replace } from '/js/dom.js';
+import { createHttp } from './http.js';
+import { getLang, setLang, t, translateStatic } from './i18n.js';
+import { connectLive } from './live.js';
+import { createPusher } from './push.js';
+import { clearSession, loadSession } from './session.js';
+import { errorText, toast } from './ui.js';
+import { renderLogin } from './views/login.js';
+import { renderOverview } from './views/overview.js';
+import { renderInspections, renderInspection } from './views/inspection.js';
+import { renderIncidents } from './views/incidents.js';
+import { renderConflicts } from './views/conflicts.js';
+import { renderStock } from './views/stock.js';
+import { renderCharts } from './views/charts.js';
+import { renderAudit } from './views/audit.js';
+import { renderAdmin } from './views/admin.js';
+import { renderPrint } from './views/print.js';
+
+const ROUTES = [
+  [/^#?\/?$/, renderOverview, 'overview'],
+  [/^#\/inspections$/, renderInspections, 'inspections'],
+  [/^#\/inspection\/([\w.:-]+)$/, renderInspection, 'inspections'],
+  [/^#\/incidents$/, renderIncidents, 'incidents'],
+  [/^#\/conflicts$/, renderConflicts, 'conflicts'],
+  [/^#\/stock$/, renderStock, 'stock'],
+  [/^#\/charts$/, renderCharts, 'charts'],
+  [/^#\/audit$/, renderAudit, 'audit'],
+  [/^#\/admin$/, renderAdmin, 'admin'],
+  [/^#\/print\/([\w.:-]+)$/, renderPrint, 'print'],
+];
+const NAV = ['overview', 'inspections', 'incidents', 'conflicts', 'stock', 'charts', 'audit', 'admin'];
+
+const main = document.getElementById('main');
+let ctx = null;
+let current = null;
+let live = null;
+let renderToken = 0;
+
+function logout(expired = false) {
+  live?.stop();
+  live = null;
+  const session = ctx?.session;
+  ctx = null;
+  clearSession();
+  if (session && !expired) {
+    createHttp(() => session.token).post('/api/auth/logout', {}).catch(() => {});
+  }
+  document.getElementById('nav').hidden = true;
+  document.getElementById('logout').hidden = true;
+  document.getElementById('live').hidden = true;
+  if (expired) toast(t('login.expired'), 'warn');
+  start();
+}
+
+async function buildContext(session) {
+  const http = createHttp(() => session.token, () => logout(true));
+  const [me, people] = await Promise.all([http.get('/api/me'), http.get('/api/supervisor/people')]);
+  return {
+    session,
+    http,
+    me,
+    isAdmin: me.user.role === 'admin',
+    people: new Map(people.map((p) => [p.id, p])),
+    warehouses: new Map(me.warehouses.map((w) => [w.id, w])),
+    push: createPusher(session, http),
+    templates: new Map(),
+    async template(id) {
+      if (!id) return null;
+      if (!this.templates.has(id)) this.templates.set(id, http.get(`/api/templates/${encodeURIComponent(id)}`).catch(() => null));
+      return this.templates.get(id);
+    },
+    go(hash) {
+      location.hash = hash;
+    },
+  };
+}
+
+function renderNav(active) {
+  const nav = document.getElementById('nav');
+  nav.hidden = false;
+  replace(
+    nav,
+    NAV.filter((name) => name !== 'admin' || ctx.isAdmin).map((name) =>
+      h('a', { href: name === 'overview' ? '#/' : `#/${name}`, class: name === active ? 'active' : '', 'aria-current': name === active ? 'page' : undefined }, t(`nav.${name}`)),
+    ),
+  );
+}
+
+function setLiveStatus(status) {
+  const el = document.getElementById('live');
+  el.hidden = false;
+  el.dataset.status = status;
+  el.textContent = t(`live.${status}`);
+}
+
+/** Connect the live stream; resolves once it is reading (at most a few seconds), so that what a
+ * view loads afterwards is never older than the stream's starting point. */
+function startLive() {
+  return new Promise((resolve) => {
+    setTimeout(resolve, 4000);
+    live = connectLive({
+      getToken: () => ctx?.session.token,
+      onEvent: (event) => current?.onLive?.(event),
+      onReady: resolve,
+      onStatus: setLiveStatus,
+      onLogout: () => logout(true),
+    });
+  });
+}
+
+async function route() {
+  if (!ctx) return;
+  const token = ++renderToken;
+  current?.dispose?.();
+  current = null;
+  const hash = location.hash || '#/';
+  const found = ROUTES.find(([pattern]) => pattern.test(hash));
+  document.body.classList.toggle('printing', found?.[2] === 'print');
+  if (!found) {
+    replace(main, h('h1', {}, t('error.not_found')));
+    return;
+  }
+  const [pattern, render, name] = found;
+  renderNav(name);
+  replace(main, h('p', { class: 'loading' }, t('app.loading')));
+  try {
+    const view = await render(ctx, main, ...hash.match(pattern).slice(1));
+    if (token !== renderToken) {
+      view?.dispose?.();
+      return;
+    }
+    current = view ?? null;
+  } catch (error) {
+    if (token !== renderToken) return;
+    replace(main, h('h1', {}, t('error.view')), h('p', { class: 'error' }, errorText(error)));
+  }
+}
+
+async function start() {
+  const session = loadSession();
+  if (!session) {
+    renderLogin(main, async () => start());
+    return;
+  }
+  try {
+    ctx = await buildContext(session);
+  } catch (error) {
+    if (error?.status === 401) return; // logout(true) already ran
+    replace(main, h('h1', {}, t('error.view')), h('p', { class: 'error' }, errorText(error)));
+    return;
+  }
+  document.getElementById('logout').hidden = false;
+  await startLive();
+  await route();
+}
+
+document.getElementById('lang-toggle').addEventListener('click', () => {
+  setLang(getLang() === 'id' ? 'en' : 'id');
+  translateStatic();
+  document.getElementById('lang-toggle').textContent = getLang() === 'id' ? 'EN' : 'ID';
+  if (ctx) route();
+  else start();
+});
+document.getElementById('logout').addEventListener('click', () => logout(false));
+window.addEventListener('hashchange', route);
+
+setLang(getLang());
+translateStatic();
+document.getElementById('lang-toggle').textContent = getLang() === 'id' ? 'EN' : 'ID';
+start();

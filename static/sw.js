@@ -1,0 +1,99 @@
+// Tiga Pilar service worker. Read top to bottom:
+//   1. VERSION and the app shell (every file the app needs to start without signal)
+//   2. install: cache the shell
+//   3. activate: delete caches of older versions, take control of open pages
+//   4. fetch: navigations get the cached shell, static files come from the cache first,
+//      /api/ always goes to the network (the app itself handles being offline)
+//   5. message: the page says 'skipWaiting' when the officer taps "muat ulang"
+//   6. sync: Background Sync sends the outbox when the network is back
+//
+// An update only swaps these cached files. IndexedDB (drafts, outbox, photos) is never touched.
+
+import { SYNC_TAG, backgroundSync } from './js/background-sync.js';
+
+const VERSION = '2024-11-28.1';
+const CACHE = `tigapilar-shell-${VERSION}`;
+
+const SHELL = [
+  '/',
+  '/manifest.webmanifest',
+  '/css/app.css',
+  '/icons/icon.svg',
+  '/icons/icon-192.png',
+  '/icons/maskable-192.png',
+  '/js/api.js',
+  '/js/app.js',
+  '/js/autosave.js',
+  '/js/background-sync.js',
+  '/js/context.js',
+  '/js/db.js',
+  '/js/digest.js',
+  '/js/dom.js',
+  '/js/domain.js',
+  '/js/hlc.js',
+  '/js/i18n.js',
+  '/js/labels.js',
+  '/js/outbox.js',
+  '/js/photos.js',
+  '/js/records.js',
+  '/js/replica.js',
+  '/js/session.js',
+  '/js/strings/en.js',
+  '/js/strings/id.js',
+  '/js/sw-update.js',
+  '/js/sync-client.js',
+  '/js/uuid7.js',
+  '/js/views/incident-new.js',
+  '/js/views/incident.js',
+  '/js/views/inspection.js',
+  '/js/views/login.js',
+  '/js/views/status-bar.js',
+  '/js/views/stock.js',
+  '/js/views/sync.js',
+  '/js/views/warehouse.js',
+  '/js/views/warehouses.js',
+  '/js/views/widgets.js',
+];
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(
+    (async () => {
+      const cache = await caches.open(CACHE);
+      // cache: 'reload' skips the HTTP cache, so a new version never stores a stale file.
+      await cache.addAll(SHELL.map((url) => new Request(url, { cache: 'reload' })));
+    })(),
+  );
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil(
+    (async () => {
+      for (const name of await caches.keys()) {
+        if (name.startsWith('tigapilar-shell-') && name !== CACHE) await caches.delete(name);
+      }
+      await self.clients.claim();
+    })(),
+  );
+});
+
+self.addEventListener('fetch', (event) => {
+  const { request } = event;
+  const url = new URL(request.url);
+  if (request.method !== 'GET' || url.origin !== self.location.origin) return;
+  if (url.pathname.startsWith('/api/') || url.pathname === '/healthz') return; // network only
+
+  if (request.mode === 'navigate') {
+    // Every page of the app is the same shell; the hash picks the screen.
+    event.respondWith((async () => (await caches.match('/', { cacheName: CACHE })) ?? fetch(request))());
+    return;
+  }
+  event.respondWith((async () => (await caches.match(request, { cacheName: CACHE })) ?? fetch(request))());
+});
+
+self.addEventListener('message', (event) => {
+  if (event.data === 'skipWaiting') self.skipWaiting();
+});
+
+self.addEventListener('sync', (event) => {
+  if (event.tag === SYNC_TAG) event.waitUntil(backgroundSync(self.clients));
+});

@@ -1,0 +1,131 @@
+"""The app shell: size budget, precache list, strings, protocol parity with the Python core, and
+every screen rendering without console errors in both languages."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.async_api import expect
+
+from sync.clock import HybridClock
+from sync.digest import compute, fnv1a32
+from tests.browser.conftest import STATIC, Server
+from tests.browser.helpers import WAREHOUSE, go, login
+
+SHELL_BUDGET = 250 * 1024
+"""Raw bytes of everything the service worker precaches: the first visit happens on 3G at best."""
+
+
+def shell_files() -> list[Path]:
+    source = (STATIC / "sw.js").read_text()
+    block = re.search(r"const SHELL = \[(.*?)\];", source, re.S)
+    assert block, "sw.js has no SHELL list"
+    urls = re.findall(r"'([^']+)'", block[1])
+    return [STATIC / ("index.html" if url == "/" else url.lstrip("/")) for url in urls]
+
+
+def test_shell_is_complete_and_within_budget() -> None:
+    files = shell_files()
+    missing = [f for f in files if not f.is_file()]
+    assert not missing, f"precached but missing: {missing}"
+    # Every module and stylesheet must be precached, or the app breaks offline.
+    needed = {p for p in STATIC.rglob("*") if p.suffix in {".js", ".css"} and p.name != "sw.js"}
+    assert needed <= set(files), f"not precached: {sorted(map(str, needed - set(files)))}"
+    total = sum(f.stat().st_size for f in files) + (STATIC / "sw.js").stat().st_size
+    assert total < SHELL_BUDGET, f"shell is {total} bytes, budget {SHELL_BUDGET}"
+
+
+def string_keys(name: str) -> set[str]:
+    return set(re.findall(r"^\s*'([^']+)':", (STATIC / "js" / "strings" / name).read_text(), re.M))
+
+
+def test_every_ui_string_is_translated() -> None:
+    indonesian, english = string_keys("id.js"), string_keys("en.js")
+    assert english <= indonesian, f"English keys without Indonesian: {sorted(english - indonesian)}"
+    used: set[str] = set()
+    for path in (STATIC / "js").rglob("*.js"):
+        used |= set(re.findall(r"\bt\(\s*'([a-z_]+\.[a-zA-Z0-9_.]+)'", path.read_text()))
+    assert used - indonesian == set(), f"keys used but not defined: {sorted(used - indonesian)}"
+    for path in [STATIC / "index.html"]:
+        used_static = set(re.findall(r'data-i18n="([^"]+)"', path.read_text()))
+        assert used_static <= indonesian
+
+
+def test_no_inline_script_or_style() -> None:
+    """The server's CSP forbids inline scripts, handlers and style attributes."""
+    html = (STATIC / "index.html").read_text()
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html)
+    assert not re.search(r"\son[a-z]+=", html)
+    assert "style=" not in html
+    for path in (STATIC / "js").rglob("*.js"):
+        source = path.read_text()
+        assert "innerHTML" not in source, path
+        assert "style=" not in source, path
+
+
+async def test_js_digest_and_clock_match_python(open_app, server: Server) -> None:
+    app = await open_app("parity")
+    await app.page.goto(f"{server.base_url}/")
+    records = [("01939a5e-0000-7000-8000-000000000001", 1), ("sl.gd-johar-baru.kotak_suara", 42),
+               ("ünïcödé:id", 7), ("x", 0)]
+    result = await app.page.evaluate(
+        """async (records) => {
+          const { fnv1a32, computeDigest } = await import('/js/digest.js');
+          const { HybridClock } = await import('/js/hlc.js');
+          const { uuid7 } = await import('/js/uuid7.js');
+          let wall = 1_700_000_000_000;
+          const clock = new HybridClock('dev-abc', null, () => wall);
+          const stamps = [clock.now(), clock.now(), clock.receive('1700000009999-00042-server')];
+          wall = 1_700_000_000_001;
+          stamps.push(clock.now());
+          wall = 1_800_000_000_000;
+          stamps.push(clock.now());
+          return {
+            hashes: records.map(([id, rev]) => fnv1a32(`${id}:${rev}`)),
+            digest: computeDigest(records.map(([id, revision]) => ({ id, revision }))),
+            stamps,
+            uuid: uuid7(),
+          };
+        }""",
+        records,
+    )
+    assert result["hashes"] == [fnv1a32(f"{i}:{r}") for i, r in records]
+    expected = compute(records)
+    assert result["digest"] == {"count": expected.count, "checksum": expected.checksum}
+    wall = [1_700_000_000_000]
+    clock = HybridClock("dev-abc", wall=lambda: wall[0])
+    stamps = [clock.now(), clock.now(), clock.receive("1700000009999-00042-server")]
+    wall[0] = 1_700_000_000_001
+    stamps.append(clock.now())
+    wall[0] = 1_800_000_000_000
+    stamps.append(clock.now())
+    assert result["stamps"] == stamps
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", result["uuid"])
+
+
+@pytest.mark.parametrize("language", ["id", "en"])
+async def test_every_screen_renders_cleanly(open_app, server: Server, language: str) -> None:
+    """Walk every screen (360 px wide); no console error, no raw string key, no sideways scroll."""
+    app = await open_app(f"screens-{language}")
+    await login(app, "slamet")
+    page = app.page
+    if language == "en":
+        await page.get_by_role("button", name="EN").click()
+        await expect(page.get_by_role("heading", name="My warehouses")).to_be_visible()
+    routes = ["#/", f"#/w/{WAREHOUSE}", f"#/w/{WAREHOUSE}/incident/new", f"#/w/{WAREHOUSE}/stock", "#/sync"]
+    with server.api("slamet") as api:
+        records = api.pull_all()
+    incident = next(r for r in records.values() if r["collection"] == "incidents")
+    inspection = next(r for r in records.values() if r["collection"] == "inspections")
+    routes += [f"#/w/{WAREHOUSE}/incident/{incident['id']}", f"#/w/{WAREHOUSE}/inspection/{inspection['id']}"]
+    for index, route in enumerate(routes):
+        await go(page, route)
+        await expect(page.locator("main h1")).to_be_visible()
+        text = await page.locator("body").inner_text()
+        raw = re.findall(r"\b(?:status|inspection|incident|warehouse|sync|stock|field|photo|login)\.[a-z_.]+\b", text)
+        assert not raw, f"untranslated keys on {route}: {raw}"
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"{route} scrolls sideways ({width} px)"
+        await app.screenshot(f"screen-{language}-{index}")

@@ -1,0 +1,115 @@
+"""Factories for domain objects: warehouses, users, device tokens, reference data.
+
+Passwords are hashed with cheap Argon2 parameters so tests stay fast; the server verifies any
+Argon2 hash whatever its parameters.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from server.auth import Passwords, new_token
+from server.models import Device, User, UserInput, Warehouse, iso
+from server.seed import install_reference_data
+from server.storage import Storage
+from sync.domain import Role
+
+PASSWORD = "kata-sandi-uji"
+FAST_PASSWORDS = Passwords(time_cost=1, memory_kib=8, parallelism=1)
+
+_numbers = itertools.count(1)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class Factory:
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    async def warehouse(self, **overrides: object) -> Warehouse:
+        n = next(_numbers)
+        fields: dict[str, object] = {
+            "id": f"gd-uji-{n}",
+            "code": f"gudang_uji_{n}",
+            "name": f"Gudang Logistik KPU Kecamatan Uji {n}",
+            "address": f"Jl. Percobaan No. {n}",
+            "kelurahan": "Johar Baru",
+            "kecamatan": "Johar Baru",
+            "kota": "Jakarta Pusat",
+            "floor_room": "lantai 4",
+        }
+        fields.update(overrides)
+        warehouse = Warehouse(**fields)  # type: ignore[arg-type]
+        await self.storage.put_warehouse(warehouse)
+        return warehouse
+
+    async def user(
+        self,
+        *,
+        username: str | None = None,
+        role: Role = "officer",
+        agency: str = "POLRI",
+        warehouses: Sequence[Warehouse | str] = (),
+        password: str = PASSWORD,
+        disabled: bool = False,
+        full_name: str | None = None,
+        rank: str = "Bripka",
+    ) -> User:
+        n = next(_numbers)
+        ids = [w if isinstance(w, str) else w.id for w in warehouses]
+        user = await self.storage.create_user(
+            str(uuid.uuid4()),
+            UserInput(
+                username=username or f"petugas{n}",
+                full_name=full_name or f"Petugas Uji {n}",
+                agency=agency,
+                role=role,
+                rank=rank,
+                id_number=f"8{n:07d}",
+                warehouses=ids,
+            ),
+            FAST_PASSWORDS.hash_sync(password),
+        )
+        if disabled:
+            await self.storage.set_disabled(user.id, True)
+            found = await self.storage.user(user.id)
+            assert found is not None
+            user = found
+        return user
+
+    async def token(
+        self,
+        user: User,
+        *,
+        client_id: str | None = None,
+        device_name: str = "HP uji",
+        expires_in: timedelta = timedelta(days=90),
+    ) -> str:
+        """A bearer token for a device of `user`, made directly in storage (no login)."""
+        token, digest = new_token()
+        now = datetime.now(UTC)
+        await self.storage.create_device(
+            Device(
+                id=str(uuid.uuid4()),
+                user_id=user.id,
+                name=device_name,
+                client_id=client_id or f"client-{uuid.uuid4().hex[:12]}",
+                created_at=iso(now),
+                last_seen=iso(now),
+                expires_at=iso(now + expires_in),
+            ),
+            digest,
+        )
+        return token
+
+    async def officer_with_token(self, *warehouses: Warehouse, **kwargs: object) -> tuple[User, str]:
+        user = await self.user(warehouses=warehouses, **kwargs)  # type: ignore[arg-type]
+        return user, await self.token(user)
+
+    async def reference_data(self) -> None:
+        await install_reference_data(self.storage)

@@ -1,0 +1,223 @@
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from server.app import create_app
+from server.auth import LoginThrottle, Passwords, check_scope, new_token, token_hash
+from server.config import Config
+from server.errors import ApiError
+from server.storage.sqlite import SqliteStorage
+from sync.domain import Actor
+from tests.conftest import open_client
+from tests.factories import PASSWORD, Factory, bearer
+
+
+def login_body(username: str, password: str = PASSWORD, client_id: str = "client-0001") -> dict[str, str]:
+    return {"username": username, "password": password, "device_name": "Samsung A14", "client_id": client_id}
+
+
+async def audit_kinds(storage: SqliteStorage) -> list[str]:
+    return [row.entry.kind async for row in storage.audit_rows()]
+
+
+# -- passwords and tokens ---------------------------------------------------------------------------
+def test_passwords_hash_with_argon2id_and_verify() -> None:
+    passwords = Passwords(time_cost=1, memory_kib=8)
+    digest = passwords.hash_sync("rahasia-sekali")
+    assert digest.startswith("$argon2id$")
+    assert passwords.verify_sync(digest, "rahasia-sekali")
+    assert not passwords.verify_sync(digest, "salah")
+    assert not passwords.verify_sync(None, "rahasia-sekali")
+    assert not passwords.verify_sync("not-a-hash", "x")
+
+
+def test_tokens_are_random_and_only_their_hash_is_kept() -> None:
+    token, digest = new_token()
+    assert len(token) >= 43 and token not in digest
+    assert digest == token_hash(token) and len(digest) == 64
+    assert new_token()[0] != token
+
+
+# -- login ------------------------------------------------------------------------------------------
+async def test_login_returns_a_token_that_authenticates(client: httpx.AsyncClient, factory: Factory) -> None:
+    warehouse = await factory.warehouse()
+    user = await factory.user(username="slamet", warehouses=[warehouse])
+    response = await client.post("/api/auth/login", json=login_body("Slamet"))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["user"]["id"] == user.id and "password" not in response.text
+    me = await client.get("/api/me", headers=bearer(body["token"]))
+    assert me.status_code == 200
+    assert me.json()["client_id"] == "client-0001"
+    assert [w["id"] for w in me.json()["warehouses"]] == [warehouse.id]
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "code"),
+    [("slamet", "salah-sandi", "bad_credentials"), ("tidak-ada", PASSWORD, "bad_credentials")],
+)
+async def test_bad_credentials_are_401(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    storage: SqliteStorage,
+    username: str,
+    password: str,
+    code: str,
+) -> None:
+    await factory.user(username="slamet")
+    response = await client.post("/api/auth/login", json=login_body(username, password))
+    assert response.status_code == 401
+    assert response.json()["code"] == code
+    assert "token" not in response.json()
+    assert await audit_kinds(storage) == ["auth.login_failed"]
+
+
+async def test_a_disabled_user_cannot_log_in_and_their_tokens_stop_working(
+    client: httpx.AsyncClient, factory: Factory, storage: SqliteStorage
+) -> None:
+    user = await factory.user(username="joko")
+    token = await factory.token(user)
+    assert (await client.get("/api/me", headers=bearer(token))).status_code == 200
+    await storage.set_disabled(user.id, True)
+    assert (await client.get("/api/me", headers=bearer(token))).status_code == 401
+    response = await client.post("/api/auth/login", json=login_body("joko"))
+    assert response.status_code == 401
+    assert response.json()["code"] == "account_disabled"
+
+
+async def test_logout_revokes_the_token(
+    client: httpx.AsyncClient, factory: Factory, storage: SqliteStorage
+) -> None:
+    await factory.user(username="dedi")
+    token = (await client.post("/api/auth/login", json=login_body("dedi"))).json()["token"]
+    assert (await client.post("/api/auth/logout", headers=bearer(token))).status_code == 204
+    response = await client.get("/api/me", headers=bearer(token))
+    assert response.status_code == 401
+    assert response.json()["code"] == "unauthorized"
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert await audit_kinds(storage) == ["auth.login", "auth.logout"]
+
+
+async def test_logging_in_again_on_the_same_device_replaces_its_token(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    await factory.user(username="agus")
+    first = (await client.post("/api/auth/login", json=login_body("agus"))).json()["token"]
+    second = (await client.post("/api/auth/login", json=login_body("agus"))).json()["token"]
+    other = (await client.post("/api/auth/login", json=login_body("agus", client_id="client-0002"))).json()[
+        "token"
+    ]
+    assert (await client.get("/api/me", headers=bearer(first))).status_code == 401
+    assert (await client.get("/api/me", headers=bearer(second))).status_code == 200
+    assert (await client.get("/api/me", headers=bearer(other))).status_code == 200
+
+
+async def test_a_client_id_belongs_to_one_user(client: httpx.AsyncClient, factory: Factory) -> None:
+    await factory.user(username="agus")
+    await factory.user(username="wahyu")
+    assert (await client.post("/api/auth/login", json=login_body("agus"))).status_code == 200
+    response = await client.post("/api/auth/login", json=login_body("wahyu"))
+    assert response.status_code == 409
+    assert response.json()["code"] == "client_in_use"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer", "Bearer " + "x" * 43, "Basic dXNlcjpwYXNz", "bearer short", "Bearer " + "y" * 500],
+)
+async def test_missing_or_unknown_tokens_are_401(client: httpx.AsyncClient, header: str | None) -> None:
+    headers = {"Authorization": header} if header is not None else {}
+    response = await client.get("/api/me", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["code"] == "unauthorized"
+
+
+async def test_an_expired_token_is_401(client: httpx.AsyncClient, factory: Factory) -> None:
+    user = await factory.user()
+    token = await factory.token(user, expires_in=timedelta(seconds=-1))
+    assert (await client.get("/api/me", headers=bearer(token))).status_code == 401
+
+
+async def test_a_revoked_token_is_401(
+    client: httpx.AsyncClient, factory: Factory, storage: SqliteStorage
+) -> None:
+    user = await factory.user()
+    token = await factory.token(user)
+    device = await storage.device_by_token(token_hash(token))
+    assert device is not None
+    await storage.revoke_device(device.id, "2024-01-01T00:00:00.000Z")
+    assert (await client.get("/api/me", headers=bearer(token))).status_code == 401
+
+
+# -- throttling -------------------------------------------------------------------------------------
+async def test_five_failures_lock_the_username_with_429_and_retry_after(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    await factory.user(username="rudi")
+    for _ in range(5):
+        assert (await client.post("/api/auth/login", json=login_body("rudi", "salah"))).status_code == 401
+    response = await client.post("/api/auth/login", json=login_body("rudi"))  # even the right password
+    assert response.status_code == 429
+    body = response.json()
+    assert body["code"] == "too_many_attempts"
+    assert 1 <= body["retry_after"] <= 30
+    assert body["message"] == f"Terlalu banyak percobaan. Coba lagi dalam {body['retry_after']} detik"
+    assert response.headers["retry-after"] == str(body["retry_after"])
+    # Another user from the same address is not locked out by rudi's failures.
+    await factory.user(username="siti")
+    assert (
+        await client.post("/api/auth/login", json=login_body("siti", client_id="client-0009"))
+    ).status_code == 200
+
+
+@pytest.fixture
+async def strict_client(config: Config, storage: SqliteStorage) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(dataclasses.replace(config, login_max_failures_per_address=3), storage=storage)
+    async for c in open_client(app):
+        yield c
+
+
+async def test_failures_from_one_address_lock_that_address(
+    strict_client: httpx.AsyncClient, factory: Factory
+) -> None:
+    await factory.user(username="lestari")
+    for name in ("a1", "a2", "a3"):
+        assert (await strict_client.post("/api/auth/login", json=login_body(name, "x"))).status_code == 401
+    response = await strict_client.post("/api/auth/login", json=login_body("lestari"))
+    assert response.status_code == 429
+
+
+def test_throttle_backs_off_and_forgets_old_failures() -> None:
+    now = [1000.0]
+    throttle = LoginThrottle(
+        max_failures=3, max_failures_per_address=100, lockout_s=30, window_s=600, clock=lambda: now[0]
+    )
+    for _ in range(2):
+        throttle.failure("budi", "10.0.0.1")
+    now[0] += 601  # outside the window: those two are forgotten
+    throttle.failure("budi", "10.0.0.1")
+    assert throttle.retry_after("budi", "10.0.0.2") == 0
+    throttle.failure("budi", "10.0.0.1")
+    throttle.failure("budi", "10.0.0.1")
+    assert throttle.retry_after("BUDI", "10.0.0.9") == 30
+    now[0] += 31
+    assert throttle.retry_after("budi", "10.0.0.1") == 0
+    for _ in range(3):
+        throttle.failure("budi", "10.0.0.1")
+    assert throttle.retry_after("budi", "10.0.0.1") == 60  # doubled
+    throttle.success("budi")
+    assert throttle.retry_after("budi", "10.0.0.1") == 0
+
+
+# -- scope ------------------------------------------------------------------------------------------
+def test_check_scope_refuses_warehouses_outside_the_actor() -> None:
+    actor = Actor(user_id="u", username="u", role="officer", agency="TNI", warehouses=frozenset({"w1"}))
+    check_scope(actor, "w1")
+    with pytest.raises(ApiError) as refused:
+        check_scope(actor, "w2")
+    assert (refused.value.status, refused.value.code) == (403, "out_of_scope")

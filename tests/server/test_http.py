@@ -1,0 +1,102 @@
+"""Security headers, the static PWA shell at /, and the OpenAPI schema."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import httpx
+import pytest
+
+from server.app import CSP, create_app
+from server.config import Config
+from server.storage.sqlite import SqliteStorage
+from tests.conftest import STATIC_FILES, open_client
+
+
+@pytest.mark.parametrize("path", ["/", "/js/app.js", "/healthz", "/api/me", "/api/nope", "/nope.txt"])
+async def test_security_headers_on_every_response(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    assert response.headers["content-security-policy"] == CSP
+    assert "default-src 'self'" in CSP and "frame-ancestors 'none'" in CSP and "object-src 'none'" in CSP
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "strict-transport-security" not in response.headers
+
+
+async def test_hsts_only_over_https(app: object) -> None:
+    async for client in open_client(app, base_url="https://gudang.example"):  # type: ignore[arg-type]
+        response = await client.get("/healthz")
+        assert response.headers["strict-transport-security"].startswith("max-age=")
+
+
+async def test_static_shell_is_served_at_root(client: httpx.AsyncClient) -> None:
+    index = await client.get("/")
+    assert index.status_code == 200
+    assert index.text == STATIC_FILES["index.html"]
+    assert index.headers["content-type"].startswith("text/html")
+    assert index.headers["cache-control"] == "no-cache"
+    assert (await client.get("/index.html")).headers["cache-control"] == "no-cache"
+    sw = await client.get("/sw.js")
+    assert sw.status_code == 200 and "javascript" in sw.headers["content-type"]
+    assert sw.headers["cache-control"] == "no-cache"
+    for name in ("js/app.js", "css/app.css", "manifest.webmanifest"):
+        response = await client.get(f"/{name}")
+        assert response.status_code == 200, name
+        assert response.text == STATIC_FILES[name]
+    assert "no-cache" not in (await client.get("/js/app.js")).headers.get("cache-control", "")
+    assert (await client.get("/css/app.css")).headers["content-type"].startswith("text/css")
+
+
+async def test_static_files_do_not_escape_their_directory(client: httpx.AsyncClient, tmp_path: Path) -> None:
+    (tmp_path / "secret.txt").write_text("rahasia")
+    for path in ("/../secret.txt", "/%2e%2e/secret.txt", "/js/../../secret.txt"):
+        response = await client.get(path)
+        assert "rahasia" not in response.text
+        assert response.status_code in (400, 404)
+
+
+async def test_api_routes_win_over_static_files(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json()["status"] == "ok"
+    assert (await client.get("/api/me")).json()["code"] == "unauthorized"
+    assert (await client.get("/schema/openapi.json")).status_code == 200
+    assert (await client.get("/api/me")).headers["cache-control"] == "no-store"
+
+
+async def test_without_a_static_dir_the_api_still_works(
+    config: Config, storage: SqliteStorage, tmp_path: Path
+) -> None:
+    app = create_app(dataclasses.replace(config, static_dir=tmp_path / "missing"), storage=storage)
+    async for client in open_client(app):
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/")).status_code == 404
+
+
+async def test_openapi_schema_describes_the_api(client: httpx.AsyncClient) -> None:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["info"]["title"] == "Tiga Pilar API"
+    for path in (
+        "/healthz",
+        "/api/auth/login",
+        "/api/auth/logout",
+        "/api/me",
+        "/api/warehouses",
+        "/api/templates/current",
+        "/api/templates/{template_id}",
+        "/api/stock-items",
+        "/api/users/colleagues",
+    ):
+        assert path in schema["paths"], path
+    assert "LoginRequest" in str(schema["components"]["schemas"])
+    assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+async def test_interactive_docs_are_served(client: httpx.AsyncClient) -> None:
+    for path in ("/schema", "/schema/swagger"):
+        response = await client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"].startswith("text/html")
+        # The docs viewer is loaded from a CDN, so its pages get their own (looser) policy.
+        assert "https://cdn.jsdelivr.net" in response.headers["content-security-policy"]

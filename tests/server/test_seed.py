@@ -1,0 +1,126 @@
+"""The bundled template and stock item types, and the demo data."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import httpx
+import msgspec
+
+from server.audit import verify_log
+from server.seed import TEMPLATE_FILE, install_reference_data, load_stock_items, load_template
+from server.seed.demo import DEMO_PASSWORD, JB, SN, USERS, WAREHOUSES, seed_demo
+from server.storage.sqlite import SqliteStorage
+from sync.collections import INCIDENT_STATUSES, INSPECTION_STATUSES
+from sync.domain import Template
+from tests.factories import FAST_PASSWORDS, bearer
+
+
+def test_the_template_decodes_as_a_sync_template() -> None:
+    template = msgspec.json.decode(TEMPLATE_FILE.read_bytes(), type=Template)
+    assert (template.id, template.code, template.version) == ("gudang_logistik-v1", "gudang_logistik", 1)
+    assert template.title == "Pemeriksaan Gudang Logistik Pemilu"
+    titles = [s.title for s in template.sections]
+    assert titles == [
+        "Kunjungan & regu jaga",
+        "Akses & penguncian",
+        "CCTV & listrik",
+        "Kondisi gedung & K3",
+        "Logistik",
+        "Temuan & tindak lanjut",
+        "Personel pos jaga",
+    ]
+
+
+def test_template_items_are_consistent() -> None:
+    template = load_template()
+    items = template.items()
+    codes = [i.code for i in items]
+    assert len(codes) == len(set(codes)), "item codes must be unique"
+    kinds = {i.kind for i in items}
+    assert kinds == {"yes_no", "number", "text", "seal", "choice", "photo"}
+    stock_codes = {s.code for s in load_stock_items()}
+    for item in items:
+        if item.kind == "yes_no":
+            assert set(item.finding_if) <= {"ya", "tidak", "na"}, item.code
+        if item.kind == "choice":
+            assert item.choices and set(item.finding_if) <= set(item.choices), item.code
+        if item.stock_item:
+            assert item.kind == "number" and item.stock_item in stock_codes, item.code
+    by_code = {i.code: i for i in items}
+    assert by_code["segel_pintu_utuh"].finding_if == ["tidak"] and by_code["segel_pintu_utuh"].required
+    assert by_code["nomor_segel_pintu"].kind == "seal"
+    assert by_code["atap_bocor"].finding_if == ["ya"]
+    assert {i.stock_item for i in items if i.stock_item} == stock_codes
+
+
+async def test_reference_data_is_installed_once(storage: SqliteStorage) -> None:
+    assert len(await install_reference_data(storage)) == 1 + len(load_stock_items())
+    assert await install_reference_data(storage) == []
+    assert await storage.current_template("gudang_logistik") == load_template()
+
+
+async def seeded(storage: SqliteStorage) -> list[Any]:
+    async with storage.read() as rx:
+        return [r for w in WAREHOUSES for r in await rx.changes(w.id, 0, 10_000)]
+
+
+async def test_demo_data_tells_a_story(storage: SqliteStorage) -> None:
+    result = await seed_demo(storage, today=date(2024, 11, 20), passwords=FAST_PASSWORDS)
+    assert not result.already
+    records = await seeded(storage)
+    by_collection: dict[str, list[Any]] = {}
+    for r in records:
+        by_collection.setdefault(r.collection, []).append(r)
+    inspections = by_collection["inspections"]
+    assert {r.fields["status"] for r in inspections} == set(INSPECTION_STATUSES)
+    assert {r.fields["status"] for r in by_collection["incidents"]} == set(INCIDENT_STATUSES)
+    assert any(r.fields.get("findings") for r in inspections)
+    assert any(r.fields.get("status") == "reviewed" and not r.fields.get("findings") for r in inspections)
+    assert len(by_collection["stock_levels"]) == len(WAREHOUSES) * len(load_stock_items())
+    assert by_collection["stock_counts"]
+    assert {r.warehouse_id for r in records} == {w.id for w in WAREHOUSES}
+    assert all("2024-11-14" <= r.created_at[:10] <= "2024-11-20" for r in records)
+    senen = [r for r in inspections if r.warehouse_id == SN]
+    assert "segel_pintu_utuh" in senen[0].fields["findings"]
+    # Every photo the records reference was stored.
+    hashes = {h for r in records for k, v in r.fields.items() if k.startswith("p.") for h in v}
+    assert hashes and await storage.attachments_present(sorted(hashes)) == hashes
+    assert all((storage.data_dir / f"attachments/{h[:2]}/{h}").is_file() for h in hashes)
+    assert (await verify_log(storage)).ok
+    users = await storage.users()
+    assert {u.username for u in users} == {u.username for u in USERS}
+    assert {u.agency for u in users} >= {"POLRI", "TNI", "SATPOL_PP", "DISHUB", "FKDM", "KPU"}
+
+
+async def test_demo_seed_runs_once(storage: SqliteStorage) -> None:
+    await seed_demo(storage, today=date(2024, 11, 20), passwords=FAST_PASSWORDS)
+    before = await seeded(storage)
+    again = await seed_demo(storage, today=date(2024, 11, 21), passwords=FAST_PASSWORDS)
+    assert again.already and "already present" in again.describe()
+    assert await seeded(storage) == before
+
+
+async def test_demo_users_can_log_in_and_see_their_warehouse(
+    client: httpx.AsyncClient, storage: SqliteStorage
+) -> None:
+    await seed_demo(storage, today=date(2024, 11, 20), passwords=FAST_PASSWORDS)
+    login = await client.post(
+        "/api/auth/login",
+        json={
+            "username": "slamet",
+            "password": DEMO_PASSWORD,
+            "device_name": "HP",
+            "client_id": "hp-slamet-01",
+        },
+    )
+    assert login.status_code == 200
+    token = login.json()["token"]
+    warehouses = (await client.get("/api/warehouses", headers=bearer(token))).json()
+    assert [w["id"] for w in warehouses] == [JB]
+    assert warehouses[0]["floor_room"] == "Kantor Kecamatan Johar Baru lantai 4"
+    colleagues = (
+        await client.get("/api/users/colleagues", params={"warehouse_id": JB}, headers=bearer(token))
+    ).json()
+    assert {"POLRI", "TNI", "SATPOL_PP", "DISHUB", "FKDM", "KPU"} <= {c["agency"] for c in colleagues}

@@ -1,0 +1,467 @@
+"""The storage contract, written once and run against every backend.
+
+Add a backend by adding an entry to BACKENDS. The PostgreSQL entry skips (saying why) unless
+TIGAPILAR_TEST_POSTGRES_URL is set; its builder names a fresh database after tmp_path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from server.models import Device, StockItemType, UserInput, Warehouse
+from server.seed import load_template
+from server.storage import AttachmentMeta, Conflict, Storage, StorageError
+from server.storage.postgres.testing import postgres_builder
+from server.storage.sqlite import SqliteStorage
+from sync.audit import GENESIS, canonical, chain, verify
+from sync.clock import format_hlc
+from sync.digest import EMPTY
+from sync.domain import Actor
+from sync.engine import SyncEngine
+from sync.messages import Digest, Mutation, MutationResult, PullRequest, PushRequest
+from sync.store import AttachmentRef, AuditEntry, BatchEffects, Record, StoredOutcome
+
+BACKENDS: dict[str, Callable[[Path], Storage]] = {
+    "sqlite": lambda tmp: SqliteStorage(tmp / "contract.db"),
+    "postgres": postgres_builder,
+}
+
+SHA_A = "a" * 64
+SHA_B = "b" * 64
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def build(request: pytest.FixtureRequest) -> Callable[[Path], Storage]:
+    return BACKENDS[request.param]
+
+
+@pytest.fixture
+async def store(build: Callable[[Path], Storage], tmp_path: Path) -> AsyncIterator[Storage]:
+    storage = build(tmp_path)
+    await storage.open()
+    try:
+        yield storage
+    finally:
+        await storage.close()
+
+
+def record(record_id: str, revision: int, warehouse_id: str = "w1", **fields: object) -> Record:
+    return Record(
+        id=record_id,
+        collection="incidents",
+        warehouse_id=warehouse_id,
+        revision=revision,
+        fields=dict(fields) or {"title": "Segel pintu sobek", "severity": "tinggi"},
+        field_revs={"title": revision},
+        field_hlcs={"title": format_hlc(1_700_000_000_000, 0, "client-0001")},
+        field_by={"title": "u1"},
+        created_by="u1",
+        updated_by="u1",
+        created_at="2024-02-14T01:00:00.000Z",
+        updated_at="2024-02-14T01:00:00.000Z",
+    )
+
+
+def outcome(seq: int, record_id: str, revision: int | None, client_id: str = "client-0001") -> StoredOutcome:
+    return StoredOutcome(
+        client_id=client_id,
+        seq=seq,
+        user_id="u1",
+        warehouse_id="w1",
+        collection="incidents",
+        record_id=record_id,
+        op="create",
+        result=MutationResult(seq=seq, id=record_id, status="applied", revision=revision),
+        mutation=b'{"seq": %d}' % seq,
+        at="2024-02-14T01:00:00.000Z",
+    )
+
+
+def entry(kind: str = "mutation", subject: str = "incidents/r1", **detail: object) -> AuditEntry:
+    return AuditEntry(
+        at="2024-02-14T01:00:00.000Z",
+        kind=kind,
+        actor_id="u1",
+        actor_agency="POLRI",
+        device="client-0001",
+        warehouse_id="w1",
+        subject=subject,
+        detail=dict(detail),
+    )
+
+
+def effects(*records: Record, client_id: str = "client-0001", last_seq: int | None = None) -> BatchEffects:
+    top = max((r.revision for r in records), default=0)
+    return BatchEffects(
+        client_id=client_id,
+        user_id="u1",
+        last_seq=last_seq if last_seq is not None else len(records),
+        revision=top,
+        records=list(records),
+        outcomes=[outcome(i + 1, r.id, r.revision, client_id) for i, r in enumerate(records)],
+        digests={"w1": Digest(count=len(records), checksum="0000abcd")},
+        audit=[entry(subject=f"incidents/{r.id}", n=i) for i, r in enumerate(records)],
+        attachment_refs=[AttachmentRef(sha256=SHA_A, record_id=records[0].id, client_id=client_id)]
+        if records
+        else [],
+    )
+
+
+async def audit_tuples(store: Storage) -> list[tuple[int, bytes, str, str]]:
+    return [(row.id, row.content, row.prev_hash, row.hash) async for row in store.audit_rows()]
+
+
+# -- migrations ------------------------------------------------------------------------------------
+async def test_fresh_database_is_at_latest_schema_and_migrating_again_is_a_no_op(store: Storage) -> None:
+    version = await store.schema_version()
+    assert version >= 1
+    assert await store.migrate() == []
+    assert await store.schema_version() == version
+
+
+async def test_reopening_keeps_data(build: Callable[[Path], Storage], tmp_path: Path) -> None:
+    first = build(tmp_path)
+    await first.open()
+    await first.put_warehouse(Warehouse(id="w1", code="w1", name="Gudang"))
+    await first.close()
+    second = build(tmp_path)
+    await second.open(create=False)
+    try:
+        assert [w.id for w in await second.warehouses()] == ["w1"]
+        assert await second.migrate() == []
+    finally:
+        await second.close()
+
+
+async def test_open_without_create_refuses_a_missing_database(tmp_path: Path) -> None:
+    storage = SqliteStorage(tmp_path / "missing.db")
+    with pytest.raises(StorageError, match="not found"):
+        await storage.open(create=False)
+    assert not (tmp_path / "missing.db").exists()
+
+
+# -- write transactions ----------------------------------------------------------------------------
+async def test_commit_persists_the_whole_batch(store: Storage) -> None:
+    r1, r2 = record("r1", 1), record("r2", 2)
+    async with store.write() as tx:
+        assert await tx.revision() == 0
+        assert await tx.client_last_seq("client-0001") == 0
+        await tx.commit(effects(r1, r2))
+
+    async with store.write() as tx:
+        assert await tx.revision() == 2
+        assert await tx.client_last_seq("client-0001") == 2
+        assert await tx.records(["r1", "r2", "nope"]) == {"r1": r1, "r2": r2}
+        stored = await tx.outcomes("client-0001", [1, 2, 3])
+        assert stored == {1: outcome(1, "r1", 1).result, 2: outcome(2, "r2", 2).result}
+        assert await tx.digests(["w1", "w2"]) == {"w1": Digest(count=2, checksum="0000abcd"), "w2": EMPTY}
+        assert await tx.attachments_present([SHA_A]) == set()
+    assert [row.entry.subject for row in [r async for r in store.audit_rows()]] == [
+        "incidents/r1",
+        "incidents/r2",
+    ]
+
+
+async def test_records_keep_every_bookkeeping_field(store: Storage) -> None:
+    r = record("r1", 7, title="Atap bocor", photos=["x"], count=3, nested={"a": [1, 2]})
+    r.deleted = True
+    async with store.write() as tx:
+        await tx.commit(effects(r))
+    async with store.read() as rx:
+        [back] = await rx.changes("w1", 0, 10)
+    assert back == r
+    assert back.to_change().deleted is True
+
+
+async def test_without_commit_nothing_is_written(store: Storage) -> None:
+    async with store.write() as tx:
+        await tx.records(["r1"])
+    async with store.write() as tx:
+        assert await tx.revision() == 0
+        assert await tx.records(["r1"]) == {}
+    assert await audit_tuples(store) == []
+
+
+async def test_an_exception_after_commit_rolls_the_batch_back(store: Storage) -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        async with store.write() as tx:
+            await tx.commit(effects(record("r1", 1)))
+            raise RuntimeError("boom")
+    async with store.write() as tx:
+        assert await tx.revision() == 0
+        assert await tx.records(["r1"]) == {}
+        assert await tx.client_last_seq("client-0001") == 0
+    assert await audit_tuples(store) == []
+    # The cached chain head did not move: the next entry still links to GENESIS.
+    await store.append_audit(entry("auth.login"))
+    [(_, content, prev, digest)] = await audit_tuples(store)
+    assert prev == GENESIS and digest == chain(GENESIS, content)
+
+
+async def test_an_upsert_replaces_the_record_and_revision_never_goes_back(store: Storage) -> None:
+    async with store.write() as tx:
+        await tx.commit(effects(record("r1", 5)))
+    newer = record("r1", 6, title="Segel diganti")
+    async with store.write() as tx:
+        batch = effects(newer, last_seq=2)
+        batch.outcomes = [outcome(2, "r1", 6)]
+        batch.revision = 3  # lower than the stored 5: the counter must not move back
+        await tx.commit(batch)
+    async with store.write() as tx:
+        assert (await tx.records(["r1"]))["r1"].fields == {"title": "Segel diganti"}
+        assert await tx.revision() == 5
+
+
+async def test_write_transactions_are_serialized(store: Storage) -> None:
+    """Concurrent batches never interleave: each reads the revision the previous one committed."""
+
+    async def bump(i: int) -> None:
+        async with store.write() as tx:
+            current = await tx.revision()
+            await asyncio.sleep(0)
+            rec = record(f"r{i}", current + 1)
+            batch = effects(rec, client_id=f"client-{i:04d}", last_seq=1)
+            await tx.commit(batch)
+
+    await asyncio.gather(
+        *(bump(i) for i in range(25)), *(store.append_audit(entry("auth.login")) for _ in range(10))
+    )
+    async with store.write() as tx:
+        assert await tx.revision() == 25
+    assert verify(await audit_tuples(store)) is None
+    assert len(await audit_tuples(store)) == 35
+
+
+async def test_template_lookup_in_a_write_transaction(store: Storage) -> None:
+    template = load_template()
+    await store.put_template(template)
+    async with store.write() as tx:
+        assert await tx.template(template.id) == template
+        assert await tx.template("nope") is None
+
+
+# -- read transactions -----------------------------------------------------------------------------
+async def test_changes_are_ordered_by_revision_and_paged(store: Storage) -> None:
+    async with store.write() as tx:
+        await tx.commit(effects(record("r3", 3), record("r1", 1), record("other", 2, "w2"), record("r4", 4)))
+    async with store.read() as rx:
+        assert [r.id for r in await rx.changes("w1", 0, 10)] == ["r1", "r3", "r4"]
+        assert [r.id for r in await rx.changes("w1", 1, 1)] == ["r3"]
+        assert await rx.changes("w1", 4, 10) == []
+        assert [r.id for r in await rx.changes("w2", 0, 10)] == ["other"]
+        assert await rx.tombstone_horizon() == 0
+        assert await rx.digests(["w1", "w9"]) == {"w1": Digest(count=4, checksum="0000abcd"), "w9": EMPTY}
+
+
+async def test_a_read_transaction_is_a_snapshot(store: Storage) -> None:
+    async with store.write() as tx:
+        await tx.commit(effects(record("r1", 1)))
+    async with store.read() as rx:
+        assert [r.id for r in await rx.changes("w1", 0, 10)] == ["r1"]
+        async with store.write() as tx:  # commits while the read is open
+            batch = effects(record("r2", 2), last_seq=2)
+            batch.outcomes = [outcome(2, "r2", 2)]
+            await tx.commit(batch)
+        assert [r.id for r in await rx.changes("w1", 0, 10)] == ["r1"]
+    async with store.read() as rx:
+        assert [r.id for r in await rx.changes("w1", 0, 10)] == ["r1", "r2"]
+
+
+async def test_outcome_revisions_and_missing_attachments(store: Storage) -> None:
+    async with store.write() as tx:
+        await tx.commit(effects(record("r1", 1), record("r2", 2), record("r3", 3)))
+    async with store.read() as rx:
+        assert await rx.outcome_revisions("client-0001", 1, 10) == [(2, "w1", 2), (3, "w1", 3)]
+        assert await rx.outcome_revisions("client-0001", 0, 1) == [(1, "w1", 1)]
+        assert await rx.outcome_revisions("someone-else", 0, 10) == []
+        assert await rx.missing_attachments("client-0001") == [SHA_A]
+    meta = AttachmentMeta(
+        sha256=SHA_A, size=3, mime="image/jpeg", path="attachments/aa/x", uploaded_by="u1", created_at="t"
+    )
+    assert await store.put_attachment(meta) is True
+    assert await store.put_attachment(meta) is False
+    assert await store.attachment(SHA_A) == meta
+    assert await store.attachments_present([SHA_A, SHA_B]) == {SHA_A}
+    async with store.read() as rx:
+        assert await rx.missing_attachments("client-0001") == []
+    assert await store.attachment_warehouses(SHA_A) == {"w1"}
+    assert await store.attachment_warehouses(SHA_B) == set()
+    async with store.write() as tx:
+        assert await tx.attachments_present([SHA_A, SHA_B]) == {SHA_A}
+
+
+# -- audit log -------------------------------------------------------------------------------------
+async def test_audit_entries_form_a_hash_chain_over_their_canonical_content(store: Storage) -> None:
+    assert await store.audit_head() is None
+    first = await store.append_audit(entry("auth.login", detail_key="x"))
+    async with store.write() as tx:
+        await tx.commit(effects(record("r1", 1)))
+    last = await store.append_audit(entry("auth.logout"))
+    rows = [row async for row in store.audit_rows()]
+    assert next(r.id for r in rows) == first and rows[-1].id == last
+    assert [r.entry.kind for r in rows] == ["auth.login", "mutation", "auth.logout"]
+    for row in rows:
+        assert row.content == canonical(row.entry)
+    assert rows[0].prev_hash == GENESIS
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
+    assert verify(await audit_tuples(store)) is None
+    assert await store.audit_head() == (last, rows[-1].hash)
+    assert [r.id for r in [row async for row in store.audit_rows(after_id=first, batch=1)]] == [
+        r.id for r in rows[1:]
+    ]
+
+
+# -- accounts and reference data -------------------------------------------------------------------
+async def test_warehouses(store: Storage) -> None:
+    b = Warehouse(id="w-b", code="b", name="Gudang B", kota="Jakarta Pusat")
+    a = Warehouse(id="w-a", code="a", name="Gudang A")
+    await store.put_warehouse(b)
+    await store.put_warehouse(a)
+    assert await store.warehouses() == [a, b]
+    assert await store.warehouses(["w-b", "zz"]) == [b]
+    assert await store.warehouses([]) == []
+    assert await store.warehouse("w-b") == b
+    assert await store.warehouse("zz") is None
+    renamed = msgspec.structs.replace(b, name="Gudang B baru", active=False)
+    await store.put_warehouse(renamed)
+    assert await store.warehouse("w-b") == renamed
+    with pytest.raises(Conflict):
+        await store.put_warehouse(Warehouse(id="w-c", code="a", name="Duplikat kode"))
+
+
+async def test_users_and_assignments(store: Storage) -> None:
+    await store.put_warehouse(Warehouse(id="w1", code="w1", name="Gudang 1"))
+    await store.put_warehouse(Warehouse(id="w2", code="w2", name="Gudang 2"))
+    data = UserInput(
+        username="slamet", full_name="Slamet Riyadi", agency="POLRI", rank="Aipda", warehouses=["w1"]
+    )
+    user = await store.create_user("u1", data, "hash-1")
+    assert (user.username, user.rank, user.warehouses, user.disabled) == ("slamet", "Aipda", ["w1"], False)
+    with pytest.raises(Conflict):
+        await store.create_user("u2", msgspec.structs.replace(data, username="SLAMET"), "h")
+    assert await store.user_by_username("Slamet") == (user, "hash-1")
+    assert await store.user_by_username("nobody") is None
+    await store.assign("u1", ["w1", "w2"])
+    await store.set_password("u1", "hash-2")
+    await store.set_disabled("u1", True)
+    found = await store.user_by_username("slamet")
+    assert found is not None
+    assert found[1] == "hash-2"
+    assert found[0].warehouses == ["w1", "w2"] and found[0].disabled
+    assert [u.id for u in await store.users_in_warehouse("w2")] == ["u1"]
+    assert [u.id for u in await store.users()] == ["u1"]
+    with pytest.raises(StorageError, match="unknown warehouse"):
+        await store.assign("u1", ["w9"])
+    assert (await store.user("u1")).warehouses == ["w1", "w2"]  # type: ignore[union-attr]
+    with pytest.raises(StorageError):
+        await store.set_disabled("nobody", True)
+
+
+async def test_devices_and_tokens(store: Storage) -> None:
+    await store.create_user("u1", UserInput(username="joko", full_name="Joko", agency="TNI"), "h")
+
+    def device(n: int, client_id: str) -> Device:
+        return Device(
+            id=f"d{n}",
+            user_id="u1",
+            name=f"HP {n}",
+            client_id=client_id,
+            created_at=f"2024-02-1{n}T00:00:00.000Z",
+            last_seen=f"2024-02-1{n}T00:00:00.000Z",
+            expires_at="2099-01-01T00:00:00.000Z",
+        )
+
+    await store.create_device(device(1, "client-aaaa"), "hash-1")
+    await store.create_device(device(2, "client-bbbb"), "hash-2")
+    with pytest.raises(Conflict):
+        await store.create_device(device(3, "client-cccc"), "hash-1")
+    assert await store.device_by_token("hash-1") == device(1, "client-aaaa")
+    assert await store.device_by_token("nope") is None
+    await store.touch_device("d1", "2024-03-01T00:00:00.000Z")
+    await store.touch_device("d1", "2024-02-01T00:00:00.000Z")  # never moves back
+    assert (await store.device_by_token("hash-1")).last_seen == "2024-03-01T00:00:00.000Z"  # type: ignore[union-attr]
+    assert await store.client_owners("client-aaaa") == {"u1"}
+    assert await store.client_owners("client-zzzz") == set()
+    assert await store.revoke_devices("u1", "2024-03-02T00:00:00.000Z", client_id="client-bbbb") == 1
+    assert (await store.device_by_token("hash-2")).revoked  # type: ignore[union-attr]
+    assert not (await store.device_by_token("hash-1")).revoked  # type: ignore[union-attr]
+    assert await store.revoke_device("d1", "2024-03-03T00:00:00.000Z") is True
+    assert await store.revoke_device("d1", "2024-03-04T00:00:00.000Z") is False
+    assert [d.id for d in await store.devices("u1")] == ["d1", "d2"]
+    assert await store.revoke_devices("u1", "2024-03-05T00:00:00.000Z") == 0
+
+
+async def test_templates_and_stock_items(store: Storage) -> None:
+    v1 = load_template()
+    v2 = msgspec.structs.replace(v1, id="gudang_logistik-v2", version=2, title="Versi 2")
+    draft = msgspec.structs.replace(v1, id="gudang_logistik-v3", version=3)
+    await store.put_template(v1)
+    await store.put_template(v2)
+    await store.put_template(draft, published=False)
+    assert await store.current_template("gudang_logistik") == v2
+    assert await store.get_template(draft.id) == draft
+    assert await store.current_template("lainnya") is None
+    with pytest.raises(Conflict):
+        await store.put_template(v1)
+    with pytest.raises(StorageError):
+        await store.put_template(msgspec.structs.replace(v1, id=""))
+
+    await store.put_stock_item_type(StockItemType(code="tinta", name="Tinta", unit="botol", sort_order=2))
+    await store.put_stock_item_type(
+        StockItemType(code="kotak_suara", name="Kotak", unit="buah", sort_order=1)
+    )
+    await store.put_stock_item_type(
+        StockItemType(code="kotak_suara", name="Kotak suara", unit="buah", sort_order=1)
+    )
+    assert [(i.code, i.name) for i in await store.stock_item_types()] == [
+        ("kotak_suara", "Kotak suara"),
+        ("tinta", "Tinta"),
+    ]
+
+
+# -- the real engine on this backend ---------------------------------------------------------------
+async def test_the_sync_engine_pushes_and_pulls_through_the_backend(store: Storage) -> None:
+    await store.put_warehouse(Warehouse(id="w1", code="w1", name="Gudang"))
+    actor = Actor(user_id="u1", username="budi", role="officer", agency="POLRI", warehouses=frozenset({"w1"}),
+                  client_id="client-0001")  # fmt: skip
+    engine = SyncEngine(store)
+
+    def mutation(
+        seq: int, record_id: str, op: str = "create", base_rev: int = 0, **fields: object
+    ) -> Mutation:
+        return Mutation(
+            seq=seq, id=record_id, collection="incidents", op=op, base_rev=base_rev,  # type: ignore[arg-type]
+            warehouse_id="w1" if op == "create" else None, fields=dict(fields),
+            hlc=format_hlc(1_700_000_000_000 + seq, 0, "client-0001"),
+        )  # fmt: skip
+
+    request = PushRequest(
+        protocol=1,
+        client_id="client-0001",
+        schema_version=2,
+        mutations=[
+            mutation(1, "inc-1", category="segel_rusak", severity="tinggi", description="Segel sobek",
+                     photos=[SHA_B]),
+            mutation(2, "inc-1", op="patch", base_rev=1, title="Segel pintu sobek"),
+        ],
+    )  # fmt: skip
+    response = await engine.push(actor, request)
+    assert [r.status for r in response.results] == ["applied", "applied"]
+    assert response.results[0].pending_attachments == [SHA_B]
+    again = await engine.push(actor, request)
+    assert [r.replayed for r in again.results] == [True, True]
+
+    pulled = await engine.pull(actor, PullRequest(protocol=1, client_id="client-0001"))
+    [change] = pulled.changes
+    assert change.fields["title"] == "Segel pintu sobek" and change.revision == 2
+    assert pulled.cursors == {"w1": 2}
+    assert pulled.digests["w1"].count == 1
+    assert pulled.reflected_seq == 2
+    assert pulled.missing_attachments == [SHA_B]
+    assert verify(await audit_tuples(store)) is None

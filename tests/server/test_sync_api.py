@@ -1,0 +1,286 @@
+"""The sync endpoints through the real app and the real SQLite file: scope, versions, malformed and
+oversize batches, exactly-once over HTTP, attachments."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from server.seed import load_template
+from sync.clock import HybridClock
+from sync.messages import MAX_BATCH
+from tests.factories import Factory, bearer
+
+INCIDENT = {"category": "segel_rusak", "severity": "sedang", "description": "Segel pintu belakang sobek"}
+
+
+class Device:
+    """A phone talking HTTP: its client id is bound to its token."""
+
+    def __init__(self, client: httpx.AsyncClient, token: str, client_id: str) -> None:
+        self.client, self.token, self.client_id = client, token, client_id
+        self.clock = HybridClock(client_id)
+        self.seq = 0
+
+    def mutation(self, op: str, rid: str, collection: str = "incidents", **kw: Any) -> dict[str, Any]:
+        self.seq += 1
+        return {"seq": self.seq, "id": rid, "collection": collection, "op": op, "hlc": self.clock.now(), **kw}
+
+    async def push(self, mutations: list[dict[str, Any]], **overrides: Any) -> httpx.Response:
+        body = {"protocol": 1, "client_id": self.client_id, "schema_version": 2, "mutations": mutations}
+        return await self.client.post(
+            "/api/sync/push", json={**body, **overrides}, headers=bearer(self.token)
+        )
+
+    async def pull(self, cursors: dict[str, int] | None = None, **kw: Any) -> dict[str, Any]:
+        body = {"protocol": 1, "client_id": self.client_id, "cursors": cursors or {}, **kw}
+        response = await self.client.post("/api/sync/pull", json=body, headers=bearer(self.token))
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+@pytest.fixture
+async def world(client: httpx.AsyncClient, factory: Factory) -> dict[str, Any]:
+    await factory.reference_data()
+    johar, senen = await factory.warehouse(), await factory.warehouse()
+    sari = await factory.user(warehouses=[johar])
+    rina = await factory.user(warehouses=[senen], agency="SATPOL_PP")
+    devices = {}
+    for name, user in (("sari", sari), ("rina", rina)):
+        client_id = f"dev-{name}-{user.id[:8]}"
+        devices[name] = Device(client, await factory.token(user, client_id=client_id), client_id)
+    return {"johar": johar, "senen": senen, **devices}
+
+
+def _rows(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+async def test_push_then_pull_round_trip(world: dict[str, Any]) -> None:
+    sari: Device = world["sari"]
+    response = await sari.push(
+        [sari.mutation("create", "inc-1", warehouse_id=world["johar"].id, fields=INCIDENT)]
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["results"][0]["status"] == "applied" and body["last_seq"] == 1
+    pulled = await sari.pull()
+    [change] = pulled["changes"]
+    assert change["id"] == "inc-1" and change["fields"]["status"] == "open"
+    assert pulled["reflected_seq"] == 1 and pulled["digests"][world["johar"].id]["count"] == 1
+
+
+async def test_retried_push_over_http_changes_nothing(world: dict[str, Any], tmp_path: Path) -> None:
+    sari: Device = world["sari"]
+    batch = [
+        sari.mutation("create", "inc-1", warehouse_id=world["johar"].id, fields=INCIDENT),
+        sari.mutation("patch", "inc-1", fields={"notes": [{"id": "n1", "text": "Lapor KPU"}]}),
+    ]
+    first = (await sari.push(batch)).json()
+    db = tmp_path / "tigapilar.db"
+    before = _rows(db, "SELECT count(*), max(revision) FROM records")
+    audit_before = _rows(db, "SELECT count(*) FROM audit_log")
+    second = (await sari.push(batch)).json()
+    assert [r["revision"] for r in second["results"]] == [r["revision"] for r in first["results"]]
+    assert all(r["replayed"] for r in second["results"])
+    assert _rows(db, "SELECT count(*), max(revision) FROM records") == before
+    assert _rows(db, "SELECT count(*) FROM audit_log") == audit_before
+
+
+async def test_officer_cannot_push_to_or_pull_from_another_warehouse(world: dict[str, Any]) -> None:
+    sari: Device = world["sari"]
+    rina: Device = world["rina"]
+    await rina.push([rina.mutation("create", "inc-s", warehouse_id=world["senen"].id, fields=INCIDENT)])
+    response = await sari.push(
+        [
+            sari.mutation("create", "inc-1", warehouse_id=world["senen"].id, fields=INCIDENT),
+            sari.mutation("patch", "inc-s", fields={"severity": "kritis"}),
+        ]
+    )
+    assert [r["code"] for r in response.json()["results"]] == ["out_of_scope", "out_of_scope"]
+    pulled = await sari.pull({world["senen"].id: 0})
+    assert pulled["changes"] == [] and pulled["drop"] == [world["senen"].id]
+    assert world["senen"].id not in pulled["scope"]
+
+
+async def test_protocol_mismatch_and_old_schema_are_clear_errors(world: dict[str, Any]) -> None:
+    sari: Device = world["sari"]
+    wrong = await sari.push([], protocol=7)
+    assert wrong.status_code == 400 and wrong.json()["code"] == "protocol_mismatch"
+    old = await sari.push(
+        [sari.mutation("create", "inc-1", warehouse_id=world["johar"].id, fields=INCIDENT, schema_version=0)]
+    )
+    assert old.status_code == 426 and old.json()["code"] == "upgrade_required"
+
+
+async def test_sequence_gap_is_409_with_the_expected_number(world: dict[str, Any], tmp_path: Path) -> None:
+    sari: Device = world["sari"]
+    sari.seq = 4
+    response = await sari.push(
+        [sari.mutation("create", "inc-1", warehouse_id=world["johar"].id, fields=INCIDENT)]
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "sequence_gap" and response.json()["expected_seq"] == 1
+    assert _rows(tmp_path / "tigapilar.db", "SELECT count(*) FROM records") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (b'{"protocol": 1, "client_id": ', None),
+        ({"protocol": 1, "client_id": "x", "schema_version": 2, "mutations": []}, "client_id"),
+        ({"protocol": "satu", "client_id": "dev-abcdefgh", "schema_version": 2, "mutations": []}, "protocol"),
+        (
+            {"protocol": 1, "client_id": "dev-abcdefgh", "schema_version": 2, "mutations": [], "extra": 1},
+            "extra",
+        ),
+        (
+            {
+                "protocol": 1,
+                "client_id": "dev-abcdefgh",
+                "schema_version": 2,
+                "mutations": [{"seq": 1, "id": "a", "collection": "bogus", "op": "create", "hlc": "x"}],
+            },
+            "mutations[0]",
+        ),
+    ],
+)
+async def test_malformed_batches_are_400_and_apply_nothing(
+    world: dict[str, Any], body: Any, where: str | None, tmp_path: Path
+) -> None:
+    sari: Device = world["sari"]
+    kwargs: dict[str, Any] = {"content": body} if isinstance(body, bytes) else {"json": body}
+    response = await sari.client.post(
+        "/api/sync/push", headers={**bearer(sari.token), "Content-Type": "application/json"}, **kwargs
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()
+    assert error["code"] in ("invalid_request", "malformed_json") and error["message"]
+    if where:
+        assert where in response.text
+    assert _rows(tmp_path / "tigapilar.db", "SELECT count(*) FROM outcomes") == [(0,)]
+
+
+async def test_a_bad_mutation_in_the_middle_rejects_only_itself(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    sari: Device = world["sari"]
+    wh = world["johar"].id
+    response = await sari.push(
+        [
+            sari.mutation("create", "inc-1", warehouse_id=wh, fields=INCIDENT),
+            sari.mutation("create", "inc-2", warehouse_id=wh, fields={**INCIDENT, "status": "resolved"}),
+            sari.mutation("create", "inc-3", warehouse_id=wh, fields=INCIDENT),
+        ]
+    )
+    assert [r["status"] for r in response.json()["results"]] == ["applied", "rejected", "applied"]
+    kept = _rows(tmp_path / "tigapilar.db", "SELECT status, mutation FROM outcomes WHERE seq = 2")
+    assert kept[0][0] == "rejected" and b"resolved" in bytes(kept[0][1])
+
+
+async def test_oversize_batches_are_refused(world: dict[str, Any]) -> None:
+    sari: Device = world["sari"]
+    many = [
+        sari.mutation("create", f"inc-{i}", warehouse_id=world["johar"].id, fields=INCIDENT)
+        for i in range(MAX_BATCH + 1)
+    ]
+    response = await sari.push(many)
+    assert response.status_code in (400, 413) and response.json()["code"] in (
+        "invalid_request",
+        "body_too_large",
+    )
+    huge = await sari.client.post(
+        "/api/sync/push",
+        content=b'{"pad": "' + b"x" * (9 * 1024 * 1024) + b'"}',
+        headers={**bearer(sari.token), "Content-Type": "application/json"},
+    )
+    assert huge.status_code == 413 and huge.json()["code"] == "body_too_large"
+
+
+async def test_push_with_a_client_id_not_of_this_device_is_refused(world: dict[str, Any]) -> None:
+    sari: Device = world["sari"]
+    response = await sari.push([], client_id="dev-another-device")
+    assert response.status_code == 403 and response.json()["code"] == "client_mismatch"
+
+
+async def test_push_without_token_is_401(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/sync/push", json={})
+    assert response.status_code == 401 and response.json()["code"]
+
+
+async def test_submit_uses_the_published_template(world: dict[str, Any]) -> None:
+    sari: Device = world["sari"]
+    template = load_template()
+    response = await sari.push(
+        [
+            sari.mutation(
+                "create",
+                "insp-1",
+                "inspections",
+                warehouse_id=world["johar"].id,
+                fields={"template_id": template.id, "shift": "malam"},
+            ),
+            sari.mutation("submit", "insp-1", "inspections"),
+        ]
+    )
+    submit = response.json()["results"][1]
+    assert submit["status"] == "rejected" and submit["code"] == "required_missing"
+
+
+def _jpeg(color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (640, 480), color).save(out, "JPEG")
+    return out.getvalue()
+
+
+async def test_photo_upload_is_content_addressed_and_checked(world: dict[str, Any], tmp_path: Path) -> None:
+    sari: Device = world["sari"]
+    data = _jpeg()
+    sha = hashlib.sha256(data).hexdigest()
+    headers = {**bearer(sari.token), "Content-Type": "image/jpeg"}
+    pushed = await sari.push(
+        [
+            sari.mutation(
+                "create", "inc-1", warehouse_id=world["johar"].id, fields={**INCIDENT, "photos": [sha]}
+            )
+        ]
+    )
+    assert pushed.json()["results"][0]["pending_attachments"] == [sha]
+    assert (await sari.pull())["missing_attachments"] == [sha]
+    missing = await sari.client.post(
+        "/api/attachments/missing", json={"hashes": [sha]}, headers=bearer(sari.token)
+    )
+    assert missing.json() == {"missing": [sha]}
+
+    wrong = await sari.client.put(f"/api/attachments/{'0' * 64}", content=data, headers=headers)
+    assert wrong.status_code == 400 and wrong.json()["code"] == "hash_mismatch"
+    text = b"not a photo at all"
+    fake = await sari.client.put(
+        f"/api/attachments/{hashlib.sha256(text).hexdigest()}", content=text, headers=headers
+    )
+    assert fake.status_code == 415 and fake.json()["code"] == "unsupported_type"
+
+    stored = await sari.client.put(f"/api/attachments/{sha}", content=data, headers=headers)
+    assert stored.status_code == 201
+    again = await sari.client.put(f"/api/attachments/{sha}", content=data, headers=headers)
+    assert again.status_code == 200
+    assert (await sari.pull())["missing_attachments"] == []
+    got = await sari.client.get(f"/api/attachments/{sha}", headers=bearer(sari.token))
+    assert got.status_code == 200 and hashlib.sha256(got.content).hexdigest() == sha
+    thumb = await sari.client.get(f"/api/attachments/{sha}/thumb", headers=bearer(sari.token))
+    assert thumb.status_code == 200 and max(Image.open(io.BytesIO(thumb.content)).size) == 320
+
+    rina: Device = world["rina"]
+    denied = await rina.client.get(f"/api/attachments/{sha}", headers=bearer(rina.token))
+    assert denied.status_code == 403 and denied.json()["code"] == "out_of_scope"
+    assert (
+        await rina.client.get(f"/api/attachments/{'f' * 64}", headers=bearer(rina.token))
+    ).status_code == 404
