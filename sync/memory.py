@@ -35,13 +35,29 @@ class MemoryStore:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[_MemoryWriteTx]:
         async with self._lock:
-            yield _MemoryWriteTx(self)
+            tx = _MemoryWriteTx(self)
+            yield tx
+            # Reached only when the block ended without an exception: the "transaction" commits.
+            if tx.staged is not None:
+                self._apply(tx.staged)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[_MemoryReadTx]:
         # Holding the lock gives the read a consistent snapshot, like a database transaction.
         async with self._lock:
             yield _MemoryReadTx(self)
+
+    def _apply(self, effects: BatchEffects) -> None:
+        for record in effects.records:
+            self.records[record.id] = copy.deepcopy(record)
+        for outcome in effects.outcomes:
+            self.outcome_log[(outcome.client_id, outcome.seq)] = outcome
+        self.last_seq[effects.client_id] = effects.last_seq
+        self.digests.update(effects.digests)
+        self.revision = max(self.revision, effects.revision)
+        for entry in effects.audit:
+            self.append_audit(entry)
+        self.attachment_refs.update((r.sha256, r.record_id, r.client_id) for r in effects.attachment_refs)
 
     def append_audit(self, entry: AuditEntry) -> None:
         content = canonical(entry)
@@ -52,6 +68,7 @@ class MemoryStore:
 class _MemoryWriteTx:
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
+        self.staged: BatchEffects | None = None
 
     async def client_last_seq(self, client_id: str) -> int:
         return self.store.last_seq.get(client_id, 0)
@@ -68,7 +85,7 @@ class _MemoryWriteTx:
         return self.store.revision
 
     async def digests(self, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
-        return {w: self.store.digests[w] for w in warehouse_ids if w in self.store.digests}
+        return {w: self.store.digests.get(w, EMPTY) for w in warehouse_ids}
 
     async def attachments_present(self, hashes: Sequence[str]) -> set[str]:
         return {h for h in hashes if h in self.store.attachments}
@@ -77,17 +94,7 @@ class _MemoryWriteTx:
         return self.store.templates.get(template_id)
 
     async def commit(self, effects: BatchEffects) -> None:
-        store = self.store
-        for record in effects.records:
-            store.records[record.id] = copy.deepcopy(record)
-        for outcome in effects.outcomes:
-            store.outcome_log[(outcome.client_id, outcome.seq)] = outcome
-        store.last_seq[effects.client_id] = effects.last_seq
-        store.digests.update(effects.digests)
-        store.revision = max(store.revision, effects.revision)
-        for entry in effects.audit:
-            store.append_audit(entry)
-        store.attachment_refs.update((r.sha256, r.record_id, r.client_id) for r in effects.attachment_refs)
+        self.staged = copy.deepcopy(effects)
 
 
 class _MemoryReadTx:
