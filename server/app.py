@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -51,6 +51,15 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     live,
 ]
 
+KiB = 1024
+DEFAULT_BODY_LIMIT = 1024 * KiB
+"""Request body limit of every route that sets none of its own and is not in BODY_LIMITS."""
+BODY_LIMITS: dict[Any, int | None] = {AuthController: 16 * KiB, SyncController: None}
+"""Body limits by controller: a login is a few hundred bytes; None means `Config.max_body_size` (a push
+of up to 2000 mutations). Handlers may set their own: a photo upload 10 MiB
+(server/api/attachments.py), a template upload 512 KiB (server/api/admin.py). No limit is ever larger
+than Config.max_body_size except those two uploads."""
+
 CSP = (
     "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
@@ -80,6 +89,9 @@ async def security_headers(message: Message, scope: Scope) -> None:
     headers["X-Content-Type-Options"] = "nosniff"
     headers["Referrer-Policy"] = "no-referrer"
     headers["X-Frame-Options"] = "DENY"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    headers["Permissions-Policy"] = "camera=(self), geolocation=(), microphone=(), payment=(), usb=()"
     if scope.get("scheme") == "https":
         headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
     if path in NO_CACHE_PATHS:
@@ -114,7 +126,12 @@ def create_app(config: Config | None = None, *, storage: Storage | None = None) 
             if owned:
                 await store.close()
 
-    handlers: list[ControllerRouterHandler] = list(ROUTE_HANDLERS)
+    def limited(handler: ControllerRouterHandler) -> Router:
+        limit = BODY_LIMITS.get(handler, DEFAULT_BODY_LIMIT)
+        size = config.max_body_size if limit is None else min(limit, config.max_body_size)
+        return Router(path="/", route_handlers=[handler], request_max_body_size=size)
+
+    handlers: list[ControllerRouterHandler] = [limited(h) for h in ROUTE_HANDLERS]
     if config.static_dir is not None:
         if config.static_dir.is_dir():
             handlers.append(

@@ -10,12 +10,18 @@ Usage, without a lost wake-up:
     ... read changes after cursor ...
     await hub.wait(wake, 15)   # returns early when anything commits after next()
 
-With several server processes (PostgreSQL), LISTEN/NOTIFY calls notify() in every process.
+With several server processes (PostgreSQL), LISTEN/NOTIFY calls notify() in every process: each
+sync commit NOTIFYs `tigapilar_changes` inside its transaction, and `cross_process_events()` (entered
+by the app's lifespan) LISTENs and calls hub.notify() for every notification and after every
+reconnect. On SQLite (one process) it does nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 
 class EventHub:
@@ -37,3 +43,34 @@ class EventHub:
         except TimeoutError:
             return False
         return True
+
+
+class PostgresNotifier:
+    """LISTENs on the PostgreSQL changes channel and calls `hub.notify()` for every sync commit
+    of any server process on the database (server.storage.postgres.notify.ChangeListener: one
+    dedicated connection, reconnects with backoff, notifies once more after each reconnect)."""
+
+    def __init__(self, url: str, hub: EventHub) -> None:
+        from server.storage.postgres.notify import ChangeListener
+
+        self.listener = ChangeListener(url, hub.notify)
+
+    async def start(self) -> None:
+        await self.listener.start()
+
+    async def stop(self) -> None:
+        await self.listener.stop()
+
+
+@asynccontextmanager
+async def cross_process_events(storage: Any, hub: EventHub) -> AsyncIterator[None]:
+    """Wake `hub` on commits made by other processes, for as long as the context is open.
+
+    A storage that can tell (PostgreSQL: `listen_changes`) is listened to; for others (SQLite, one
+    process, where the push handler's own hub.notify() is enough) this does nothing."""
+    listen = getattr(storage, "listen_changes", None)
+    if listen is None:
+        yield
+        return
+    async with listen(hub.notify):
+        yield

@@ -14,10 +14,11 @@ from typing import Annotated, Any
 import msgspec
 import yaml
 from litestar import Controller, Request, get, patch, post, put
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 from msgspec import Meta, Struct
 
 from server.auth import Accounts, Session, audit_entry, check_password_strength, require_role
+from server.deps import SessionDep, StorageDep
 from server.errors import ApiError
 from server.models import Device, Name, Short, User, UserInput, Username, Warehouse, now_iso
 from server.storage import Conflict, Storage, StorageError
@@ -152,13 +153,17 @@ class AdminController(Controller):
 
     # -- users -------------------------------------------------------------------------------------
     @get("/users")
-    async def users(self, session: Session, storage: Storage) -> list[User]:
+    async def users(self, session: SessionDep, storage: StorageDep) -> list[User]:
         """Accounts this admin manages."""
         return [u for u in await storage.users() if _manageable(session, u)]
 
     @post("/users", status_code=201)
     async def create_user(
-        self, request: Request[Any, Any, Any], data: NewUser, session: Session, storage: Storage
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[NewUser],
+        session: SessionDep,
+        storage: StorageDep,
     ) -> User:
         """Create an account with an initial password (tell the user to change it)."""
         if data.role == "admin" and not _global(session):
@@ -198,9 +203,9 @@ class AdminController(Controller):
         self,
         request: Request[Any, Any, Any],
         user_id: Annotated[str, Parameter(max_length=64)],
-        data: UserChange,
-        session: Session,
-        storage: Storage,
+        data: JSONBody[UserChange],
+        session: SessionDep,
+        storage: StorageDep,
     ) -> User:
         """Assign warehouses, disable or enable, or set a new password (which, like disabling,
         logs the user out of every device)."""
@@ -233,7 +238,7 @@ class AdminController(Controller):
 
     @get("/users/{user_id:str}/devices")
     async def devices(
-        self, user_id: Annotated[str, Parameter(max_length=64)], session: Session, storage: Storage
+        self, user_id: Annotated[str, Parameter(max_length=64)], session: SessionDep, storage: StorageDep
     ) -> list[Device]:
         """The user's logged-in devices (revoked ones included, with revoked_at)."""
         user = await _user_or_404(session, storage, user_id)
@@ -245,8 +250,8 @@ class AdminController(Controller):
         request: Request[Any, Any, Any],
         user_id: Annotated[str, Parameter(max_length=64)],
         device_id: Annotated[str, Parameter(max_length=64)],
-        session: Session,
-        storage: Storage,
+        session: SessionDep,
+        storage: StorageDep,
     ) -> Revoked:
         """Revoke one device's token (a lost or shared phone). Its unsynced edits stay on it."""
         user = await _user_or_404(session, storage, user_id)
@@ -258,12 +263,14 @@ class AdminController(Controller):
 
     # -- warehouses --------------------------------------------------------------------------------
     @get("/warehouses")
-    async def warehouses(self, session: Session, storage: Storage) -> list[Warehouse]:
+    async def warehouses(self, session: SessionDep, storage: StorageDep) -> list[Warehouse]:
         """Every warehouse this admin administers, inactive ones included."""
         return await storage.warehouses(None if _global(session) else sorted(session.actor.warehouses))
 
     @post("/warehouses", status_code=201)
-    async def create_warehouse(self, data: Warehouse, session: Session, storage: Storage) -> Warehouse:
+    async def create_warehouse(
+        self, data: JSONBody[Warehouse], session: SessionDep, storage: StorageDep
+    ) -> Warehouse:
         _require_global(session, "menambah gudang")
         if await storage.warehouse(data.id) is not None:
             raise ApiError(409, "warehouse_exists", "Id gudang sudah dipakai", warehouse_id=data.id)
@@ -282,9 +289,9 @@ class AdminController(Controller):
     async def update_warehouse(
         self,
         warehouse_id: Annotated[str, Parameter(max_length=64)],
-        data: Warehouse,
-        session: Session,
-        storage: Storage,
+        data: JSONBody[Warehouse],
+        session: SessionDep,
+        storage: StorageDep,
     ) -> Warehouse:
         if data.id != warehouse_id:
             raise ApiError(400, "id_mismatch", "Id gudang tidak dapat diubah", warehouse_id=warehouse_id)
@@ -305,7 +312,7 @@ class AdminController(Controller):
     # -- templates ---------------------------------------------------------------------------------
     @post("/templates", status_code=201, request_max_body_size=MAX_TEMPLATE_BYTES)
     async def publish_template(
-        self, request: Request[Any, Any, Any], session: Session, storage: Storage
+        self, request: Request[Any, Any, Any], session: SessionDep, storage: StorageDep
     ) -> Template:
         """Publish a new template version from a JSON or YAML document (Content-Type
         application/json or application/yaml). The id defaults to `<code>-v<version>`; the version

@@ -27,11 +27,11 @@ from litestar.params import Parameter
 from litestar.response import Stream
 
 from server.api.supervisor import SUPERVISORS, DateFrom, DateTo, WarehouseIds, day_bounds, scoped, settings_of
+from server.deps import ActorDep, StorageDep
 from server.errors import ApiError
 from server.models import StockItemType, User, Warehouse
 from server.reports import hours_between
-from server.storage import Storage
-from sync.domain import Actor, Template, answer_field
+from sync.domain import Template, answer_field
 from sync.store import Record
 
 FLUSH_ROWS = 500
@@ -57,7 +57,7 @@ class _Context:
 
     def __init__(
         self,
-        storage: Storage,
+        storage: StorageDep,
         warehouses: list[Warehouse],
         users: list[User],
         items: list[StockItemType],
@@ -332,8 +332,8 @@ async def export_csv(
     name: Annotated[
         str, Parameter(description="inspections.csv, answers.csv, incidents.csv or stock_counts.csv")
     ],
-    actor: Actor,
-    storage: Storage,
+    actor: ActorDep,
+    storage: StorageDep,
     state: State,
     warehouse_ids: WarehouseIds = None,
     start: DateFrom = None,

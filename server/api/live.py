@@ -25,6 +25,7 @@ from litestar.response import Stream
 
 from server.api.supervisor import SUPERVISORS
 from server.auth import Session, bearer_token, make_session, token_hash
+from server.deps import SessionDep, StorageDep
 from server.events import EventHub
 from server.models import now_iso
 from server.storage import Storage
@@ -84,8 +85,8 @@ async def _recheck(storage: Storage, token: str | None) -> Session | None:
 @get("/api/live", guards=[SUPERVISORS], tags=["supervisor"], media_type="text/event-stream")
 async def live(
     request: Request[Any, Any, Any],
-    session: Session,
-    storage: Storage,
+    session: SessionDep,
+    storage: StorageDep,
     state: State,
     after: Annotated[
         int | None, Parameter(ge=0, description="revision to start after (else Last-Event-ID)")

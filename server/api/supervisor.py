@@ -18,11 +18,12 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, get
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 from msgspec import Struct
 
 from server import reports
 from server.auth import Session, check_scope, require_role
+from server.deps import ActorDep, SessionDep, StorageDep
 from server.errors import ApiError
 from server.models import iso
 from server.storage import Storage
@@ -36,10 +37,10 @@ RECORD_COLLECTIONS = ("inspections", "incidents", "stock_counts", "stock_levels"
 
 WarehouseIds = Annotated[
     list[str] | None,
-    Parameter(query="warehouse_id", description="warehouse id (repeatable); default: all in scope"),
+    QueryParameter(name="warehouse_id", description="warehouse id (repeatable); default: all in scope"),
 ]
-DateFrom = Annotated[date | None, Parameter(query="from", description="first local day (YYYY-MM-DD)")]
-DateTo = Annotated[date | None, Parameter(query="to", description="last local day, inclusive (YYYY-MM-DD)")]
+DateFrom = Annotated[date | None, QueryParameter(name="from", description="first local day (YYYY-MM-DD)")]
+DateTo = Annotated[date | None, QueryParameter(name="to", description="last local day (inclusive)")]
 
 
 # -- helpers shared by the supervisor, export and live endpoints ---------------------------------------
@@ -245,8 +246,8 @@ class SupervisorController(Controller):
     @get("/overview")
     async def overview(
         self,
-        actor: Actor,
-        storage: Storage,
+        actor: ActorDep,
+        storage: StorageDep,
         state: State,
         kecamatan: Annotated[str | None, Parameter(max_length=60)] = None,
         agency: Annotated[str | None, Parameter(pattern=r"^[A-Z][A-Z_]{1,19}$")] = None,
@@ -277,7 +278,7 @@ class SupervisorController(Controller):
         return built
 
     @get("/people")
-    async def people(self, actor: Actor, storage: Storage) -> list[reports.Person]:
+    async def people(self, actor: ActorDep, storage: StorageDep) -> list[reports.Person]:
         """Names of the people a supervisor meets in the records: everyone assigned to a warehouse
         in scope, and the supervisors and admins who decide."""
         users = [
@@ -288,8 +289,8 @@ class SupervisorController(Controller):
     @get("/inspections")
     async def inspections(
         self,
-        actor: Actor,
-        storage: Storage,
+        actor: ActorDep,
+        storage: StorageDep,
         state: State,
         warehouse_ids: WarehouseIds = None,
         status: Annotated[str | None, Parameter(pattern=r"^(draft|submitted|needs_fix|reviewed)$")] = None,
@@ -330,8 +331,8 @@ class SupervisorController(Controller):
     @get("/inspections/{inspection_id:str}")
     async def inspection(
         self,
-        actor: Actor,
-        storage: Storage,
+        actor: ActorDep,
+        storage: StorageDep,
         inspection_id: Annotated[str, Parameter(max_length=64)],
     ) -> InspectionDetail:
         """An inspection with its template, stock counts, conflicts and timeline (from the audit log)."""
@@ -363,8 +364,8 @@ class SupervisorController(Controller):
     @get("/incidents")
     async def incidents(
         self,
-        actor: Actor,
-        storage: Storage,
+        actor: ActorDep,
+        storage: StorageDep,
         state: State,
         warehouse_ids: WarehouseIds = None,
         status: Annotated[str | None, Parameter(pattern=r"^(open|acknowledged|resolved|unresolved)$")] = None,
@@ -390,8 +391,8 @@ class SupervisorController(Controller):
     @get("/conflicts")
     async def conflicts(
         self,
-        actor: Actor,
-        storage: Storage,
+        actor: ActorDep,
+        storage: StorageDep,
         warehouse_ids: WarehouseIds = None,
         status: Annotated[str, Parameter(pattern=r"^(open|auto|resolved|all)$")] = "open",
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 200,
@@ -463,7 +464,7 @@ class SupervisorController(Controller):
 
     @get("/stock")
     async def stock(
-        self, actor: Actor, storage: Storage, warehouse_ids: WarehouseIds = None
+        self, actor: ActorDep, storage: StorageDep, warehouse_ids: WarehouseIds = None
     ) -> list[reports.StockLine]:
         """Expected vs last counted per item type per warehouse, with the history of counts."""
         records = await collect(
@@ -476,8 +477,8 @@ class SupervisorController(Controller):
     @get("/charts")
     async def charts(
         self,
-        actor: Actor,
-        storage: Storage,
+        actor: ActorDep,
+        storage: StorageDep,
         state: State,
         warehouse_ids: WarehouseIds = None,
         start: DateFrom = None,
@@ -501,8 +502,8 @@ class SupervisorController(Controller):
     @get("/audit")
     async def audit(
         self,
-        session: Session,
-        storage: Storage,
+        session: SessionDep,
+        storage: StorageDep,
         state: State,
         warehouse_ids: WarehouseIds = None,
         q: Annotated[str, Parameter(max_length=100)] = "",

@@ -26,6 +26,13 @@ class Conflict(StorageError):
     """A unique value (username, warehouse code, token) is already taken."""
 
 
+class StorageUnavailable(StorageError):
+    """The database cannot take the operation right now: the disk is full, the file is read-only
+    or unreadable, an I/O error, or another process holds the lock too long. Nothing of the failed
+    operation was written (its transaction rolled back); the HTTP API answers 503
+    `storage_unavailable` with Retry-After, and the client retries later."""
+
+
 class AttachmentMeta(Struct, kw_only=True, frozen=True):
     sha256: str
     size: int

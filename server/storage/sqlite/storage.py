@@ -4,13 +4,21 @@ Connections: one writer, guarded by an asyncio lock so concurrent requests queue
 process instead of meeting "database is locked", and a few reader connections whose BEGIN gives a
 WAL snapshot for a pull. Every connection runs with WAL, foreign_keys=ON and a busy_timeout (for
 other processes such as the CLI).
+
+Failures of the medium (disk full, read-only file, I/O error, cannot open, lock held too long by
+another process) surface as `StorageUnavailable` after the transaction rolled back, so the HTTP
+layer answers 503 and the client retries; nothing acknowledged before is touched.
+
+The audit chain's head is read inside each write transaction (not cached), so entries appended by
+another process on the same file (the CLI while the server runs) never fork the chain.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -18,7 +26,7 @@ import aiosqlite
 import msgspec
 
 from server.models import now_iso
-from server.storage.base import AttachmentMeta, AuditRow, Conflict, StorageError
+from server.storage.base import AttachmentMeta, AuditRow, Conflict, StorageError, StorageUnavailable
 from server.storage.sqlite import migrations
 from server.storage.sqlite.accounts import AccountsMixin
 from server.storage.sqlite.reports import SupervisorQueriesMixin
@@ -27,11 +35,26 @@ from server.storage.sqlite.sync_tx import (
     SqliteWriteTx,
     audit_rows,
     fetch_present,
+    json_list,
 )
+from sync import digest as digest_mod
 from sync.audit import GENESIS
 from sync.store import AuditEntry
 
 _detail = msgspec.json.Decoder(dict[str, object]).decode
+log = logging.getLogger("tigapilar.storage")
+
+UNAVAILABLE_ERRORS = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_BUSY")
+"""Primary result codes (extended ones such as SQLITE_IOERR_WRITE included) that mean the medium
+cannot take the operation now, as opposed to a bug (constraint, syntax...)."""
+
+
+def unavailable(exc: sqlite3.Error) -> StorageUnavailable | None:
+    """The StorageUnavailable a sqlite3 error stands for, or None when it is another kind of error."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    if any(name == code or name.startswith(code + "_") for code in UNAVAILABLE_ERRORS):
+        return StorageUnavailable(f"database unavailable ({name}): {exc}")
+    return None
 
 
 class SqliteStorage(AccountsMixin, SupervisorQueriesMixin):
@@ -55,7 +78,6 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin):
         self._readers: asyncio.Queue[aiosqlite.Connection] | None = None
         self._all_readers: list[aiosqlite.Connection] = []
         self._lock = asyncio.Lock()
-        self._audit_head = GENESIS
 
     def __repr__(self) -> str:
         return f"SqliteStorage({str(self.path)!r})"
@@ -88,10 +110,6 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin):
             if rows[0][0].lower() != "wal":
                 raise StorageError(f"cannot switch {self.path} to WAL mode")
             await self.migrate()
-            head = list(
-                await self._writer.execute_fetchall("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
-            )
-            self._audit_head = head[0][0] if head else GENESIS
             self._readers = asyncio.Queue()
             for _ in range(self._reader_count):
                 conn = await self._connect(reader=True)
@@ -158,23 +176,39 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin):
         await asyncio.to_thread(backup_file, self.path, Path(target))
 
     # -- transactions ------------------------------------------------------------------------------
+    async def _rollback(self, conn: aiosqlite.Connection) -> None:
+        """End a failed transaction. SQLite rolls back by itself on some errors (SQLITE_FULL); if the
+        ROLLBACK itself fails the connection is replaced, so one bad moment cannot wedge the writer
+        inside a transaction for good."""
+        if not conn.in_transaction:
+            return
+        try:
+            await conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            log.error("ROLLBACK failed (%s); reconnecting the %s", exc, "writer")
+            if conn is self._writer:
+                self._writer = None
+                try:
+                    await conn.close()
+                finally:
+                    self._writer = await self._connect(reader=False)
+
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[aiosqlite.Connection]:
         """The writer connection inside BEGIN IMMEDIATE ... COMMIT, under the writer lock."""
         async with self._lock:
             conn = self._w
-            await conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            try:
-                await conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    await conn.execute("ROLLBACK")
-                raise
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    await conn.execute("COMMIT")
+                finally:
+                    await self._rollback(conn)
+            except sqlite3.Error as exc:
+                if (mapped := unavailable(exc)) is None:
+                    raise
+                raise mapped from exc
 
     @asynccontextmanager
     async def _reading(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -185,32 +219,41 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin):
         conn = await queue.get()
         try:
             yield conn
+        except sqlite3.Error as exc:
+            if (mapped := unavailable(exc)) is None:
+                raise
+            raise mapped from exc
         finally:
             if conn.in_transaction:
-                await conn.execute("ROLLBACK")
+                try:
+                    await conn.execute("ROLLBACK")
+                except sqlite3.Error as exc:
+                    log.error("ROLLBACK of a reader failed: %s", exc)
             queue.put_nowait(conn)
+
+    @staticmethod
+    async def _head(conn: aiosqlite.Connection) -> str:
+        """Hash of the newest audit entry, read inside the caller's write transaction."""
+        rows = list(await conn.execute_fetchall("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1"))
+        return str(rows[0][0]) if rows else GENESIS
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[SqliteWriteTx]:
         async with self._lock:
             conn = self._w
-            await conn.execute("BEGIN IMMEDIATE")
-            tx = SqliteWriteTx(conn, self._audit_head)
             try:
-                yield tx
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            if not tx.committed:
-                await conn.execute("ROLLBACK")
-                return
-            try:
-                await conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    await conn.execute("ROLLBACK")
-                raise
-            self._audit_head = tx.audit_head
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    tx = SqliteWriteTx(conn, await self._head(conn))
+                    yield tx
+                    if tx.committed:
+                        await conn.execute("COMMIT")
+                finally:
+                    await self._rollback(conn)
+            except sqlite3.Error as exc:
+                if (mapped := unavailable(exc)) is None:
+                    raise
+                raise mapped from exc
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqliteReadTx]:
@@ -260,16 +303,17 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin):
     # -- audit log ---------------------------------------------------------------------------------
     async def append_audit(self, entry: AuditEntry) -> int:
         async with self._writing() as conn:
-            rows, head = audit_rows([entry], self._audit_head)
-            cursor = await conn.execute(
-                "INSERT INTO audit_log (at, kind, actor_id, actor_agency, device, warehouse_id, subject,"
-                " detail, content, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows[0],
-            )
-            entry_id = cursor.lastrowid
-        self._audit_head = head
-        assert entry_id is not None
-        return entry_id
+            return await self._append_audit(conn, entry)
+
+    async def _append_audit(self, conn: aiosqlite.Connection, entry: AuditEntry) -> int:
+        rows, _ = audit_rows([entry], await self._head(conn))
+        cursor = await conn.execute(
+            "INSERT INTO audit_log (at, kind, actor_id, actor_agency, device, warehouse_id, subject,"
+            " detail, content, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows[0],
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
 
     async def audit_head(self) -> tuple[int, str] | None:
         async with self._reading() as conn:
@@ -305,6 +349,45 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin):
                 return
             last = rows[-1][0]
 
+    # -- retention ---------------------------------------------------------------------------------
+    async def purge_tombstones(
+        self, updated_before: str, audit: Callable[[list[str], int], AuditEntry]
+    ) -> tuple[list[str], int, int]:
+        """Delete deleted records (tombstones; conflict records are never purged) last changed
+        before `updated_before`, in one transaction with: the digests of their warehouses
+        recomputed, the tombstone horizon raised to the newest purged revision (older pull cursors
+        get `reset`), and the audit entry `audit(purged ids, new horizon)`. Returns (purged ids,
+        horizon, audit entry id)."""
+        async with self._writing() as conn:
+            rows = list(
+                await conn.execute_fetchall(
+                    "SELECT id, warehouse_id, revision FROM records"
+                    " WHERE deleted = 1 AND collection != 'conflicts' AND updated_at < ? ORDER BY revision",
+                    (updated_before,),
+                )
+            )
+            ids = [str(r[0]) for r in rows]
+            meta = list(await conn.execute_fetchall("SELECT tombstone_horizon FROM sync_meta WHERE id = 1"))
+            horizon = max([int(meta[0][0])] + [int(r[2]) for r in rows])
+            if ids:
+                await conn.execute(
+                    "DELETE FROM records WHERE id IN (SELECT value FROM json_each(?))", (json_list(ids),)
+                )
+                for warehouse_id in sorted({str(r[1]) for r in rows}):
+                    left = await conn.execute_fetchall(
+                        "SELECT id, revision FROM records WHERE warehouse_id = ?", (warehouse_id,)
+                    )
+                    digest = digest_mod.compute([(str(r[0]), int(r[1])) for r in left])
+                    await conn.execute(
+                        "INSERT INTO digests (warehouse_id, count, checksum) VALUES (?, ?, ?)"
+                        " ON CONFLICT (warehouse_id) DO UPDATE SET count = excluded.count,"
+                        " checksum = excluded.checksum",
+                        (warehouse_id, digest.count, digest.checksum),
+                    )
+                await conn.execute("UPDATE sync_meta SET tombstone_horizon = ? WHERE id = 1", (horizon,))
+            entry_id = await self._append_audit(conn, audit(ids, horizon))
+        return ids, horizon, entry_id
+
 
 def backup_file(source: Path, target: Path) -> None:
     if target.exists():
@@ -315,6 +398,68 @@ def backup_file(source: Path, target: Path) -> None:
         dst = sqlite3.connect(target)
         try:
             src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
+def check_database(path: Path) -> None:
+    """Raise StorageError unless `path` is an intact Tiga Pilar SQLite database."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            result = conn.execute("PRAGMA integrity_check").fetchone()[0]
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"{path} is not a usable SQLite database: {exc}") from exc
+    if result != "ok":
+        raise StorageError(f"{path} fails PRAGMA integrity_check: {result}")
+    if not {"audit_log", "records", "schema_version"} <= tables:
+        raise StorageError(f"{path} is not a Tiga Pilar database")
+
+
+def database_in_use(path: Path) -> bool:
+    """Whether another connection holds the database: a process that has it open keeps a shared
+    lock on the WAL index, so an exclusive locking-mode connection cannot take it."""
+    if not path.exists():
+        return False
+    conn = sqlite3.connect(path, timeout=0)
+    try:
+        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+        conn.execute("BEGIN EXCLUSIVE")
+        conn.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError as exc:
+        return getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
+    finally:
+        conn.close()
+
+
+def restore_file(backup: Path, target: Path, *, force: bool = False) -> None:
+    """Copy a backup over (or into a new) database file with SQLite's backup API.
+
+    Refuses when the backup is not an intact database, when the target exists without `force`, and
+    when another process has the target open (stop the server first). The copy replaces the target's
+    pages inside the target's own locking, so a crash mid-restore leaves the old or the new content,
+    and stale -wal/-shm files cannot be replayed over it."""
+    if not backup.exists():
+        raise StorageError(f"backup not found: {backup}")
+    check_database(backup)
+    if target.exists() and not force:
+        raise Conflict(f"{target} exists: pass --force to replace it with the backup")
+    if database_in_use(target):
+        raise StorageError(f"{target} is in use: stop the server (and any other tigapilar command) first")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode = WAL")
+            dst.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             dst.close()
     finally:

@@ -1,0 +1,107 @@
+// Conflict queue: every conflict record (both values side by side, who and when) and every
+// rejected mutation. Deciding is one `resolve` mutation on the conflict record with the value to
+// keep; the decision reaches the phones through the normal pull feed.
+
+import { h, replace } from '/js/dom.js';
+import { formatDateTime, t } from '../i18n.js';
+import { fieldLabel, personWithAgency, statusLabel, valueLabel, warehouseName } from '../labels.js';
+import { badge, empty, errorText, formDialog, reportResult, section, select, toast } from '../ui.js';
+
+function parseLike(text, example) {
+  if (typeof example === 'number') {
+    const n = Number(text);
+    return Number.isFinite(n) ? n : text;
+  }
+  if (Array.isArray(example)) return text.split(',').map((s) => s.trim()).filter(Boolean);
+  return text;
+}
+
+export async function renderConflicts(ctx, main) {
+  let status = 'open';
+  const conflictsBox = h('div', { class: 'list' });
+  const rejectedBox = h('div', { class: 'list' });
+
+  async function decide(item, value) {
+    try {
+      const result = await ctx.push({ id: item.conflict.id, collection: 'conflicts', op: 'resolve', baseRev: item.conflict.revision, fields: { value } });
+      if (reportResult(result, t('conflict.resolved'))) await reload();
+    } catch (error) {
+      toast(errorText(error), 'error');
+    }
+  }
+
+  async function other(item) {
+    const c = item.conflict.fields;
+    const values = await formDialog({ title: t('conflict.other.title'), fields: [{ name: 'value', label: fieldLabel(c.record_collection, c.field), required: true, value: '' }], submit: t('conflict.decide') });
+    if (values) await decide(item, parseLike(values.value.trim(), c.server_value ?? c.client_value));
+  }
+
+  async function apply(item) {
+    try {
+      const result = await ctx.push({ id: item.record_id, collection: item.collection, op: 'patch', baseRev: item.record_revision, fields: item.fields });
+      if (reportResult(result, t('rejected.applied'))) await reload();
+    } catch (error) {
+      toast(errorText(error), 'error');
+    }
+  }
+
+  function side(kind, who, when, value, field, current) {
+    return h('div', { class: ['side', `side-${kind}`] },
+      h('h3', {}, t(`conflict.${kind}`)),
+      h('p', { class: 'value', dataset: { side: kind } }, valueLabel(field, value)),
+      h('p', { class: 'muted small' }, `${personWithAgency(ctx, who)}${when ? ` · ${formatDateTime(when)}` : ''}`),
+      current ? badge('muted', t('conflict.current')) : null);
+  }
+
+  function conflictCard(item) {
+    const c = item.conflict.fields;
+    const open = c.status === 'open';
+    const isDelete = c.field === '_deleted';
+    return h('article', { class: ['panel', 'conflict'], dataset: { conflict: item.conflict.id, status: c.status } },
+      h('header', {}, badge(open ? 'warn' : 'muted', statusLabel('conflicts', c.status)), ' ',
+        h('strong', {}, `${t(`collection.${c.record_collection}`)} · ${item.field_label === c.field ? fieldLabel(c.record_collection, c.field) : item.field_label}`),
+        h('span', { class: 'muted small' }, ` · ${warehouseName(ctx, item.conflict.warehouse_id)} · ${t(`conflict.reason.${c.reason}`)}`)),
+      h('div', { class: 'sides' },
+        side('server', c.server_by, c.server_hlc ? new Date(Number(c.server_hlc.slice(0, 13))).toISOString() : '', c.server_value, c.field, c.winner !== 'client'),
+        side('client', c.client_by, c.at, c.client_value, c.field, c.winner === 'client')),
+      item.record_exists && JSON.stringify(item.current_value) !== JSON.stringify(c.winner === 'client' ? c.client_value : c.server_value) && !isDelete
+        ? h('p', { class: 'banner warn small' }, t('conflict.changed_since', { value: valueLabel(c.field, item.current_value) })) : null,
+      c.status === 'resolved' ? h('p', { class: 'small' }, t('conflict.decided', { who: personWithAgency(ctx, c.resolved_by), when: formatDateTime(c.resolved_at), value: valueLabel(c.field, c.resolution) })) : null,
+      open && item.record_exists ? h('div', { class: 'actions no-print' },
+        isDelete
+          ? [h('button', { class: 'button danger', on: { click: () => decide(item, true) } }, t('conflict.delete')),
+            h('button', { class: 'button', on: { click: () => decide(item, false) } }, t('conflict.keep'))]
+          : [h('button', { class: 'button', dataset: { pick: 'server' }, on: { click: () => decide(item, c.server_value) } }, t('conflict.pick_server')),
+            h('button', { class: 'button', dataset: { pick: 'client' }, on: { click: () => decide(item, c.client_value) } }, t('conflict.pick_client')),
+            h('button', { class: 'button ghost', on: { click: () => other(item) } }, t('conflict.pick_other'))]) : null,
+      !item.record_exists ? h('p', { class: 'muted small' }, t('conflict.record_gone')) : null);
+  }
+
+  function rejectedCard(item) {
+    const fields = Object.entries(item.fields);
+    return h('article', { class: ['panel', 'rejected'], dataset: { client: item.client_id, seq: String(item.seq) } },
+      h('header', {}, badge('bad', t('rejected.badge')), ' ', h('strong', {}, `${t(`collection.${item.collection}`)} · ${t(`op.${item.op}`)}`),
+        h('span', { class: 'muted small' }, ` · ${warehouseName(ctx, item.warehouse_id)} · ${personWithAgency(ctx, item.user_id)} · ${formatDateTime(item.at)} · ${t('timeline.device', { device: item.client_id })}`)),
+      h('p', { class: 'small' }, `${t(`reject.${item.code}`) === `reject.${item.code}` ? item.code : t(`reject.${item.code}`)} — ${item.message}`),
+      fields.length ? h('table', { class: 'table small' },
+        h('thead', {}, h('tr', {}, h('th', {}, t('conflict.field')), h('th', {}, t('conflict.client')), h('th', {}, t('rejected.now')))),
+        h('tbody', {}, fields.map(([name, value]) => h('tr', {}, h('td', {}, fieldLabel(item.collection, name)), h('td', {}, valueLabel(name, value)), h('td', {}, item.record_exists ? valueLabel(name, item.current[name]) : '—'))))) : null,
+      item.op === 'patch' && item.record_exists && fields.length
+        ? h('div', { class: 'actions no-print' }, h('button', { class: 'button ghost', on: { click: () => apply(item) } }, t('rejected.apply'))) : null);
+  }
+
+  async function reload() {
+    const data = await ctx.http.get('/api/supervisor/conflicts', { status });
+    replace(conflictsBox, data.conflicts.length ? data.conflicts.map(conflictCard) : empty(t('conflict.none')));
+    replace(rejectedBox, data.rejected.length ? data.rejected.map(rejectedCard) : empty(t('rejected.none')));
+  }
+
+  replace(main,
+    h('h1', {}, t('conflicts.title')),
+    h('p', { class: 'muted' }, t('conflicts.hint')),
+    h('div', { class: 'filters' }, select(t('conflict.status'), ['open', 'auto', 'resolved', 'all'].map((s) => [s, t(`conflict.filter.${s}`)]), status, (v) => { status = v; reload(); })),
+    conflictsBox,
+    section(t('rejected.title'), h('p', { class: 'muted small' }, t('rejected.hint')), rejectedBox));
+  await reload();
+  return { onLive: (e) => { if (e.type === 'conflicts') reload(); } };
+}

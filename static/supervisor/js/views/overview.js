@@ -1,0 +1,141 @@
+// Overview: one row per warehouse in scope, most urgent first, updated live while open.
+
+import { h, replace } from '/js/dom.js';
+import { ago, formatDateTime, formatNumber, t } from '../i18n.js';
+import { agencyLabel, categoryLabel, personWithAgency, severityLabel, templateItem } from '../labels.js';
+import { badge, empty, select } from '../ui.js';
+
+const STATUSES = ['critical', 'overdue', 'attention', 'ok'];
+const FLAGS = ['findings', 'incidents', 'stock', 'conflicts', 'needs_review', 'stale_devices'];
+const SORTS = ['status', 'name', 'kecamatan', 'last_inspection'];
+const FILTER_KEY = 'tigapilar.supervisor.overview';
+
+function loadFilters() {
+  try {
+    return { sort: 'status', ...JSON.parse(sessionStorage.getItem(FILTER_KEY) ?? '{}') };
+  } catch {
+    return { sort: 'status' };
+  }
+}
+
+export async function renderOverview(ctx, main) {
+  const filters = loadFilters();
+  const template = await ctx.http.get('/api/templates/current').catch(() => null);
+  const activity = [];
+  const table = h('div', { class: 'overview-rows' });
+  const feed = h('ol', { class: 'activity', 'aria-live': 'polite' });
+  const summary = h('p', { class: 'muted', id: 'overview-summary' });
+  let timer = null;
+  let loading = Promise.resolve();
+
+  const kecamatan = [...new Set([...ctx.warehouses.values()].map((w) => w.kecamatan).filter(Boolean))].sort();
+  const agencies = Object.keys(ctx.me.agencies ?? {});
+  const controls = h(
+    'div',
+    { class: 'filters no-print' },
+    select(t('overview.kecamatan'), [['', t('common.all')], ...kecamatan.map((k) => [k, k])], filters.kecamatan ?? '', (v) => change('kecamatan', v), { id: 'filter-kecamatan' }),
+    select(t('overview.agency'), [['', t('common.all')], ...agencies.map((a) => [a, agencyLabel(a)])], filters.agency ?? '', (v) => change('agency', v), { id: 'filter-agency' }),
+    select(t('overview.status'), [['', t('common.all')], ...STATUSES.map((s) => [s, t(`overview.status.${s}`)]), ...FLAGS.map((f) => [f, t(`overview.flag.${f}`)])], filters.status ?? '', (v) => change('status', v), { id: 'filter-status' }),
+    select(t('overview.sort'), SORTS.map((s) => [s, t(`overview.sort.${s}`)]), filters.sort, (v) => change('sort', v), { id: 'filter-sort' }),
+  );
+
+  function change(name, value) {
+    filters[name] = value;
+    sessionStorage.setItem(FILTER_KEY, JSON.stringify(filters));
+    reload();
+  }
+
+  function findingLabel(code) {
+    return templateItem(template, code)?.item.label ?? code;
+  }
+
+  function row(w) {
+    const last = w.last_inspection;
+    const incidents = Object.entries(w.open_incidents);
+    const staleDevices = w.devices.filter((d) => d.stale || d.missing_attachments);
+    return h(
+      'article',
+      { class: ['wh-row', `status-${w.status}`], dataset: { warehouse: w.warehouse.id, status: w.status } },
+      h('div', { class: 'wh-name' },
+        h('h3', {}, w.warehouse.name),
+        h('p', { class: 'muted small' }, [w.warehouse.kecamatan, w.warehouse.kota].filter(Boolean).join(', ')),
+        badge(w.status, t(`overview.status.${w.status}`), { dataset: { field: 'status' } })),
+      h('div', { class: 'wh-cell', dataset: { field: 'last-inspection' } },
+        h('span', { class: 'cell-label' }, t('overview.last_inspection')),
+        last
+          ? [h('a', { href: `#/inspection/${last.id}` }, ago(last.at)),
+            h('span', { class: 'small' }, ` · ${personWithAgency(ctx, last.by)}`),
+            h('span', { class: 'small muted', title: formatDateTime(last.at) }, ` · ${formatDateTime(last.at)}`)]
+          : h('span', {}, t('overview.never')),
+        w.overdue ? badge('overdue', t('overview.overdue', { hours: ctx.intervalHours })) : null),
+      h('div', { class: 'wh-cell', dataset: { field: 'findings', count: String(w.open_findings.length) } },
+        h('span', { class: 'cell-label' }, t('overview.findings')),
+        w.open_findings.length
+          ? h('ul', { class: 'chips' }, w.open_findings.map((code) => h('li', { class: 'chip chip-bad' }, findingLabel(code))))
+          : h('span', { class: 'ok-text' }, t('overview.no_findings'))),
+      h('div', { class: 'wh-cell', dataset: { field: 'incidents' } },
+        h('span', { class: 'cell-label' }, t('overview.incidents')),
+        incidents.length
+          ? h('a', { href: '#/incidents', class: 'chips' }, incidents.map(([sev, n]) => badge(`sev-${sev}`, `${n} ${severityLabel(sev)}`)))
+          : h('span', { class: 'ok-text' }, t('overview.no_incidents'))),
+      h('div', { class: 'wh-cell', dataset: { field: 'stock' } },
+        h('span', { class: 'cell-label' }, t('overview.stock')),
+        w.stock_discrepancies
+          ? h('a', { href: '#/stock', class: 'bad-text' }, t('overview.discrepancies', { count: w.stock_discrepancies }))
+          : h('span', { class: 'ok-text' }, t('overview.stock_ok'))),
+      h('div', { class: 'wh-cell', dataset: { field: 'queue' } },
+        h('span', { class: 'cell-label' }, t('overview.queue')),
+        w.awaiting_review ? h('a', { href: '#/inspections' }, t('overview.awaiting_review', { count: w.awaiting_review })) : null,
+        w.open_conflicts ? h('a', { href: '#/conflicts', class: 'bad-text' }, t('overview.conflicts', { count: w.open_conflicts })) : null,
+        w.drafts ? h('span', { class: 'muted small' }, t('overview.drafts', { count: w.drafts })) : null,
+        !w.awaiting_review && !w.open_conflicts && !w.drafts ? h('span', { class: 'muted' }, '—') : null),
+      h('div', { class: 'wh-cell', dataset: { field: 'devices' } },
+        h('span', { class: 'cell-label' }, t('overview.devices')),
+        staleDevices.length
+          ? h('ul', { class: 'plain small' }, staleDevices.map((d) => h('li', { class: 'warn-text' },
+            `${personWithAgency(ctx, d.user_id)} · ${d.name} · ${t('overview.last_contact', { ago: ago(d.last_contact) })}`,
+            d.missing_attachments ? ` · ${t('overview.missing_photos', { count: d.missing_attachments })}` : '')))
+          : h('span', { class: 'ok-text' }, t('overview.devices_ok', { count: w.devices.length }))),
+    );
+  }
+
+  async function reload() {
+    const params = { kecamatan: filters.kecamatan, agency: filters.agency, status: filters.status, sort: filters.sort };
+    const data = await ctx.http.get('/api/supervisor/overview', params);
+    ctx.intervalHours = data.interval_hours;
+    const counts = Object.fromEntries(STATUSES.map((s) => [s, data.warehouses.filter((w) => w.status === s).length]));
+    summary.textContent = t('overview.summary', { total: data.warehouses.length, ...counts, hours: formatNumber(data.interval_hours) });
+    replace(table, data.warehouses.length ? data.warehouses.map(row) : empty(t('overview.none')));
+    main.dataset.revision = String(data.revision);
+  }
+
+  function describe(event) {
+    const where = ctx.warehouses.get(event.warehouse_id)?.name ?? event.warehouse_id;
+    const who = personWithAgency(ctx, event.updated_by);
+    const f = event.fields;
+    if (event.type === 'inspections') return t(`activity.inspection.${f.status ?? 'draft'}`, { who, where, findings: (f.findings ?? []).length });
+    if (event.type === 'incidents') return t(`activity.incident.${f.status ?? 'open'}`, { who, where, category: categoryLabel(f.category), severity: severityLabel(f.severity) });
+    if (event.type === 'conflicts') return t(`activity.conflict.${f.status ?? 'open'}`, { who, where });
+    return t('activity.stock', { who, where });
+  }
+
+  function onLive(event) {
+    if (event.type === 'inspections' && event.fields.status === 'draft') return; // typing in progress
+    activity.unshift(h('li', { dataset: { collection: event.type } }, h('time', {}, formatDateTime(event.updated_at)), ' ', describe(event)));
+    activity.splice(8);
+    replace(feed, activity);
+    clearTimeout(timer);
+    timer = setTimeout(() => { loading = loading.then(reload).catch(() => {}); }, 250);
+  }
+
+  replace(
+    main,
+    h('h1', {}, t('overview.title')),
+    summary,
+    controls,
+    table,
+    h('section', { class: 'panel no-print' }, h('h2', {}, t('overview.activity')), feed, h('p', { class: 'muted small' }, t('overview.activity_hint'))),
+  );
+  await reload();
+  return { onLive, dispose: () => clearTimeout(timer) };
+}

@@ -1,0 +1,55 @@
+// Stock reconciliation: expected (stock level) against the last count per item type, from stock
+// count records or inspection answers; discrepancies highlighted, history of counts on demand.
+
+import { h, replace } from '/js/dom.js';
+import { formatDateTime, formatNumber, t } from '../i18n.js';
+import { personWithAgency, warehouseName } from '../labels.js';
+import { badge, empty, select } from '../ui.js';
+
+export async function renderStock(ctx, main) {
+  let warehouse = '';
+  let onlyBad = false;
+  const box = h('div', {});
+
+  function diffText(d) {
+    if (d === null || d === undefined) return '—';
+    return d > 0 ? `+${formatNumber(d)}` : formatNumber(d);
+  }
+
+  function table(lines) {
+    return h('table', { class: 'table stock' },
+      h('thead', {}, h('tr', {}, [t('stock.item'), t('stock.expected'), t('stock.counted'), t('stock.difference'), t('stock.damaged'), t('stock.counted_by'), t('stock.history')].map((c) => h('th', {}, c)))),
+      h('tbody', {}, lines.map((line) => h('tr', { class: line.discrepancy ? 'is-discrepancy' : '', dataset: { item: line.item_type, warehouse: line.warehouse_id } },
+        h('td', {}, line.name, line.unit ? h('span', { class: 'muted small' }, ` (${line.unit})`) : null),
+        h('td', { class: 'num' }, line.expected === null ? '—' : formatNumber(line.expected)),
+        h('td', { class: 'num' }, line.last ? formatNumber(line.last.value) : '—'),
+        h('td', { class: 'num' }, line.discrepancy ? badge('bad', diffText(line.difference)) : diffText(line.difference)),
+        h('td', { class: 'num' }, line.last && (line.last.damaged_light || line.last.damaged_heavy) ? `${line.last.damaged_light ?? 0} / ${line.last.damaged_heavy ?? 0}` : '—'),
+        h('td', { class: 'small' }, line.last ? [personWithAgency(ctx, line.last.by), h('br'), formatDateTime(line.last.at), ' · ', t(`stock.source.${line.last.source}`)] : '—'),
+        h('td', {}, line.history.length > 1 ? h('details', {}, h('summary', {}, t('stock.counts', { count: line.history.length })),
+          h('ol', { class: 'plain small' }, line.history.map((c) => h('li', {}, `${formatDateTime(c.at)}: ${formatNumber(c.value)} · ${personWithAgency(ctx, c.by)} · ${t(`stock.source.${c.source}`)}${c.note ? ` · ${c.note}` : ''}`)))) : '—')))));
+  }
+
+  async function reload() {
+    const lines = await ctx.http.get('/api/supervisor/stock', { warehouse_id: warehouse || undefined });
+    const byWarehouse = new Map();
+    for (const line of lines) {
+      if (onlyBad && !line.discrepancy) continue;
+      if (!byWarehouse.has(line.warehouse_id)) byWarehouse.set(line.warehouse_id, []);
+      byWarehouse.get(line.warehouse_id).push(line);
+    }
+    replace(box, byWarehouse.size
+      ? [...byWarehouse].map(([id, rows]) => h('section', { class: 'panel' }, h('h2', {}, warehouseName(ctx, id),
+        rows.some((r) => r.discrepancy) ? [' ', badge('bad', t('overview.discrepancies', { count: rows.filter((r) => r.discrepancy).length }))] : null), table(rows)))
+      : empty(t('stock.none')));
+  }
+
+  replace(main,
+    h('h1', {}, t('stock.title')),
+    h('div', { class: 'filters' },
+      select(t('inspection.warehouse'), [['', t('common.all')], ...[...ctx.warehouses.values()].map((w) => [w.id, w.name])], warehouse, (v) => { warehouse = v; reload(); }),
+      select(t('stock.show'), [['all', t('stock.show_all')], ['bad', t('stock.show_bad')]], 'all', (v) => { onlyBad = v === 'bad'; reload(); })),
+    box);
+  await reload();
+  return { onLive: (e) => { if (['stock_counts', 'stock_levels', 'inspections'].includes(e.type)) reload(); } };
+}

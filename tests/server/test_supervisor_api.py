@@ -1,0 +1,319 @@
+"""Supervisor endpoints: role and scope guards of every one, and what each answers over the demo
+data (server/seed/demo.py: hendra supervises Johar Baru and Cempaka Putih, rina all four)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import httpx
+import pytest
+
+from server.models import User
+from server.seed.demo import seed_demo
+from server.storage.sqlite import SqliteStorage
+from tests.factories import FAST_PASSWORDS, Factory, bearer
+
+JB, CP, KM, SN = "gd-johar-baru", "gd-cempaka-putih", "gd-kemayoran", "gd-senen"
+
+SUPERVISOR_GETS = [
+    "/api/supervisor/overview",
+    "/api/supervisor/people",
+    "/api/supervisor/inspections",
+    "/api/supervisor/incidents",
+    "/api/supervisor/conflicts",
+    "/api/supervisor/stock",
+    "/api/supervisor/charts",
+    "/api/supervisor/audit",
+    "/api/exports/inspections.csv",
+    "/api/exports/answers.csv",
+    "/api/exports/incidents.csv",
+    "/api/exports/stock_counts.csv",
+    "/api/live",
+]
+WITH_WAREHOUSE = [
+    "/api/supervisor/inspections",
+    "/api/supervisor/incidents",
+    "/api/supervisor/conflicts",
+    "/api/supervisor/stock",
+    "/api/supervisor/charts",
+    "/api/supervisor/audit",
+    "/api/exports/inspections.csv",
+    "/api/exports/answers.csv",
+    "/api/exports/incidents.csv",
+    "/api/exports/stock_counts.csv",
+]
+
+
+@pytest.fixture
+async def demo(storage: SqliteStorage) -> dict[str, User]:
+    await seed_demo(storage, passwords=FAST_PASSWORDS)
+    return {u.username: u for u in await storage.users()}
+
+
+async def tokens(factory: Factory, demo: dict[str, User], *names: str) -> dict[str, dict[str, str]]:
+    return {name: bearer(await factory.token(demo[name])) for name in names}
+
+
+@pytest.mark.parametrize("path", SUPERVISOR_GETS)
+async def test_every_supervisor_endpoint_needs_a_login_and_a_supervisor_role(
+    client: httpx.AsyncClient, factory: Factory, demo: dict[str, User], path: str
+) -> None:
+    auth = await tokens(factory, demo, "slamet")
+    assert (await client.get(path)).status_code == 401
+    response = await client.get(path, headers=auth["slamet"])
+    assert response.status_code == 403 and response.json()["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("path", WITH_WAREHOUSE)
+async def test_a_warehouse_outside_the_supervisors_scope_is_refused(
+    client: httpx.AsyncClient, factory: Factory, demo: dict[str, User], path: str
+) -> None:
+    auth = await tokens(factory, demo, "hendra")
+    response = await client.get(path, params={"warehouse_id": SN}, headers=auth["hendra"])
+    assert response.status_code == 403 and response.json()["code"] == "out_of_scope"
+    assert (await client.get(path, params={"warehouse_id": JB}, headers=auth["hendra"])).status_code == 200
+
+
+async def test_the_overview_shows_only_assigned_warehouses_and_an_unassigned_admin_sees_all(
+    client: httpx.AsyncClient, factory: Factory, demo: dict[str, User]
+) -> None:
+    auth = await tokens(factory, demo, "hendra", "rina", "admin")
+    seen = {}
+    for name in auth:
+        body = (await client.get("/api/supervisor/overview", headers=auth[name])).json()
+        seen[name] = {row["warehouse"]["id"] for row in body["warehouses"]}
+    assert seen == {"hendra": {JB, CP}, "rina": {JB, CP, KM, SN}, "admin": {JB, CP, KM, SN}}
+
+
+async def test_the_overview_flags_what_needs_attention(
+    client: httpx.AsyncClient, factory: Factory, demo: dict[str, User], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = await tokens(factory, demo, "rina")
+    monkeypatch.setenv("TIGAPILAR_INSPECTION_INTERVAL_HOURS", "1000")
+    body = (await client.get("/api/supervisor/overview", headers=auth["rina"])).json()
+    rows = {row["warehouse"]["id"]: row for row in body["warehouses"]}
+    assert body["interval_hours"] == 1000 and body["revision"] > 0
+    senen = rows[SN]
+    assert senen["status"] == "critical" and senen["open_incidents"] == {"kritis": 1}
+    assert set(senen["open_findings"]) == {"segel_pintu_utuh", "nomor_segel_sesuai"}
+    assert rows[CP]["status"] == "ok" and not rows[CP]["overdue"]
+    assert rows[JB]["drafts"] == 1 and rows[JB]["awaiting_review"] == 1
+    assert [r["warehouse"]["id"] for r in body["warehouses"]][:2] in ([SN, KM], [KM, SN])  # most urgent first
+
+    monkeypatch.setenv("TIGAPILAR_INSPECTION_INTERVAL_HOURS", "0.01")
+    overdue = (
+        await client.get("/api/supervisor/overview", params={"status": "overdue"}, headers=auth["rina"])
+    ).json()
+    assert {r["warehouse"]["id"] for r in overdue["warehouses"]} == {JB, CP, KM, SN}
+    tni = (
+        await client.get(
+            "/api/supervisor/overview",
+            params={"agency": "TNI", "kecamatan": "johar baru"},
+            headers=auth["rina"],
+        )
+    ).json()
+    assert [r["warehouse"]["id"] for r in tni["warehouses"]] == [JB]
+    assert tni["warehouses"][0]["last_inspection"]["agency"] == "TNI"
+
+
+async def test_inspection_detail_has_template_counts_and_timeline_and_is_scoped(
+    client: httpx.AsyncClient, factory: Factory, demo: dict[str, User]
+) -> None:
+    auth = await tokens(factory, demo, "hendra", "rina")
+    listed = (
+        await client.get("/api/supervisor/inspections", params={"warehouse_id": KM}, headers=auth["rina"])
+    ).json()
+    km_inspection = listed[0]["id"]
+    refused = await client.get(f"/api/supervisor/inspections/{km_inspection}", headers=auth["hendra"])
+    assert refused.status_code == 403 and refused.json()["code"] == "out_of_scope"
+    assert (await client.get("/api/supervisor/inspections/nope", headers=auth["hendra"])).status_code == 404
+
+    reviewed = (
+        await client.get(
+            "/api/supervisor/inspections",
+            params={"warehouse_id": JB, "status": "reviewed"},
+            headers=auth["hendra"],
+        )
+    ).json()
+    first = reviewed[-1]["id"]
+    detail = (await client.get(f"/api/supervisor/inspections/{first}", headers=auth["hendra"])).json()
+    assert detail["record"]["fields"]["status"] == "reviewed"
+    assert detail["template"]["id"] == detail["record"]["fields"]["template_id"]
+    assert {c["fields"]["item_type"] for c in detail["stock_counts"]} == {"kotak_suara", "bilik_suara"}
+    assert [e["detail"]["op"] for e in detail["timeline"]] == ["create", "submit", "review"]
+
+
+async def test_incident_queue_orders_open_first_with_times_to_acknowledge_and_resolve(
+    client: httpx.AsyncClient, factory: Factory, demo: dict[str, User]
+) -> None:
+    auth = await tokens(factory, demo, "rina")
+    rows = (await client.get("/api/supervisor/incidents", headers=auth["rina"])).json()
+    assert [r["fields"]["status"] for r in rows] == ["open", "open", "acknowledged", "resolved"]
+    assert rows[0]["fields"]["severity"] == "kritis"
+    acknowledged, resolved = rows[2], rows[3]
+    assert acknowledged["hours_to_acknowledge"] > 0 and acknowledged["hours_to_resolve"] is None
+    assert resolved["hours_to_resolve"] >= resolved["hours_to_acknowledge"] > 0
+    unresolved = (
+        await client.get("/api/supervisor/incidents", params={"status": "unresolved"}, headers=auth["rina"])
+    ).json()
+    assert len(unresolved) == 3 and all(r["fields"]["status"] != "resolved" for r in unresolved)
+
+
+async def test_stock_reconciliation_uses_the_latest_count_and_keeps_the_history(
+    client: httpx.AsyncClient, factory: Factory, demo: dict[str, User]
+) -> None:
+    auth = await tokens(factory, demo, "hendra")
+    lines = (
+        await client.get("/api/supervisor/stock", params={"warehouse_id": JB}, headers=auth["hendra"])
+    ).json()
+    boxes = next(line for line in lines if line["item_type"] == "kotak_suara")
+    assert boxes["expected"] == 356 and boxes["last"]["value"] == 356 and not boxes["discrepancy"]
+    assert 354 in [c["value"] for c in boxes["history"]]  # the short count two days ago
+    assert {line["warehouse_id"] for line in lines} == {JB}
+
+
+async def test_charts_count_inspections_findings_and_incidents(
+    client: httpx.AsyncClient, factory: Factory, demo: dict[str, User]
+) -> None:
+    auth = await tokens(factory, demo, "rina")
+    charts = (await client.get("/api/supervisor/charts", headers=auth["rina"])).json()
+    assert len(charts["inspections_per_day"]["days"]) == 14
+    total = sum(sum(s["values"]) for s in charts["inspections_per_day"]["series"])
+    assert total == 7  # every submitted demo inspection
+    sections = {s["section"]: s["count"] for s in charts["findings_by_section"]}
+    assert sections["akses"] == 2 and sections["gedung_k3"] == 3
+    categories = {s["key"] for s in charts["incidents_by_category"]["series"]}
+    assert categories == {"cctv_mati", "kerusakan_logistik", "kebocoran_banjir", "segel_rusak"}
+    bad = await client.get(
+        "/api/supervisor/charts", params={"from": "2026-01-10", "to": "2026-01-01"}, headers=auth["rina"]
+    )
+    assert bad.status_code == 400
+
+
+async def test_audit_search_by_person_and_scope(
+    client: httpx.AsyncClient, factory: Factory, demo: dict[str, User]
+) -> None:
+    auth = await tokens(factory, demo, "hendra", "admin")
+    page = (
+        await client.get("/api/supervisor/audit", params={"q": "Slamet", "limit": 3}, headers=auth["hendra"])
+    ).json()
+    assert len(page["entries"]) == 3 and page["next_before_id"] == page["entries"][-1]["id"]
+    assert all(e["actor_id"] == demo["slamet"].id for e in page["entries"])
+    older = (
+        await client.get(
+            "/api/supervisor/audit",
+            params={"q": "slamet", "before_id": page["next_before_id"]},
+            headers=auth["hendra"],
+        )
+    ).json()
+    assert all(e["id"] < page["next_before_id"] for e in older["entries"])
+    everything = (
+        await client.get("/api/supervisor/audit", params={"limit": 500}, headers=auth["hendra"])
+    ).json()
+    assert {e["warehouse_id"] for e in everything["entries"]} <= {JB, CP}
+    admin_view = (
+        await client.get("/api/supervisor/audit", params={"q": "auth.", "limit": 500}, headers=auth["admin"])
+    ).json()
+    assert admin_view["entries"] == [] or all(e["warehouse_id"] is None for e in admin_view["entries"])
+
+
+async def test_conflicts_and_rejected_mutations_are_listed_side_by_side(
+    client: httpx.AsyncClient, factory: Factory, demo: dict[str, User]
+) -> None:
+    auth = await tokens(factory, demo, "hendra")
+    phone = bearer(await factory.token(demo["slamet"], client_id="dev-slamet-test"))
+    incident = (
+        await client.get("/api/supervisor/incidents", params={"warehouse_id": JB}, headers=auth["hendra"])
+    ).json()[0]
+
+    def push(seq: int, **mutation: Any) -> dict[str, Any]:
+        return {
+            "protocol": 1,
+            "client_id": "dev-slamet-test",
+            "schema_version": 2,
+            "mutations": [{"seq": seq, "hlc": f"1900000000000-0000{seq}-dev-slamet-test", **mutation}],
+        }
+
+    # An edit of a resolved incident's system field: rejected and kept for the supervisor.
+    answer = await client.post(
+        "/api/sync/push",
+        headers=phone,
+        json=push(
+            1,
+            id=incident["id"],
+            collection="incidents",
+            op="patch",
+            base_rev=incident["revision"],
+            fields={"status": "open"},
+        ),
+    )
+    assert answer.json()["results"][0]["status"] == "rejected"
+    # A concurrent change of a flagged field: a conflict.
+    answer = await client.post(
+        "/api/sync/push",
+        headers=phone,
+        json=push(
+            2,
+            id=incident["id"],
+            collection="incidents",
+            op="patch",
+            base_rev=1,
+            fields={"severity": "rendah"},
+        ),
+    )
+    assert answer.json()["results"][0]["status"] == "conflict"
+
+    queue = (await client.get("/api/supervisor/conflicts", headers=auth["hendra"])).json()
+    [item] = queue["conflicts"]
+    assert item["conflict"]["fields"]["client_value"] == "rendah" and item["current_value"] == "sedang"
+    [rejected] = queue["rejected"]
+    assert rejected["code"] == "read_only_field" and rejected["fields"] == {"status": "open"}
+    assert rejected["current"] == {"status": incident["fields"]["status"]} and rejected["record_exists"]
+    rina = bearer(await factory.token(demo["rina"]))
+    elsewhere = (
+        await client.get("/api/supervisor/conflicts", params={"warehouse_id": SN}, headers=rina)
+    ).json()
+    assert elsewhere == {"conflicts": [], "rejected": []}
+
+
+async def test_exports_are_rfc4180_csv_with_the_audit_head_and_respect_scope_and_dates(
+    client: httpx.AsyncClient, factory: Factory, demo: dict[str, User], storage: SqliteStorage
+) -> None:
+    auth = await tokens(factory, demo, "hendra")
+    response = await client.get("/api/exports/incidents.csv", headers=auth["hendra"])
+    assert response.status_code == 200
+    head = await storage.audit_head()
+    assert head is not None and response.headers["x-audit-head"] == head[1]
+    assert response.headers["content-disposition"].startswith('attachment; filename="tigapilar-incidents-')
+    assert response.content.count(b"\r\n") == response.text.count("\n")
+    rows = list(csv.DictReader(io.StringIO(response.text, newline="")))
+    assert {r["warehouse_id"] for r in rows} == {JB}  # Cempaka Putih has no incident
+    answers = list(
+        csv.DictReader(
+            io.StringIO(
+                (
+                    await client.get(
+                        "/api/exports/answers.csv", params={"warehouse_id": CP}, headers=auth["hendra"]
+                    )
+                ).text,
+                newline="",
+            )
+        )
+    )
+    assert answers and {a["warehouse_id"] for a in answers} == {CP}
+    empty = await client.get(
+        "/api/exports/inspections.csv",
+        params={"from": "2000-01-01", "to": "2000-01-02"},
+        headers=auth["hendra"],
+    )
+    assert empty.text.count("\r\n") == 1  # the header row only
+    assert (await client.get("/api/exports/secrets.csv", headers=auth["hendra"])).status_code == 404
+
+
+def test_formula_like_text_is_defused_but_numbers_stay_numbers() -> None:
+    from server.api.exports import cell
+
+    assert cell('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
+    assert cell(-2) == -2 and cell(["a", "b"]) == "a; b" and cell(None) == "" and cell(True) == "true"

@@ -1,0 +1,183 @@
+"""GET /api/live: server-sent events of changes in scope, resumable with Last-Event-ID."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import httpx
+import msgspec
+from litestar import Litestar
+
+from server.models import Warehouse
+from tests.factories import Factory, bearer
+
+
+class Stream:
+    """An SSE response read at the ASGI level (httpx's ASGI transport waits for the whole body)."""
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.buffer = ""
+        self.changed = asyncio.Event()
+
+    def events(self) -> list[dict[str, Any]]:
+        found = []
+        for block in self.buffer.split("\n\n"):
+            fields: dict[str, str] = {}
+            for line in block.splitlines():
+                if line and not line.startswith(":"):
+                    name, _, value = line.partition(": ")
+                    fields[name] = value
+            if "event" in fields:
+                found.append(
+                    {"event": fields["event"], "id": fields.get("id"), **msgspec.json.decode(fields["data"])}
+                )
+        return found
+
+    async def wait_for(self, predicate: Any, timeout: float = 3) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while not predicate(self.events()):
+            self.changed.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no such events in time; got {self.events()}")
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), remaining)
+        return self.events()
+
+
+@asynccontextmanager
+async def live(app: Litestar, token: str, last_event_id: int | None = None) -> AsyncIterator[Stream]:
+    headers = [(b"authorization", f"Bearer {token}".encode())]
+    if last_event_id is not None:
+        headers.append((b"last-event-id", str(last_event_id).encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/api/live",
+        "raw_path": b"/api/live",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    stream = Stream()
+    gone = asyncio.Event()
+    requested = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            stream.status = message["status"]
+        elif message["type"] == "http.response.body":
+            stream.buffer += message.get("body", b"").decode()
+        stream.changed.set()
+
+    task = asyncio.create_task(app(scope, receive, send))  # type: ignore[arg-type]
+    try:
+        yield stream
+    finally:
+        gone.set()
+        await asyncio.wait_for(task, 5)
+
+
+async def push_incident(
+    client: httpx.AsyncClient, token: str, client_id: str, warehouse: Warehouse, seq: int
+) -> str:
+    record_id = str(uuid.uuid4())
+    response = await client.post(
+        "/api/sync/push",
+        headers=bearer(token),
+        json={
+            "protocol": 1,
+            "client_id": client_id,
+            "schema_version": 2,
+            "mutations": [
+                {
+                    "seq": seq,
+                    "id": record_id,
+                    "collection": "incidents",
+                    "op": "create",
+                    "warehouse_id": warehouse.id,
+                    "hlc": f"{int(time.time() * 1000):013d}-00000-{client_id}",
+                    "fields": {"category": "cctv_mati", "severity": "sedang", "description": "Kamera 2 mati"},
+                }
+            ],
+        },
+    )
+    assert response.json()["results"][0]["status"] == "applied"
+    return record_id
+
+
+async def test_a_push_reaches_an_open_stream_within_a_second_and_only_in_scope(
+    app: Litestar, client: httpx.AsyncClient, factory: Factory
+) -> None:
+    mine, other = await factory.warehouse(), await factory.warehouse()
+    supervisor = await factory.user(role="supervisor", warehouses=[mine])
+    officer = await factory.user(warehouses=[mine, other])
+    officer_token = await factory.token(officer, client_id="dev-officer-1")
+    async with live(app, await factory.token(supervisor)) as stream:
+        await stream.wait_for(lambda events: any(e["event"] == "ready" for e in events))
+        started = time.monotonic()
+        hidden = await push_incident(client, officer_token, "dev-officer-1", other, 1)
+        shown = await push_incident(client, officer_token, "dev-officer-1", mine, 2)
+        events = await stream.wait_for(
+            lambda events: any(e.get("id") and e["event"] == "incidents" for e in events), 1
+        )
+        assert time.monotonic() - started < 1
+    assert stream.status == 200
+    changes = [e for e in events if e["event"] == "incidents"]
+    assert [e["id"] for e in changes] == [shown] and changes[0]["warehouse_id"] == mine.id
+    assert changes[0]["fields"] == {
+        "status": "open",
+        "severity": "sedang",
+        "category": "cctv_mati",
+        "reporter_agency": "POLRI",
+    }
+    assert hidden not in str(events)
+
+
+async def test_reconnecting_with_last_event_id_replays_what_was_missed(
+    app: Litestar, client: httpx.AsyncClient, factory: Factory
+) -> None:
+    w = await factory.warehouse()
+    supervisor_token = await factory.token(await factory.user(role="supervisor", warehouses=[w]))
+    officer_token = await factory.token(await factory.user(warehouses=[w]), client_id="dev-officer-2")
+    first = await push_incident(client, officer_token, "dev-officer-2", w, 1)
+    async with live(app, supervisor_token) as stream:
+        ready = (await stream.wait_for(lambda events: bool(events)))[0]
+    cursor = ready["revision"]
+    # While the page is disconnected, two more changes happen.
+    missed = [await push_incident(client, officer_token, "dev-officer-2", w, n) for n in (2, 3)]
+    async with live(app, supervisor_token, last_event_id=cursor) as stream:
+        events = await stream.wait_for(
+            lambda events: len([e for e in events if e["event"] == "incidents"]) == 2
+        )
+    changes = [e for e in events if e["event"] == "incidents"]
+    assert [e["id"] for e in changes] == missed and first not in [e["id"] for e in changes]
+    assert [int(e["revision"]) for e in changes] == sorted(int(e["revision"]) for e in changes)
+    assert all(int(e["revision"]) > cursor for e in changes)
+
+
+async def test_live_needs_a_supervisor(client: httpx.AsyncClient, factory: Factory) -> None:
+    w = await factory.warehouse()
+    _, officer = await factory.officer_with_token(w)
+    assert (await client.get("/api/live")).status_code == 401
+    assert (await client.get("/api/live", headers=bearer(officer))).status_code == 403
