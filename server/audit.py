@@ -10,7 +10,8 @@ Two things must hold for every entry, walked in id order:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 
 from server.storage import Storage
 from sync.audit import GENESIS, canonical, chain
@@ -24,14 +25,18 @@ class AuditReport:
     reason: str = ""
     head: str = GENESIS
     """Hash of the last good entry."""
+    head_id: int = 0
+    hashes: dict[int, str] = field(default_factory=dict)
+    """Hash of each entry asked for in `want` that the verified part of the log holds."""
 
     @property
     def ok(self) -> bool:
         return self.first_broken is None
 
 
-async def verify_log(storage: Storage, *, batch: int = 5000) -> AuditReport:
+async def verify_log(storage: Storage, *, batch: int = 5000, want: Collection[int] = ()) -> AuditReport:
     report = AuditReport()
+    wanted = set(want)
     expected_prev = GENESIS
     async for row in storage.audit_rows(batch=batch):
         report.count += 1
@@ -42,4 +47,7 @@ async def verify_log(storage: Storage, *, batch: int = 5000) -> AuditReport:
             report.first_broken, report.reason = row.id, "columns differ from the hashed content"
             break
         expected_prev = report.head = row.hash
+        report.head_id = row.id
+        if row.id in wanted:
+            report.hashes[row.id] = row.hash
     return report

@@ -336,6 +336,17 @@ class Accounts:
         user = found[0]
         self.throttle.success(username)
         if await self.storage.client_owners(client_id) - {user.id}:
+            await self.storage.append_audit(
+                audit_entry(
+                    "auth.login_refused",
+                    actor_id=user.id,
+                    actor_agency=user.agency,
+                    subject=user.id,
+                    client_id=client_id,
+                    address=address,
+                    reason="client_in_use",
+                )
+            )
             raise ApiError(
                 409,
                 "client_in_use",

@@ -5,9 +5,14 @@
     tigapilar seed-demo                                        demo warehouses, users and records
     tigapilar user add|passwd|disable|enable|assign|list       accounts
     tigapilar backup PATH                                      online copy of the SQLite database
+    tigapilar restore BACKUP [--force]                         put a backup in place (server stopped)
+    tigapilar purge-tombstones --older-than DAYS --yes         the only deletion; audited
+    tigapilar copy-to-postgres SQLITE_URL POSTGRES_URL         move a SQLite database into PostgreSQL
     tigapilar audit verify|head                                check the tamper-evident log
+    tigapilar audit keygen|checkpoint                          signed checkpoints of the log's head
 
-Every command takes --database URL (else $TIGAPILAR_DATABASE, else sqlite:///data/tigapilar.db).
+Every command takes --database URL (else $TIGAPILAR_DATABASE, else sqlite:///data/tigapilar.db):
+sqlite:///path/file.db or postgresql://user:password@host:5432/dbname (docs/postgres.md).
 """
 
 from __future__ import annotations
@@ -261,6 +266,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from server.storage.sqlite.storage import backup_file
 
     database = database_from_env(args.database)
+    if not database.startswith("sqlite:"):
+        raise CliError("backup copies a SQLite database; back PostgreSQL up with pg_dump (docs/postgres.md)")
     source = sqlite_path(database)
     if not source.exists():
         raise CliError(f"database not found: {source}")
@@ -271,16 +278,188 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_verify(args: argparse.Namespace) -> int:
+def cmd_copy_to_postgres(args: argparse.Namespace) -> int:
     from server.audit import verify_log
+    from server.storage.copy import copy_sqlite_to_postgres
+
+    async def run() -> int:
+        report = await copy_sqlite_to_postgres(
+            args.sqlite_url, args.postgres_url, data_dir=args.data_dir, log=print
+        )
+        print(report.describe())
+        storage = open_storage(args.postgres_url, data_dir=args.data_dir)
+        await storage.open(create=False)
+        try:
+            audit = await verify_log(storage)
+        finally:
+            await storage.close()
+        if not audit.ok:
+            print(f"audit log of the copy BROKEN at entry {audit.first_broken}: {audit.reason}")
+            return 1
+        print(f"audit log of the copy intact: {audit.count} entries")
+        if report.source_changed:
+            print("warning: the SQLite database changed during the copy (is its server still running?);"
+                  " stop it and copy again into a fresh database")  # fmt: skip
+            return 1
+        if args.data_dir is None:
+            print("note: copy attachments/ (next to the SQLite file) to the PostgreSQL servers' data"
+                  " directory ($TIGAPILAR_DATA_DIR), or run again with --data-dir")  # fmt: skip
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Check the backup (integrity, audit chain) in a scratch copy, then copy it over the target
+    with SQLite's backup API and record the restore in the restored audit log."""
+    from server.audit import verify_log
+    from server.auth import audit_entry
+    from server.storage.sqlite import SqliteStorage
+    from server.storage.sqlite.storage import backup_file, check_database, database_in_use, restore_file
+
+    database = database_from_env(args.database)
+    if not database.startswith("sqlite:"):
+        raise CliError(
+            "restore writes a SQLite database; restore PostgreSQL with pg_restore (docs/postgres.md)"
+        )
+    target, backup = sqlite_path(database), Path(args.backup)
+    if not backup.is_file():
+        raise CliError(f"backup not found: {backup}")
+    if target.exists() and not args.force:
+        raise CliError(f"{target} exists: pass --force to replace it with the backup")
+    if database_in_use(target):
+        raise CliError(f"{target} is in use: stop the server (and any other tigapilar command) first")
+    check_database(backup)
+    scratch = target.parent / f".{target.name}.restoring"
+    for leftover in (scratch, Path(f"{scratch}-wal"), Path(f"{scratch}-shm")):
+        leftover.unlink(missing_ok=True)
+    backup_file(backup, scratch)
+
+    async def checked() -> tuple[int, str]:
+        storage = SqliteStorage(scratch)
+        await storage.open(create=False)  # applies pending migrations to the scratch copy only
+        try:
+            report = await verify_log(storage)
+            if not report.ok:
+                raise CliError(
+                    f"the backup's audit log is BROKEN at entry {report.first_broken} ({report.reason});"
+                    " not restoring it"
+                )
+            head = await storage.audit_head()
+            return head if head is not None else (0, report.head)
+        finally:
+            await storage.close()
+
+    async def record(head: tuple[int, str]) -> int:
+        storage = SqliteStorage(target)
+        await storage.open(create=False)
+        try:
+            return await storage.append_audit(
+                audit_entry("admin.restored", actor_id=cli_actor(), subject=str(backup.resolve()),
+                            backup_head_id=head[0], backup_head=head[1])
+            )  # fmt: skip
+        finally:
+            await storage.close()
+
+    try:
+        head = asyncio.run(checked())
+        restore_file(scratch, target, force=True)
+    finally:
+        for leftover in (scratch, Path(f"{scratch}-wal"), Path(f"{scratch}-shm")):
+            leftover.unlink(missing_ok=True)
+    entry = asyncio.run(record(head))
+    print(f"restored {backup} into {target}: audit log intact up to entry {head[0]} {head[1]}")
+    print(f"the restore is audit entry {entry}. Copy the backup's attachments/ beside {target} too.")
+    return 0
+
+
+def cmd_purge_tombstones(args: argparse.Namespace) -> int:
+    from server.retention import purge_tombstones
+
+    if not args.yes:
+        raise CliError("this deletes tombstones for good (their history stays in the audit log); add --yes")
+
+    async def action(storage: Storage) -> int:
+        report = await purge_tombstones(storage, older_than_days=args.older_than, actor_id=cli_actor())
+        print(
+            f"purged {len(report.purged)} tombstone(s) last changed before {report.cutoff};"
+            f" tombstone horizon {report.horizon}; audit entry {report.audit_id}"
+        )
+        return 0
+
+    return _run(args, action)
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from server import checkpoints as cp
+    from server.audit import verify_log
+
+    marks: list[cp.Checkpoint] = []
+    key = None
+    if args.checkpoints:
+        if not args.public_key:
+            raise CliError(
+                "--checkpoints needs --public-key (the hex key or the .pub file of `audit keygen`)"
+            )
+        try:
+            key, marks = cp.public_key(args.public_key), cp.load(Path(args.checkpoints))
+        except cp.CheckpointError as exc:
+            raise CliError(str(exc)) from exc
+
+    async def action(storage: Storage) -> int:
+        report = await verify_log(storage, want={m.id for m in marks})
+        if not report.ok:
+            print(f"audit log BROKEN at entry {report.first_broken}: {report.reason}")
+            return 1
+        print(f"audit log intact: {report.count} entries, head {report.head_id} {report.head}")
+        if key is not None:
+            problem = cp.check(marks, key, report.hashes)
+            if problem is not None:
+                mark = problem.checkpoint
+                print(f"checkpoint of entry {mark.id} signed at {mark.at} FAILS: {problem.reason}")
+                return 1
+            print(f"{len(marks)} signed checkpoint(s) match the log")
+        return 0
+
+    return _run(args, action)
+
+
+def cmd_audit_keygen(args: argparse.Namespace) -> int:
+    from server import checkpoints as cp
+
+    try:
+        public = cp.generate_key(Path(args.key))
+    except cp.CheckpointError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"private key written to {args.key} (keep it away from the server); public key {public}")
+    print(f"public key also in {args.key}.pub: give it to whoever verifies")
+    return 0
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
+    from server import checkpoints as cp
+    from server.audit import verify_log
+    from server.models import now_iso
 
     async def action(storage: Storage) -> int:
         report = await verify_log(storage)
-        if report.ok:
-            print(f"audit log intact: {report.count} entries, head {report.head}")
-            return 0
-        print(f"audit log BROKEN at entry {report.first_broken}: {report.reason}")
-        return 1
+        if not report.ok:
+            print(f"not signing: audit log BROKEN at entry {report.first_broken}: {report.reason}")
+            return 1
+        if report.head_id == 0:
+            raise CliError("the audit log is empty: nothing to sign")
+        out = (
+            Path(args.out)
+            if args.out
+            else Path(f"{sqlite_path(database_from_env(args.database))}.checkpoints")
+        )
+        try:
+            mark = cp.sign(Path(args.key), report.head_id, report.head, now_iso())
+            cp.append(out, mark)
+        except cp.CheckpointError as exc:
+            raise CliError(str(exc)) from exc
+        print(f"checkpoint of entry {mark.id} {mark.hash} signed at {mark.at}, appended to {out}")
+        return 0
 
     return _run(args, action)
 
@@ -371,14 +550,60 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("path", help="file to write (must not exist)")
     backup.set_defaults(func=cmd_backup)
 
+    restore = commands.add_parser(
+        "restore", parents=[common], help="replace the SQLite database with a backup (stop the server first)"
+    )
+    restore.add_argument("backup", metavar="BACKUP", help="backup file written by `tigapilar backup`")
+    restore.add_argument("--force", action="store_true", help="replace an existing database")
+    restore.set_defaults(func=cmd_restore)
+
+    purge = commands.add_parser(
+        "purge-tombstones",
+        parents=[common],
+        help="delete old tombstones for good (recorded in the audit log)",
+    )
+    purge.add_argument(
+        "--older-than", type=int, required=True, metavar="DAYS", help="tombstones unchanged for DAYS days"
+    )
+    purge.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+    purge.set_defaults(func=cmd_purge_tombstones)
+
+    copy = commands.add_parser(
+        "copy-to-postgres",
+        help="copy a SQLite database into an empty PostgreSQL database (a kecamatan joining a city server)",
+    )
+    copy.add_argument("sqlite_url", metavar="SQLITE_URL", help="source, e.g. sqlite:///data/tigapilar.db")
+    copy.add_argument(
+        "postgres_url",
+        metavar="POSTGRES_URL",
+        help="target, e.g. postgresql://user:pw@host/db (created if missing)",
+    )
+    copy.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="also copy attachment files into DIR (the PostgreSQL servers' data dir)",
+    )
+    copy.set_defaults(func=cmd_copy_to_postgres)
+
     audit = commands.add_parser("audit", help="check the tamper-evident audit log")
     audits = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     verify = audits.add_parser(
         "verify", parents=[common], help="walk the hash chain; exit 1 at the first broken entry"
     )
+    verify.add_argument("--checkpoints", metavar="FILE", help="also check these signed checkpoints")
+    verify.add_argument("--public-key", metavar="HEX|FILE", help="key the checkpoints must be signed with")
     verify.set_defaults(func=cmd_audit_verify)
     head = audits.add_parser("head", parents=[common], help="print the id and hash of the newest entry")
     head.set_defaults(func=cmd_audit_head)
+    keygen = audits.add_parser("keygen", help="make an Ed25519 key pair for signing checkpoints")
+    keygen.add_argument("key", metavar="KEYFILE", help="private key to write (KEYFILE.pub: the public key)")
+    keygen.set_defaults(func=cmd_audit_keygen)
+    checkpoint = audits.add_parser(
+        "checkpoint", parents=[common], help="sign the head (id, hash, time) and append it to a file"
+    )
+    checkpoint.add_argument("--key", required=True, metavar="KEYFILE", help="private key from `audit keygen`")
+    checkpoint.add_argument("--out", metavar="FILE", help="checkpoints file (default: DATABASE.checkpoints)")
+    checkpoint.set_defaults(func=cmd_audit_checkpoint)
     return parser
 
 

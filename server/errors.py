@@ -2,6 +2,8 @@
 
     ApiError(status, code, message, **extra)    raised by our handlers and guards
     sync.errors.SyncError                       raised by the sync engine (.status/.code/.message/.extra)
+    StorageUnavailable                          503 storage_unavailable with Retry-After: disk full,
+                                                read-only or unreadable database (nothing was written)
     litestar HTTPException family               mapped to stable codes below
     anything else                               500 internal_error, logged, no details
 
@@ -26,10 +28,39 @@ from litestar.exceptions import (
 )
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.types import ExceptionHandlersMap
+from msgspec import Struct
 
+from server.storage.base import StorageUnavailable
 from sync.errors import SyncError
 
 log = logging.getLogger("tigapilar.errors")
+
+STORAGE_RETRY_AFTER_S = 30
+"""How long a client is asked to wait when the database cannot take writes (disk full, read-only)."""
+
+
+class ErrorBody(Struct, kw_only=True):
+    """Every error answer: a stable `code` for programs and a `message` for people, plus fields
+    particular to the error (`errors`, `expected_seq`, `retry_after`...). Documented in the OpenAPI
+    schema for every error status of every endpoint (server.app.document_errors)."""
+
+    code: str
+    message: str
+
+
+ERROR_STATUSES: dict[int, str] = {
+    400: "Malformed or invalid request (`malformed_json`, `invalid_request` with the path of the bad value)",
+    401: "No valid token (`unauthorized`) or bad credentials",
+    403: "Role or warehouse scope does not allow it (`forbidden`, `out_of_scope`)",
+    404: "Not found",
+    409: "Conflicts with the current state (`sequence_gap`, `username_taken`...)",
+    413: "Request body too large (`body_too_large`)",
+    415: "Unsupported content (`unsupported_type`, `unreadable_image`)",
+    422: "Stored content cannot be processed",
+    426: "Client schema too old (`upgrade_required`)",
+    429: "Too many failed logins (`too_many_attempts`, with Retry-After)",
+    503: "Database cannot take writes now (`storage_unavailable`, with Retry-After)",
+}
 
 
 class ApiError(Exception):
@@ -61,6 +92,20 @@ def _api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[dict[str, A
 
 def _sync_error(_: Request[Any, Any, Any], exc: SyncError) -> Response[dict[str, Any]]:
     return error_response(exc.status, exc.code, exc.message, **exc.extra)
+
+
+def _storage_unavailable(
+    request: Request[Any, Any, Any], exc: StorageUnavailable
+) -> Response[dict[str, Any]]:
+    """The operation rolled back; the client keeps its data (a phone keeps its outbox) and retries."""
+    log.error("storage unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(
+        503,
+        "storage_unavailable",
+        "Penyimpanan server sedang tidak dapat menulis; data Anda aman di perangkat, coba lagi nanti",
+        headers={"Retry-After": str(STORAGE_RETRY_AFTER_S)},
+        retry_after=STORAGE_RETRY_AFTER_S,
+    )
 
 
 def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
@@ -121,6 +166,7 @@ def _with_code(status: int, code: str, message: str) -> Any:
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ApiError: _api_error,
     SyncError: _sync_error,
+    StorageUnavailable: _storage_unavailable,
     ValidationException: _validation,
     NotAuthorizedException: _with_code(401, "unauthorized", "Silakan masuk terlebih dahulu"),
     PermissionDeniedException: _with_code(403, "forbidden", "Tidak diizinkan"),

@@ -132,7 +132,7 @@ class PullRequest(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True)
     """Per-warehouse cursor: the highest revision the phone holds. Warehouses in scope that are
     missing here are backfilled from 0."""
     limit: Annotated[int, Meta(ge=1, le=5000)] = 1000
-    acked_seq: Annotated[int, Meta(ge=0)] = 0
+    acked_seq: Annotated[int, Meta(ge=0, le=2**53)] = 0
     """Highest of the phone's own mutation numbers it already knows to be reflected."""
 
 

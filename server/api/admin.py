@@ -22,6 +22,7 @@ from server.deps import SessionDep, StorageDep
 from server.errors import ApiError
 from server.models import Device, Name, Short, User, UserInput, Username, Warehouse, now_iso
 from server.storage import Conflict, Storage, StorageError
+from server.storage.base import StorageUnavailable
 from sync.domain import YES_NO_VALUES, Agency, Role, Template
 from sync.messages import Id
 
@@ -183,6 +184,8 @@ class AdminController(Controller):
             raise ApiError(
                 409, "username_taken", "Nama pengguna sudah dipakai", username=data.username
             ) from exc
+        except StorageUnavailable:
+            raise  # 503, not an unknown warehouse
         except StorageError as exc:
             raise ApiError(400, "unknown_warehouse", str(exc)) from exc
         await storage.append_audit(
@@ -215,6 +218,8 @@ class AdminController(Controller):
             _check_assignable(session, data.warehouses)
             try:
                 await storage.assign(user.id, data.warehouses)
+            except StorageUnavailable:
+                raise  # 503, not an unknown warehouse
             except StorageError as exc:
                 raise ApiError(400, "unknown_warehouse", str(exc)) from exc
             await storage.append_audit(_audit(session, "user.assigned", user.id, warehouses=data.warehouses))

@@ -2,7 +2,9 @@
 
 A phone first asks which of its hashes the server lacks, then uploads each missing one under its
 hash. The server checks the bytes against the hash, the size limit and the image type (by its magic
-bytes, never the client's Content-Type), so an upload is idempotent and cannot be mislabelled.
+bytes, never the client's Content-Type), and decodes the image once (a polyglot or a truncated file
+with a valid header is refused, and so is an image of more than MAX_PIXELS, a decompression bomb), so
+an upload is idempotent, cannot be mislabelled and can always be thumbnailed.
 Reading a photo needs a warehouse in scope that references it (or being its uploader).
 """
 
@@ -12,8 +14,9 @@ import asyncio
 import hashlib
 import io
 import os
+import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post, put
 from litestar.params import JSONBody, Parameter
@@ -27,6 +30,8 @@ from server.storage.base import AttachmentMeta
 from sync.messages import AttachmentsMissingRequest, AttachmentsMissingResponse
 
 MAX_ATTACHMENT = 10 * 1024 * 1024
+MAX_PIXELS = 40_000_000
+"""Largest image accepted (the app sends at most 1600 px on the long edge)."""
 THUMB_EDGE = 320
 Sha = Annotated[str, Parameter(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the bytes, lowercase hex")]
 
@@ -45,6 +50,23 @@ def sniff(data: bytes) -> str | None:
                 continue
             return mime
     return None
+
+
+def readable_image(data: bytes, mime: str) -> bool:
+    """Whether the bytes decode fully as an image of the sniffed type and of at most MAX_PIXELS."""
+    from PIL import Image
+
+    formats = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=[formats[mime]]) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    return False
+                image.load()
+    except Exception:  # PIL raises many kinds (OSError, SyntaxError, ValueError...) for a bad file
+        return False
+    return True
 
 
 def _path(storage: Storage, sha: str) -> Path:
@@ -86,8 +108,8 @@ class AttachmentController(Controller):
 
     @put("/{sha256:str}", request_max_body_size=MAX_ATTACHMENT, status_code=201)
     async def upload(
-        self, sha256: Sha, request: Request, session: SessionDep, storage: StorageDep
-    ) -> Response[dict]:
+        self, sha256: Sha, request: Request[Any, Any, Any], session: SessionDep, storage: StorageDep
+    ) -> Response[dict[str, Any]]:
         """Upload a photo's bytes under their hash. Uploading the same photo again is harmless."""
         data = await request.body()
         if not data:
@@ -97,6 +119,8 @@ class AttachmentController(Controller):
         mime = sniff(data)
         if mime is None:
             raise ApiError(415, "unsupported_type", "Hanya foto JPEG, PNG atau WebP yang diterima")
+        if not await asyncio.to_thread(readable_image, data, mime):
+            raise ApiError(415, "unreadable_image", "Foto rusak atau terlalu besar untuk dibaca")
         if await storage.attachment(sha256) is not None:
             return Response(
                 {"sha256": sha256, "size": len(data), "mime": mime, "created": False}, status_code=200
@@ -120,7 +144,12 @@ class AttachmentController(Controller):
     async def download(self, sha256: Sha, session: SessionDep, storage: StorageDep) -> Response[bytes]:
         """The photo's bytes. Immutable, so phones and browsers may cache it for good."""
         meta = await self._readable(sha256, session, storage)
-        data = await asyncio.to_thread((storage.data_dir / meta.path).read_bytes)
+        try:
+            data = await asyncio.to_thread((storage.data_dir / meta.path).read_bytes)
+        except FileNotFoundError as exc:  # a database restored without its attachments/ directory
+            raise ApiError(
+                404, "attachment_file_missing", "Berkas foto tidak ada di server", sha256=sha256
+            ) from exc
         return Response(data, media_type=meta.mime, headers=_IMMUTABLE)
 
     @get("/{sha256:str}/thumb")
@@ -129,7 +158,10 @@ class AttachmentController(Controller):
         meta = await self._readable(sha256, session, storage)
         thumb = storage.data_dir / "thumbs" / sha256[:2] / f"{sha256}.jpg"
         if not thumb.exists():
-            await asyncio.to_thread(_thumbnail, storage.data_dir / meta.path, thumb)
+            try:
+                await asyncio.to_thread(_thumbnail, storage.data_dir / meta.path, thumb)
+            except (OSError, SyntaxError, ValueError) as exc:  # stored before uploads were decoded
+                raise ApiError(422, "unreadable_image", "Foto ini tidak dapat dibaca", sha256=sha256) from exc
         return Response(
             await asyncio.to_thread(thumb.read_bytes), media_type="image/jpeg", headers=_IMMUTABLE
         )

@@ -64,7 +64,7 @@ def event(record: Record) -> bytes:
 
 def _cursor(request: Request[Any, Any, Any], after: int | None) -> int | None:
     header = request.headers.get("last-event-id", "").strip()
-    if header.isdigit():
+    if header.isdigit() and len(header) <= 15:  # a revision, not a number SQLite cannot hold
         return int(header)
     return after
 
@@ -89,7 +89,7 @@ async def live(
     storage: StorageDep,
     state: State,
     after: Annotated[
-        int | None, Parameter(ge=0, description="revision to start after (else Last-Event-ID)")
+        int | None, Parameter(ge=0, le=2**53, description="revision to start after (else Last-Event-ID)")
     ] = None,
 ) -> Stream:
     """Server-sent events: one `inspections` / `incidents` / `conflicts` / `stock_counts` /

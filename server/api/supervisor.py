@@ -63,10 +63,21 @@ def is_global(session: Session) -> bool:
     return session.user.role == "admin" and not session.user.warehouses
 
 
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def check_days(*days: date | None) -> None:
+    """400 bad_range for a day outside 2000-2099 (date arithmetic near year 1 or 9999 overflows)."""
+    for day in days:
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+            raise ApiError(400, "bad_range", "Tanggal harus antara 2000-01-01 dan 2099-12-31")
+
+
 def day_bounds(
     start: date | None, end: date | None, settings: reports.Settings
 ) -> tuple[str | None, str | None]:
     """Server-time ISO bounds [from, to) of local days (inclusive `end`)."""
+    check_days(start, end)
     tz = settings.tz
     low = iso(datetime.combine(start, time(0), tz)) if start else None
     high = iso(datetime.combine(end + timedelta(days=1), time(0), tz)) if end else None
@@ -396,7 +407,7 @@ class SupervisorController(Controller):
         warehouse_ids: WarehouseIds = None,
         status: Annotated[str, Parameter(pattern=r"^(open|auto|resolved|all)$")] = "open",
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 200,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        offset: Annotated[int, Parameter(ge=0, le=2**31)] = 0,
     ) -> ConflictQueue:
         """Conflict records (both values, who and when) and rejected mutations (what the phone tried,
         beside the server's value now). A conflict is decided with a `resolve` mutation pushed to
@@ -487,6 +498,7 @@ class SupervisorController(Controller):
         """Inspections per day per agency, findings by template section, incidents by category per
         day, over local days (default: the last 14)."""
         settings = settings_of(state)
+        check_days(start, end)
         end = end or datetime.now(settings.tz).date()
         start = start or end - timedelta(days=13)
         if (end - start).days > 366:
@@ -509,7 +521,7 @@ class SupervisorController(Controller):
         q: Annotated[str, Parameter(max_length=100)] = "",
         start: DateFrom = None,
         end: DateTo = None,
-        before_id: Annotated[int | None, Parameter(ge=1)] = None,
+        before_id: Annotated[int | None, Parameter(ge=1, le=2**63 - 1)] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
     ) -> AuditPage:
         """The audit trail, newest first: who (and their agency), which device, when, what. `q`

@@ -185,7 +185,7 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin):
         try:
             await conn.execute("ROLLBACK")
         except sqlite3.Error as exc:
-            log.error("ROLLBACK failed (%s); reconnecting the %s", exc, "writer")
+            log.error("ROLLBACK failed (%s); reconnecting", exc)
             if conn is self._writer:
                 self._writer = None
                 try:

@@ -1,0 +1,384 @@
+"""The tamper-evident audit log: what goes into it, and that `tigapilar audit verify` finds any change,
+removal or reordering of an entry made behind the server's back (sqlite3 on the file)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+
+from server import cli
+from server.audit import verify_log
+from server.storage.sqlite import SqliteStorage
+from sync.store import AuditEntry, BatchEffects
+from tests.factories import PASSWORD, Factory, bearer
+from tests.server.test_sync_api import INCIDENT, Device
+
+
+def entry(n: int, kind: str = "test.entry") -> AuditEntry:
+    return AuditEntry(
+        at=f"2026-11-28T00:00:{n % 60:02d}.000Z",
+        kind=kind,
+        actor_id="u-test",
+        actor_agency="POLRI",
+        device="d",
+        warehouse_id=None,
+        subject=f"s{n}",
+        detail={"n": n},
+    )
+
+
+async def kinds(storage: SqliteStorage) -> list[str]:
+    return [row.entry.kind async for row in storage.audit_rows()]
+
+
+def run_cli(*argv: str) -> int:
+    return cli.main(list(argv))
+
+
+# -- what is recorded -------------------------------------------------------------------------------
+async def test_logins_revocations_admin_actions_mutations_and_resolutions_are_all_chained(
+    client: httpx.AsyncClient, factory: Factory, storage: SqliteStorage
+) -> None:
+    await factory.reference_data()
+    wh = await factory.warehouse()
+    officer = await factory.user(username="sari", warehouses=[wh])
+    other = await factory.user(username="joko", warehouses=[wh], agency="TNI")
+    supervisor = await factory.user(username="hendra", role="supervisor", warehouses=[wh])
+    admin = await factory.user(username="admin1", role="admin")
+
+    async def login(username: str, client_id: str, password: str = PASSWORD) -> httpx.Response:
+        body = {"username": username, "password": password, "device_name": "HP", "client_id": client_id}
+        return await client.post("/api/auth/login", json=body)
+
+    assert (await login("sari", "dev-sari-0001", "salah-sandi")).status_code == 401
+    assert (await login("sari", "dev-sari-0001")).status_code == 200
+    assert (await login("joko", "dev-sari-0001")).status_code == 409  # another user's phone: refused
+    tokens = {}
+    for user, cid in (("sari", "dev-sari-0001"), ("joko", "dev-joko-0001"), ("hendra", "dev-hendra-01")):
+        response = await login(user, cid)
+        assert response.status_code == 200, response.text
+        tokens[user] = response.json()["token"]
+    admin_token = await factory.token(admin)
+    sari = Device(client, tokens["sari"], "dev-sari-0001")
+    joko = Device(client, tokens["joko"], "dev-joko-0001")
+    hendra = Device(client, tokens["hendra"], "dev-hendra-01")
+
+    # Two officers edit a flagged field concurrently: a conflict, which the supervisor resolves.
+    created = (
+        await sari.push([sari.mutation("create", "inc-1", warehouse_id=wh.id, fields=INCIDENT)])
+    ).json()
+    base = created["results"][0]["revision"]
+    await sari.push([sari.mutation("patch", "inc-1", base_rev=base, fields={"severity": "tinggi"})])
+    clash = (
+        await joko.push([joko.mutation("patch", "inc-1", base_rev=base, fields={"severity": "kritis"})])
+    ).json()
+    [conflict_id] = clash["results"][0]["conflicts"]
+    pulled = await hendra.pull()
+    conflict = next(c for c in pulled["changes"] if c["id"] == conflict_id)
+    resolved = await hendra.push(
+        [
+            hendra.mutation(
+                "resolve", conflict_id, "conflicts", base_rev=conflict["revision"], fields={"value": "kritis"}
+            )
+        ]
+    )
+    assert resolved.json()["results"][0]["status"] == "applied", resolved.text
+
+    # Admin actions: create, change and revoke.
+    made = await client.post(
+        "/api/admin/users",
+        headers=bearer(admin_token),
+        json={
+            "username": "budi",
+            "full_name": "Budi",
+            "agency": "FKDM",
+            "warehouses": [wh.id],
+            "password": "x" * 12,
+        },
+    )
+    assert made.status_code == 201, made.text
+    changed = await client.patch(
+        f"/api/admin/users/{other.id}", headers=bearer(admin_token), json={"disabled": True}
+    )
+    assert changed.status_code == 200, changed.text
+    devices = (await client.get(f"/api/admin/users/{officer.id}/devices", headers=bearer(admin_token))).json()
+    live = next(d for d in devices if not d.get("revoked_at"))
+    revoke = await client.post(
+        f"/api/admin/users/{officer.id}/devices/{live['id']}/revoke", headers=bearer(admin_token)
+    )
+    assert revoke.json() == {"revoked": True}
+    assert (await client.post("/api/auth/logout", headers=bearer(tokens["hendra"]))).status_code == 204
+
+    rows = [row async for row in storage.audit_rows()]
+    recorded = [row.entry.kind for row in rows]
+    for kind in (
+        "auth.login_failed",
+        "auth.login_refused",
+        "auth.login",
+        "auth.logout",
+        "auth.token_revoked",
+        "user.created",
+        "user.disabled",
+        "mutation",
+    ):
+        assert kind in recorded, kind
+    mutations = [r.entry for r in rows if r.entry.kind == "mutation"]
+    # One entry per applied mutation, with who, which device, what and the outcome.
+    assert [m.detail["op"] for m in mutations] == ["create", "patch", "patch", "resolve"]
+    assert mutations[2].detail["status"] == "conflict" and mutations[2].device == "dev-joko-0001"
+    assert mutations[3].subject == f"conflicts/{conflict_id}" and mutations[3].actor_id == supervisor.id
+    assert mutations[3].detail["fields"] == {"value": "kritis"}
+    assert all(m.warehouse_id == wh.id for m in mutations)
+    # No secret ever reaches the log: neither passwords nor tokens.
+    text = b"".join(r.content for r in rows)
+    assert PASSWORD.encode() not in text and b"x" * 12 not in text
+    assert not any(token.encode() in text for token in [*tokens.values(), admin_token])
+    report = await verify_log(storage)
+    assert report.ok and report.count == len(rows)
+
+
+async def test_a_retried_push_adds_no_audit_entry_and_a_rejected_one_is_recorded(
+    client: httpx.AsyncClient, factory: Factory, storage: SqliteStorage
+) -> None:
+    wh = await factory.warehouse()
+    user = await factory.user(warehouses=[wh])
+    sari = Device(client, await factory.token(user, client_id="dev-sari-0002"), "dev-sari-0002")
+    batch = [
+        sari.mutation("create", "inc-1", warehouse_id=wh.id, fields=INCIDENT),
+        sari.mutation("create", "inc-2", warehouse_id=wh.id, fields={**INCIDENT, "status": "resolved"}),
+    ]
+    assert [r["status"] for r in (await sari.push(batch)).json()["results"]] == ["applied", "rejected"]
+    assert [r["replayed"] for r in (await sari.push(batch)).json()["results"]] == [True, True]
+    rows = [row.entry async for row in storage.audit_rows()]
+    assert [(e.kind, e.detail["status"]) for e in rows] == [("mutation", "applied"), ("mutation", "rejected")]
+
+
+async def test_entries_appended_by_another_process_never_fork_the_chain(tmp_path: Path) -> None:
+    """The CLI (`tigapilar user disable` while the server runs) appends to the same file: the server
+    must chain its next entry after the CLI's, not after the head it saw last."""
+    server = SqliteStorage(tmp_path / "shared.db")
+    await server.open()
+    other = SqliteStorage(tmp_path / "shared.db")
+    await other.open()
+    try:
+        for n in range(6):
+            await (server if n % 2 == 0 else other).append_audit(entry(n))
+        async with server.write() as tx:  # the sync engine's path chains too
+            await tx.commit(
+                BatchEffects(
+                    client_id="",
+                    user_id="",
+                    last_seq=0,
+                    revision=0,
+                    records=[],
+                    outcomes=[],
+                    digests={},
+                    audit=[entry(99, "mutation")],
+                    attachment_refs=[],
+                )
+            )
+        await other.append_audit(entry(100))
+        report = await verify_log(server)
+        assert report.ok and report.count == 8, report
+    finally:
+        await other.close()
+        await server.close()
+
+
+# -- tampering, found by `tigapilar audit verify` -----------------------------------------------------
+@pytest.fixture
+def chained_db(tmp_path: Path) -> tuple[str, Path]:
+    path = tmp_path / "audit.db"
+
+    async def build() -> None:
+        storage = SqliteStorage(path)
+        await storage.open()
+        try:
+            for n in range(1, 8):
+                await storage.append_audit(entry(n))
+        finally:
+            await storage.close()
+
+    asyncio.run(build())
+    return f"sqlite:///{path}", path
+
+
+def tamper(path: Path, *statements: str) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        for sql in statements:
+            conn.execute(sql)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("statements", "broken", "reason"),
+    [
+        pytest.param(
+            ["UPDATE audit_log SET detail = '{\"n\":400}' WHERE id = 4"],
+            4,
+            "columns differ",
+            id="detail-column",
+        ),
+        pytest.param(
+            ["UPDATE audit_log SET kind = 'auth.login' WHERE id = 3"], 3, "columns differ", id="kind"
+        ),
+        pytest.param(
+            ["UPDATE audit_log SET subject = 'inspections/other' WHERE id = 6"],
+            6,
+            "columns differ",
+            id="subject",
+        ),
+        pytest.param(
+            ["UPDATE audit_log SET content = CAST('{\"n\":400}' AS BLOB) WHERE id = 4"],
+            4,
+            "hash chain broken",
+            id="hashed-content",
+        ),
+        pytest.param(["DELETE FROM audit_log WHERE id = 5"], 6, "hash chain broken", id="delete-row"),
+        pytest.param(["DELETE FROM audit_log WHERE id = 1"], 2, "hash chain broken", id="delete-first"),
+        pytest.param(
+            [
+                "UPDATE audit_log SET id = -3 WHERE id = 3",
+                "UPDATE audit_log SET id = 3 WHERE id = 4",
+                "UPDATE audit_log SET id = 4 WHERE id = -3",
+            ],
+            3,
+            "hash chain broken",
+            id="reorder",
+        ),
+        pytest.param(
+            ["UPDATE audit_log SET hash = '" + "ab" * 32 + "' WHERE id = 7"],
+            7,
+            "hash chain broken",
+            id="head-hash",
+        ),
+        pytest.param(
+            [
+                "INSERT INTO audit_log (id, at, kind, actor_id, actor_agency, device, warehouse_id, subject,"
+                " detail, content, prev_hash, hash) SELECT 100, at, kind, actor_id, actor_agency, device,"
+                " warehouse_id, subject, detail, content, prev_hash, hash FROM audit_log WHERE id = 2"
+            ],
+            100,
+            "hash chain broken",
+            id="replayed-entry",
+        ),
+    ],
+)
+def test_audit_verify_reports_the_first_tampered_entry(
+    chained_db: tuple[str, Path],
+    statements: list[str],
+    broken: int,
+    reason: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, path = chained_db
+    assert run_cli("audit", "verify", "--database", url) == 0
+    assert "intact: 7 entries" in capsys.readouterr().out
+    tamper(path, *statements)
+    assert run_cli("audit", "verify", "--database", url) == 1
+    out = capsys.readouterr().out
+    assert f"BROKEN at entry {broken}:" in out and reason in out
+
+
+def test_audit_head_prints_the_newest_entry_and_moves_with_every_append(
+    chained_db: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, path = chained_db
+    assert run_cli("audit", "head", "--database", url) == 0
+    head_id, head_hash = capsys.readouterr().out.split()
+    assert head_id == "7" and len(head_hash) == 64
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT hash FROM audit_log WHERE id = 7").fetchone()[0] == head_hash
+    finally:
+        conn.close()
+    # Dropping the newest entries leaves a valid but shorter chain: that is why the head is published
+    # (and checkpointed): the published head no longer exists in the log.
+    tamper(path, "DELETE FROM audit_log WHERE id >= 6")
+    assert run_cli("audit", "verify", "--database", url) == 0
+    assert head_hash not in capsys.readouterr().out
+
+
+async def test_csv_exports_carry_the_audit_head(
+    client: httpx.AsyncClient, factory: Factory, storage: SqliteStorage
+) -> None:
+    wh = await factory.warehouse()
+    supervisor = await factory.user(role="supervisor", warehouses=[wh])
+    token = await factory.token(supervisor)
+    await storage.append_audit(entry(1))
+    response = await client.get("/api/exports/incidents.csv", headers=bearer(token))
+    if (
+        response.status_code == 404
+        and response.json().get("code") == "not_found"
+        and "available" not in response.text
+    ):
+        pytest.skip("no CSV export endpoint in this build")
+    assert response.status_code == 200, response.text
+    head = await storage.audit_head()
+    assert head is not None
+    assert response.headers["x-audit-head"] == head[1]
+    assert response.headers["x-audit-head-id"] == str(head[0])
+
+
+# -- signed checkpoints ---------------------------------------------------------------------------------
+def test_signed_checkpoints_catch_truncation_and_rewriting(
+    chained_db: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("cryptography")
+    url, path = chained_db
+    key, marks = tmp_path / "keys" / "sekretariat.key", tmp_path / "audit.checkpoints"
+    assert run_cli("audit", "keygen", str(key)) == 0
+    assert key.stat().st_mode & 0o077 == 0  # the private key is readable by its owner only
+    assert run_cli("audit", "keygen", str(key)) == 1  # never overwrites a key
+    public = Path(f"{key}.pub")
+    assert run_cli("audit", "checkpoint", "--key", str(key), "--out", str(marks), "--database", url) == 0
+    capsys.readouterr()
+    verify = ("audit", "verify", "--database", url, "--checkpoints", str(marks), "--public-key", str(public))
+    assert run_cli(*verify) == 0
+    assert "1 signed checkpoint(s) match" in capsys.readouterr().out
+
+    # Someone with write access drops the newest entries: the chain alone still holds...
+    tamper(path, "DELETE FROM audit_log WHERE id >= 6")
+    assert run_cli("audit", "verify", "--database", url) == 0
+    capsys.readouterr()
+    # ...but the checkpoint of entry 7 does not.
+    assert run_cli(*verify) == 1
+    assert "checkpoint of entry 7" in capsys.readouterr().out
+
+
+def test_a_checkpoint_signed_by_another_key_or_edited_fails(
+    chained_db: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("cryptography")
+    url, _ = chained_db
+    ours, theirs, marks = tmp_path / "ours.key", tmp_path / "theirs.key", tmp_path / "marks"
+    assert run_cli("audit", "keygen", str(ours)) == 0 and run_cli("audit", "keygen", str(theirs)) == 0
+    assert run_cli("audit", "checkpoint", "--key", str(theirs), "--out", str(marks), "--database", url) == 0
+    capsys.readouterr()
+    verify = [
+        "audit",
+        "verify",
+        "--database",
+        url,
+        "--checkpoints",
+        str(marks),
+        "--public-key",
+        f"{ours}.pub",
+    ]
+    assert run_cli(*verify) == 1
+    assert "signature does not verify" in capsys.readouterr().out
+    # Our own signature, then a forged hash in the line: the signature no longer covers it.
+    marks.unlink()
+    assert run_cli("audit", "checkpoint", "--key", str(ours), "--out", str(marks), "--database", url) == 0
+    line = marks.read_text()
+    marks.write_text(line.replace(line.split('"hash":"')[1][:4], "0000", 1))
+    capsys.readouterr()
+    assert run_cli(*verify) == 1
+    assert "signature does not verify" in capsys.readouterr().out
