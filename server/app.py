@@ -30,7 +30,7 @@ from server.auth import Accounts, LoginThrottle, Passwords
 from server.config import Config
 from server.deps import DEPENDENCIES
 from server.errors import ERROR_STATUSES, EXCEPTION_HANDLERS, ErrorBody
-from server.events import EventHub
+from server.events import EventHub, cross_process_events
 from server.storage import Storage, open_storage
 from sync.clock import HybridClock
 from sync.engine import SyncEngine
@@ -139,7 +139,9 @@ def create_app(config: Config | None = None, *, storage: Storage | None = None) 
             token_ttl=timedelta(days=config.token_ttl_days),
         )
         try:
-            yield
+            # With PostgreSQL, other server processes' commits wake this process's live views too.
+            async with cross_process_events(store, app.state.events):
+                yield
         finally:
             if owned:
                 await store.close()

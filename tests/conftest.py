@@ -2,19 +2,24 @@
 
 database_url  sqlite:///<tmp_path>/tigapilar.db, or with the PostgreSQL backend a fresh database
               cloned from a migrated template (dropped after the test)
+sql_rows      run SQL on that database behind the storage's back, on either backend
+postgres_url  a fresh PostgreSQL database for PostgreSQL-only tests (skips when none is configured)
 config        Config for that database, a small static/ dir, cheap Argon2
 storage       the opened Storage (closed after the test)
-app        create_app(config, storage=storage)
-client     httpx.AsyncClient over ASGITransport with the app's lifespan running
-factory    tests.factories.Factory bound to `storage`
+app           create_app(config, storage=storage)
+client        httpx.AsyncClient over ASGITransport with the app's lifespan running
+factory       tests.factories.Factory bound to `storage`
+
+The backend is SQLite unless `--backend postgres` or TIGAPILAR_TEST_DATABASE=postgres (see below).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +29,7 @@ from litestar import Litestar
 
 from server.app import create_app
 from server.config import Config
-from server.storage import Storage, open_storage
+from server.storage import Storage, open_storage, sqlite_path
 from tests.factories import Factory
 
 try:
@@ -64,6 +69,26 @@ def pytest_configure(config: pytest.Config) -> None:
             "(export TIGAPILAR_TEST_POSTGRES_URL=$(scripts/postgres start))"
         )
     _backend = chosen
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only: reads the SQLite file or SQLite internals directly; skipped with --backend postgres",
+    )
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # Everything under tests/browser drives Chromium: mark it so `-m "not browser"` can leave it out
+    # (a conftest's own pytestmark does not reach the modules beside it).
+    if "browser" in item.path.parent.parts[-1:]:
+        item.add_marker(pytest.mark.browser)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _backend == "sqlite":
+        return
+    skip = pytest.mark.skip(reason="SQLite-specific (marked sqlite_only); the suite runs on PostgreSQL")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -99,6 +124,29 @@ async def database_url(storage_backend: str, tmp_path: Path) -> AsyncIterator[st
         yield url
     finally:
         await databases.drop(url)
+
+
+@pytest.fixture
+def sql_rows(database_url: str, storage_backend: str) -> Callable[..., list[tuple[object, ...]]]:
+    """Run one SQL statement on the test's database behind the storage's back, on either backend,
+    and return its rows: `sql_rows("SELECT status FROM outcomes WHERE client_id = ?", cid)`. A write
+    (to set a case up) is committed. Use the common dialect: `?` placeholders (rewritten to $1, $2...
+    for PostgreSQL), `WHERE deleted` rather than `deleted = 1`. BOOLEAN columns come back as 0/1 on
+    SQLite and False/True on PostgreSQL, which compare equal in Python."""
+    if storage_backend == "sqlite":
+        path = sqlite_path(database_url)
+
+        def sqlite_rows(sql: str, *args: object) -> list[tuple[object, ...]]:
+            with closing(sqlite3.connect(path)) as conn, conn:
+                return [tuple(row) for row in conn.execute(sql, args)]
+
+        return sqlite_rows
+    assert pg_testing is not None
+
+    def postgres_rows(sql: str, *args: object) -> list[tuple[object, ...]]:
+        return pg_testing.fetch_sync(database_url, sql, *args)
+
+    return postgres_rows
 
 
 @pytest.fixture

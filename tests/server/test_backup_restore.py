@@ -229,6 +229,7 @@ async def history(client: httpx.AsyncClient, factory: Factory) -> dict[str, Any]
     return {"wh": wh.id, "sari": sari, "hendra": hendra, "conflict": conflict_id}
 
 
+@pytest.mark.sqlite_only
 async def test_tombstones_keep_their_fields_and_resolved_conflicts_keep_both_values(
     history: dict[str, Any],
 ) -> None:
@@ -243,6 +244,7 @@ async def test_tombstones_keep_their_fields_and_resolved_conflicts_keep_both_val
     assert conflict["resolved_by"] and conflict["server_by"] and conflict["client_by"]
 
 
+@pytest.mark.sqlite_only
 async def test_purge_needs_yes_and_only_an_admin_command_purges(
     history: dict[str, Any], database_url: str
 ) -> None:
@@ -252,6 +254,7 @@ async def test_purge_needs_yes_and_only_an_admin_command_purges(
     )
 
 
+@pytest.mark.sqlite_only
 async def test_purging_old_tombstones_is_audited_and_resets_old_cursors(
     history: dict[str, Any], storage: SqliteStorage, database_url: str, tmp_path: Path
 ) -> None:
@@ -296,6 +299,7 @@ async def test_purging_old_tombstones_is_audited_and_resets_old_cursors(
     assert fresh["reset"] == [] and fresh["changes"] == []
 
 
+@pytest.mark.sqlite_only
 async def test_purge_with_nothing_old_still_records_itself(
     history: dict[str, Any], storage: SqliteStorage, tmp_path: Path
 ) -> None:

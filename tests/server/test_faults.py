@@ -393,6 +393,7 @@ def snapshot(db: Path) -> tuple[Any, ...]:
     )
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("condition", ["disk_full", "read_only"])
 async def test_a_full_disk_or_read_only_database_is_503_and_loses_nothing(
     condition: str, phone: tuple[Device, str], storage: SqliteStorage, tmp_path: Path
@@ -428,6 +429,7 @@ async def test_a_full_disk_or_read_only_database_is_503_and_loses_nothing(
     assert (await verify_log(storage)).ok
 
 
+@pytest.mark.sqlite_only
 async def test_a_login_while_the_database_is_read_only_is_503_not_500(
     client: httpx.AsyncClient, factory: Factory, storage: SqliteStorage
 ) -> None:
@@ -448,6 +450,7 @@ async def test_a_login_while_the_database_is_read_only_is_503_not_500(
     assert_unavailable(response)
 
 
+@pytest.mark.sqlite_only
 async def test_an_admin_change_while_the_database_is_read_only_is_503_not_a_client_error(
     client: httpx.AsyncClient, factory: Factory, storage: SqliteStorage
 ) -> None:

@@ -274,6 +274,7 @@ async def test_throttled_logins_say_when_to_try_again_and_then_work(
 
 
 # -- tokens -----------------------------------------------------------------------------------------------
+@pytest.mark.sqlite_only
 async def test_only_the_token_hash_is_stored(
     client: httpx.AsyncClient, factory: Factory, tmp_path: Path
 ) -> None:

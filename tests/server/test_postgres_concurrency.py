@@ -36,6 +36,7 @@ import msgspec
 import pytest
 
 from server.models import Warehouse
+from server.storage.base import StorageUnavailable
 from server.storage.postgres import PostgresStorage
 from server.storage.postgres.storage import create_database
 from server.storage.postgres.testing import session_databases, with_database
@@ -263,7 +264,9 @@ async def test_concurrent_edits_through_two_processes_conflict(
     sari = "client-sari"
     for round_ in range(6):
         rid = f"inc-{round_}"
-        created = await engine_a.push(actor("sari", sari), push_request(sari, [mutation(sari, round_ + 1, rid)]))
+        created = await engine_a.push(
+            actor("sari", sari), push_request(sari, [mutation(sari, round_ + 1, rid)])
+        )
         base = created.results[0].revision
         assert base is not None
         joko, budi = f"client-joko-{round_}", f"client-budi-{round_}"
@@ -354,6 +357,17 @@ def _start_server(url: str, tmp_path: Path, name: str) -> tuple[subprocess.Popen
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     return process, f"http://127.0.0.1:{port}", log
+
+
+def stop_servers(servers: list[tuple[subprocess.Popen[bytes], str, Path]]) -> None:
+    for process, _, _ in servers:
+        process.terminate()
+    for process, _, _ in servers:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _wait_ready(process: subprocess.Popen[bytes], base: str, log: Path) -> None:
@@ -455,17 +469,52 @@ async def test_two_serve_processes_share_one_database(postgres_url: str, tmp_pat
             stop.set()
             await asyncio.wait_for(read_task, 60)
     finally:
-        for process, _, _ in servers:
-            process.terminate()
-        for process, _, _ in servers:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_servers(servers)
 
     state = await db_state(postgres_url)
     assert replica == state["records"]
     assert len(state["records"]) == len(clients) * 12
     assert state["outcomes"] == len(clients) * 12
     assert verify(state["audit"]) is None
+
+
+# -- failures of the database become StorageUnavailable (HTTP 503, the phone retries) ----------------
+async def test_a_batch_waiting_too_long_for_the_lock_is_unavailable_and_writes_nothing(
+    pools: tuple[PostgresStorage, PostgresStorage], postgres_url: str, tmp_path: Path
+) -> None:
+    a, _ = pools
+    impatient = PostgresStorage(postgres_url, data_dir=tmp_path, lock_timeout_s=0.2)
+    await impatient.open()
+    try:
+        async with a.write():
+            with pytest.raises(StorageUnavailable, match="LockNotAvailable"):
+                await SyncEngine(impatient).push(
+                    actor("x", "client-x"), push_request("client-x", [mutation("client-x", 1, "r-x")])
+                )
+        assert (await db_state(postgres_url))["outcomes"] == 0
+    finally:
+        await impatient.close()
+
+
+@pytest.mark.parametrize("settle", [0, 0.3], ids=["at-once", "after-the-client-noticed"])
+async def test_a_connection_lost_mid_batch_is_unavailable_writes_nothing_and_the_pool_recovers(
+    pools: tuple[PostgresStorage, PostgresStorage], postgres_url: str, settle: float
+) -> None:
+    a, _ = pools
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        with pytest.raises(StorageUnavailable):
+            async with a.write() as tx:
+                await tx.commit(effects(record("r-lost", 1, W), client_id="client-lost", last_seq=1))
+                pid = await tx._conn.fetchval("SELECT pg_backend_pid()")
+                await admin.execute("SELECT pg_terminate_backend($1)", pid)
+                await asyncio.sleep(settle)
+                await tx.revision()  # the connection is gone
+    finally:
+        await admin.close()
+    state = await db_state(postgres_url)
+    assert state["records"] == {} and state["outcomes"] == 0
+    response = await SyncEngine(a).push(
+        actor("x", "client-x"), push_request("client-x", [mutation("client-x", 1, "r")])
+    )
+    assert response.results[0].revision == 1, "the pool replaced the connection; the retry works"

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -59,11 +57,6 @@ async def world(client: httpx.AsyncClient, factory: Factory) -> dict[str, Any]:
     return {"johar": johar, "senen": senen, **devices}
 
 
-def _rows(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql, args).fetchall()
-
-
 async def test_push_then_pull_round_trip(world: dict[str, Any]) -> None:
     sari: Device = world["sari"]
     response = await sari.push(
@@ -78,21 +71,20 @@ async def test_push_then_pull_round_trip(world: dict[str, Any]) -> None:
     assert pulled["reflected_seq"] == 1 and pulled["digests"][world["johar"].id]["count"] == 1
 
 
-async def test_retried_push_over_http_changes_nothing(world: dict[str, Any], tmp_path: Path) -> None:
+async def test_retried_push_over_http_changes_nothing(world: dict[str, Any], sql_rows: Any) -> None:
     sari: Device = world["sari"]
     batch = [
         sari.mutation("create", "inc-1", warehouse_id=world["johar"].id, fields=INCIDENT),
         sari.mutation("patch", "inc-1", fields={"notes": [{"id": "n1", "text": "Lapor KPU"}]}),
     ]
     first = (await sari.push(batch)).json()
-    db = tmp_path / "tigapilar.db"
-    before = _rows(db, "SELECT count(*), max(revision) FROM records")
-    audit_before = _rows(db, "SELECT count(*) FROM audit_log")
+    before = sql_rows("SELECT count(*), max(revision) FROM records")
+    audit_before = sql_rows("SELECT count(*) FROM audit_log")
     second = (await sari.push(batch)).json()
     assert [r["revision"] for r in second["results"]] == [r["revision"] for r in first["results"]]
     assert all(r["replayed"] for r in second["results"])
-    assert _rows(db, "SELECT count(*), max(revision) FROM records") == before
-    assert _rows(db, "SELECT count(*) FROM audit_log") == audit_before
+    assert sql_rows("SELECT count(*), max(revision) FROM records") == before
+    assert sql_rows("SELECT count(*) FROM audit_log") == audit_before
 
 
 async def test_officer_cannot_push_to_or_pull_from_another_warehouse(world: dict[str, Any]) -> None:
@@ -121,7 +113,7 @@ async def test_protocol_mismatch_and_old_schema_are_clear_errors(world: dict[str
     assert old.status_code == 426 and old.json()["code"] == "upgrade_required"
 
 
-async def test_sequence_gap_is_409_with_the_expected_number(world: dict[str, Any], tmp_path: Path) -> None:
+async def test_sequence_gap_is_409_with_the_expected_number(world: dict[str, Any], sql_rows: Any) -> None:
     sari: Device = world["sari"]
     sari.seq = 4
     response = await sari.push(
@@ -129,7 +121,7 @@ async def test_sequence_gap_is_409_with_the_expected_number(world: dict[str, Any
     )
     assert response.status_code == 409
     assert response.json()["code"] == "sequence_gap" and response.json()["expected_seq"] == 1
-    assert _rows(tmp_path / "tigapilar.db", "SELECT count(*) FROM records") == [(0,)]
+    assert sql_rows("SELECT count(*) FROM records") == [(0,)]
 
 
 @pytest.mark.parametrize(
@@ -154,7 +146,7 @@ async def test_sequence_gap_is_409_with_the_expected_number(world: dict[str, Any
     ],
 )
 async def test_malformed_batches_are_400_and_apply_nothing(
-    world: dict[str, Any], body: Any, where: str | None, tmp_path: Path
+    world: dict[str, Any], body: Any, where: str | None, sql_rows: Any
 ) -> None:
     sari: Device = world["sari"]
     kwargs: dict[str, Any] = {"content": body} if isinstance(body, bytes) else {"json": body}
@@ -166,12 +158,10 @@ async def test_malformed_batches_are_400_and_apply_nothing(
     assert error["code"] in ("invalid_request", "malformed_json") and error["message"]
     if where:
         assert where in response.text
-    assert _rows(tmp_path / "tigapilar.db", "SELECT count(*) FROM outcomes") == [(0,)]
+    assert sql_rows("SELECT count(*) FROM outcomes") == [(0,)]
 
 
-async def test_a_bad_mutation_in_the_middle_rejects_only_itself(
-    world: dict[str, Any], tmp_path: Path
-) -> None:
+async def test_a_bad_mutation_in_the_middle_rejects_only_itself(world: dict[str, Any], sql_rows: Any) -> None:
     sari: Device = world["sari"]
     wh = world["johar"].id
     response = await sari.push(
@@ -182,8 +172,9 @@ async def test_a_bad_mutation_in_the_middle_rejects_only_itself(
         ]
     )
     assert [r["status"] for r in response.json()["results"]] == ["applied", "rejected", "applied"]
-    kept = _rows(tmp_path / "tigapilar.db", "SELECT status, mutation FROM outcomes WHERE seq = 2")
-    assert kept[0][0] == "rejected" and b"resolved" in bytes(kept[0][1])
+    kept = sql_rows("SELECT status, mutation FROM outcomes WHERE seq = 2")
+    body = kept[0][1] if isinstance(kept[0][1], str) else bytes(kept[0][1]).decode()  # type: ignore[arg-type]
+    assert kept[0][0] == "rejected" and "resolved" in body
 
 
 async def test_oversize_batches_are_refused(world: dict[str, Any]) -> None:
@@ -241,7 +232,7 @@ def _jpeg(color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
     return out.getvalue()
 
 
-async def test_photo_upload_is_content_addressed_and_checked(world: dict[str, Any], tmp_path: Path) -> None:
+async def test_photo_upload_is_content_addressed_and_checked(world: dict[str, Any]) -> None:
     sari: Device = world["sari"]
     data = _jpeg()
     sha = hashlib.sha256(data).hexdigest()

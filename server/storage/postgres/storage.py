@@ -10,8 +10,9 @@ asyncpg (sslmode=require, ...). See docs/postgres.md.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+import os
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -20,7 +21,7 @@ import asyncpg
 import msgspec
 
 from server.models import now_iso
-from server.storage.base import AttachmentMeta, AuditRow, StorageError
+from server.storage.base import AttachmentMeta, AuditRow, StorageError, StorageUnavailable
 from server.storage.postgres import migrations
 from server.storage.postgres.accounts import AccountsMixin, affected
 from server.storage.postgres.reports import SupervisorQueriesMixin
@@ -33,13 +34,48 @@ from server.storage.postgres.sync_tx import (
     fetch_present,
     lock,
 )
+from sync import digest as digest_mod
 from sync.store import AuditEntry
 
 _detail = msgspec.json.Decoder(dict[str, object]).decode
 
+DATA_DIR_ENV = "TIGAPILAR_DATA_DIR"
 DEFAULT_DATA_DIR = Path("data")
-"""Attachments directory when none is configured (the default SQLite database's directory). With
-several server hosts it must be shared storage (NFS, ...) or set per host to the same mount."""
+"""Attachments directory when none is configured: $TIGAPILAR_DATA_DIR, else ./data (the default
+SQLite database's directory). Every server process must see the same files: with several hosts,
+shared storage (NFS, ...) mounted at the same path."""
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+
+
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # connection refused/reset
+    TimeoutError,  # no pool connection free in time
+    asyncpg.PostgresConnectionError,  # connection lost mid-query
+    asyncpg.exceptions.OperatorInterventionError,  # server shutting down, query cancelled
+    asyncpg.exceptions.InsufficientResourcesError,  # disk full, out of memory, too many connections
+    asyncpg.LockNotAvailableError,  # lock_timeout: another process's batch held the lock too long
+    asyncpg.exceptions.TransactionRollbackError,  # serialization failure, deadlock: retry
+    asyncpg.ReadOnlySQLTransactionError,  # connected to a standby / read-only after failover
+    asyncpg.exceptions.IdleInTransactionSessionTimeoutError,
+    asyncpg.InternalClientError,  # protocol state broken by a connection the server killed mid-use
+)
+"""Errors that mean "the database cannot take this now": the transaction rolled back, the HTTP API
+answers 503 storage_unavailable and the client retries, as on SQLite (server/errors.py)."""
+
+
+def unavailable(exc: BaseException) -> StorageUnavailable | None:
+    """The StorageUnavailable an asyncpg/OS error stands for, or None for any other error."""
+    # InterfaceError: "connection is closed", or (while we still hold it) "released back to the
+    # pool", which asyncpg says when the server terminated the connection under us.
+    lost = ("closed", "released back to the pool")
+    if isinstance(exc, UNAVAILABLE_ERRORS) or (
+        isinstance(exc, asyncpg.InterfaceError) and any(m in str(exc) for m in lost)
+    ):
+        return StorageUnavailable(f"database unavailable ({type(exc).__name__}): {exc}")
+    return None
 
 
 def normalize_url(url: str) -> str:
@@ -84,13 +120,15 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin):
         min_connections: int = 1,
         max_connections: int = 10,
         lock_timeout_s: float = 30,
+        acquire_timeout_s: float = 30,
         notify: bool = True,
     ) -> None:
         self.url = normalize_url(url)
-        self.data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
+        self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         self._min = max(1, min_connections)
         self._max = max(self._min, max_connections)
         self._lock_timeout_ms = int(lock_timeout_s * 1000)
+        self._acquire_timeout_s = acquire_timeout_s
         self._notify = notify
         self._pool: asyncpg.Pool | None = None
 
@@ -153,7 +191,7 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin):
 
     async def migrate(self) -> list[int]:
         applied: list[int] = []
-        async with self.pool.acquire() as conn:
+        async with self._acquire() as conn:
             for migration in migrations.load():
                 try:
                     async with conn.transaction():
@@ -175,24 +213,46 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin):
         return applied
 
     async def schema_version(self) -> int:
-        value = await self.pool.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
-        return int(value)
+        rows = await self._fetch("SELECT coalesce(max(version), 0) FROM schema_version")
+        return int(rows[0][0])
 
     # -- transactions ------------------------------------------------------------------------------
+    @asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; failures of the database (not of our SQL) become StorageUnavailable.
+        Whatever transaction the caller left open is rolled back when the pool takes it back."""
+        try:
+            async with self.pool.acquire(timeout=self._acquire_timeout_s) as conn:
+                yield conn
+        except (*UNAVAILABLE_ERRORS, asyncpg.InterfaceError) as exc:
+            if (mapped := unavailable(exc)) is None:
+                raise
+            raise mapped from exc
+
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        return list(await self.pool.fetch(sql, *args))
+        if _has_nul(args):
+            # PostgreSQL text cannot hold U+0000 (SQLite can), so no stored value matches it; asking
+            # would fail with "invalid byte sequence" instead of finding nothing.
+            return []
+        async with self._acquire() as conn:
+            return list(await conn.fetch(sql, *args))
+
+    async def _execute(self, sql: str, *args: Any) -> str:
+        async with self._acquire() as conn:
+            status: str = await conn.execute(sql, *args)
+            return status
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection inside a READ COMMITTED transaction (accounts, reference data)."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._acquire() as conn, conn.transaction():
             yield conn
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[PostgresWriteTx]:
         """One push batch: READ COMMITTED, SYNC_LOCK taken by the first statement, so every read
         after it sees all batches committed before (by any process) and none runs concurrently."""
-        async with self.pool.acquire() as conn:
+        async with self._acquire() as conn:
             transaction = conn.transaction()
             await transaction.start()
             try:
@@ -212,14 +272,21 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin):
         """One pull: a REPEATABLE READ READ ONLY snapshot (needs no lock: writers commit in
         revision order, so a snapshot always holds a prefix of the revisions)."""
         async with (
-            self.pool.acquire() as conn,
+            self._acquire() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
             yield PostgresReadTx(conn)
 
+    def listen_changes(self, on_change: Callable[[], None]) -> AbstractAsyncContextManager[Any]:
+        """Call `on_change()` whenever any process commits a sync batch on this database (and after
+        every reconnect): `async with storage.listen_changes(hub.notify): ...`."""
+        from server.storage.postgres.notify import ChangeListener
+
+        return ChangeListener(self.url, on_change)
+
     # -- attachments -------------------------------------------------------------------------------
     async def put_attachment(self, meta: AttachmentMeta) -> bool:
-        status = await self.pool.execute(
+        status = await self._execute(
             "INSERT INTO attachments (sha256, size, mime, path, uploaded_by, created_at)"
             " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sha256) DO NOTHING",
             meta.sha256,
@@ -244,7 +311,7 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin):
     async def attachments_present(self, hashes: Sequence[str]) -> set[str]:
         if not hashes:
             return set()
-        async with self.pool.acquire() as conn:
+        async with self._acquire() as conn:
             return await fetch_present(conn, hashes)
 
     async def attachment_warehouses(self, sha256: str) -> set[str]:
@@ -289,6 +356,53 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin):
             if len(rows) < batch:
                 return
             last = rows[-1][0]
+
+    # -- retention ---------------------------------------------------------------------------------
+    async def purge_tombstones(
+        self, updated_before: str, audit: Callable[[list[str], int], AuditEntry]
+    ) -> tuple[list[str], int, int]:
+        """Delete deleted records (tombstones; conflict records are never purged) last changed
+        before `updated_before`, in one transaction holding the sync lock, with: the digests of
+        their warehouses recomputed, the tombstone horizon raised to the newest purged revision
+        (older pull cursors get `reset`), and the audit entry `audit(purged ids, new horizon)`.
+        Returns (purged ids, horizon, audit entry id). Mirrors SqliteStorage.purge_tombstones."""
+        async with self._writing() as conn:
+            await lock(conn, SYNC_LOCK)
+            rows = await conn.fetch(
+                "SELECT id, warehouse_id, revision FROM records WHERE deleted AND collection <> 'conflicts'"
+                ' AND updated_at COLLATE "C" < $1::text ORDER BY revision',
+                updated_before,
+            )
+            ids = [str(r[0]) for r in rows]
+            current = await conn.fetchval("SELECT tombstone_horizon FROM sync_meta WHERE id = 1")
+            horizon = max([int(current)] + [int(r[2]) for r in rows])
+            if ids:
+                await conn.execute("DELETE FROM records WHERE id = ANY($1::text[])", ids)
+                for warehouse_id in sorted({str(r[1]) for r in rows}):
+                    left = await conn.fetch(
+                        "SELECT id, revision FROM records WHERE warehouse_id = $1", warehouse_id
+                    )
+                    digest = digest_mod.compute([(str(r[0]), int(r[1])) for r in left])
+                    await conn.execute(
+                        "INSERT INTO digests (warehouse_id, count, checksum) VALUES ($1, $2, $3)"
+                        " ON CONFLICT (warehouse_id) DO UPDATE SET count = excluded.count,"
+                        " checksum = excluded.checksum",
+                        warehouse_id,
+                        digest.count,
+                        digest.checksum,
+                    )
+                await conn.execute("UPDATE sync_meta SET tombstone_horizon = $1 WHERE id = 1", horizon)
+            [entry_id] = await append_audit_entries(conn, [audit(ids, horizon)])
+        return ids, horizon, entry_id
+
+
+def _has_nul(args: Sequence[Any]) -> bool:
+    for arg in args:
+        if isinstance(arg, str) and "\x00" in arg:
+            return True
+        if isinstance(arg, list | tuple) and any(isinstance(v, str) and "\x00" in v for v in arg):
+            return True
+    return False
 
 
 async def _rollback(transaction: Any) -> None:

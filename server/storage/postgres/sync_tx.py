@@ -21,7 +21,7 @@ asyncpg), and JSON columns are TEXT written with msgspec, exactly as in the SQLi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import msgspec
@@ -29,7 +29,7 @@ import msgspec
 from sync import digest as digest_mod
 from sync.audit import GENESIS, canonical, chain
 from sync.domain import Template
-from sync.messages import Digest, MutationResult
+from sync.messages import Change, Digest, MutationResult
 from sync.store import AuditEntry, BatchEffects, Record
 
 LOCK_NAMESPACE = 0x54504C52
@@ -56,6 +56,8 @@ RECORD_COLUMNS = (
     "id, collection, warehouse_id, revision, fields, field_revs, field_hlcs, field_by, deleted, "
     "created_by, updated_by, created_at, updated_at"
 )
+FEED_COLUMNS = "id, collection, warehouse_id, revision, fields, deleted, created_by, updated_by, updated_at"
+"""What a Change carries: the pull feed needs none of the per-field merge bookkeeping."""
 
 _UPSERT_RECORD = f"""
 INSERT INTO records ({RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
@@ -318,6 +320,31 @@ class PostgresReadTx:
             limit,
         )
         return [record_from_row(row) for row in rows]
+
+    async def change_feed(self, warehouse_id: str, after: int, limit: int) -> list[Change]:
+        """The pull feed (sync.engine.ChangeFeed): Changes with `fields` passed through as the stored
+        JSON text (msgspec.Raw), neither decoded nor re-encoded; as in the SQLite backend."""
+        rows = await self._conn.fetch(
+            f"SELECT {FEED_COLUMNS} FROM records WHERE warehouse_id = $1 AND revision > $2"
+            " ORDER BY revision LIMIT $3",
+            warehouse_id,
+            after,
+            limit,
+        )
+        return [
+            Change(
+                id=row[0],
+                collection=row[1],
+                warehouse_id=row[2],
+                revision=row[3],
+                fields=cast("dict[str, Any]", msgspec.Raw(row[4])),
+                deleted=bool(row[5]),
+                created_by=row[6],
+                updated_by=row[7],
+                updated_at=row[8],
+            )
+            for row in rows
+        ]
 
     async def digests(self, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
         return await fetch_digests(self._conn, warehouse_ids)

@@ -9,10 +9,12 @@ its own: the first one is migrated once and kept as a template, every later one 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import itertools
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -36,6 +38,16 @@ SKIP_REASON = (
 def configured_url() -> str | None:
     url = os.environ.get(URL_ENV, "").strip()
     return normalize_url(url) if url else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def with_database(url: str, name: str) -> str:
@@ -66,9 +78,26 @@ class TestDatabases:
         self.created.add(name)
         return name
 
+    async def drop_stale(self) -> list[str]:
+        """Drop the test databases of sessions whose process is gone (killed runs)."""
+        conn = await _maintenance_connection(self.server_url)
+        dropped = []
+        try:
+            for (name,) in await conn.fetch(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'tigapilar\\_test\\_%'"
+            ):
+                pid = name.split("_")[2]
+                if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                    await conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+                    dropped.append(name)
+        finally:
+            await conn.close()
+        return dropped
+
     async def _ensure_template(self) -> str:
         name = f"{self.prefix}_template"
         if not self._template_ready:
+            await self.drop_stale()
             await drop_database(self.url(name))
             await create_database(self.url(name))
             self.created.add(name)
@@ -140,3 +169,37 @@ def postgres_builder(tmp_path: Path) -> PostgresStorage:
 
         pytest.skip(SKIP_REASON)
     return PostgresStorage(databases.url(databases.name_for(tmp_path)), data_dir=tmp_path)
+
+
+def placeholders(sql: str) -> str:
+    """SQLite's `?` placeholders as PostgreSQL's $1, $2... (outside quoted literals)."""
+    out: list[str] = []
+    n = 0
+    quote: str | None = None
+    for ch in sql:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in ("'", '"'):
+            quote = ch
+        elif ch == "?":
+            n += 1
+            out.append(f"${n}")
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+def fetch_sync(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    """Run one query on a fresh connection from synchronous code, even inside a running event loop
+    (on a worker thread with a loop of its own): for tests that read the database behind the
+    storage's back."""
+
+    async def fetch() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(url)
+        try:
+            return [tuple(r) for r in await conn.fetch(placeholders(sql), *args)]
+        finally:
+            await conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, fetch()).result()
