@@ -2,7 +2,7 @@
 //   1. VERSION and the app shell (every file the app needs to start without signal)
 //   2. install: cache the shell
 //   3. activate: delete caches of older versions, take control of open pages
-//   4. fetch: navigations get the cached shell, static files come from the cache first,
+//   4. fetch: navigations to the app get the cached shell, its files come from the cache first,
 //      /api/ always goes to the network (the app itself handles being offline)
 //   5. message: the page says 'skipWaiting' when the officer taps "muat ulang"
 //   6. sync: Background Sync sends the outbox when the network is back
@@ -11,7 +11,9 @@
 
 import { SYNC_TAG, backgroundSync } from './js/background-sync.js';
 
-const VERSION = '2024-11-28.1';
+// A hash of the shell files (tests/browser/test_shell.py checks it and prints the new value):
+// any change to a shell file changes sw.js too, which is how browsers notice an update.
+const VERSION = '04b4e19fdb28';
 const CACHE = `tigapilar-shell-${VERSION}`;
 
 const SHELL = [
@@ -83,8 +85,11 @@ self.addEventListener('fetch', (event) => {
   if (url.pathname.startsWith('/api/') || url.pathname === '/healthz') return; // network only
 
   if (request.mode === 'navigate') {
-    // Every page of the app is the same shell; the hash picks the screen.
-    event.respondWith((async () => (await caches.match('/', { cacheName: CACHE })) ?? fetch(request))());
+    // The officer app is one page; the hash picks the screen. Other pages on this server (the
+    // supervisor dashboard under /supervisor/) are not ours: leave them to the network.
+    if (url.pathname === '/' || url.pathname === '/index.html') {
+      event.respondWith((async () => (await caches.match('/', { cacheName: CACHE })) ?? fetch(request))());
+    }
     return;
   }
   event.respondWith((async () => (await caches.match(request, { cacheName: CACHE })) ?? fetch(request))());

@@ -36,12 +36,34 @@ export function withLock(name, work) {
   return locks ? locks.request(name, work) : work();
 }
 
+/** Refusals of a photo's bytes that no retry can change (the photo itself is the problem). */
+const PHOTO_REFUSALS = new Set([400, 413, 415]);
+
+/**
+ * PUT one photo. A photo the server refuses (corrupt, unsupported type, too large) is marked
+ * `refused` and skipped from then on, so one bad photo never blocks the rest of the outbox; the
+ * sync screen lists it.
+ */
+async function putPhoto(db, api, photo) {
+  try {
+    await api.putAttachment(photo.sha, photo.blob);
+    return true;
+  } catch (error) {
+    if (!(error instanceof ApiError) || !PHOTO_REFUSALS.has(error.status)) throw error;
+    await db.tx('photos', 'readwrite', async ({ photos }) => {
+      const stored = await photos.get(photo.sha);
+      if (stored) await photos.put({ ...stored, refused: { code: error.code, message: error.message } });
+    });
+    return false;
+  }
+}
+
 /** Make sure the server holds every photo in `hashes` that we have locally. */
 export async function uploadPhotos(db, api, hashes) {
   const wanted = [...new Set(hashes)];
   if (!wanted.length) return 0;
   const local = (await Promise.all(wanted.map((sha) => db.get('photos', sha)))).filter(Boolean);
-  const candidates = local.filter((photo) => !photo.uploaded);
+  const candidates = local.filter((photo) => !photo.uploaded && !photo.refused);
   if (!candidates.length) return 0;
   let uploaded = 0;
   for (let i = 0; i < candidates.length; i += 1000) {
@@ -50,7 +72,7 @@ export async function uploadPhotos(db, api, hashes) {
     const absent = new Set(missing);
     for (const photo of chunk) {
       if (absent.has(photo.sha)) {
-        await api.putAttachment(photo.sha, photo.blob);
+        if (!(await putPhoto(db, api, photo))) continue;
         uploaded += 1;
       }
       await markUploaded(db, photo.sha);
@@ -74,7 +96,7 @@ async function reupload(db, api, hashes) {
   const unique = [...new Set(hashes)];
   for (const sha of unique) {
     const photo = await db.get('photos', sha);
-    if (photo) await api.putAttachment(sha, photo.blob);
+    if (photo && !photo.refused) await putPhoto(db, api, photo);
   }
 }
 
@@ -145,11 +167,26 @@ async function pull(db, api, clientId) {
   return changes;
 }
 
+const PHOTO_KEEP_MS = 14 * 24 * 3600_000;
+
+/**
+ * Free space on the phone: photos the server has had for two weeks are dropped locally (they are
+ * shown from the server's thumbnails). Photos not uploaded yet are never touched.
+ */
+export function pruneUploadedPhotos(db, now = Date.now()) {
+  return db.tx('photos', 'readwrite', async ({ photos }) => {
+    for (const photo of await photos.getAll()) {
+      if (photo.uploaded && now - photo.created_at > PHOTO_KEEP_MS) await photos.delete(photo.sha);
+    }
+  });
+}
+
 /** One complete round: photos, push, pull. Throws ApiError / NetworkError on failure. */
 export async function syncOnce({ db, api, clientId, lockName = `tigapilar-sync-${db.name}` }) {
   return withLock(lockName, async () => {
     const results = await push(db, api, clientId);
     const changes = await pull(db, api, clientId);
+    await pruneUploadedPhotos(db);
     await db.tx('meta', 'readwrite', async ({ meta }) => {
       await meta.put(Date.now(), 'last_sync');
       await meta.put(null, 'last_error');

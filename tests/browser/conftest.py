@@ -7,6 +7,7 @@ collect console errors and uncaught exceptions; any of them fails the test at te
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -76,6 +77,7 @@ class ServerApi:
     username: str
     client_id: str
     client: httpx.Client = field(init=False)
+    seq: int = 0
 
     def __post_init__(self) -> None:
         self.client = httpx.Client(base_url=self.server.base_url, timeout=30)
@@ -101,6 +103,23 @@ class ServerApi:
         response = self.client.get(path)
         response.raise_for_status()
         return response
+
+    def push(self, *mutations: dict) -> list[dict]:
+        """Push mutations as this user's own device ({"collection", "op", "id", "fields", ...});
+        numbering and clock stamps are filled in. Returns the results."""
+        batch = []
+        for m in mutations:
+            self.seq += 1
+            stamp = f"{int(time.time() * 1000):013d}-{self.seq:05d}-{self.client_id}"
+            batch.append(
+                {"base_rev": 0, "fields": {}, **m, "seq": self.seq, "hlc": stamp, "schema_version": 2}
+            )
+        response = self.client.post(
+            "/api/sync/push",
+            json={"protocol": 1, "client_id": self.client_id, "schema_version": 2, "mutations": batch},
+        )
+        response.raise_for_status()
+        return response.json()["results"]
 
     def pull_all(self) -> dict[str, dict]:
         """Every record in this user's scope (latest state by id), pulled from revision 0."""
@@ -131,7 +150,9 @@ def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("seed")
     url = f"sqlite:///{directory / 'tigapilar.db'}"
     for command in (["migrate"], ["seed-demo"]):
-        done = subprocess.run([*_cli(), *command, "--database", url], cwd=REPO, capture_output=True, text=True)
+        done = subprocess.run(
+            [*_cli(), *command, "--database", url], cwd=REPO, capture_output=True, text=True
+        )
         if done.returncode:
             raise RuntimeError(f"tigapilar {command[0]} failed:\n{done.stdout}\n{done.stderr}")
     return directory
@@ -150,14 +171,26 @@ def server(tmp_path: Path, seeded_dir: Path) -> Iterator[Server]:
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*_cli(), "serve", "--database", url, "--host", "127.0.0.1", "--port", str(port),
-             "--static-dir", str(static_dir)],
+            [
+                *_cli(),
+                "serve",
+                "--database",
+                url,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--static-dir",
+                str(static_dir),
+            ],
             cwd=REPO,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    srv = Server(base_url=f"http://localhost:{port}", database=database, static_dir=static_dir, log_path=log_path)
+    srv = Server(
+        base_url=f"http://localhost:{port}", database=database, static_dir=static_dir, log_path=log_path
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -212,15 +245,15 @@ class App:
         return [e for e in self.errors if not any(p.search(e) for p in self.allowed)]
 
     def watch(self, page: Page) -> Page:
-        def on_console(message) -> None:  # noqa: ANN001
+        def on_console(message) -> None:
             if message.type == "error":
                 self.errors.append(f"console: {message.text} @ {message.location.get('url', '')}")
 
-        async def on_response(response) -> None:  # noqa: ANN001
+        async def on_response(response) -> None:
             if response.status >= 400 and "/api/" in response.url:
                 try:
                     body = (await response.text())[:300]
-                except Exception:  # noqa: BLE001 - the page may be gone
+                except Exception:
                     body = "?"
                 self.http_errors.append(f"{response.status} {response.request.method} {response.url}: {body}")
 
@@ -275,10 +308,8 @@ async def open_app(browser: Browser, server: Server, request: pytest.FixtureRequ
     problems = []
     for app in apps:
         if request.node.stash.get(FAILED, False):
-            try:
+            with contextlib.suppress(Exception):  # best effort: the page may be gone
                 await app.screenshot(f"failed-{request.node.name}-{app.name}")
-            except Exception:  # noqa: BLE001 - best effort
-                pass
         unexpected = app.unexpected_errors()
         problems += [f"[{app.name}] {e}" for e in unexpected]
         if unexpected:

@@ -22,7 +22,9 @@ async def test_concurrent_severity_edits_converge_and_show_both_values(open_app,
     await login(slamet, "slamet")
     await login(agus, "agus")
 
-    incident_id = await report_incident(slamet.page, description="Atap bocor di atas rak kotak suara", severity="Sedang")
+    incident_id = await report_incident(
+        slamet.page, description="Atap bocor di atas rak kotak suara", severity="Sedang"
+    )
     await wait_synced(slamet.page)
     await sync_now(agus.page)
     url = f"#/w/{WAREHOUSE}/incident/{incident_id}"
@@ -47,7 +49,9 @@ async def test_concurrent_severity_edits_converge_and_show_both_values(open_app,
     for app in (slamet, agus):
         page = app.page
         await go(page, url)
-        await expect(page.locator("fieldset.choice label", has_text="Tinggi").locator("input")).to_be_checked()
+        await expect(
+            page.locator("fieldset.choice label", has_text="Tinggi").locator("input")
+        ).to_be_checked()
         conflict = page.locator("#conflicts .conflict").first
         await expect(conflict).to_be_visible()
         await expect(conflict.locator(".conflict-server .value")).to_have_text("Tinggi")
@@ -62,8 +66,11 @@ async def test_concurrent_severity_edits_converge_and_show_both_values(open_app,
     with server.api("rina") as api:
         on_server = api.pull_all()
     assert on_server[incident_id]["revision"] == records[0]["revision"]
-    conflicts = [r for r in on_server.values() if r["collection"] == "conflicts"
-                 and r["fields"]["record_id"] == incident_id]
+    conflicts = [
+        r
+        for r in on_server.values()
+        if r["collection"] == "conflicts" and r["fields"]["record_id"] == incident_id
+    ]
     assert len(conflicts) == 1
     assert conflicts[0]["fields"]["server_value"] == "tinggi"
     assert conflicts[0]["fields"]["client_value"] == "kritis"

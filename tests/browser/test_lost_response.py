@@ -48,5 +48,9 @@ async def test_lost_push_response_is_retried_without_duplicates(open_app, server
 
     with server.api("rina") as api:
         records = api.pull_all()
-    copies = [r for r in records.values() if r["collection"] == "incidents" and r["fields"].get("description") == DESCRIPTION]
+    copies = [
+        r
+        for r in records.values()
+        if r["collection"] == "incidents" and r["fields"].get("description") == DESCRIPTION
+    ]
     assert [r["id"] for r in copies] == [incident_id]

@@ -10,6 +10,7 @@ from playwright.async_api import expect
 from tests.browser.conftest import App, Server
 from tests.browser.helpers import (
     WAREHOUSE,
+    count_stock,
     fill_inspection,
     go,
     local_photo_hashes,
@@ -22,13 +23,18 @@ from tests.browser.helpers import (
 )
 
 INCIDENT_TEXT = "Segel pintu gudang sobek di sisi kiri, ditemukan saat patroli malam"
+STOCK_ITEM = "kotak_suara"
+SHORT = 3
+"""The stock count finds this many ballot boxes fewer than expected."""
 
 
-async def offline_inspection_and_incident(app: App, server: Server) -> tuple[str, str, dict]:
-    """Log in online, cut the network, reload, then fill and submit an inspection with photos and
-    report an incident. Returns (inspection id, incident id, template)."""
+async def offline_inspection_and_incident(app: App, server: Server) -> tuple[str, str, dict, int]:
+    """Log in online, cut the network, reload, then fill and submit an inspection with photos,
+    report an incident and count stock. Returns (inspection id, incident id, template, expected
+    quantity of the counted stock item)."""
     with server.api("slamet") as api:
         template = api.get("/api/templates/current").json()
+        expected = api.pull_all()[f"sl.{WAREHOUSE}.{STOCK_ITEM}"]["fields"]["expected"]
     await login(app, "slamet")
     page = app.page
 
@@ -48,7 +54,9 @@ async def offline_inspection_and_incident(app: App, server: Server) -> tuple[str
     text_item = next(item for item in items if item["kind"] == "text")
     page = await app.reopen()
     await page.goto(f"{app.base_url}/#/w/{WAREHOUSE}/inspection/{inspection_id}")
-    await expect(page.locator(f"#item-{text_item['code']} textarea")).to_have_value(f"Catatan {text_item['code']}")
+    await expect(page.locator(f"#item-{text_item['code']} textarea")).to_have_value(
+        f"Catatan {text_item['code']}"
+    )
     await expect(page.locator(f"#item-{first_yes_no['code']} label.seg-tidak input")).to_be_checked()
     await app.screenshot("inspection-form-offline")
 
@@ -58,20 +66,22 @@ async def offline_inspection_and_incident(app: App, server: Server) -> tuple[str
     incident_id = await report_incident(page, description=INCIDENT_TEXT)
     await expect(page.locator(".meta-card .chip-pending")).to_be_visible()
     await app.screenshot("incident-offline")
+
+    # A stock count against the warehouse's expected quantity, a few ballot boxes short.
+    await count_stock(page, STOCK_ITEM, expected - SHORT, damaged_light=2)
     assert await pending_count(page) > 0
     await expect(page.locator("#status-bar .status-net")).to_have_text("Luring")
-    return inspection_id, incident_id, template
+    return inspection_id, incident_id, template, expected
 
 
 async def test_offline_reload_inspection_and_incident(open_app, server: Server) -> None:
     app = await open_app("slamet")
-    inspection_id, incident_id, _ = await offline_inspection_and_incident(app, server)
+    inspection_id, incident_id, _, _ = await offline_inspection_and_incident(app, server)
     page = app.page
 
     # Reloading offline still shows the app, with both records waiting to be sent.
     await page.reload()
-    await expect(page.locator(".incident h1")).to_be_visible()
-    await go(page, f"#/w/{WAREHOUSE}")
+    await expect(page.get_by_role("heading", name="Gudang Logistik KPU Kecamatan Johar Baru")).to_be_visible()
     await expect(page.locator(f"a[href$='/inspection/{inspection_id}'] .status-submitted")).to_be_visible()
     await expect(page.locator(f"a[href$='/incident/{incident_id}']")).to_be_visible()
     await app.screenshot("warehouse-offline")
@@ -94,7 +104,7 @@ async def test_offline_reload_inspection_and_incident(open_app, server: Server) 
 
 async def test_reconnect_drains_outbox_exactly_once(open_app, server: Server) -> None:
     app = await open_app("slamet")
-    inspection_id, incident_id, template = await offline_inspection_and_incident(app, server)
+    inspection_id, incident_id, template, expected = await offline_inspection_and_incident(app, server)
     page = app.page
     local_hashes = set(await local_photo_hashes(page))
 
@@ -110,15 +120,35 @@ async def test_reconnect_drains_outbox_exactly_once(open_app, server: Server) ->
         assert inspection["fields"]["status"] == "submitted"
         assert incident["fields"]["description"] == INCIDENT_TEXT
         # Exactly one copy: no other record carries the same content.
-        mine = [r for r in records.values() if r["collection"] == "inspections"
-                and r["fields"].get("inspector_id") == inspection["fields"]["inspector_id"]
-                and r["fields"].get("status") == "submitted" and r["id"] != inspection_id
-                and r["fields"].get("started_at") == inspection["fields"]["started_at"]]
+        mine = [
+            r
+            for r in records.values()
+            if r["collection"] == "inspections"
+            and r["fields"].get("inspector_id") == inspection["fields"]["inspector_id"]
+            and r["fields"].get("status") == "submitted"
+            and r["id"] != inspection_id
+            and r["fields"].get("started_at") == inspection["fields"]["started_at"]
+        ]
         assert mine == []
-        same_incidents = [r for r in records.values() if r["collection"] == "incidents"
-                          and r["fields"].get("description") == INCIDENT_TEXT]
+        same_incidents = [
+            r
+            for r in records.values()
+            if r["collection"] == "incidents" and r["fields"].get("description") == INCIDENT_TEXT
+        ]
         assert [r["id"] for r in same_incidents] == [incident_id]
         assert sum(1 for r in records.values() if r["id"] == inspection_id) == 1
+
+        # The stock count, with the expected quantity the phone showed.
+        counts = [
+            r
+            for r in records.values()
+            if r["collection"] == "stock_counts"
+            and r["fields"].get("counted") == expected - SHORT
+            and r["fields"].get("damaged_light") == 2
+        ]
+        assert len(counts) == 1
+        assert counts[0]["fields"]["item_type"] == STOCK_ITEM
+        assert counts[0]["fields"]["expected"] == expected
 
         # Every answer reached the server, the finding was recognised.
         items = [item for section in template["sections"] for item in section["items"]]

@@ -11,7 +11,7 @@ from tests.browser.helpers import WAREHOUSE, go, login, pending_count, report_in
 DESCRIPTION = "Kabel ties pada tiga kotak suara terputus"
 
 
-async def log_in_again(page, username: str) -> None:  # noqa: ANN001
+async def log_in_again(page, username: str) -> None:
     await page.get_by_label("Nama pengguna").fill(username)
     await page.get_by_label("Kata sandi").fill(PASSWORD)
     await page.get_by_role("button", name="Masuk").click()
@@ -48,7 +48,9 @@ async def test_second_officer_sees_nothing_of_the_first(open_app, server: Server
     await go(page, f"#/w/{WAREHOUSE}")
     await expect(page.get_by_text(DESCRIPTION)).to_have_count(0)
     databases = await page.evaluate("indexedDB.databases().then((d) => d.map((x) => x.name))")
-    assert len([name for name in databases if name.startswith("tigapilar-") and name != "tigapilar-device"]) == 2
+    assert (
+        len([name for name in databases if name.startswith("tigapilar-") and name != "tigapilar-device"]) == 2
+    )
     await app.screenshot("shared-phone-second-officer")
 
     # Agus logs out (nothing pending: his copy is removed); Slamet comes back to his data.

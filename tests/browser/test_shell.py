@@ -3,6 +3,8 @@ every screen rendering without console errors in both languages."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -31,10 +33,44 @@ def test_shell_is_complete_and_within_budget() -> None:
     missing = [f for f in files if not f.is_file()]
     assert not missing, f"precached but missing: {missing}"
     # Every module and stylesheet must be precached, or the app breaks offline.
-    needed = {p for p in STATIC.rglob("*") if p.suffix in {".js", ".css"} and p.name != "sw.js"}
+    needed = {p for p in [*(STATIC / "js").rglob("*.js"), *(STATIC / "css").rglob("*.css")]}
     assert needed <= set(files), f"not precached: {sorted(map(str, needed - set(files)))}"
     total = sum(f.stat().st_size for f in files) + (STATIC / "sw.js").stat().st_size
     assert total < SHELL_BUDGET, f"shell is {total} bytes, budget {SHELL_BUDGET}"
+
+
+def shell_version() -> str:
+    """What sw.js's VERSION must be: a hash of every precached file. Browsers look for a new
+    service worker by comparing sw.js byte for byte, so a deploy that changes any shell file
+    without changing VERSION would never reach the phones."""
+    digest = hashlib.sha256()
+    for path in sorted(shell_files()):
+        digest.update(str(path.relative_to(STATIC)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def test_sw_version_follows_the_shell_content() -> None:
+    declared = re.search(r"const VERSION = '([^']+)';", (STATIC / "sw.js").read_text())
+    assert declared, "sw.js has no VERSION"
+    expected = shell_version()
+    assert declared[1] == expected, f"shell files changed: set const VERSION = '{expected}'; in static/sw.js"
+
+
+def test_manifest_makes_the_app_installable() -> None:
+    manifest = json.loads((STATIC / "manifest.webmanifest").read_text())
+    assert manifest["name"] == "Tiga Pilar" and manifest["short_name"]
+    assert manifest["display"] == "standalone" and manifest["start_url"] == "/"
+    assert re.fullmatch(r"#[0-9a-f]{6}", manifest["theme_color"])
+    icons = {(icon["sizes"], icon.get("purpose", "any")) for icon in manifest["icons"]}
+    assert {("192x192", "any"), ("512x512", "any"), ("192x192", "maskable"), ("512x512", "maskable")} <= icons
+    for icon in manifest["icons"]:
+        path = STATIC / icon["src"].lstrip("/")
+        assert path.is_file(), path
+        if icon["type"] == "image/png":
+            from PIL import Image
+
+            with Image.open(path) as image:
+                assert f"{image.width}x{image.height}" == icon["sizes"]
 
 
 def string_keys(name: str) -> set[str]:
@@ -68,8 +104,12 @@ def test_no_inline_script_or_style() -> None:
 async def test_js_digest_and_clock_match_python(open_app, server: Server) -> None:
     app = await open_app("parity")
     await app.page.goto(f"{server.base_url}/")
-    records = [("01939a5e-0000-7000-8000-000000000001", 1), ("sl.gd-johar-baru.kotak_suara", 42),
-               ("ünïcödé:id", 7), ("x", 0)]
+    records = [
+        ("01939a5e-0000-7000-8000-000000000001", 1),
+        ("sl.gd-johar-baru.kotak_suara", 42),
+        ("ünïcödé:id", 7),
+        ("x", 0),
+    ]
     result = await app.page.evaluate(
         """async (records) => {
           const { fnv1a32, computeDigest } = await import('/js/digest.js');
@@ -102,7 +142,9 @@ async def test_js_digest_and_clock_match_python(open_app, server: Server) -> Non
     wall[0] = 1_800_000_000_000
     stamps.append(clock.now())
     assert result["stamps"] == stamps
-    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", result["uuid"])
+    assert re.fullmatch(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", result["uuid"]
+    )
 
 
 @pytest.mark.parametrize("language", ["id", "en"])
@@ -124,7 +166,9 @@ async def test_every_screen_renders_cleanly(open_app, server: Server, language: 
         await go(page, route)
         await expect(page.locator("main h1")).to_be_visible()
         text = await page.locator("body").inner_text()
-        raw = re.findall(r"\b(?:status|inspection|incident|warehouse|sync|stock|field|photo|login)\.[a-z_.]+\b", text)
+        raw = re.findall(
+            r"\b(?:status|inspection|incident|warehouse|sync|stock|field|photo|login)\.[a-z_.]+\b", text
+        )
         assert not raw, f"untranslated keys on {route}: {raw}"
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= 360, f"{route} scrolls sideways ({width} px)"

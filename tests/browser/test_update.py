@@ -7,7 +7,17 @@ import re
 from playwright.async_api import expect
 
 from tests.browser.conftest import Server
-from tests.browser.helpers import WAREHOUSE, answer_item, go, login, pending_count, start_inspection, wait_synced
+from tests.browser.helpers import (
+    WAREHOUSE,
+    answer_item,
+    go,
+    login,
+    pending_count,
+    start_inspection,
+    wait_for_controller,
+    wait_saved,
+    wait_synced,
+)
 
 SW_VERSION = re.compile(r"const VERSION = '([^']+)';")
 
@@ -29,12 +39,15 @@ async def test_update_banner_reload_keeps_pending_edits(open_app, server: Server
     chosen = [next(i for i in items if i["kind"] == kind) for kind in ("yes_no", "text", "number")]
     for item in chosen:
         await answer_item(page, item)
+    await wait_saved(page)
     assert await pending_count(page) > 0
 
     # Deploy a new version; the network comes back but pushes fail for now, so the edits stay pending.
     sw = server.static_dir / "sw.js"
     new_version = f"{old_version}-next"
-    sw.write_text(sw.read_text().replace(f"const VERSION = '{old_version}';", f"const VERSION = '{new_version}';"))
+    sw.write_text(
+        sw.read_text().replace(f"const VERSION = '{old_version}';", f"const VERSION = '{new_version}';")
+    )
     await page.route("**/api/sync/push", lambda route: route.abort())
     await app.context.set_offline(False)
     await page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update())")
@@ -46,7 +59,7 @@ async def test_update_banner_reload_keeps_pending_edits(open_app, server: Server
         await banner.get_by_role("button", name="Muat ulang").click()
 
     # The new worker controls the page, the old cache is gone, IndexedDB is untouched.
-    await page.wait_for_function("navigator.serviceWorker.controller !== null")
+    await wait_for_controller(page)
     caches = await page.evaluate("caches.keys()")
     assert any(new_version in name for name in caches)
     assert not any(name.endswith(old_version) for name in caches)

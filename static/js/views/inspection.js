@@ -15,8 +15,8 @@ import {
   isFinding,
   missingRequired,
 } from '../domain.js';
-import { formatDateTime, formatNumber, t } from '../i18n.js';
-import { agencyLabel, answerLabel, personLabel, shiftLabel } from '../labels.js';
+import { formatDateTime, formatNumber, formatTime, t } from '../i18n.js';
+import { answerLabel, personLabel, shiftLabel } from '../labels.js';
 import { conflictsFor, getRecord, warehouseData } from '../records.js';
 import { pendingBadge, statusChip } from './warehouse.js';
 import { choiceGroup, conflictList, labelled, notesSection, photoPicker } from './widgets.js';
@@ -51,10 +51,26 @@ export async function render(app, { warehouseId, id }) {
   );
   if (editable) Object.assign(fields, await saver.recover(fields));
 
+  // Shows the officer that the last change is stored on the phone (data-state: saving | saved).
+  const saveState = h('p', { class: 'hint save-state', 'aria-live': 'polite', dataset: { state: 'idle' } }, t('inspection.autosave'));
+  let saving = 0;
+
   /** Save a change of one field: kept on the phone at once, queued (typing: after a pause). */
   function save(name, value, { debounce = false } = {}) {
     fields[name] = value;
-    saver.change(name, value, { debounce }).catch((error) => app.toast(t('error.save', { message: error.message }), 'error'));
+    saving += 1;
+    saveState.dataset.state = 'saving';
+    saveState.textContent = t('inspection.saving');
+    saver
+      .change(name, value, { debounce })
+      .then(() => {
+        saving -= 1;
+        if (saving === 0) {
+          saveState.dataset.state = 'saved';
+          saveState.textContent = t('inspection.saved', { time: formatTime(Date.now()) });
+        }
+      })
+      .catch((error) => app.toast(t('error.save', { message: error.message }), 'error'));
     refreshSummary();
   }
 
@@ -290,7 +306,7 @@ export async function render(app, { warehouseId, id }) {
       { class: 'card meta-card' },
       h('p', {}, statusChip('inspections', fields.status), ' ', pendingBadge(record)),
       h('p', { class: 'muted small' }, t('inspection.started', { at: formatDateTime(fields.started_at) })),
-      inspector ? h('p', { class: 'muted small' }, t('inspection.inspector', { name: `${inspector.full_name} (${agencyLabel(inspector.agency)})` })) : null,
+      inspector ? h('p', { class: 'muted small' }, t('inspection.inspector', { name: personLabel(ctx.people, inspector.id) })) : null,
       fields.status === 'needs_fix' && fields.review_comment ? h('p', { class: 'notice' }, t('inspection.review_comment', { text: fields.review_comment })) : null,
       labelled(t('inspection.shift'), shift),
       readonlyNote,
@@ -321,7 +337,7 @@ export async function render(app, { warehouseId, id }) {
     editable
       ? h('div', { class: 'actions sticky-actions' },
           h('button', { type: 'button', class: 'button block', id: 'submit-inspection', on: { click: submit } }, t('inspection.submit')),
-          h('p', { class: 'hint' }, t('inspection.autosave')))
+          saveState)
       : null,
   );
 

@@ -20,12 +20,14 @@ function recordLink(ctx, collection, id, warehouseId) {
 
 export async function render(app) {
   const { ctx } = app;
-  const [entries, conflicts, lastSync, lastError] = await Promise.all([
+  const [entries, conflicts, lastSync, lastError, photos] = await Promise.all([
     allEntries(ctx.db),
     allConflicts(ctx.db),
     ctx.db.get('meta', 'last_sync'),
     ctx.db.get('meta', 'last_error'),
+    ctx.db.getAll('photos'),
   ]);
+  const refusedPhotos = photos.filter((photo) => photo.refused);
   const pending = entries.filter((e) => e.state === 'pending');
   const rejected = entries.filter((e) => e.state === 'rejected');
   const open = conflicts.filter((c) => c.fields.status === 'open');
@@ -58,10 +60,12 @@ export async function render(app) {
       { class: 'card' },
       h('dl', { class: 'facts' },
         h('dt', {}, t('sync.connection')), h('dd', {}, navigator.onLine ? t('status.online') : t('status.offline')),
-        h('dt', {}, t('sync.last')), h('dd', { id: 'last-sync' }, lastSync ? formatDateTime(lastSync) : t('status.never')),
+        h('dt', {}, t('sync.last')), h('dd', { id: 'last-sync', dataset: { at: lastSync ?? 0 } }, lastSync ? formatDateTime(lastSync) : t('status.never')),
         h('dt', {}, t('sync.pending')), h('dd', { id: 'pending-count' }, String(pending.length)),
         lastError ? [h('dt', {}, t('sync.last_error')), h('dd', {}, `${lastError.code}: ${lastError.message}`)] : null,
       ),
+      app.sessionExpired ? h('p', { class: 'notice' }, t('sync.session_expired'), ' ', h('a', { href: '#/login' }, t('login.again_title'))) : null,
+      app.upgradeRequired ? h('p', { class: 'notice' }, t('sync.upgrade_required')) : null,
       syncButton,
       h('p', { class: 'hint' }, t('sync.explain')),
     ),
@@ -84,6 +88,12 @@ export async function render(app) {
           ]),
         ))
       : h('p', { class: 'empty' }, t('sync.no_rejected')),
+    refusedPhotos.length
+      ? h('ul', { class: 'rows' }, refusedPhotos.map((photo) =>
+          h('li', { class: 'row-plain' },
+            h('span', {}, t('sync.photo_refused', { time: formatDateTime(photo.created_at) })),
+            h('p', { class: 'rejected-reason' }, h('code', {}, photo.refused.code), ' ', photo.refused.message))))
+      : null,
     h('h2', {}, t('sync.pending_title', { count: pending.length })),
     pending.length ? h('ul', { class: 'rows' }, pending.map((entry) => {
       const href = recordLink(ctx, entry.collection, entry.id, entry.warehouse_id ?? records.get(entry.id)?.warehouse_id);

@@ -117,6 +117,7 @@ export function photoPicker(ctx, { label, hashes = [], onAdd, disabled = false, 
   });
   const id = uniqueId('photo');
   input.id = id;
+  input.setAttribute('aria-label', `${label}: ${t('photo.take')}`);
   append(wrap, [
     h('span', { class: 'label' }, label, required ? h('span', { class: 'req', 'aria-hidden': 'true' }, ' *') : null),
     thumbs,

@@ -1,0 +1,88 @@
+"""Following an incident: another pillar acknowledges it and adds a note offline; the reporter
+sees both. A change the server refuses is shown with the server's code and message."""
+
+from __future__ import annotations
+
+from playwright.async_api import expect
+
+from tests.browser.conftest import Server
+from tests.browser.helpers import WAREHOUSE, go, login, report_incident, sync_now, wait_synced
+
+
+async def test_acknowledge_and_note_offline_reach_the_reporter(open_app, server: Server) -> None:
+    slamet, joko = await open_app("slamet"), await open_app("joko")
+    await login(slamet, "slamet")
+    await login(joko, "joko")
+    incident_id = await report_incident(
+        slamet.page, description="Lampu gudang lantai 4 mati total", severity="Sedang"
+    )
+    await wait_synced(slamet.page)
+    await sync_now(joko.page)
+
+    # Joko (TNI), offline: acknowledges and adds a note.
+    page = joko.page
+    await joko.context.set_offline(True)
+    await go(page, f"#/w/{WAREHOUSE}/incident/{incident_id}")
+    await page.get_by_role("button", name="Terima laporan").click()
+    await expect(page.locator(".meta-card .status-acknowledged")).to_be_visible()
+    await page.get_by_label("Catatan baru").fill("Sudah dilaporkan ke PLN, teknisi datang pukul 10.00")
+    await page.get_by_role("button", name="Tambah catatan").click()
+    await expect(page.locator(".notes .note")).to_have_count(1)
+    await joko.context.set_offline(False)
+    await wait_synced(joko.page)
+
+    # Slamet sees the status, who acknowledged, and the note with its author.
+    await sync_now(slamet.page)
+    page = slamet.page
+    await go(page, f"#/w/{WAREHOUSE}/incident/{incident_id}")
+    await expect(page.locator(".meta-card .status-acknowledged")).to_be_visible()
+    await expect(page.locator(".meta-card .facts")).to_contain_text("Joko Susilo")
+    note = page.locator(".notes .note")
+    await expect(note).to_contain_text("Sudah dilaporkan ke PLN")
+    await expect(note).to_contain_text("Serka Joko Susilo (TNI)")
+    await slamet.screenshot("incident-acknowledged")
+
+
+async def test_refused_change_is_listed_with_code_and_message(open_app, server: Server) -> None:
+    app = await open_app("slamet")
+    await login(app, "slamet")
+    page = app.page
+    incident_id = await report_incident(
+        page, description="Genangan air di dekat pintu darurat", severity="Rendah"
+    )
+    await wait_synced(page)
+
+    # Offline, Slamet acknowledges; meanwhile the supervisor resolves the incident.
+    await app.context.set_offline(True)
+    await go(page, f"#/w/{WAREHOUSE}/incident/{incident_id}")
+    await page.get_by_role("button", name="Terima laporan").click()
+    with server.api("rina") as api:
+        revision = api.pull_all()[incident_id]["revision"]
+        [result] = api.push(
+            {
+                "collection": "incidents",
+                "op": "resolve",
+                "id": incident_id,
+                "base_rev": revision,
+                "fields": {"resolution": "Air sudah dikeringkan"},
+            }
+        )
+        assert result["status"] == "applied"
+
+    await app.context.set_offline(False)
+    await wait_synced(page)
+    bar = page.locator("#status-bar .status-rejected")
+    await expect(bar).to_have_attribute("data-count", "1")
+    await bar.click()
+    refused = page.locator(".sync-view .entry[data-state=rejected]")
+    await expect(refused).to_have_count(1)
+    await expect(refused.locator(".rejected-reason code")).to_have_text("invalid_transition")
+    await expect(refused.locator(".rejected-reason")).to_contain_text("resolved")
+    await app.screenshot("sync-status-rejected")
+
+    # The incident shows the server's state, not the refused change; dismissing clears the list.
+    await go(page, f"#/w/{WAREHOUSE}/incident/{incident_id}")
+    await expect(page.locator(".meta-card .status-resolved")).to_be_visible()
+    await page.locator("#status-bar").click()
+    await page.get_by_role("button", name="Tutup").click()
+    await expect(page.locator("#status-bar .status-rejected")).to_have_count(0)
