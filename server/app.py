@@ -24,6 +24,7 @@ from server.api.exports import export_csv
 from server.api.health import healthz
 from server.api.live import live
 from server.api.reference import ReferenceController
+from server.api.report_pdf import ReportPdfController
 from server.api.supervisor import SupervisorController
 from server.api.sync import SyncController
 from server.auth import Accounts, LoginThrottle, Passwords
@@ -47,6 +48,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     SyncController,
     AttachmentController,
     SupervisorController,
+    ReportPdfController,
     AdminController,
     export_csv,
     live,

@@ -261,6 +261,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/exports/{name:str}"): Route(
         lambda w, s: Req("GET", f"/api/exports/incidents.csv?{q(w, s)}"), scoped_reads()
     ),
+    ("GET", "/api/inspections/{inspection_id:str}/report.pdf"): Route(
+        lambda w, s: Req("GET", f"/api/inspections/{w.inspection[s]}/report.pdf"), scoped_reads()
+    ),
     ("GET", "/api/live"): Route(get("/api/live"), scoped_reads() | {"supervisor": 200, "admin": 200}),
     # -- administration: admins only; an assigned admin manages only their warehouses' people
     ("GET", "/api/admin/users"): Route(get("/api/admin/users"), admins_only(200, 200)),

@@ -86,7 +86,7 @@ EXCLUDED = {
 def role_for(path: str) -> str:
     if path.startswith("/api/admin"):
         return "admin"
-    if path.startswith(("/api/supervisor", "/api/exports")):
+    if path.startswith(("/api/supervisor", "/api/exports", "/api/inspections")):
         return "supervisor"
     return "officer"
 

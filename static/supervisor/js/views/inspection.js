@@ -57,6 +57,22 @@ export function answersBlock(ctx, record, template, { thumbs = true } = {}) {
     }))));
 }
 
+/** The server's PDF of the berita acara, fetched with the bearer token (never in the URL) and saved. */
+export async function downloadReportPdf(ctx, id) {
+  try {
+    const response = await ctx.http.request('GET', `/api/inspections/${encodeURIComponent(id)}/report.pdf`, { raw: true });
+    const name = /filename="([^"]+)"/.exec(response.headers.get('Content-Disposition') ?? '')?.[1] ?? `berita-acara-${id}.pdf`;
+    const url = URL.createObjectURL(await response.blob());
+    const link = h('a', { href: url, download: name, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (error) {
+    toast(errorText(error), 'error');
+  }
+}
+
 function timelineBlock(ctx, entries) {
   return h('ol', { class: 'timeline' }, entries.map((e) => {
     const d = e.detail ?? {};
@@ -104,7 +120,8 @@ export async function renderInspection(ctx, main, id) {
   const actions = h('div', { class: 'actions no-print' },
     status === 'submitted' ? h('button', { class: 'button', id: 'action-review', on: { click: () => act('review') } }, t('review.submit')) : null,
     status === 'submitted' ? h('button', { class: 'button secondary', id: 'action-request-changes', on: { click: () => act('request_changes') } }, t('request_changes.submit')) : null,
-    h('a', { class: 'button ghost', href: `#/print/${record.id}` }, t('print.open')));
+    h('a', { class: 'button ghost', href: `#/print/${record.id}` }, t('print.open')),
+    h('button', { class: 'button ghost', id: 'action-report-pdf', type: 'button', on: { click: () => downloadReportPdf(ctx, record.id) } }, `${t('print.open')} (PDF)`));
 
   replace(
     main,

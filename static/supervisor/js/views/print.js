@@ -6,6 +6,7 @@ import { h, replace } from '/js/dom.js';
 import { formatDate, formatDateTime, getLang, t } from '../i18n.js';
 import { agencyLabel, answerText, personName, statusLabel, templateItem } from '../labels.js';
 import { photoThumb, thumbsReady } from '../photos.js';
+import { downloadReportPdf } from './inspection.js';
 
 const PILLARS = [
   ['polri', ['POLRI']],
@@ -89,7 +90,8 @@ export async function renderPrint(ctx, main, id) {
   replace(main,
     h('div', { class: 'print-toolbar no-print' },
       h('a', { class: 'button ghost', href: `#/inspection/${record.id}` }, `← ${t('nav.back')}`),
-      h('button', { class: 'button', id: 'print-button', on: { click: async () => { await thumbsReady(sheet); window.print(); } } }, t('print.print'))),
+      h('button', { class: 'button', id: 'print-button', on: { click: async () => { await thumbsReady(sheet); window.print(); } } }, t('print.print')),
+      h('button', { class: 'button ghost', id: 'report-pdf-button', type: 'button', on: { click: () => downloadReportPdf(ctx, record.id) } }, 'PDF')),
     sheet);
   await thumbsReady(sheet);
   main.dataset.ready = 'true';
