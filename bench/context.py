@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,8 +19,10 @@ class Context:
         print(f"[{time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
 
     def dir(self, name: str) -> Path:
+        """A fresh, empty directory for one section's databases and logs."""
         path = self.workdir / name
-        path.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
         return path
 
     def size(self, full: int, quick: int) -> int:

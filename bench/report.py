@@ -21,6 +21,8 @@ class Section:
     checks: list[tuple[str, bool]] = field(default_factory=list)
     """Targets and verifications: (what, met)."""
     seconds: float = 0.0
+    load: str = ""
+    """Load average of the machine before → after the section (other tenants included)."""
 
     def add(self, *cells: object) -> None:
         self.rows.append([str(c) for c in cells])
@@ -43,8 +45,10 @@ class Section:
         out += [f"{note}" if note.startswith(("-", "*", " ")) else f"- {note}" for note in self.notes]
         if self.notes:
             out.append("")
-        out.append(f"<sub>section took {self.seconds:.0f} s</sub>")
-        out.append("")
+        if self.seconds:
+            load = f"; load average {self.load}" if self.load else ""
+            out.append(f"<sub>section took {self.seconds:.0f} s{load}</sub>")
+            out.append("")
         return "\n".join(out)
 
 

@@ -51,19 +51,50 @@ class Server:
     def rss(self) -> int:
         return rss_bytes(self.pid)
 
-    def start(self, timeout: float = 30.0) -> None:
-        cmd = [*_command(), "serve", "--database", f"sqlite:///{self.database}", "--host", "127.0.0.1",
-               "--port", str(self.port), "--static-dir", str(self.static_dir)]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def start(self, timeout: float = 30.0, attempts: int = 3) -> None:
+        """Start and wait for /healthz. The port was free when chosen but another program on this
+        shared machine may take it first: then try again on a new port."""
+        for attempt in range(attempts):
+            if self._start_once(timeout):
+                return
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            if "address already in use" not in tail.lower() or attempt == attempts - 1:
+                raise RuntimeError(f"server exited; see {self.log_path}:\n{tail[-800:]}")
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+
+    def _start_once(self, timeout: float) -> bool:
+        cmd = [
+            *_command(),
+            "serve",
+            "--database",
+            f"sqlite:///{self.database}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--static-dir",
+            str(self.static_dir),
+        ]
+        # PYTHONPATH: the server runs this checkout's code even when the venv's editable install
+        # points at another one (e.g. a copy of an older commit, for a before/after comparison).
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log_path}")
+                self._log.close()
+                self.proc = None
+                return False
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
-                    return
+                    return True
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)

@@ -49,7 +49,9 @@ Encoder = msgspec.json.Encoder()
 def uuid7(rng: random.Random, ms: int) -> str:
     """A UUIDv7-shaped id (time-ordered like the phones' ids), from a seeded generator."""
     rand = rng.getrandbits(74)
-    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 62) << 64 | 0b10 << 62 | (rand & ((1 << 62) - 1))
+    value = (
+        (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 62) << 64 | 0b10 << 62 | (rand & ((1 << 62) - 1))
+    )
     return str(uuid.UUID(int=value))
 
 
@@ -118,9 +120,15 @@ class Phone:
             mutations=list(mutations),
         )
 
-    def pull(self, cursors: dict[str, int] | None = None, *, limit: int = 1000, acked: int = 0) -> PullRequest:
+    def pull(
+        self, cursors: dict[str, int] | None = None, *, limit: int = 1000, acked: int = 0
+    ) -> PullRequest:
         return PullRequest(
-            protocol=PROTOCOL_VERSION, client_id=self.client_id, cursors=cursors or {}, limit=limit, acked_seq=acked
+            protocol=PROTOCOL_VERSION,
+            client_id=self.client_id,
+            cursors=cursors or {},
+            limit=limit,
+            acked_seq=acked,
         )
 
 
@@ -132,14 +140,21 @@ async def make_world(
     agencies: Sequence[str] = ("POLRI", "TNI", "SATPOL_PP", "KPU"),
     role: Role = "officer",
     prefix: str = "b",
+    offline_for: timedelta = timedelta(0),
 ) -> tuple[list[str], list[Phone]]:
-    """Warehouses gd-<prefix>-N and phones assigned to one warehouse each, with live tokens."""
+    """Warehouses gd-<prefix>-N and phones assigned to one warehouse each, with live tokens; each
+    device was last seen `offline_for` ago (the server then records its return on the first call)."""
     await install_reference_data(storage)
     wids = []
     for w in range(warehouses):
         wid = f"gd-{prefix}-{w}"
         await storage.put_warehouse(
-            Warehouse(id=wid, code=f"gudang_{prefix}_{w}", name=f"Gudang Logistik KPU Bench {w}", kota="Jakarta Pusat")
+            Warehouse(
+                id=wid,
+                code=f"gudang_{prefix}_{w}",
+                name=f"Gudang Logistik KPU Bench {w}",
+                kota="Jakarta Pusat",
+            )
         )
         wids.append(wid)
     phones = []
@@ -167,7 +182,7 @@ async def make_world(
                 name=f"HP bench {i}",
                 client_id=client_id,
                 created_at=iso(now),
-                last_seen=iso(now),
+                last_seen=iso(now - offline_for),
                 expires_at=iso(now + timedelta(days=30)),
             ),
             digest,
@@ -179,12 +194,26 @@ async def make_world(
 # ----------------------------------------------------------------------------- bulk records
 
 
-def incident_record(rid: str, warehouse_id: str, revision: int, user_id: str, agency: str, n: int,
-                    rng: random.Random) -> Record:
-    """A record exactly as the engine's create of an incident leaves it."""
-    fields = incident_fields(rng, n)
+_BULK_VARIANTS = 512
+
+
+def _variants() -> list[dict[str, Any]]:
+    rng = random.Random(99)
+    return [incident_fields(rng, n) for n in range(_BULK_VARIANTS)]
+
+
+_VARIANTS: list[dict[str, Any]] = []
+
+
+def incident_record(rid: str, warehouse_id: str, revision: int, user_id: str, agency: str, n: int) -> Record:
+    """A record exactly as the engine's create of an incident leaves it (fields from a pool of
+    variants, so building a million of them is cheap)."""
+    if not _VARIANTS:
+        _VARIANTS.extend(_variants())
+    fields = dict(_VARIANTS[n % _BULK_VARIANTS])
+    fields["title"] = f"Temuan {n} di {fields['location']}"
     fields.update(status="open", reported_by=user_id, reporter_agency=agency)
-    at = iso(datetime.fromtimestamp(EPOCH_MS / 1000 + n, UTC))
+    at = fields["occurred_at"]
     hlc = format_hlc(EPOCH_MS + n, 0, "dev-bulk")
     return Record(
         id=rid,
@@ -210,7 +239,9 @@ def changed_again(record: Record, revision: int, n: int, rng: random.Random, *, 
             record, revision=revision, deleted=True, field_hlcs={**record.field_hlcs, "_deleted": hlc}
         )
     patch = patch_fields(rng, n)
-    patch["notes"] = [{**patch["notes"][0], "by": record.created_by, "agency": "POLRI", "at": record.updated_at}]
+    patch["notes"] = [
+        {**patch["notes"][0], "by": record.created_by, "agency": "POLRI", "at": record.updated_at}
+    ]
     return msgspec.structs.replace(
         record,
         revision=revision,
@@ -220,8 +251,13 @@ def changed_again(record: Record, revision: int, n: int, rng: random.Random, *, 
     )
 
 
-async def bulk_write(storage: SqliteStorage, records: Iterable[Record], *, batch: int = 5000,
-                     previous: dict[str, int] | None = None) -> int:
+async def bulk_write(
+    storage: SqliteStorage,
+    records: Iterable[Record],
+    *,
+    batch: int = 5000,
+    previous: dict[str, int] | None = None,
+) -> int:
     """Write records through write()/commit(BatchEffects) in big transactions, keeping digests right.
 
     Records must come with revision 0; they get the next revisions in order. `previous` maps the id
@@ -248,8 +284,17 @@ async def bulk_write(storage: SqliteStorage, records: Iterable[Record], *, batch
                     added=(record.id, revision),
                 )
             await tx.commit(
-                BatchEffects(client_id="", user_id="", last_seq=0, revision=revision, records=chunk,
-                             outcomes=[], digests=digests, audit=[], attachment_refs=[])
+                BatchEffects(
+                    client_id="",
+                    user_id="",
+                    last_seq=0,
+                    revision=revision,
+                    records=chunk,
+                    outcomes=[],
+                    digests=digests,
+                    audit=[],
+                    attachment_refs=[],
+                )
             )
             last = revision
 
@@ -262,13 +307,20 @@ def _set_revision(record: Record, revision: int) -> None:
             record.field_revs[name] = revision
 
 
-def incidents(warehouse_ids: Sequence[str], count: int, *, user_id: str, seed: int,
-              start: int = 0) -> Iterator[Record]:
+def incidents(
+    warehouse_ids: Sequence[str],
+    count: int,
+    *,
+    user_id: str,
+    seed: int,
+    start: int = 0,
+    agency: str = "POLRI",
+) -> Iterator[Record]:
     """`count` new incidents spread round-robin over the warehouses (revision 0: bulk_write sets it)."""
     rng = random.Random(seed)
     for n in range(start, start + count):
-        yield incident_record(uuid7(rng, EPOCH_MS + n), warehouse_ids[n % len(warehouse_ids)], 0, user_id,
-                              "POLRI", n, rng)
+        rid = uuid7(rng, EPOCH_MS + n)
+        yield incident_record(rid, warehouse_ids[n % len(warehouse_ids)], 0, user_id, agency, n)
 
 
 def copy_db(source: Path, target: Path) -> Path:

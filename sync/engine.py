@@ -19,7 +19,7 @@ import itertools
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
@@ -46,8 +46,22 @@ from sync.messages import (
     PushRequest,
     PushResponse,
 )
-from sync.store import AttachmentRef, AuditEntry, BatchEffects, Record, StoredOutcome, SyncStore, WriteTx
+from sync.store import (
+    AttachmentRef,
+    AuditEntry,
+    BatchEffects,
+    ReadTx,
+    Record,
+    StoredOutcome,
+    SyncStore,
+    WriteTx,
+)
 from sync.upgrade import check_schema, upgrade
+
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    name: tuple(n for n, f in spec.fields.items() if f.required) for name, spec in COLLECTIONS.items()
+}
+"""Fields each collection requires on create, in declaration order."""
 
 CONFLICT_NAMESPACE = uuid.UUID("6f1d8a56-27c4-4c55-9a43-3f0d3c1f7b21")
 PHOTO_FIELDS = ("photos",)
@@ -73,6 +87,22 @@ def photo_hashes(fields: dict[str, Any]) -> list[str]:
         if (name in PHOTO_FIELDS or name.startswith("p.")) and isinstance(value, list):
             found.extend(v for v in value if isinstance(v, str))
     return found
+
+
+@runtime_checkable
+class ChangeFeed(Protocol):
+    """Optional fast path of a ReadTx: the pull feed as Changes straight from the backend (SQLite
+    passes each record's stored `fields` JSON through untouched instead of decoding it)."""
+
+    async def change_feed(self, warehouse_id: str, after: int, limit: int) -> list[Change]: ...
+
+
+async def feed(rx: ReadTx, warehouse_id: str, after: int, limit: int, *, wire: bool = False) -> list[Change]:
+    """Changes of a warehouse after a cursor, in revision order, at most `limit`. With `wire` (the
+    answer only goes to the JSON encoder) a backend's ChangeFeed may leave `fields` as raw JSON."""
+    if wire and isinstance(rx, ChangeFeed):
+        return await rx.change_feed(warehouse_id, after, limit)
+    return [r.to_change() for r in await rx.changes(warehouse_id, after, limit)]
 
 
 class _Batch:
@@ -188,7 +218,8 @@ class SyncEngine:
                 more.update(stock_level_id(home, i.stock_item) for i in items if i.stock_item)
         if more - records.keys():
             records.update(await tx.records(sorted(more - records.keys())))
-        hashes = {h for m in mutations for h in photo_hashes(m.fields)}
+        photos = [photo_hashes(m.fields) for m in mutations]
+        hashes = {h for found in photos for h in found}
         batch.present = await tx.attachments_present(sorted(hashes)) if hashes else set()
 
         now = self.now()
@@ -196,14 +227,14 @@ class SyncEngine:
         outcomes: list[StoredOutcome] = []
         audit: list[AuditEntry] = []
         refs: list[AttachmentRef] = []
-        for m in mutations:
+        for m, found in zip(mutations, photos, strict=True):
             warehouse_id: str | None = None
             before = batch.revision
             try:
                 applied = await self._apply(batch, actor, client_id, m, now)
                 record = applied.record
                 warehouse_id = record.warehouse_id if record is not None else None
-                referenced = sorted(set(photo_hashes(m.fields)))
+                referenced = sorted(set(found)) if found else []
                 pending = [h for h in referenced if h not in batch.present]
                 # Every reference is kept: it says which warehouse may see a photo, and the pending
                 # ones are what the pull feed asks this client to upload.
@@ -262,13 +293,22 @@ class SyncEngine:
 
         touched = sorted({r.warehouse_id for r in batch.dirty.values()})
         new_digests = await tx.digests(touched) if touched else {}
+        # digest.update() record by record, folded: XOR out each old "id:revision", XOR in the new.
+        folded: dict[str, list[int]] = {}
+        record_hash = digests_.record_hash
         for record in batch.dirty.values():
+            acc = folded.get(record.warehouse_id)
+            if acc is None:
+                start = new_digests.get(record.warehouse_id, digests_.EMPTY)
+                acc = folded[record.warehouse_id] = [int(start.checksum, 16), start.count]
+            acc[0] ^= record_hash(record.id, record.revision)
             old_rev = batch.previous_rev[record.id]
-            new_digests[record.warehouse_id] = digests_.update(
-                new_digests.get(record.warehouse_id, digests_.EMPTY),
-                removed=(record.id, old_rev) if old_rev is not None else None,
-                added=(record.id, record.revision),
-            )
+            if old_rev is None:
+                acc[1] += 1
+            else:
+                acc[0] ^= record_hash(record.id, old_rev)
+        for warehouse_id, (checksum, count) in folded.items():
+            new_digests[warehouse_id] = Digest(count=count, checksum=f"{checksum:08x}")
         await tx.commit(
             BatchEffects(
                 client_id=client_id,
@@ -364,7 +404,7 @@ class SyncEngine:
             elif field.policy == "append":
                 value = _stamp_entries(value, actor, now)
             fields[name] = value
-        missing = [n for n, f in spec.fields.items() if f.required and n not in fields]
+        missing = [n for n in _REQUIRED[spec.name] if n not in fields]
         if missing:
             raise Rejection("required_missing", f"required: {', '.join(missing)}")
         fields.update(_created_system_fields(spec.name, actor))
@@ -383,10 +423,9 @@ class SyncEngine:
             updated_at=now,
         )
         batch.write(record)
-        for name in fields:
-            record.field_revs[name] = record.revision
-            record.field_hlcs[name] = m.hlc
-            record.field_by[name] = actor.user_id
+        record.field_revs = dict.fromkeys(fields, record.revision)
+        record.field_hlcs = dict.fromkeys(fields, m.hlc)
+        record.field_by = dict.fromkeys(fields, actor.user_id)
         return _Applied(record=record, conflicts=[])
 
     def _patch(
@@ -765,7 +804,10 @@ class SyncEngine:
 
     # ----------------------------------------------------------------- pull
 
-    async def pull(self, actor: Actor, request: PullRequest) -> PullResponse:
+    async def pull(self, actor: Actor, request: PullRequest, *, wire: bool = False) -> PullResponse:
+        """Changes after the phone's cursors. `wire=True` is for a caller that only encodes the answer
+        to JSON (the HTTP layer): the backend may then hand each change's `fields` over as the stored
+        JSON text (msgspec.Raw), which the encoder splices unchanged, the same bytes on the wire."""
         if request.protocol != PROTOCOL_VERSION:
             raise ProtocolMismatch(
                 f"protocol {request.protocol} is not supported; this server speaks {PROTOCOL_VERSION}",
@@ -784,10 +826,13 @@ class SyncEngine:
             remaining = request.limit
             for warehouse_id in scope:
                 after = 0 if warehouse_id in reset else request.cursors.get(warehouse_id, 0)
-                rows = await rx.changes(warehouse_id, after, remaining + 1) if remaining else [None]
-                more = len(rows) > remaining
-                page = [r for r in rows[:remaining] if r is not None]
-                changes += [r.to_change() for r in page]
+                if remaining:
+                    page = await feed(rx, warehouse_id, after, remaining + 1, wire=wire)
+                    more = len(page) > remaining
+                    del page[remaining:]
+                else:
+                    page, more = [], True
+                changes += page
                 remaining -= len(page)
                 cursors[warehouse_id] = page[-1].revision if page else after
                 if not more:

@@ -41,4 +41,4 @@ class SyncController(Controller):
     @post("/pull", status_code=200)
     async def pull(self, data: JSONBody[PullRequest], actor: ActorDep, engine: EngineDep) -> PullResponse:
         """Changes after the phone's per-warehouse cursors, tombstones and conflicts included."""
-        return await engine.pull(actor, data)
+        return await engine.pull(actor, data, wire=True)

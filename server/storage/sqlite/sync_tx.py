@@ -6,8 +6,9 @@ writes are executemany in the writer's single transaction, and JSON columns go t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 import msgspec
@@ -15,8 +16,8 @@ import msgspec
 from sync import digest as digest_mod
 from sync.audit import canonical, chain
 from sync.domain import Template
-from sync.messages import Digest, MutationResult
-from sync.store import AuditEntry, BatchEffects, Record
+from sync.messages import Change, Digest, MutationResult
+from sync.store import AuditEntry, BatchEffects, Record, StoredOutcome
 
 _encode = msgspec.json.Encoder().encode
 _fields = msgspec.json.Decoder(dict[str, Any]).decode
@@ -29,6 +30,8 @@ RECORD_COLUMNS = (
     "id, collection, warehouse_id, revision, fields, field_revs, field_hlcs, field_by, deleted, "
     "created_by, updated_by, created_at, updated_at"
 )
+FEED_COLUMNS = "id, collection, warehouse_id, revision, fields, deleted, created_by, updated_by, updated_at"
+"""What a Change carries: the pull feed needs none of the per-field merge bookkeeping."""
 
 _UPSERT_RECORD = f"""
 INSERT INTO records ({RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -51,6 +54,31 @@ INSERT INTO audit_log (at, kind, actor_id, actor_agency, device, warehouse_id, s
                        content, prev_hash, hash)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
+
+
+_UPSERT_CLIENT = (
+    "INSERT INTO client_state (client_id, user_id, last_seq, updated_at) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (client_id) DO UPDATE SET user_id = excluded.user_id,"
+    " last_seq = max(last_seq, excluded.last_seq), updated_at = excluded.updated_at"
+)
+
+_UPSERT_DIGEST = (
+    "INSERT INTO digests (warehouse_id, count, checksum) VALUES (?, ?, ?)"
+    " ON CONFLICT (warehouse_id) DO UPDATE SET count = excluded.count, checksum = excluded.checksum"
+)
+
+T = TypeVar("T")
+
+
+async def run_on_connection(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(sqlite3 connection, *args)` on the connection's own thread, in one round trip.
+
+    Every await on the connection waits for the event loop to come round again; under load that
+    wait, not SQLite, is what a write transaction spends its time on while holding the writer lock.
+    aiosqlite has no public call for this; `_execute` is what each of its own methods uses."""
+    execute: Any = conn._execute
+    result: T = await execute(lambda: fn(conn._conn, *args))
+    return result
 
 
 def json_list(values: Iterable[Any]) -> str:
@@ -95,6 +123,12 @@ def record_row(record: Record) -> tuple[Any, ...]:
         record.created_at,
         record.updated_at,
     )
+
+
+def outcome_row(o: StoredOutcome) -> tuple[Any, ...]:
+    r = o.result
+    return (o.client_id, o.seq, o.user_id, o.warehouse_id, o.collection, o.record_id, o.op, r.status,
+            r.revision, text(r), o.mutation, o.at)  # fmt: skip
 
 
 def audit_rows(entries: Sequence[AuditEntry], head: str) -> tuple[list[tuple[Any, ...]], str]:
@@ -150,14 +184,21 @@ class SqliteWriteTx:
         self.audit_head = audit_head
         """Hash of the newest audit entry, including entries this transaction appended."""
         self.committed = False
+        self._revision: int | None = None
+        """sync_meta.revision as read in this transaction (see client_last_seq)."""
 
     async def client_last_seq(self, client_id: str) -> int:
+        # The revision comes along: the engine asks for it next, and inside this write transaction
+        # only our own commit() can move it.
         rows = list(
             await self._conn.execute_fetchall(
-                "SELECT last_seq FROM client_state WHERE client_id = ?", (client_id,)
+                "SELECT (SELECT last_seq FROM client_state WHERE client_id = ?),"
+                " (SELECT revision FROM sync_meta WHERE id = 1)",
+                (client_id,),
             )
         )
-        return int(rows[0][0]) if rows else 0
+        self._revision = int(rows[0][1])
+        return int(rows[0][0] or 0)
 
     async def outcomes(self, client_id: str, seqs: Sequence[int]) -> dict[int, MutationResult]:
         if not seqs:
@@ -179,6 +220,8 @@ class SqliteWriteTx:
         return {row[0]: record_from_row(row) for row in rows}
 
     async def revision(self) -> int:
+        if self._revision is not None:
+            return self._revision
         rows = list(await self._conn.execute_fetchall("SELECT revision FROM sync_meta WHERE id = 1"))
         return int(rows[0][0])
 
@@ -197,61 +240,47 @@ class SqliteWriteTx:
     async def commit(self, effects: BatchEffects) -> None:
         if self.committed:
             raise RuntimeError("commit() was already called in this transaction")
-        conn = self._conn
-        if effects.records:
-            await conn.executemany(_UPSERT_RECORD, [record_row(r) for r in effects.records])
-        if effects.outcomes:
-            await conn.executemany(
-                _INSERT_OUTCOME,
-                [
-                    (
-                        o.client_id,
-                        o.seq,
-                        o.user_id,
-                        o.warehouse_id,
-                        o.collection,
-                        o.record_id,
-                        o.op,
-                        o.result.status,
-                        o.result.revision,
-                        text(o.result),
-                        o.mutation,
-                        o.at,
-                    )
-                    for o in effects.outcomes
-                ],
-            )
-        if effects.client_id:
-            await conn.execute(
-                "INSERT INTO client_state (client_id, user_id, last_seq, updated_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (client_id) DO UPDATE SET user_id = excluded.user_id,"
-                " last_seq = max(last_seq, excluded.last_seq), updated_at = excluded.updated_at",
-                (
-                    effects.client_id,
-                    effects.user_id,
-                    effects.last_seq,
-                    effects.outcomes[-1].at if effects.outcomes else "",
-                ),
-            )
-        if effects.digests:
-            await conn.executemany(
-                "INSERT INTO digests (warehouse_id, count, checksum) VALUES (?, ?, ?)"
-                " ON CONFLICT (warehouse_id) DO UPDATE SET count = excluded.count,"
-                " checksum = excluded.checksum",
-                [(wid, d.count, d.checksum) for wid, d in effects.digests.items()],
-            )
-        await conn.execute(
-            "UPDATE sync_meta SET revision = max(revision, ?) WHERE id = 1", (effects.revision,)
-        )
-        if effects.attachment_refs:
-            await conn.executemany(
+        statements, head = commit_statements(effects, self.audit_head)
+        await run_on_connection(self._conn, _execute_all, statements)
+        self.audit_head = head
+        self._revision = None
+        self.committed = True
+
+
+def _execute_all(db: sqlite3.Connection, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+    for sql, rows in statements:
+        db.executemany(sql, rows)
+
+
+def commit_statements(
+    effects: BatchEffects, audit_head: str
+) -> tuple[list[tuple[str, list[tuple[Any, ...]]]], str]:
+    """Every statement of a batch commit with its rows, and the audit head after it. Built entirely
+    before touching the database, so the writes then run in one go on the connection's thread."""
+    statements: list[tuple[str, list[tuple[Any, ...]]]] = []
+    if effects.records:
+        statements.append((_UPSERT_RECORD, [record_row(r) for r in effects.records]))
+    if effects.outcomes:
+        statements.append((_INSERT_OUTCOME, [outcome_row(o) for o in effects.outcomes]))
+    if effects.client_id:
+        at = effects.outcomes[-1].at if effects.outcomes else ""
+        statements.append((_UPSERT_CLIENT, [(effects.client_id, effects.user_id, effects.last_seq, at)]))
+    if effects.digests:
+        statements.append((_UPSERT_DIGEST, [(w, d.count, d.checksum) for w, d in effects.digests.items()]))
+    statements.append(
+        ("UPDATE sync_meta SET revision = max(revision, ?) WHERE id = 1", [(effects.revision,)])
+    )
+    if effects.attachment_refs:
+        statements.append(
+            (
                 "INSERT OR IGNORE INTO attachment_refs (sha256, record_id, client_id) VALUES (?, ?, ?)",
                 [(r.sha256, r.record_id, r.client_id) for r in effects.attachment_refs],
             )
-        if effects.audit:
-            rows, self.audit_head = audit_rows(effects.audit, self.audit_head)
-            await conn.executemany(_INSERT_AUDIT, rows)
-        self.committed = True
+        )
+    if effects.audit:
+        rows, audit_head = audit_rows(effects.audit, audit_head)
+        statements.append((_INSERT_AUDIT, rows))
+    return statements, audit_head
 
 
 class SqliteReadTx:
@@ -267,6 +296,30 @@ class SqliteReadTx:
             (warehouse_id, after, limit),
         )
         return [record_from_row(row) for row in rows]
+
+    async def change_feed(self, warehouse_id: str, after: int, limit: int) -> list[Change]:
+        """The pull feed: what `changes()` returns, as Changes, with `fields` passed through as the
+        stored JSON text (msgspec.Raw). The answer splices that text, so a page of thousands of
+        records is neither decoded nor re-encoded, and the merge bookkeeping is never read."""
+        rows = await self._conn.execute_fetchall(
+            f"SELECT {FEED_COLUMNS} FROM records WHERE warehouse_id = ? AND revision > ?"
+            " ORDER BY revision LIMIT ?",
+            (warehouse_id, after, limit),
+        )
+        return [
+            Change(
+                id=row[0],
+                collection=row[1],
+                warehouse_id=row[2],
+                revision=row[3],
+                fields=cast("dict[str, Any]", msgspec.Raw(row[4])),
+                deleted=bool(row[5]),
+                created_by=row[6],
+                updated_by=row[7],
+                updated_at=row[8],
+            )
+            for row in rows
+        ]
 
     async def digests(self, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
         return await fetch_digests(self._conn, warehouse_ids)
