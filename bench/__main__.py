@@ -1,7 +1,8 @@
-"""`python -m bench [--quick] [--only push,storm,...] [--no-write] [--keep]`
+"""`python -m bench [--quick] [--only push,storm,storm-pg,...] [--no-write] [--keep]`
 
 Runs the benchmark sections, prints one Markdown table per section and writes them, with the
-machine they ran on, into docs/benchmarks.md (between the generated markers).
+machine they ran on, into docs/benchmarks.md (between the generated markers). `storm-pg` (the storm on
+PostgreSQL with two server processes) runs when PostgreSQL is available and says "skipped" otherwise.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from bench.report import Section, render, write_doc
 SECTIONS: dict[str, Callable[[Context], Awaitable[Section | list[Section]]]] = {
     "push": push.run,
     "storm": storm.run,
+    "storm-pg": storm.run_pg,
     "initial": initial.run,
     "growth": growth.run,
     "pwa": pwa.run,

@@ -7,6 +7,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -14,6 +15,8 @@ class Context:
     workdir: Path
     quick: bool = False
     started: float = field(default_factory=time.monotonic)
+    results: dict[str, Any] = field(default_factory=dict)
+    """What a section leaves for a later one (the SQLite storm row for the PostgreSQL table)."""
 
     def log(self, message: str) -> None:
         print(f"[{time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)

@@ -26,10 +26,19 @@ def _command() -> list[str]:
 
 
 class Server:
-    """`tigapilar serve --database sqlite:///<db>` on 127.0.0.1; stdout/stderr go to a log file."""
+    """`tigapilar serve --database sqlite:///<db>` (or a postgresql:// URL given as a string) on
+    127.0.0.1; stdout/stderr go to a log file. `data_dir` becomes $TIGAPILAR_DATA_DIR (attachments)."""
 
-    def __init__(self, database: Path, *, log: Path, static_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        database: Path | str,
+        *,
+        log: Path,
+        static_dir: Path | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
         self.database = database
+        self.data_dir = data_dir
         self.log_path = log
         self.static_dir = static_dir or REPO / "static"
         self.port = free_port()
@@ -73,7 +82,7 @@ class Server:
             *_command(),
             "serve",
             "--database",
-            f"sqlite:///{self.database}",
+            self.database if isinstance(self.database, str) else f"sqlite:///{self.database}",
             "--host",
             "127.0.0.1",
             "--port",
@@ -84,6 +93,8 @@ class Server:
         # PYTHONPATH: the server runs this checkout's code even when the venv's editable install
         # points at another one (e.g. a copy of an older commit, for a before/after comparison).
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
+        if self.data_dir is not None:
+            env["TIGAPILAR_DATA_DIR"] = str(self.data_dir)
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
         deadline = time.monotonic() + timeout

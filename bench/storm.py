@@ -11,14 +11,24 @@ Each phone is an httpx.AsyncClient with its own connection; at most `CONCURRENCY
 connected at a time. Afterwards the SQLite file is read to verify that every mutation was applied
 exactly once: outcomes and audit entries counted, counter sums and note counts compared with what
 was pushed, no duplicate records, the audit hash chain intact.
+
+`storm-pg` runs the same storm (same world, built through the same storage calls, same seeds)
+against PostgreSQL with **two** `tigapilar serve` processes on two ports sharing one database; the
+phones alternate between them. The database is a fresh one created in `$TIGAPILAR_BENCH_POSTGRES_URL`
+when set, else in a throwaway cluster (`scripts/postgres start`, removed afterwards), and the same
+checks run as SQL on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import shutil
 import sqlite3
+import subprocess
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,11 +39,12 @@ import httpx
 import msgspec
 
 from bench.context import Context
-from bench.env import RssSampler, fmt_ms, mib, percentile
+from bench.env import REPO, RssSampler, fmt_ms, mib, percentile
 from bench.report import Section
-from bench.server import Server
+from bench.server import Server, _command
 from bench.world import Phone, bulk_write, incident_fields, incidents, make_world, uuid7
 from server.seed import load_stock_items
+from server.storage.base import Storage
 from server.storage.sqlite import SqliteStorage
 from sync import audit
 from sync.clock import HybridClock
@@ -85,7 +96,7 @@ class Tally:
     statuses: Counter[str] = field(default_factory=Counter)
 
 
-async def prepare(storage: SqliteStorage, ctx: Context) -> tuple[list[StormPhone], dict[str, Any]]:
+async def prepare(storage: Storage, ctx: Context) -> tuple[list[StormPhone], dict[str, Any]]:
     warehouses = ctx.size(10, 4)
     per = ctx.size(50, 25)
     wids, phones = await make_world(
@@ -220,100 +231,112 @@ async def one_phone(sp: StormPhone, c: httpx.AsyncClient, tally: Tally, gate: as
             tally.errors[type(exc).__name__] += 1
 
 
-def verify(db: Path, phones: list[StormPhone], facts: dict[str, Any], deltas: Counter[str],
-           notes: Counter[str], section: Section) -> None:  # fmt: skip
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        clients = [sp.phone.client_id for sp in phones]
-        q = "SELECT value FROM json_each(?)"
-        ids = msgspec.json.encode(clients).decode()  # bound as one JSON array
-        n_out, n_distinct, bad = conn.execute(
-            "SELECT count(*), count(DISTINCT client_id || ':' || seq), sum(status != 'applied')"
-            f" FROM outcomes WHERE client_id IN ({q})",
-            (ids,),
-        ).fetchone()
-        expected = len(phones) * QUEUED
-        section.check(
-            f"outcomes: {n_out:,} stored for {expected:,} mutations, all distinct",
-            n_out == expected and n_distinct == expected,
-        )
-        section.check(f"every mutation applied (not applied: {bad or 0})", not bad)
-        last = dict(
-            conn.execute(f"SELECT client_id, last_seq FROM client_state WHERE client_id IN ({q})", (ids,))
-        )
-        want = {sp.phone.client_id: sp.phone.seq for sp in phones}
-        section.check("every phone's last_seq on the server is its last mutation number", last == want)
-        n_audit = conn.execute(
-            f"SELECT count(*) FROM audit_log WHERE kind = 'mutation' AND device IN ({q})", (ids,)
-        ).fetchone()[0]
-        section.check(f"audit: {n_audit:,} mutation entries (one per mutation, replays add none)",
-                      n_audit == expected)  # fmt: skip
-        chain = conn.execute("SELECT id, content, prev_hash, hash FROM audit_log ORDER BY id").fetchall()
-        section.check(f"audit hash chain intact over {len(chain):,} entries",
-                      audit.verify((i, bytes(c), p, h) for i, c, p, h in chain) is None)  # fmt: skip
-        creates = sum(1 for sp in phones for m in sp.mutations if m.op == "create")
-        found = conn.execute(
-            "SELECT count(*), count(DISTINCT id) FROM records WHERE id IN (SELECT record_id FROM outcomes"
-            f" WHERE op = 'create' AND client_id IN ({q}))",
-            (ids,),
-        ).fetchone()
-        section.check(f"records: {found[0]:,} new records for {creates:,} creates, no duplicates",
-                      found[0] == creates == found[1])  # fmt: skip
-        wrong = []
-        for wid in facts["wids"]:
-            for rid in facts["shared"][wid]["levels"]:
-                row = conn.execute("SELECT fields FROM records WHERE id = ?", (rid,)).fetchone()
-                fields = msgspec.json.decode(row[0])
-                if fields["expected"] != STOCK_START + deltas[rid] or len(fields.get("movements", [])) != sum(
-                    1 for sp in phones for m in sp.mutations if m.id == rid
-                ):
-                    wrong.append(rid)
-            for rid in facts["shared"][wid]["incidents"]:
-                row = conn.execute("SELECT fields FROM records WHERE id = ?", (rid,)).fetchone()
-                if len(msgspec.json.decode(row[0]).get("notes", [])) != notes[rid]:
-                    wrong.append(rid)
-        moves = sum(1 for sp in phones for m in sp.mutations if m.collection == "stock_levels")
-        section.check(
-            f"shared records: counter sums and movement/note counts exact on all {len(facts['wids']) * 8} "
-            f"({moves:,} stock movements, {sum(notes.values()):,} notes)",
-            not wrong,
-        )
-        own_top = dict(
-            conn.execute(
-                f"SELECT client_id, max(revision) FROM outcomes WHERE client_id IN ({q}) GROUP BY client_id",
-                (ids,),
-            )
-        )
-        behind = [
-            sp
-            for sp in phones
-            if sp.reflected != sp.phone.seq or sp.cursor < (own_top.get(sp.phone.client_id) or 0)
-        ]
-        section.check(
-            f"every phone's pull reflects all its {QUEUED} mutations (reflected_seq, cursor past its own "
-            f"changes; behind: {len(behind)})",
-            not behind,
-        )
-    finally:
-        conn.close()
+class _Sql:
+    """The verification's queries on either backend: `{ids}` is "client_id/device in the phones'
+    ids" (one bound parameter), `{p}` one bound scalar parameter."""
+
+    def __init__(self, conn: Any, *, postgres: bool) -> None:
+        self.conn = conn
+        self.postgres = postgres
+
+    async def rows(self, sql: str, arg: Any = None) -> list[tuple[Any, ...]]:
+        if self.postgres:
+            sql = sql.format(ids="= ANY($1::text[])", p="$1")
+            return [tuple(r) for r in await self.conn.fetch(sql, *([] if arg is None else [arg]))]
+        sql = sql.format(ids="IN (SELECT value FROM json_each(?))", p="?")
+        if isinstance(arg, list):
+            arg = msgspec.json.encode(arg).decode()  # bound as one JSON array
+        return [tuple(r) for r in self.conn.execute(sql, () if arg is None else (arg,)).fetchall()]
+
+    async def one(self, sql: str, arg: Any = None) -> tuple[Any, ...]:
+        return (await self.rows(sql, arg))[0]
 
 
-async def run(ctx: Context) -> list[Section]:
-    section = Section(
-        "storm",
-        "2. Reconnect storm",
-        ["phones", "mutations", "concurrent", "drain time", "requests", "push p50 / p95 / p99",
-         "pull p50 / p95 / p99", "errors"],
-    )  # fmt: skip
-    foot = Section(
-        "footprint", "6. Server footprint (RSS of the `tigapilar serve` process)", ["state", "RSS"]
+async def verify(db: _Sql, phones: list[StormPhone], facts: dict[str, Any], deltas: Counter[str],
+                 notes: Counter[str], section: Section) -> None:  # fmt: skip
+    ids = [sp.phone.client_id for sp in phones]
+    n_out, n_distinct, bad = await db.one(
+        "SELECT count(*), count(DISTINCT client_id || ':' || seq),"
+        " count(*) FILTER (WHERE status <> 'applied') FROM outcomes WHERE client_id {ids}",
+        ids,
     )
-    work = ctx.dir("storm")
-    db = work / "storm.db"
-    storage = SqliteStorage(db)
-    await storage.open()
+    expected = len(phones) * QUEUED
+    section.check(
+        f"outcomes: {n_out:,} stored for {expected:,} mutations, all distinct",
+        n_out == expected and n_distinct == expected,
+    )
+    section.check(f"every mutation applied (not applied: {bad or 0})", not bad)
+    last = dict(await db.rows("SELECT client_id, last_seq FROM client_state WHERE client_id {ids}", ids))
+    want = {sp.phone.client_id: sp.phone.seq for sp in phones}
+    section.check("every phone's last_seq on the server is its last mutation number", last == want)
+    (n_audit,) = await db.one("SELECT count(*) FROM audit_log WHERE kind = 'mutation' AND device {ids}", ids)
+    section.check(f"audit: {n_audit:,} mutation entries (one per mutation, replays add none)",
+                  n_audit == expected)  # fmt: skip
+    chain = await db.rows("SELECT id, content, prev_hash, hash FROM audit_log ORDER BY id")
+    section.check(f"audit hash chain intact over {len(chain):,} entries",
+                  audit.verify((i, bytes(c), p, h) for i, c, p, h in chain) is None)  # fmt: skip
+    creates = sum(1 for sp in phones for m in sp.mutations if m.op == "create")
+    found = await db.one(
+        "SELECT count(*), count(DISTINCT id) FROM records WHERE id IN (SELECT record_id FROM outcomes"
+        " WHERE op = 'create' AND client_id {ids})",
+        ids,
+    )
+    section.check(f"records: {found[0]:,} new records for {creates:,} creates, no duplicates",
+                  found[0] == creates == found[1])  # fmt: skip
+    wrong = []
+    for wid in facts["wids"]:
+        for rid in facts["shared"][wid]["levels"]:
+            (raw,) = await db.one("SELECT fields FROM records WHERE id = {p}", rid)
+            fields = msgspec.json.decode(raw)
+            if fields["expected"] != STOCK_START + deltas[rid] or len(fields.get("movements", [])) != sum(
+                1 for sp in phones for m in sp.mutations if m.id == rid
+            ):
+                wrong.append(rid)
+        for rid in facts["shared"][wid]["incidents"]:
+            (raw,) = await db.one("SELECT fields FROM records WHERE id = {p}", rid)
+            if len(msgspec.json.decode(raw).get("notes", [])) != notes[rid]:
+                wrong.append(rid)
+    moves = sum(1 for sp in phones for m in sp.mutations if m.collection == "stock_levels")
+    section.check(
+        f"shared records: counter sums and movement/note counts exact on all {len(facts['wids']) * 8} "
+        f"({moves:,} stock movements, {sum(notes.values()):,} notes)",
+        not wrong,
+    )
+    own_top = dict(
+        await db.rows(
+            "SELECT client_id, max(revision) FROM outcomes WHERE client_id {ids} GROUP BY client_id", ids
+        )
+    )
+    behind = [
+        sp
+        for sp in phones
+        if sp.reflected != sp.phone.seq or sp.cursor < (own_top.get(sp.phone.client_id) or 0)
+    ]
+    section.check(
+        f"every phone's pull reflects all its {QUEUED} mutations (reflected_seq, cursor past its own "
+        f"changes; behind: {len(behind)})",
+        not behind,
+    )
+
+
+HEADERS = ["phones", "mutations", "concurrent", "drain time", "requests", "push p50 / p95 / p99",
+           "pull p50 / p95 / p99", "errors"]  # fmt: skip
+
+
+@dataclass
+class Outcome:
+    drain: float
+    tally: Tally
+    cpu: float
+    peaks: list[int]
+    row: list[str] = field(default_factory=list)
+
+
+async def setup(
+    storage: Storage, ctx: Context
+) -> tuple[list[StormPhone], dict[str, Any], Counter[str], Counter[str]]:
+    """The world and every phone's queued batch: identical on both backends (same seeds, same calls)."""
     phones, facts = await prepare(storage, ctx)
-    await storage.close()
     rng = random.Random(5)
     deltas: Counter[str] = Counter()
     notes: Counter[str] = Counter()
@@ -321,45 +344,206 @@ async def run(ctx: Context) -> list[Section]:
         queue(sp, facts["shared"][sp.phone.warehouses[0]], facts["seen"], rng, deltas, notes)
         sp.retries = i % 10 == 3
     ctx.log(f"storm: {len(phones)} phones ready, {len(phones) * QUEUED:,} queued mutations")
+    return phones, facts, deltas, notes
 
+
+async def storm(phones: list[StormPhone], servers: list[Server]) -> Outcome:
+    """Every phone at once (at most CONCURRENCY connected in all), phone i on server i mod n."""
     tally = Tally()
+    gate = asyncio.Semaphore(CONCURRENCY)
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    clients = [httpx.AsyncClient(base_url=s.url, timeout=120, limits=limits) for s in servers]
+    try:
+        cpu = sum(s.cpu_seconds() for s in servers)
+        samplers = [RssSampler(s.pid) for s in servers]
+        for r in samplers:
+            r.__enter__()
+        try:
+            t0 = time.perf_counter()
+            await asyncio.wait_for(
+                asyncio.gather(
+                    *(one_phone(sp, clients[i % len(clients)], tally, gate) for i, sp in enumerate(phones))
+                ),
+                timeout=540,
+            )
+            drain = time.perf_counter() - t0
+        finally:
+            for r in samplers:
+                r.__exit__()
+        cpu = sum(s.cpu_seconds() for s in servers) - cpu
+    finally:
+        for c in clients:
+            await c.aclose()
+    out = Outcome(drain=drain, tally=tally, cpu=cpu, peaks=[r.peak for r in samplers])
+    errors = sum(tally.errors.values()) + sum(1 for sp in phones if not sp.done)
+    lat = lambda v: " / ".join(fmt_ms(percentile(v, q)) for q in (50, 95, 99))  # noqa: E731
+    out.row = [str(c) for c in (
+        len(phones), f"{len(phones) * QUEUED:,}", CONCURRENCY, f"{drain:.1f} s",
+        f"{len(tally.push) + len(tally.pull):,}", lat(tally.push), lat(tally.pull), errors,
+    )]  # fmt: skip
+    return out
+
+
+def judge(out: Outcome, phones: list[StormPhone], section: Section, servers: str) -> None:
+    errors = sum(out.tally.errors.values()) + sum(1 for sp in phones if not sp.done)
+    section.check(f"zero errors ({dict(out.tally.errors) or 'none'})", errors == 0)
+    retried = sum(1 for sp in phones if sp.retries)
+    section.check(f"{retried} phones re-sent their whole batch: all {retried * QUEUED:,} answered `replayed`",
+                  out.tally.replayed == retried * QUEUED)  # fmt: skip
+    pulled = sum(sp.pulled for sp in phones)
+    section.notes.append(
+        f"throughput {len(phones) * QUEUED / out.drain:,.0f} mutations/s while serving the pulls; "
+        f"{len(out.tally.push):,} pushes, {len(out.tally.pull):,} pull pages carrying {pulled:,} changes; "
+        f"{servers} CPU {out.cpu:.1f} s over the {out.drain:.1f} s drain ({out.cpu / out.drain:.0%} of one "
+        "core; the load generator shares the machine's 2 cores)."
+    )
+
+
+async def run(ctx: Context) -> list[Section]:
+    section = Section("storm", "2. Reconnect storm", HEADERS)
+    foot = Section(
+        "footprint", "6. Server footprint (RSS of the `tigapilar serve` process)", ["state", "RSS"]
+    )
+    work = ctx.dir("storm")
+    db = work / "storm.db"
+    storage = SqliteStorage(db)
+    await storage.open()
+    phones, facts, deltas, notes = await setup(storage, ctx)
+    await storage.close()
+
     with Server(db, log=work / "server.log") as server:
         await asyncio.sleep(0.5)
         idle = server.rss()
-        gate = asyncio.Semaphore(CONCURRENCY)
-        limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-        async with httpx.AsyncClient(base_url=server.url, timeout=120, limits=limits) as client:
-            cpu = server.cpu_seconds()
-            with RssSampler(server.pid) as rss:
-                t0 = time.perf_counter()
-                await asyncio.wait_for(
-                    asyncio.gather(*(one_phone(sp, client, tally, gate) for sp in phones)), timeout=540
-                )
-                drain = time.perf_counter() - t0
-            cpu = server.cpu_seconds() - cpu
-        peak = rss.peak
+        out = await storm(phones, [server])
         await asyncio.sleep(1.0)
         after = server.rss()
-    ctx.log(f"storm: drained in {drain:.1f}s")
+    ctx.log(f"storm: drained in {out.drain:.1f}s")
 
-    errors = sum(tally.errors.values()) + sum(1 for sp in phones if not sp.done)
-    lat = lambda v: " / ".join(fmt_ms(percentile(v, q)) for q in (50, 95, 99))  # noqa: E731
-    section.add(len(phones), f"{len(phones) * QUEUED:,}", CONCURRENCY, f"{drain:.1f} s",
-                f"{len(tally.push) + len(tally.pull):,}", lat(tally.push), lat(tally.pull),
-                errors)  # fmt: skip
-    section.check(f"zero errors ({dict(tally.errors) or 'none'})", errors == 0)
-    retried = sum(1 for sp in phones if sp.retries)
-    section.check(f"{retried} phones re-sent their whole batch: all {retried * QUEUED:,} answered `replayed`",
-                  tally.replayed == retried * QUEUED)  # fmt: skip
-    verify(db, phones, facts, deltas, notes, section)
-    pulled = sum(sp.pulled for sp in phones)
-    section.notes.append(
-        f"throughput {len(phones) * QUEUED / drain:,.0f} mutations/s while serving the pulls; "
-        f"{len(tally.push):,} pushes, {len(tally.pull):,} pull pages carrying {pulled:,} changes; "
-        f"server CPU {cpu:.1f} s over the {drain:.1f} s drain ({cpu / drain:.0%} of one core; the load "
-        "generator shares the machine's 2 cores)."
-    )
+    section.add(*out.row)
+    ctx.results["storm"] = out.row
+    judge(out, phones, section, "server")
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        await verify(_Sql(conn, postgres=False), phones, facts, deltas, notes, section)
+    finally:
+        conn.close()
     foot.add("idle, after start-up", mib(idle))
-    foot.add(f"peak during the storm ({CONCURRENCY} connections)", mib(peak))
+    foot.add(f"peak during the storm ({CONCURRENCY} connections)", mib(out.peaks[0]))
     foot.add("idle again, 1 s after the storm", mib(after))
     return [section, foot]
+
+
+# ----------------------------------------------------------------------------- PostgreSQL
+
+PG_SERVERS = 2
+
+
+def postgres_available() -> bool:
+    """A URL was given, or the throwaway cluster's server binaries can be found (as scripts/postgres
+    looks for them)."""
+    if os.environ.get("TIGAPILAR_BENCH_POSTGRES_URL") or os.environ.get("TIGAPILAR_PG_BIN"):
+        return True
+    return bool(shutil.which("pg_config") or any(Path("/usr/lib/postgresql").glob("*/bin/initdb")))
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, query = url.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+
+
+async def run_pg(ctx: Context) -> Section:
+    section = Section(
+        "storm-pg",
+        f"2b. Reconnect storm: SQLite (1 process) beside PostgreSQL ({PG_SERVERS} processes, one database)",
+        ["backend", *HEADERS],
+    )
+    if not postgres_available():
+        section.notes.append("skipped: no $TIGAPILAR_BENCH_POSTGRES_URL and no PostgreSQL server binaries")
+        return section
+    import asyncpg
+
+    from server.storage.postgres import PostgresStorage
+
+    work = ctx.dir("storm-pg")
+    given = os.environ.get("TIGAPILAR_BENCH_POSTGRES_URL")
+    # Our own cluster directory (never the default one another run or test may be using).
+    pg_env = {
+        **os.environ,
+        "TIGAPILAR_PG_DIR": f"/tmp/tigapilar-bench-pg-{os.getpid()}-{uuid.uuid4().hex[:6]}",
+    }
+    script = str(REPO / "scripts" / "postgres")
+    cluster = False
+    admin_url = given
+    name = f"tigapilar_bench_{uuid.uuid4().hex[:8]}"
+    created = False
+    servers: list[Server] = []
+    try:
+        if admin_url is None:
+            t0 = time.perf_counter()
+            cluster = True
+            admin_url = (
+                subprocess.run(
+                    [script, "start"], env=pg_env, check=True, capture_output=True, text=True, timeout=120
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
+            ctx.log(f"storm-pg: throwaway cluster up in {time.perf_counter() - t0:.1f}s")
+        # A fresh database for this run, so the world's fixed ids and usernames never collide.
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+            created = True
+        finally:
+            await conn.close()
+        url = _with_database(admin_url, name)
+        subprocess.run(
+            [*_command(), "migrate", "--database", url], check=True, capture_output=True, timeout=120,
+            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), "TIGAPILAR_DATA_DIR": str(work / "data")},
+        )  # fmt: skip
+        storage = PostgresStorage(url, data_dir=work / "data")
+        await storage.open()
+        try:
+            t0 = time.perf_counter()
+            phones, facts, deltas, notes = await setup(storage, ctx)
+            ctx.log(f"storm-pg: world built in {time.perf_counter() - t0:.1f}s")
+        finally:
+            await storage.close()
+        for k in range(PG_SERVERS):  # one after the other: both migrate/seed reference data at start
+            server = Server(url, log=work / f"server{k}.log", data_dir=work / "data")
+            servers.append(server)
+            server.start()
+        await asyncio.sleep(0.5)
+        out = await storm(phones, servers)
+        ctx.log(f"storm-pg: drained in {out.drain:.1f}s")
+        for server in servers:
+            server.stop()
+        if "storm" in ctx.results:
+            section.add("SQLite, 1 process", *ctx.results["storm"])
+        section.add(f"PostgreSQL, {PG_SERVERS} processes", *out.row)
+        judge(out, phones, section, f"servers' ({PG_SERVERS} processes)")
+        conn = await asyncpg.connect(url)
+        try:
+            await verify(_Sql(conn, postgres=True), phones, facts, deltas, notes, section)
+            version = await conn.fetchval("SHOW server_version")
+        finally:
+            await conn.close()
+        section.notes.append(
+            f"PostgreSQL {version}{' (throwaway loopback cluster: fsync off)' if cluster else ''}; "
+            f"phone i talks to server i mod {PG_SERVERS}; the CPU above is the two `tigapilar serve` "
+            "processes only (PostgreSQL's own backends not counted); server RSS peaks "
+            + " / ".join(mib(p) for p in out.peaks)
+            + "."
+        )
+    finally:
+        for server in servers:
+            server.stop()
+        if created and admin_url and not cluster:
+            conn = await asyncpg.connect(admin_url)
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await conn.close()
+        if cluster:
+            subprocess.run([script, "stop"], env=pg_env, check=False, timeout=120)
+    return section

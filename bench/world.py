@@ -21,7 +21,7 @@ import msgspec
 from server.auth import Passwords, new_token
 from server.models import Device, User, UserInput, Warehouse, iso
 from server.seed import install_reference_data
-from server.storage.sqlite import SqliteStorage
+from server.storage.base import Storage
 from sync import digest as digests_
 from sync.clock import HybridClock, format_hlc
 from sync.domain import Actor, Role
@@ -133,7 +133,7 @@ class Phone:
 
 
 async def make_world(
-    storage: SqliteStorage,
+    storage: Storage,
     *,
     warehouses: int,
     phones_per_warehouse: int,
@@ -252,7 +252,7 @@ def changed_again(record: Record, revision: int, n: int, rng: random.Random, *, 
 
 
 async def bulk_write(
-    storage: SqliteStorage,
+    storage: Storage,
     records: Iterable[Record],
     *,
     batch: int = 5000,
