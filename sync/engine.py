@@ -16,8 +16,7 @@ Either all of it commits or none of it does, so a crash mid-batch is repaired by
 from __future__ import annotations
 
 import itertools
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -26,7 +25,7 @@ import msgspec
 from sync import digest as digests_
 from sync.clock import HybridClock, parse_hlc
 from sync.collections import COLLECTIONS, CollectionSpec
-from sync.domain import Actor, Template, answer_field, is_finding
+from sync.domain import Actor, Template
 from sync.errors import (
     BatchInvalid,
     ClientMismatch,
@@ -46,6 +45,21 @@ from sync.messages import (
     PushRequest,
     PushResponse,
 )
+from sync.rules import (
+    changed_since,
+    check_answers,
+    check_patch_allowed,
+    conflict_id,
+    created_system_fields,
+    field_spec,
+    incident_transition,
+    is_union_merge,
+    only_fields,
+    photo_hashes,
+    review_transition,
+    stamp_entries,
+    stock_level_id,
+)
 from sync.store import (
     AttachmentRef,
     AuditEntry,
@@ -58,35 +72,16 @@ from sync.store import (
 )
 from sync.upgrade import check_schema, upgrade
 
+__all__ = ["SyncEngine", "conflict_id", "photo_hashes", "stock_level_id"]
+
 _REQUIRED: dict[str, tuple[str, ...]] = {
     name: tuple(n for n, f in spec.fields.items() if f.required) for name, spec in COLLECTIONS.items()
 }
 """Fields each collection requires on create, in declaration order."""
 
-CONFLICT_NAMESPACE = uuid.UUID("6f1d8a56-27c4-4c55-9a43-3f0d3c1f7b21")
-PHOTO_FIELDS = ("photos",)
-
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def stock_level_id(warehouse_id: str, item_type: str) -> str:
-    """Stock levels have one record per warehouse and item type, so their id is derived."""
-    return f"sl.{warehouse_id}.{item_type}"
-
-
-def conflict_id(client_id: str, seq: int, field: str) -> str:
-    return str(uuid.uuid5(CONFLICT_NAMESPACE, f"{client_id}:{seq}:{field}"))
-
-
-def photo_hashes(fields: dict[str, Any]) -> list[str]:
-    """Attachment hashes a set of fields references."""
-    found: list[str] = []
-    for name, value in fields.items():
-        if (name in PHOTO_FIELDS or name.startswith("p.")) and isinstance(value, list):
-            found.extend(v for v in value if isinstance(v, str))
-    return found
 
 
 @runtime_checkable
@@ -361,7 +356,7 @@ class SyncEngine:
             )
             return _Applied(record=existing, conflicts=[cid])
         if m.op == "patch":
-            _check_patch_allowed(actor, existing)
+            check_patch_allowed(actor, existing)
             return self._patch(batch, actor, client_id, spec, m, existing, m.fields, now)
         if m.collection == "inspections":
             return await self._inspection_action(batch, actor, client_id, m, existing, now)
@@ -395,19 +390,19 @@ class SyncEngine:
                 raise Rejection("invalid_value", "a stock level id is sl.<warehouse>.<item_type>")
         fields: dict[str, Any] = {}
         for name, value in m.fields.items():
-            field = _field_spec(spec, name)
+            field = field_spec(spec, name)
             if field.policy == "system":
                 raise Rejection("read_only_field", f"{name} is set by the server")
             validate(name, field, value)
             if field.policy == "counter":
                 value = value["delta"]
             elif field.policy == "append":
-                value = _stamp_entries(value, actor, now)
+                value = stamp_entries(value, actor, now)
             fields[name] = value
         missing = [n for n in _REQUIRED[spec.name] if n not in fields]
         if missing:
             raise Rejection("required_missing", f"required: {', '.join(missing)}")
-        fields.update(_created_system_fields(spec.name, actor))
+        fields.update(created_system_fields(spec.name, actor))
         record = Record(
             id=m.id,
             collection=m.collection,
@@ -444,7 +439,7 @@ class SyncEngine:
         """Merge a patch field by field; `system` carries server-set fields of a domain action."""
         merges: dict[str, tuple[FieldMerge, Any]] = {}
         for name, value in patch.items():
-            field = _field_spec(spec, name)
+            field = field_spec(spec, name)
             if field.policy == "system":
                 raise Rejection("read_only_field", f"{name} is set by the server")
             validate(name, field, value)
@@ -453,14 +448,14 @@ class SyncEngine:
                     raise Rejection("immutable_field", f"{name} cannot change after creation")
                 continue
             if field.policy == "append":
-                value = _stamp_entries(value, actor, now)
+                value = stamp_entries(value, actor, now)
             merged = merge_field(
                 field,
                 current=existing.fields.get(name),
                 current_hlc=existing.field_hlcs.get(name, ""),
                 incoming=value,
                 hlc=m.hlc,
-                concurrent=_changed_since(existing, name, m.base_rev, client_id),
+                concurrent=changed_since(existing, name, m.base_rev, client_id),
             )
             merges[name] = (merged, value)
         changed = {n: fm.value for n, (fm, _) in merges.items() if fm.changed}
@@ -481,7 +476,7 @@ class SyncEngine:
                 record.field_revs[name] = record.revision
                 record.field_hlcs[name] = m.hlc
                 record.field_by[name] = actor.user_id
-                if name in merges and _is_union_merge(spec, name, *merges[name]):
+                if name in merges and is_union_merge(spec, name, *merges[name]):
                     # A union the phone has not seen yet: stamp it as the server's, so the
                     # phone's next offline edit of this field merges again instead of replacing.
                     record.field_hlcs[name] = self.clock.now()
@@ -499,7 +494,7 @@ class SyncEngine:
                     record,
                     now,
                     field=name,
-                    policy=_field_spec(spec, name).policy,
+                    policy=field_spec(spec, name).policy,
                     reason="concurrent_edit",
                     server_value=existing.fields.get(name),
                     client_value=incoming,
@@ -524,7 +519,7 @@ class SyncEngine:
                 raise Rejection("forbidden", "only its author or a supervisor may delete this record")
             if existing.collection == "inspections" and status not in ("draft", None):
                 raise Rejection("inspection_submitted", "a submitted inspection cannot be deleted")
-        if any(_changed_since(existing, name, m.base_rev, client_id) for name in existing.field_revs):
+        if any(changed_since(existing, name, m.base_rev, client_id) for name in existing.field_revs):
             # The record changed since the deleting phone saw it: deleting now would silently
             # throw that change away, so keep the record and ask a supervisor.
             cid = self._conflict(
@@ -560,7 +555,7 @@ class SyncEngine:
                 return _Applied(record=existing, conflicts=[])  # a co-inspector submitted first
             template = await self._template(batch, str(existing.fields.get("template_id", "")))
             answers = {**existing.fields, **m.fields}
-            findings = _check_answers(template, answers, batch.records, existing.warehouse_id)
+            findings = check_answers(template, answers, batch.records, existing.warehouse_id)
             system = {
                 "status": "submitted",
                 "submitted_at": now,
@@ -570,57 +565,14 @@ class SyncEngine:
             return self._patch(
                 batch, actor, client_id, COLLECTIONS["inspections"], m, existing, m.fields, now, system=system
             )
-        if not actor.is_supervisor:
-            raise Rejection("forbidden", "only a supervisor reviews inspections")
-        if status != "submitted":
-            raise Rejection("invalid_transition", f"cannot {m.op} an inspection that is {status}")
-        _only_fields(m, {"comment"})
-        comment = str(m.fields.get("comment", ""))
-        if m.op == "review":
-            system = {"status": "reviewed", "reviewed_at": now, "reviewed_by": actor.user_id}
-            if comment:
-                system["review_comment"] = comment
-        else:
-            if not comment.strip():
-                raise Rejection("comment_required", "say what needs fixing")
-            system = {"status": "needs_fix", "review_comment": comment, "reviewed_by": actor.user_id}
-        return self._system_change(batch, actor, m, existing, system, now)
+        return self._system_change(batch, actor, m, existing, review_transition(actor, m, existing, now), now)
 
     def _incident_action(
         self, batch: _Batch, actor: Actor, m: Mutation, existing: Record, now: str
     ) -> _Applied:
-        status = existing.fields.get("status", "open")
-        assigned = existing.fields.get("assigned_agency")
-        may_act = actor.is_supervisor or not assigned or assigned == actor.agency
-        if m.op == "acknowledge":
-            _only_fields(m, set())
-            if status != "open":
-                if status == "acknowledged":
-                    return _Applied(record=existing, conflicts=[])
-                raise Rejection("invalid_transition", f"cannot acknowledge an incident that is {status}")
-            if not may_act:
-                raise Rejection("forbidden", f"this incident is assigned to {assigned}")
-            system = {"status": "acknowledged", "acknowledged_at": now, "acknowledged_by": actor.user_id}
-        elif m.op == "resolve":
-            _only_fields(m, {"resolution"})
-            if status == "resolved":
-                return _Applied(record=existing, conflicts=[])
-            if not may_act:
-                raise Rejection("forbidden", f"this incident is assigned to {assigned}")
-            if status == "open" and not actor.is_supervisor:
-                raise Rejection("invalid_transition", "acknowledge the incident before resolving it")
-            system = {"status": "resolved", "resolved_at": now, "resolved_by": actor.user_id}
-            if m.fields.get("resolution"):
-                system["resolution"] = str(m.fields["resolution"])[:4000]
-            if status == "open":
-                system.update(acknowledged_at=now, acknowledged_by=actor.user_id)
-        else:  # reopen
-            _only_fields(m, set())
-            if not actor.is_supervisor:
-                raise Rejection("forbidden", "only a supervisor reopens an incident")
-            if status != "resolved":
-                raise Rejection("invalid_transition", f"cannot reopen an incident that is {status}")
-            system = {"status": "open"}
+        system = incident_transition(actor, m, existing, now)
+        if system is None:
+            return _Applied(record=existing, conflicts=[])  # already there: two officers acknowledged
         return self._system_change(batch, actor, m, existing, system, now)
 
     def _resolve_conflict(
@@ -628,7 +580,7 @@ class SyncEngine:
     ) -> _Applied:
         if not actor.is_supervisor:
             raise Rejection("forbidden", "only a supervisor resolves conflicts")
-        _only_fields(m, {"value"})
+        only_fields(m, {"value"})
         if "value" not in m.fields:
             raise Rejection("value_required", "say which value to keep")
         if conflict.fields.get("status") == "resolved":
@@ -659,7 +611,7 @@ class SyncEngine:
             for changed in client_fields if (not value and isinstance(client_fields, dict)) else ():
                 restored.field_revs[changed] = restored.revision
         else:
-            field = _field_spec(COLLECTIONS[target.collection], name)
+            field = field_spec(COLLECTIONS[target.collection], name)
             validate(name, field, value)
             current = target.fields.get(name)
             known = (conflict.fields.get("server_value"), conflict.fields.get("client_value"))
@@ -864,85 +816,3 @@ class SyncEngine:
 
 
 # ------------------------------------------------------------------ rules
-
-
-def _field_spec(spec: CollectionSpec, name: str) -> Any:
-    field = spec.field(name)
-    if field is None:
-        raise Rejection("unknown_field", f"{spec.name} has no field {name}")
-    return field
-
-
-def _changed_since(record: Record, name: str, base_rev: int, client_id: str) -> bool:
-    """Whether a field changed after the client's base revision by another device.
-
-    The stamp's node is the writing client, so a phone's own earlier edits (made offline, after
-    its base) never count as concurrent with its later ones.
-    """
-    if record.field_revs.get(name, 0) <= base_rev:
-        return False
-    stamp = record.field_hlcs.get(name, "")
-    return not stamp or parse_hlc(stamp)[2] != client_id
-
-
-def _is_union_merge(spec: CollectionSpec, name: str, merged: FieldMerge, incoming: Any) -> bool:
-    field = spec.field(name)
-    return field is not None and field.policy == "union" and merged.value != incoming
-
-
-def _only_fields(m: Mutation, allowed: set[str]) -> None:
-    extra = sorted(set(m.fields) - allowed)
-    if extra:
-        raise Rejection("unknown_field", f"{m.op} takes no field {', '.join(extra)}")
-
-
-def _check_patch_allowed(actor: Actor, record: Record) -> None:
-    status = record.fields.get("status")
-    if record.collection == "inspections":
-        if status == "reviewed":
-            raise Rejection("inspection_locked", "this inspection has been reviewed and is locked")
-        if status == "submitted":
-            raise Rejection("inspection_submitted", "a submitted inspection can no longer be edited")
-    elif record.collection == "stock_levels":
-        if not (actor.is_supervisor or actor.agency == "KPU"):
-            raise Rejection("forbidden", "stock movements are recorded by KPU staff or a supervisor")
-    elif record.collection == "conflicts":
-        raise Rejection("not_allowed", "a conflict is decided with the resolve operation")
-
-
-def _created_system_fields(collection: str, actor: Actor) -> dict[str, Any]:
-    if collection == "inspections":
-        return {"status": "draft", "inspector_id": actor.user_id, "inspector_agency": actor.agency}
-    if collection == "incidents":
-        return {"status": "open", "reported_by": actor.user_id, "reporter_agency": actor.agency}
-    if collection == "stock_counts":
-        return {"counted_by": actor.user_id, "counter_agency": actor.agency}
-    return {}
-
-
-def _stamp_entries(entries: Iterable[dict[str, Any]], actor: Actor, now: str) -> list[dict[str, Any]]:
-    """Attribute appended entries (notes, movements) by the server, never by the phone."""
-    return [{**entry, "by": actor.user_id, "agency": actor.agency, "at": now} for entry in entries]
-
-
-def _check_answers(
-    template: Template, answers: dict[str, Any], records: dict[str, Record], warehouse_id: str
-) -> list[str]:
-    """Required answers must be present to submit; returns the item codes that are findings."""
-    missing: list[str] = []
-    findings: list[str] = []
-    for item in template.items():
-        answer = answers.get(answer_field(item))
-        if item.required and (answer is None or answer == "" or answer == []):
-            missing.append(item.code)
-            continue
-        expected = None
-        if item.stock_item:
-            level = records.get(stock_level_id(warehouse_id, item.stock_item))
-            if level is not None and isinstance(level.fields.get("expected"), int):
-                expected = float(level.fields["expected"])
-        if is_finding(item, answer, expected):
-            findings.append(item.code)
-    if missing:
-        raise Rejection("required_missing", f"required answers missing: {', '.join(missing)}")
-    return findings

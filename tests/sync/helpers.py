@@ -137,8 +137,8 @@ class Phone:
         await self.pull()
 
 
-async def seed_stock(engine: SyncEngine, expected: int = 40) -> None:
-    admin = Phone(engine, actor("admin", role="admin", agency="KPU", warehouses=(WH, OTHER_WH)))
+async def seed_stock(engine: SyncEngine, expected: int = 40, wall: Any = None) -> None:
+    admin = Phone(engine, actor("admin", role="admin", agency="KPU", warehouses=(WH, OTHER_WH)), wall)
     for wh in (WH, OTHER_WH):
         admin.mutate(
             "create",

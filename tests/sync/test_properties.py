@@ -18,13 +18,14 @@ import asyncio
 import itertools
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sync.clock import parse_hlc
+from sync.clock import HybridClock, parse_hlc
 from sync.engine import SyncEngine, stock_level_id
 from sync.errors import SequenceGap
 from sync.memory import MemoryStore
@@ -70,13 +71,28 @@ step = st.sampled_from([k for k, w in _WEIGHTS.items() for _ in range(w)]).flatm
 StoreFactory = Callable[[], AbstractAsyncContextManager[SyncStore]]
 
 
+class Ticker:
+    """A shared fake wall clock that moves 1 ms per reading: every run of a script sees the same
+    times, so a failure replays exactly (real clocks made last-writer-wins depend on machine load)."""
+
+    def __init__(self, start: int = 1_764_000_000_000) -> None:
+        self.ms = start
+
+    def __call__(self) -> int:
+        self.ms += 1
+        return self.ms
+
+    def iso(self) -> str:
+        return datetime.fromtimestamp(self() / 1000, UTC).isoformat(timespec="milliseconds")
+
+
 class Sim:
-    def __init__(self, engine: SyncEngine) -> None:
+    def __init__(self, engine: SyncEngine, ticker: Ticker) -> None:
         self.engine = engine
         self.phones = [
-            Phone(engine, actor("sari", agency="POLRI")),
-            Phone(engine, actor("joko", agency="KPU")),
-            Phone(engine, actor("budi", role="supervisor", agency="POLRI")),
+            Phone(engine, actor("sari", agency="POLRI"), wall=ticker),
+            Phone(engine, actor("joko", agency="KPU"), wall=ticker),
+            Phone(engine, actor("budi", role="supervisor", agency="POLRI"), wall=ticker),
         ]
         self.ids = itertools.count(1)
         self.sent: dict[int, list[PushRequest]] = {i: [] for i in range(PHONES)}
@@ -250,9 +266,10 @@ async def check_invariants(
 
 async def run_script(make_store: StoreFactory, steps: list[tuple[Any, ...]]) -> None:
     async with make_store() as store:
-        engine = SyncEngine(store)
-        await seed_stock(engine, expected=40)
-        sim = Sim(engine)
+        ticker = Ticker()
+        engine = SyncEngine(store, HybridClock("server", ticker), now=ticker.iso)
+        await seed_stock(engine, expected=40, wall=ticker)
+        sim = Sim(engine, ticker)
         for s in steps:
             await sim.run(*s)
         await sim.settle()
