@@ -605,8 +605,9 @@ class SyncEngine:
             )
             client_fields = conflict.fields.get("client_value")
             if not value and target.deleted and isinstance(client_fields, dict):
-                # Keeping a record whose edit arrived after its deletion: the edit takes effect too.
-                restored.fields = {**target.fields, **client_fields}
+                # Keeping a record whose edit arrived after its deletion: the edit takes effect too,
+                # merged by each field's policy so appended notes and added photos keep the others.
+                restored.fields = {**target.fields, **_kept_edit(target, conflict, client_fields, now)}
             batch.write(restored)
             for changed in client_fields if (not value and isinstance(client_fields, dict)) else ():
                 restored.field_revs[changed] = restored.revision
@@ -816,3 +817,29 @@ class SyncEngine:
 
 
 # ------------------------------------------------------------------ rules
+
+
+def _kept_edit(target: Record, conflict: Record, edit: dict[str, Any], now: str) -> dict[str, Any]:
+    """The fields an edit-after-delete sets when a supervisor keeps the record."""
+    spec = COLLECTIONS[target.collection]
+    author = Actor(
+        user_id=str(conflict.fields.get("client_by", "")),
+        username="",
+        role="officer",
+        agency="",
+        warehouses=frozenset(),
+    )
+    kept: dict[str, Any] = {}
+    for name, value in edit.items():
+        field = spec.field(name)
+        if field is None or field.policy in ("system", "immutable", "counter"):
+            continue  # refused when the edit arrived; counters live on records never deleted
+        current = target.fields.get(name)
+        if field.policy == "append":
+            value = stamp_entries(value, author, now)
+        if field.policy in ("append", "union"):
+            value = merge_field(
+                field, current=current, current_hlc="", incoming=value, hlc="", concurrent=True
+            ).value
+        kept[name] = value
+    return kept

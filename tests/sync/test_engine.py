@@ -501,3 +501,35 @@ async def test_failed_commit_leaves_nothing_behind(store: MemoryStore) -> None:
         type(store).write = original  # type: ignore[method-assign]
     assert store.records == {} and store.last_seq == {}
     assert (await sari.push()).results[0].status == "applied"
+
+
+async def test_keeping_an_edit_after_delete_merges_notes_and_photos(
+    engine: SyncEngine, store: MemoryStore
+) -> None:
+    sari, supervisor = Phone(engine, actor("sari")), Phone(engine, actor("budi", role="supervisor"))
+    sari.mutate("create", "inc-1", "incidents", {**INCIDENT, "photos": ["1" * 64]}, warehouse_id=WH)
+    sari.mutate("patch", "inc-1", "incidents", {"notes": [{"id": "n1", "text": "Dilaporkan"}]})
+    await sari.sync()
+    await supervisor.pull()
+    supervisor.mutate("delete", "inc-1", "incidents")
+    sari.mutate(
+        "patch",
+        "inc-1",
+        "incidents",
+        {
+            "notes": [{"id": "n2", "text": "Segel diganti"}],
+            "photos": ["2" * 64],
+            "description": "Sudah ditangani",
+        },
+    )
+    await supervisor.sync()
+    conflict_id = (await sari.push()).results[-1].conflicts[0]
+    await supervisor.pull()
+    supervisor.mutate("resolve", conflict_id, "conflicts", {"value": False})
+    await supervisor.sync()
+    fields = store.records["inc-1"].fields
+    assert store.records["inc-1"].deleted is False
+    assert [n["id"] for n in fields["notes"]] == ["n1", "n2"]
+    assert fields["notes"][1]["by"] == "u-sari"
+    assert fields["photos"] == ["1" * 64, "2" * 64]
+    assert fields["description"] == "Sudah ditangani"
