@@ -16,7 +16,8 @@ import msgspec
 
 from server.models import now_iso
 from server.storage.base import AuditRow, DeviceSyncState
-from server.storage.postgres.sync_tx import RECORD_COLUMNS, record_from_row, str_list
+from server.storage.postgres.sync_tx import RECORD_COLUMNS, str_list
+from server.storage.rows import record_from_row
 from sync.messages import MutationResult
 from sync.store import AuditEntry, Record, StoredOutcome
 

@@ -26,6 +26,7 @@ from typing import Any, cast
 import asyncpg
 import msgspec
 
+from server.storage.rows import record_from_row
 from sync import digest as digest_mod
 from sync.audit import GENESIS, canonical, chain
 from sync.domain import Template
@@ -46,9 +47,6 @@ CHANNEL = "tigapilar_changes"
 """NOTIFY channel: a sync commit that changed records sends its new revision as the payload."""
 
 _encode = msgspec.json.Encoder().encode
-_fields = msgspec.json.Decoder(dict[str, Any]).decode
-_field_revs = msgspec.json.Decoder(dict[str, int]).decode
-_str_dict = msgspec.json.Decoder(dict[str, str]).decode
 _result = msgspec.json.Decoder(MutationResult).decode
 _template = msgspec.json.Decoder(Template).decode
 
@@ -99,24 +97,6 @@ def text(value: Any) -> str:
 
 def str_list(values: Iterable[str]) -> list[str]:
     return list(values)
-
-
-def record_from_row(row: Sequence[Any]) -> Record:
-    return Record(
-        id=row[0],
-        collection=row[1],
-        warehouse_id=row[2],
-        revision=row[3],
-        fields=_fields(row[4]),
-        field_revs=_field_revs(row[5]),
-        field_hlcs=_str_dict(row[6]),
-        field_by=_str_dict(row[7]),
-        deleted=bool(row[8]),
-        created_by=row[9],
-        updated_by=row[10],
-        created_at=row[11],
-        updated_at=row[12],
-    )
 
 
 def record_row(record: Record) -> tuple[Any, ...]:

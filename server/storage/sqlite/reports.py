@@ -17,7 +17,8 @@ import msgspec
 
 from server.models import now_iso
 from server.storage.base import AuditRow, DeviceSyncState
-from server.storage.sqlite.sync_tx import RECORD_COLUMNS, json_list, record_from_row
+from server.storage.rows import record_from_row
+from server.storage.sqlite.sync_tx import RECORD_COLUMNS, json_list
 from sync.messages import MutationResult
 from sync.store import AuditEntry, Record, StoredOutcome
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar, cast
 import aiosqlite
 import msgspec
 
+from server.storage.rows import record_from_row
 from sync import digest as digest_mod
 from sync.audit import canonical, chain
 from sync.domain import Template
@@ -20,9 +21,6 @@ from sync.messages import Change, Digest, MutationResult
 from sync.store import AuditEntry, BatchEffects, Record, StoredOutcome
 
 _encode = msgspec.json.Encoder().encode
-_fields = msgspec.json.Decoder(dict[str, Any]).decode
-_field_revs = msgspec.json.Decoder(dict[str, int]).decode
-_str_dict = msgspec.json.Decoder(dict[str, str]).decode
 _result = msgspec.json.Decoder(MutationResult).decode
 _template = msgspec.json.Decoder(Template).decode
 
@@ -87,24 +85,6 @@ def json_list(values: Iterable[Any]) -> str:
 
 def text(value: Any) -> str:
     return _encode(value).decode()
-
-
-def record_from_row(row: Sequence[Any]) -> Record:
-    return Record(
-        id=row[0],
-        collection=row[1],
-        warehouse_id=row[2],
-        revision=row[3],
-        fields=_fields(row[4]),
-        field_revs=_field_revs(row[5]),
-        field_hlcs=_str_dict(row[6]),
-        field_by=_str_dict(row[7]),
-        deleted=bool(row[8]),
-        created_by=row[9],
-        updated_by=row[10],
-        created_at=row[11],
-        updated_at=row[12],
-    )
 
 
 def record_row(record: Record) -> tuple[Any, ...]:

@@ -1,0 +1,33 @@
+"""Row conversions both SQL backends share: a stored record row (the columns of RECORD_COLUMNS in
+that order, JSON columns as text) back into a sync.store.Record."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from sync.store import Record
+
+_fields = msgspec.json.Decoder(dict[str, Any]).decode
+_field_revs = msgspec.json.Decoder(dict[str, int]).decode
+_str_dict = msgspec.json.Decoder(dict[str, str]).decode
+
+
+def record_from_row(row: Sequence[Any]) -> Record:
+    return Record(
+        id=row[0],
+        collection=row[1],
+        warehouse_id=row[2],
+        revision=row[3],
+        fields=_fields(row[4]),
+        field_revs=_field_revs(row[5]),
+        field_hlcs=_str_dict(row[6]),
+        field_by=_str_dict(row[7]),
+        deleted=bool(row[8]),
+        created_by=row[9],
+        updated_by=row[10],
+        created_at=row[11],
+        updated_at=row[12],
+    )
