@@ -1,5 +1,6 @@
 """Row conversions both SQL backends share: a stored record row (the columns of RECORD_COLUMNS in
-that order, JSON columns as text) back into a sync.store.Record."""
+that order, JSON columns as text) back into a sync.store.Record, and audit entries into chained
+audit_log rows."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from typing import Any
 
 import msgspec
 
-from sync.store import Record
+from sync.audit import canonical, chain
+from sync.store import AuditEntry, Record
 
 _fields = msgspec.json.Decoder(dict[str, Any]).decode
 _field_revs = msgspec.json.Decoder(dict[str, int]).decode
 _str_dict = msgspec.json.Decoder(dict[str, str]).decode
+_encode = msgspec.json.Encoder().encode
 
 
 def record_from_row(row: Sequence[Any]) -> Record:
@@ -31,3 +34,28 @@ def record_from_row(row: Sequence[Any]) -> Record:
         created_at=row[11],
         updated_at=row[12],
     )
+
+
+def audit_rows(entries: Sequence[AuditEntry], head: str) -> tuple[list[tuple[Any, ...]], str]:
+    """Rows for the audit_log table, chained after `head`; returns the rows and the new head."""
+    rows = []
+    for entry in entries:
+        content = canonical(entry)
+        entry_hash = chain(head, content)
+        rows.append(
+            (
+                entry.at,
+                entry.kind,
+                entry.actor_id,
+                entry.actor_agency,
+                entry.device,
+                entry.warehouse_id,
+                entry.subject,
+                _encode(entry.detail).decode(),
+                content,
+                head,
+                entry_hash,
+            )
+        )
+        head = entry_hash
+    return rows, head

@@ -26,9 +26,9 @@ from typing import Any, cast
 import asyncpg
 import msgspec
 
-from server.storage.rows import record_from_row
+from server.storage.rows import audit_rows, record_from_row
 from sync import digest as digest_mod
-from sync.audit import GENESIS, canonical, chain
+from sync.audit import GENESIS
 from sync.domain import Template
 from sync.messages import Change, Digest, MutationResult
 from sync.store import AuditEntry, BatchEffects, Record
@@ -133,26 +133,7 @@ async def append_audit_entries(conn: asyncpg.Connection, entries: Sequence[Audit
         return []
     await lock(conn, AUDIT_LOCK)
     head = await conn.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1") or GENESIS
-    rows = []
-    for entry in entries:
-        content = canonical(entry)
-        entry_hash = chain(head, content)
-        rows.append(
-            (
-                entry.at,
-                entry.kind,
-                entry.actor_id,
-                entry.actor_agency,
-                entry.device,
-                entry.warehouse_id,
-                entry.subject,
-                text(entry.detail),
-                content,
-                head,
-                entry_hash,
-            )
-        )
-        head = entry_hash
+    rows, _ = audit_rows(entries, head)
     if len(rows) == 1:
         return [int(await conn.fetchval(_INSERT_AUDIT.strip() + " RETURNING id", *rows[0]))]
     # executemany inserts row after row, so the identity ids follow the chain order.

@@ -27,13 +27,13 @@ import msgspec
 
 from server.models import now_iso
 from server.storage.base import AttachmentMeta, AuditRow, Conflict, StorageError, StorageUnavailable
+from server.storage.rows import audit_rows
 from server.storage.sqlite import migrations
 from server.storage.sqlite.accounts import AccountsMixin
 from server.storage.sqlite.reports import SupervisorQueriesMixin
 from server.storage.sqlite.sync_tx import (
     SqliteReadTx,
     SqliteWriteTx,
-    audit_rows,
     fetch_present,
     json_list,
 )

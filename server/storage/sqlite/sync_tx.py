@@ -13,12 +13,11 @@ from typing import Any, TypeVar, cast
 import aiosqlite
 import msgspec
 
-from server.storage.rows import record_from_row
+from server.storage.rows import audit_rows, record_from_row
 from sync import digest as digest_mod
-from sync.audit import canonical, chain
 from sync.domain import Template
 from sync.messages import Change, Digest, MutationResult
-from sync.store import AuditEntry, BatchEffects, Record, StoredOutcome
+from sync.store import BatchEffects, Record, StoredOutcome
 
 _encode = msgspec.json.Encoder().encode
 _result = msgspec.json.Decoder(MutationResult).decode
@@ -109,31 +108,6 @@ def outcome_row(o: StoredOutcome) -> tuple[Any, ...]:
     r = o.result
     return (o.client_id, o.seq, o.user_id, o.warehouse_id, o.collection, o.record_id, o.op, r.status,
             r.revision, text(r), o.mutation, o.at)  # fmt: skip
-
-
-def audit_rows(entries: Sequence[AuditEntry], head: str) -> tuple[list[tuple[Any, ...]], str]:
-    """Rows for the audit_log table, chained after `head`; returns the rows and the new head."""
-    rows = []
-    for entry in entries:
-        content = canonical(entry)
-        entry_hash = chain(head, content)
-        rows.append(
-            (
-                entry.at,
-                entry.kind,
-                entry.actor_id,
-                entry.actor_agency,
-                entry.device,
-                entry.warehouse_id,
-                entry.subject,
-                text(entry.detail),
-                content,
-                head,
-                entry_hash,
-            )
-        )
-        head = entry_hash
-    return rows, head
 
 
 async def fetch_digests(conn: aiosqlite.Connection, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
