@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 
 from server.models import StockItemType
-from server.storage import Storage
+from server.storage import Conflict, Storage
 from sync.domain import Template
 
 SEED_DIR = Path(__file__).parent
@@ -30,8 +30,11 @@ async def install_reference_data(storage: Storage) -> list[str]:
     added: list[str] = []
     template = load_template()
     if await storage.get_template(template.id) is None:
-        await storage.put_template(template, published=True)
-        added.append(f"template {template.id}")
+        try:
+            await storage.put_template(template, published=True)
+            added.append(f"template {template.id}")
+        except Conflict:
+            pass  # another server process starting at the same time installed it first
     known = {item.code for item in await storage.stock_item_types()}
     for item in load_stock_items():
         if item.code not in known:

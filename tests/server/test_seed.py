@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from typing import Any
 
@@ -11,6 +12,7 @@ import msgspec
 from server.audit import verify_log
 from server.seed import TEMPLATE_FILE, install_reference_data, load_stock_items, load_template
 from server.seed.demo import DEMO_PASSWORD, JB, SN, USERS, WAREHOUSES, seed_demo
+from server.storage import Storage
 from server.storage.sqlite import SqliteStorage
 from sync.collections import INCIDENT_STATUSES, INSPECTION_STATUSES
 from sync.domain import Template
@@ -124,3 +126,11 @@ async def test_demo_users_can_log_in_and_see_their_warehouse(
         await client.get("/api/users/colleagues", params={"warehouse_id": JB}, headers=bearer(token))
     ).json()
     assert {"POLRI", "TNI", "SATPOL_PP", "DISHUB", "FKDM", "KPU"} <= {c["agency"] for c in colleagues}
+
+
+async def test_two_processes_installing_reference_data_at_once_both_start(storage: Storage) -> None:
+    """Two servers starting together both see no template and both insert it: the second must not
+    fail (it used to exit with "template ... already exists")."""
+    results = await asyncio.gather(install_reference_data(storage), install_reference_data(storage))
+    assert sum(f"template {load_template().id}" in added for added in results) == 1
+    assert await storage.get_template(load_template().id) == load_template()
