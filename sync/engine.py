@@ -259,7 +259,7 @@ class SyncEngine:
                     record_id=m.id,
                     op=m.op,
                     result=result,
-                    mutation=msgspec.json.encode(m),
+                    mutation=msgspec.json.encode(m) if result.status == "rejected" else b"",
                     at=now,
                 )
             )

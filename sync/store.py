@@ -58,7 +58,9 @@ class Record(Struct, kw_only=True):
 class StoredOutcome(Struct, kw_only=True, frozen=True):
     """The answer to one mutation, kept so a retried push is answered identically.
 
-    Rejected mutations keep their full body (`mutation`, JSON) so the supervisor can see them.
+    Rejected mutations keep their full body (`mutation`, JSON) so the supervisor can see them; the
+    others leave it empty (b""): their body is in the audit log already, and writing it twice cost
+    a fifth of a large push's database time.
     """
 
     client_id: str

@@ -12,6 +12,7 @@ from litestar import Controller, post
 from litestar.datastructures import State
 from litestar.params import JSONBody
 
+from server.api.wire import WireBody
 from server.auth import require_login
 from server.deps import ActorDep, EngineDep
 from server.events import EventHub
@@ -23,7 +24,7 @@ class SyncController(Controller):
     tags = ["sync"]  # noqa: RUF012
     guards = [require_login]  # noqa: RUF012
 
-    @post("/push", status_code=200)
+    @post("/push", status_code=200, dto=WireBody[PushRequest], return_dto=None)
     async def push(
         self, data: JSONBody[PushRequest], actor: ActorDep, engine: EngineDep, state: State
     ) -> PushResponse:
@@ -38,7 +39,7 @@ class SyncController(Controller):
             hub.notify()
         return response
 
-    @post("/pull", status_code=200)
+    @post("/pull", status_code=200, dto=WireBody[PullRequest], return_dto=None)
     async def pull(self, data: JSONBody[PullRequest], actor: ActorDep, engine: EngineDep) -> PullResponse:
         """Changes after the phone's per-warehouse cursors, tombstones and conflicts included."""
         return await engine.pull(actor, data, wire=True)

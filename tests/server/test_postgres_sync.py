@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from server.storage.postgres import PostgresStorage
 from server.storage.postgres.testing import SKIP_REASON, session_databases
 from sync import audit
-from sync.messages import Mutation, MutationResult
+from sync.messages import MutationResult
 from sync.store import Record
 from tests.sync.helpers import TEMPLATE
-from tests.sync.test_properties import run_script, step
+from tests.sync.test_properties import outcomes_with_mutations, run_script, step
 
 pytestmark = pytest.mark.skipif(session_databases() is None, reason=SKIP_REASON)
 
@@ -45,15 +45,12 @@ class _InspectablePostgres(PostgresStorage):
                     field_hlcs={},
                     deleted=bool(row[5]),
                 )
-            outcomes = {
-                (cid, seq): (
-                    msgspec.json.decode(m, type=Mutation),
-                    msgspec.json.decode(r, type=MutationResult),
-                )
+            rows = [
+                (cid, seq, bytes(m), msgspec.json.decode(r, type=MutationResult))
                 for cid, seq, m, r in await conn.fetch(
                     "SELECT client_id, seq, mutation, result FROM outcomes"
                 )
-            }
+            ]
             counts: dict[tuple[str, int], int] = {}
             chain = []
             for entry_id, kind, device, detail, content, prev, digest in await conn.fetch(
@@ -64,6 +61,7 @@ class _InspectablePostgres(PostgresStorage):
                     key = (device, msgspec.json.decode(detail)["seq"])
                     counts[key] = counts.get(key, 0) + 1
             assert audit.verify(chain) is None, "the audit chain the pushes wrote holds"
+            outcomes = outcomes_with_mutations(rows, (content for _, content, _, _ in chain))
         finally:
             await conn.close()
         return records, outcomes, counts

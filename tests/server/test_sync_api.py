@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from typing import Any
 
 import httpx
@@ -275,3 +276,33 @@ async def test_photo_upload_is_content_addressed_and_checked(world: dict[str, An
     assert (
         await rina.client.get(f"/api/attachments/{'f' * 64}", headers=bearer(rina.token))
     ).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/api/sync/push", "/api/sync/pull"])
+async def test_sync_bodies_decoded_in_one_pass_answer_like_every_other_route(
+    world: dict[str, Any], path: str
+) -> None:
+    """push and pull decode their bodies straight into the Structs (server.api.wire): bad bodies
+    still get the same codes and the path of the bad value."""
+    sari: Device = world["sari"]
+    headers = {**bearer(sari.token), "Content-Type": "application/json"}
+
+    async def post(content: bytes | object) -> dict[str, Any]:
+        raw = content if isinstance(content, bytes) else json.dumps(content).encode()
+        response = await sari.client.post(path, content=raw, headers=headers)
+        assert response.status_code == 400, response.text
+        body: dict[str, Any] = response.json()
+        assert body["message"]
+        return body
+
+    assert (await post(b'{"protocol": 1,'))["code"] == "malformed_json"
+    assert (await post(b""))["code"] in ("missing_body", "invalid_request")
+    bad = {"protocol": "satu", "client_id": sari.client_id, "schema_version": 2, "mutations": []}
+    error = await post(bad)
+    assert error["code"] == "invalid_request"
+    assert error["message"] == "Expected `int`, got `str` - at `$.protocol`"
+    first = sari.mutation("create", "inc-x", warehouse_id=world["johar"].id, fields=INCIDENT)
+    if path.endswith("push"):
+        body = {"protocol": 1, "client_id": sari.client_id, "schema_version": 2}
+        error = await post({**body, "mutations": [first, {**first, "seq": "x"}]})
+        assert error["message"] == "Expected `int`, got `str` - at `$.mutations[1].seq`"

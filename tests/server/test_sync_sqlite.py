@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 
 from server.storage.sqlite import SqliteStorage
 from sync import audit
-from sync.messages import Mutation, MutationResult
+from sync.messages import MutationResult
 from sync.store import Record
 from tests.sync.helpers import TEMPLATE
-from tests.sync.test_properties import run_script, step
+from tests.sync.test_properties import outcomes_with_mutations, run_script, step
 
 
 class _InspectableSqlite(SqliteStorage):
@@ -44,13 +44,10 @@ class _InspectableSqlite(SqliteStorage):
                     field_hlcs={},
                     deleted=bool(row[5]),
                 )
-            outcomes = {
-                (cid, seq): (
-                    msgspec.json.decode(m, type=Mutation),
-                    msgspec.json.decode(r, type=MutationResult),
-                )
+            rows = [
+                (cid, seq, bytes(m), msgspec.json.decode(r, type=MutationResult))
                 for cid, seq, m, r in conn.execute("SELECT client_id, seq, mutation, result FROM outcomes")
-            }
+            ]
             counts: dict[tuple[str, int], int] = {}
             chain = []
             for entry_id, kind, device, detail, content, prev, digest in conn.execute(
@@ -61,6 +58,7 @@ class _InspectableSqlite(SqliteStorage):
                     key = (device, msgspec.json.decode(detail)["seq"])
                     counts[key] = counts.get(key, 0) + 1
             assert audit.verify(chain) is None, "the audit chain the pushes wrote holds"
+            outcomes = outcomes_with_mutations(rows, (content for _, content, _, _ in chain))
         return records, outcomes, counts
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +29,7 @@ from sync.clock import HybridClock, parse_hlc
 from sync.engine import SyncEngine, stock_level_id
 from sync.errors import SequenceGap
 from sync.memory import MemoryStore
-from sync.messages import Mutation, PushRequest
+from sync.messages import Mutation, MutationResult, PushRequest
 from sync.store import SyncStore
 from tests.sync.helpers import TEMPLATE, WH, Phone, actor, seed_stock
 
@@ -284,12 +284,40 @@ async def snapshot(
     return await store.inspect_for_tests()
 
 
+def outcomes_with_mutations(
+    rows: Iterable[tuple[str, int, bytes, MutationResult]], audit_contents: Iterable[bytes]
+) -> dict[tuple[str, int], tuple[Mutation, MutationResult]]:
+    """(client_id, seq) -> (mutation, result) for each stored outcome. A rejected outcome keeps its
+    mutation; the others' is read back from the audit log, which keeps every mutation."""
+    audited: dict[tuple[str, int], Mutation] = {}
+    for content in audit_contents:
+        entry = msgspec.json.decode(content)
+        if entry["kind"] != "mutation":
+            continue
+        detail = entry["detail"]
+        collection, _, record_id = entry["subject"].partition("/")
+        audited[(entry["device"], detail["seq"])] = Mutation(
+            seq=detail["seq"],
+            id=record_id,
+            collection=collection,
+            op=detail["op"],
+            base_rev=detail["base_rev"],
+            warehouse_id=entry["warehouse_id"],
+            fields=detail["fields"],
+            hlc=detail["hlc"],
+        )
+    return {
+        (cid, seq): (msgspec.json.decode(m, type=Mutation) if m else audited[(cid, seq)], result)
+        for cid, seq, m, result in rows
+    }
+
+
 class _MemoryForTests(MemoryStore):
     async def inspect_for_tests(self) -> tuple[dict[str, Any], dict[Any, Any], dict[Any, int]]:
-        outcomes = {
-            key: (msgspec.json.decode(o.mutation, type=Mutation), o.result)
-            for key, o in self.outcome_log.items()
-        }
+        outcomes = outcomes_with_mutations(
+            ((cid, seq, o.mutation, o.result) for (cid, seq), o in self.outcome_log.items()),
+            (content for _, content, _, _ in self.audit),
+        )
         counts: dict[tuple[str, int], int] = {}
         for _, content, _, _ in self.audit:
             entry = msgspec.json.decode(content)
