@@ -27,7 +27,9 @@ import {
 import { applyPull, localDigest, wipeWarehouse } from './replica.js';
 
 const PUSH_BATCH = 500;
-const PULL_LIMIT = 500;
+// Changes per pull page: a new phone loading a warehouse's history is ~1.5x faster with pages of
+// 2,000 than of 500 (docs/benchmarks.md), and a page is still only ~1-2 MB of JSON.
+const PULL_LIMIT = 2000;
 const MAX_PULL_ROUNDS = 200;
 
 /** Run `work` under a cross-tab lock (page and service worker never sync at the same time). */
