@@ -2,6 +2,8 @@
 // at most 1600 px on the long edge, JPEG quality 0.8, named by their SHA-256, and kept as blobs
 // in IndexedDB until the server has them.
 
+import { referencedPhotos } from './outbox.js';
+
 export const MAX_INPUT_BYTES = 10 * 1024 * 1024;
 export const MAX_OUTPUT_BYTES = 2 * 1024 * 1024;
 export const MAX_EDGE = 1600;
@@ -68,6 +70,27 @@ export async function addPhoto(db, file) {
     });
   }
   return photo.sha;
+}
+
+/**
+ * A photo was removed from a record: drop its blob unless something on the phone still refers to
+ * it (a record as last pulled, a queued change, a draft). While the pulled record still holds
+ * the photo its blob stays (pruned later like any uploaded photo), so a removal the server does
+ * not take (merged with a concurrent edit, see docs/sync-protocol.md) never loses the photo.
+ */
+export function forgetPhoto(db, sha) {
+  return db.tx(['records', 'outbox', 'drafts', 'photos'], 'readwrite', async (stores) => {
+    const holders = [
+      ...(await stores.records.getAllFromIndex('collection', 'inspections')),
+      ...(await stores.records.getAllFromIndex('collection', 'incidents')),
+      ...(await stores.outbox.getAll()),
+      ...(await stores.drafts.getAll()),
+    ];
+    // Drafts of a new incident keep their photos at the top level, the others under `fields`.
+    if (holders.some((held) => referencedPhotos(held).includes(sha) || held.photos?.includes?.(sha))) return false;
+    await stores.photos.delete(sha);
+    return true;
+  });
 }
 
 const urls = new Map();

@@ -40,7 +40,7 @@ export async function render(app, { warehouseId }) {
   const persist = () => ctx.db.put('drafts', { ...draft, at: Date.now() });
   const set = (name, value) => {
     draft[name] = value;
-    persist();
+    return persist();
   };
   const bind = (el, name) => {
     el.addEventListener('input', () => set(name, el.value));
@@ -92,6 +92,7 @@ export async function render(app, { warehouseId }) {
     label: t('field.incidents.photos'),
     hashes: draft.photos,
     onAdd: (sha, all) => set('photos', all),
+    onRemove: (sha, all) => set('photos', all),
   });
   const error = h('div', { class: 'error-box', role: 'alert', hidden: true, tabindex: '-1' });
 

@@ -1,5 +1,6 @@
-// One incident: its details (editable while open), status with acknowledge / resolve / reopen
-// where the role allows, notes, photos, and any conflict on it with both values.
+// One incident: its details (editable until resolved: fields, photos added or removed), status
+// with acknowledge / resolve / reopen where the role allows, notes, and any conflict on it with
+// both values.
 
 import { autosaver } from '../autosave.js';
 import { h } from '../dom.js';
@@ -24,9 +25,8 @@ export async function render(app, { warehouseId, id }) {
     ctx.enqueue({ id, collection: 'incidents', op, warehouse_id: warehouseId, fields }, options);
   const saver = autosaver(ctx.db, `incident:${id}`, (name, value) => mutate('patch', { [name]: value }, { coalesce: true }));
   if (editable) Object.assign(f, await saver.recover(f));
-  const patch = (name, value, { debounce = false } = {}) => {
+  const patch = (name, value, { debounce = false } = {}) =>
     saver.change(name, value, { debounce }).catch((error) => app.toast(t('error.save', { message: error.message }), 'error'));
-  };
 
   const severity = choiceGroup({
     legend: t('field.incidents.severity'),
@@ -115,7 +115,12 @@ export async function render(app, { warehouseId, id }) {
       textField('location'),
       textField('action_taken', 2),
       editable
-        ? photoPicker(ctx, { label: t('field.incidents.photos'), hashes: f.photos ?? [], onAdd: (sha, all) => patch('photos', all) })
+        ? photoPicker(ctx, {
+            label: t('field.incidents.photos'),
+            hashes: f.photos ?? [],
+            onAdd: (sha, all) => patch('photos', all),
+            onRemove: (sha, all) => patch('photos', all),
+          })
         : h('div', {}, h('span', { class: 'label' }, t('field.incidents.photos')), thumbnails(ctx, f.photos ?? [])),
     ),
     notesSection(app, {

@@ -61,7 +61,8 @@ export async function render(app, { warehouseId, id }) {
     saving += 1;
     saveState.dataset.state = 'saving';
     saveState.textContent = t('inspection.saving');
-    saver
+    refreshSummary();
+    return saver
       .change(name, value, { debounce })
       .then(() => {
         saving -= 1;
@@ -71,7 +72,6 @@ export async function render(app, { warehouseId, id }) {
         }
       })
       .catch((error) => app.toast(t('error.save', { message: error.message }), 'error'));
-    refreshSummary();
   }
 
   function markFinding(item) {
@@ -87,8 +87,9 @@ export async function render(app, { warehouseId, id }) {
     const field = answerField(item);
     const value = fields[field];
     const onChange = (next, options) => {
-      save(field, next, options);
+      const saved = save(field, next, options);
       markFinding(item);
+      return saved;
     };
     switch (item.kind) {
       case 'yes_no':
@@ -166,6 +167,7 @@ export async function render(app, { warehouseId, id }) {
           hashes: Array.isArray(value) ? value : [],
           disabled: !editable,
           onAdd: (sha, all) => onChange(all),
+          onRemove: (sha, all) => onChange(all),
         });
       default:
         return h('p', {}, item.label);
@@ -191,7 +193,12 @@ export async function render(app, { warehouseId, id }) {
     SHIFTS.map((s) => h('option', { value: s, selected: fields.shift === s }, shiftLabel(s))),
   );
 
+  // Ticking adds a co-inspector, unticking removes one (the list goes out whole, like photos). One
+  // no longer assigned to this warehouse stays listed, so a wrong pick can still be unticked.
   const colleagues = (ctx.colleagues[warehouseId] ?? []).filter((p) => p.id !== ctx.me.id);
+  for (const personId of fields.co_inspectors ?? []) {
+    if (personId !== ctx.me.id && !colleagues.some((p) => p.id === personId)) colleagues.push({ id: personId });
+  }
   colleagues.sort((a, b) => Number(a.agency === ctx.me.agency) - Number(b.agency === ctx.me.agency));
   const coInspectors = new Set(fields.co_inspectors ?? []);
   const coBox = h(
@@ -325,6 +332,7 @@ export async function render(app, { warehouseId, id }) {
         hashes: fields.photos ?? [],
         disabled: !editable,
         onAdd: (sha, all) => save('photos', all),
+        onRemove: (sha, all) => save('photos', all),
       }),
     ),
     notesSection(app, {

@@ -1,10 +1,10 @@
 // Form pieces shared by the screens: labelled fields, button-like radio groups, the photo picker,
-// notes, and the conflict list (server value next to mine).
+// a confirmation dialog, notes, and the conflict list (server value next to mine).
 
-import { h, replace, uniqueId } from '../dom.js';
+import { h, uniqueId } from '../dom.js';
 import { formatDateTime, t } from '../i18n.js';
 import { fieldLabel, personLabel, statusLabel, valueLabel } from '../labels.js';
-import { PhotoError, addPhoto, photoUrl } from '../photos.js';
+import { PhotoError, addPhoto, forgetPhoto, photoUrl } from '../photos.js';
 import { uuid7 } from '../uuid7.js';
 
 /** A label + control (+ optional hint) block. The control gets an id the label points to. */
@@ -61,28 +61,93 @@ function photoErrorText(error) {
   return t('photo.photo_unreadable');
 }
 
-/** Thumbnails of photo hashes (local blob, else the server's thumbnail). */
-export function thumbnails(ctx, hashes) {
+/**
+ * Thumbnails of photo hashes (local blob, else the server's thumbnail). With onRemove, each has a
+ * "Hapus" button: onRemove(sha, img).
+ */
+export function thumbnails(ctx, hashes, onRemove) {
   const list = h('ul', { class: 'thumbs' });
   hashes.forEach((sha, index) => {
     const img = h('img', { alt: t('photo.alt', { n: index + 1 }), width: '96', height: '96', dataset: { sha } });
-    const item = h('li', {}, img);
-    list.append(item);
+    const remove = onRemove
+      ? h('button', {
+          type: 'button',
+          class: 'button small ghost thumb-remove',
+          'aria-label': t('photo.remove_label', { n: index + 1 }),
+          on: { click: () => onRemove(sha, img) },
+        }, t('photo.remove'))
+      : null;
+    list.append(h('li', { class: 'thumb', dataset: { sha } }, img, remove));
     photoUrl(ctx.db, ctx.api, sha).then((url) => {
       if (url) img.src = url;
-      else replace(item, h('span', { class: 'thumb-missing', title: sha }, t('photo.not_here')));
+      else img.replaceWith(h('span', { class: 'thumb-missing', title: sha }, t('photo.not_here')));
     });
   });
   return list;
 }
 
-/** Photo picker: camera input + thumbnails. onAdd(sha) is awaited for each compressed photo. */
-export function photoPicker(ctx, { label, hashes = [], onAdd, disabled = false, required = false }) {
+/** Ask before a step that cannot be undone; resolves true when the officer confirms. */
+export function confirmDialog({ title, text, yes, media = null }) {
+  return new Promise((resolve) => {
+    const titleId = uniqueId('confirm');
+    const dialog = h(
+      'dialog',
+      { class: 'confirm', 'aria-labelledby': titleId },
+      h('h2', { id: titleId }, title),
+      media,
+      text ? h('p', {}, text) : null,
+      h(
+        'div',
+        { class: 'actions' },
+        h('button', { type: 'button', class: 'button danger', on: { click: () => dialog.close('yes') } }, yes),
+        h('button', { type: 'button', class: 'button ghost', on: { click: () => dialog.close() } }, t('common.cancel')),
+      ),
+    );
+    dialog.addEventListener('close', () => {
+      dialog.remove();
+      resolve(dialog.returnValue === 'yes');
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+/**
+ * Photo picker: camera input + thumbnails. onAdd(sha, all) is awaited for each compressed photo.
+ * With onRemove, each thumbnail can be removed after a confirmation: onRemove(sha, all) gets the
+ * list without it (like onAdd, the whole list as the phone shows it), then the blob is dropped
+ * if nothing else on the phone refers to it.
+ */
+export function photoPicker(ctx, { label, hashes = [], onAdd, onRemove, disabled = false, required = false }) {
   const current = [...hashes];
   const wrap = h('div', { class: 'photo-picker' });
   const error = h('p', { class: 'error', role: 'alert', hidden: true });
   const status = h('p', { class: 'hint', 'aria-live': 'polite' });
-  let thumbs = thumbnails(ctx, current);
+  const removable = onRemove && !disabled;
+  let thumbs = thumbnails(ctx, current, removable ? remove : null);
+  const redraw = () => {
+    const next = thumbnails(ctx, current, removable ? remove : null);
+    thumbs.replaceWith(next);
+    thumbs = next;
+  };
+
+  async function remove(sha, img) {
+    const preview = img.src ? h('img', { class: 'confirm-photo', src: img.src, alt: img.alt }) : null;
+    const yes = await confirmDialog({ title: t('photo.remove_title'), text: t('photo.remove_text'), yes: t('photo.remove_yes'), media: preview });
+    if (!yes || !current.includes(sha)) return;
+    current.splice(current.indexOf(sha), 1);
+    redraw();
+    status.textContent = t('photo.removed');
+    input.focus();
+    try {
+      await onRemove(sha, [...current]);
+      await forgetPhoto(ctx.db, sha);
+    } catch (err) {
+      error.textContent = t('error.save', { message: err.message });
+      error.hidden = false;
+    }
+  }
+
   const input = h('input', {
     type: 'file',
     accept: 'image/*',
@@ -109,9 +174,7 @@ export function photoPicker(ctx, { label, hashes = [], onAdd, disabled = false, 
           }
         }
         status.textContent = current.length ? t('photo.count', { count: current.length }) : '';
-        const next = thumbnails(ctx, current);
-        thumbs.replaceWith(next);
-        thumbs = next;
+        redraw();
       },
     },
   });
