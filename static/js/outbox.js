@@ -60,7 +60,7 @@ export function enqueue(db, mutation, { coalesce = false } = {}) {
       const same = (await outbox.getAllFromIndex('record', mutation.id)).sort(bySeq);
       const last = same.at(-1);
       if (last && last.op === 'patch' && last.state === 'pending' && last.attempts === 0) {
-        last.fields = mergeFields(last.fields, mutation.fields);
+        last.fields = mergeFields(last.fields, withoutNul(mutation.fields));
         last.hlc = hlc;
         last.updated_at = Date.now();
         await outbox.put(last);
@@ -78,7 +78,7 @@ export function enqueue(db, mutation, { coalesce = false } = {}) {
       // The server revision the officer's view was built on: the replica's, when it was edited.
       base_rev: mutation.op === 'create' ? 0 : mutation.base_rev ?? (await records.get(mutation.id))?.revision ?? 0,
       warehouse_id: mutation.warehouse_id,
-      fields: mutation.fields ?? {},
+      fields: withoutNul(mutation.fields ?? {}),
       hlc,
       schema_version: SCHEMA_VERSION,
       state: 'pending',
@@ -92,6 +92,19 @@ export function enqueue(db, mutation, { coalesce = false } = {}) {
   });
 }
 
+/**
+ * Text without U+0000: the server refuses a push holding one (400 invalid_text, the whole batch),
+ * so a NUL pasted into a field would keep the outbox stuck. It carries no meaning in any field.
+ */
+export function withoutNul(value) {
+  if (typeof value === 'string') return value.includes('\0') ? value.replaceAll('\0', '') : value;
+  if (Array.isArray(value)) return value.map(withoutNul);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [withoutNul(k), withoutNul(v)]));
+  }
+  return value;
+}
+
 /** The wire form of an entry: exactly the fields of sync.messages.Mutation. */
 export function toWire(entry) {
   const wire = {
@@ -100,7 +113,7 @@ export function toWire(entry) {
     collection: entry.collection,
     op: entry.op,
     base_rev: entry.base_rev,
-    fields: entry.fields,
+    fields: withoutNul(entry.fields),
     hlc: entry.hlc,
     schema_version: entry.schema_version,
   };

@@ -15,6 +15,7 @@ from tests.browser.helpers import (
     WAREHOUSE,
     go,
     local_photo_hashes,
+    local_record,
     login,
     photo_payload,
     report_incident,
@@ -239,3 +240,53 @@ async def test_inspection_draft_photo_and_co_inspector_removed_offline(open_app,
     await expect(page.locator(".inspection.readonly")).to_be_visible()
     await expect(page.locator(THUMBS).first).to_be_visible()
     await expect(page.locator(".thumb-remove")).to_have_count(0)
+
+
+async def test_a_photo_added_from_a_screen_older_than_the_replica_keeps_the_newer_photos(
+    open_app, server: Server
+) -> None:
+    """The inspection screen is not redrawn when a pull lands (a form the officer is filling in).
+    Joko adds photo C to the inspection; Slamet's phone pulls it while his screen still shows only
+    A; Slamet then adds D from that screen. The patch says which revision the screen showed, so the
+    server merges the two lists: C is kept. (Claiming the replica's newest revision instead made
+    the server take [A, D] as the whole list and C was gone, with no conflict to show it.)"""
+    slamet, joko = await open_app("slamet"), await open_app("joko")
+    await login(slamet, "slamet")
+    page = slamet.page
+    inspection_id = await start_inspection(page)
+    general = page.locator(".photo-picker", has_text="Foto umum")
+    await page.get_by_role("checkbox", name=re.compile("Joko")).check()
+    await general.locator("input[type=file]").set_input_files(photo_payload(71))
+    await expect(general.locator(".thumbs li")).to_have_count(1)
+    await wait_saved(page)
+    await wait_synced(page)
+
+    await login(joko, "joko")
+    await go(joko.page, f"#/w/{WAREHOUSE}/inspection/{inspection_id}")
+    joko_general = joko.page.locator(".photo-picker", has_text="Foto umum")
+    await joko_general.locator("input[type=file]").set_input_files(photo_payload(72))
+    await expect(joko_general.locator(".thumbs li")).to_have_count(2)
+    await wait_saved(joko.page)
+    await wait_synced(joko.page)
+    with server.api("rina") as api:
+        a, c = api.pull_all()[inspection_id]["fields"]["photos"]
+
+    # Slamet's phone comes back online and pulls Joko's photo; his screen is not redrawn.
+    await slamet.context.set_offline(True)
+    await slamet.context.set_offline(False)
+    for _ in range(100):
+        held = await local_record(page, inspection_id)
+        if held and c in held["fields"].get("photos", []):
+            break
+        await page.wait_for_timeout(100)
+    else:
+        raise AssertionError("Slamet's phone did not pull Joko's photo")
+    await expect(general.locator(".thumbs li")).to_have_count(1)
+
+    await general.locator("input[type=file]").set_input_files(photo_payload(73))
+    await expect(general.locator(".thumbs li")).to_have_count(2)
+    await wait_saved(page)
+    await wait_synced(page)
+    with server.api("rina") as api:
+        photos = api.pull_all()[inspection_id]["fields"]["photos"]
+    assert a in photos and c in photos and len(photos) == 3, photos

@@ -147,6 +147,30 @@ async def test_js_digest_and_clock_match_python(open_app, server: Server) -> Non
     )
 
 
+async def test_the_outbox_never_sends_a_nul_character(open_app, server: Server) -> None:
+    """The server refuses a whole push holding U+0000 (400 invalid_text); a NUL pasted into a
+    field must not leave the phone's outbox stuck, so the wire form never carries one."""
+    app = await open_app("nul")
+    await app.page.goto(f"{server.base_url}/")
+    wire = await app.page.evaluate(
+        r"""async () => {
+          const { toWire } = await import('/js/outbox.js');
+          return toWire({
+            seq: 3, id: 'inc-1', collection: 'incidents', op: 'patch', base_rev: 2, hlc: 'h',
+            schema_version: 2,
+            fields: {
+              description: 'Segel\\u0000 sobek\u0000',
+              notes: [{ id: 'n\u00001', text: 'a\u0000b' }],
+            },
+          });
+        }"""
+    )
+    assert wire["fields"] == {
+        "description": "Segel\\u0000 sobek",
+        "notes": [{"id": "n1", "text": "ab"}],
+    }
+
+
 @pytest.mark.parametrize("language", ["id", "en"])
 async def test_every_screen_renders_cleanly(open_app, server: Server, language: str) -> None:
     """Walk every screen (360 px wide); no console error, no raw string key, no sideways scroll."""

@@ -21,8 +21,11 @@ export async function render(app, { warehouseId, id }) {
   const conflicts = await conflictsFor(ctx.db, id);
   const editable = f.status !== 'resolved';
 
+  // base_rev is the revision this screen shows, not the replica's newest: a pull landing while the
+  // screen is open must make the server merge this edit with what the officer has not seen
+  // (a photo list edited from the older list would otherwise replace the newer one).
   const mutate = (op, fields = {}, options = {}) =>
-    ctx.enqueue({ id, collection: 'incidents', op, warehouse_id: warehouseId, fields }, options);
+    ctx.enqueue({ id, collection: 'incidents', op, warehouse_id: warehouseId, fields, base_rev: record.revision }, options);
   const saver = autosaver(ctx.db, `incident:${id}`, (name, value) => mutate('patch', { [name]: value }, { coalesce: true }));
   if (editable) Object.assign(f, await saver.recover(f));
   const patch = (name, value, { debounce = false } = {}) =>

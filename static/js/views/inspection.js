@@ -45,7 +45,8 @@ export async function render(app, { warehouseId, id }) {
   const itemViews = new Map();
   const saver = autosaver(ctx.db, `inspection:${id}`, (name, value) =>
     ctx.enqueue(
-      { id, collection: 'inspections', op: 'patch', warehouse_id: warehouseId, fields: { [name]: value } },
+      // base_rev: the revision this screen was drawn from (see views/incident.js).
+      { id, collection: 'inspections', op: 'patch', warehouse_id: warehouseId, fields: { [name]: value }, base_rev: record.revision },
       { coalesce: true },
     ),
   );
