@@ -27,6 +27,7 @@ from server.api.reference import ReferenceController
 from server.api.report_pdf import ReportPdfController
 from server.api.supervisor import SupervisorController
 from server.api.sync import SyncController
+from server.api.wire import JsonRequest
 from server.auth import Accounts, LoginThrottle, Passwords
 from server.config import Config
 from server.deps import DEPENDENCIES
@@ -173,6 +174,8 @@ def create_app(config: Config | None = None, *, storage: Storage | None = None) 
         state=State(state),
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
+        # JSON bodies with a NUL character are refused before they are decoded (server.api.wire).
+        request_class=JsonRequest,
         before_send=[security_headers],
         request_max_body_size=config.max_body_size,
         # gzip JSON answers (a pull page of 5,000 records shrinks to about a tenth) and the PWA shell;

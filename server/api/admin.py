@@ -17,6 +17,7 @@ from litestar import Controller, Request, get, patch, post, put
 from litestar.params import JSONBody, Parameter
 from msgspec import Meta, Struct
 
+from server.api.wire import refuse_nul
 from server.auth import Accounts, Session, audit_entry, check_password_strength, require_role
 from server.deps import SessionDep, StorageDep
 from server.errors import ApiError
@@ -141,6 +142,8 @@ def parse_template(body: bytes, content_type: str) -> Template:
         template = msgspec.convert(document, Template)
     except msgspec.ValidationError as exc:
         raise ApiError(400, "template_invalid", str(exc), errors=[str(exc)]) from exc
+    # The body is not JSON when it is YAML ("\0", "\x00"...): look for NUL in what was read.
+    refuse_nul(msgspec.json.encode(template))
     problems = check_template(template)
     if problems:
         raise ApiError(400, "template_invalid", problems[0], errors=problems)

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
+import msgspec
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from litestar import Litestar, get, post
 from litestar.params import JSONBody
 
+from server.api.wire import has_nul
 from server.app import create_app
 from server.auth import require_role
 from server.config import Config
 from server.errors import ApiError
+from server.seed import load_template
 from server.storage.sqlite import SqliteStorage
 from sync.errors import SequenceGap
 from sync.messages import PushRequest
@@ -192,3 +199,72 @@ async def test_bad_query_parameters_are_400(c: httpx.AsyncClient, factory: Facto
     assert_error(response, 400, "invalid_request")
     long_id = await c.get("/api/users/colleagues", params={"warehouse_id": "w" * 65}, headers=bearer(token))
     assert_error(long_id, 400, "invalid_request")
+
+
+async def test_a_nul_character_in_any_json_body_is_400_invalid_text(
+    c: httpx.AsyncClient, factory: Factory, sql_rows: Any
+) -> None:
+    """PostgreSQL refuses U+0000 in text: every JSON body with one is refused before anything is
+    read from or written to the database, on either backend."""
+    login = {"username": "sari\x00", "password": "x", "device_name": "HP", "client_id": "dev-abcdefgh"}
+    body = assert_error(await c.post(LOGIN, json=login), 400, "invalid_text")
+    assert body["message"] == "Teks tidak boleh berisi karakter NUL (U+0000)"
+
+    admin = bearer(await factory.token(await factory.user(role="admin", agency="KPU")))
+    warehouse = {"id": "gd-nul", "code": "gudang_nul", "name": "Gudang\x00Baru"}
+    assert_error(await c.post("/api/admin/warehouses", json=warehouse, headers=admin), 400, "invalid_text")
+    assert sql_rows("SELECT count(*) FROM warehouses WHERE id = 'gd-nul'") == [(0,)]
+    user = {"username": "budi", "full_name": "Budi\x00", "agency": "POLRI", "password": "panjang-sekali-123"}
+    assert_error(await c.post("/api/admin/users", json=user, headers=admin), 400, "invalid_text")
+    assert sql_rows("SELECT count(*) FROM users WHERE username = 'budi'") == [(0,)]
+
+    # A template upload is read by its own parser; YAML spells NUL "\0", "\x00" or "\u0000".
+    await factory.reference_data()
+    template = {**msgspec.to_builtins(load_template()), "id": "", "version": 2, "title": "TITLE"}
+    as_yaml = yaml.safe_dump(template, allow_unicode=True)
+    for spelling in ("\\0", "\\x00", "\\u0000"):
+        upload = as_yaml.replace("TITLE", f'"Gudang{spelling}"').encode()
+        assert yaml.safe_load(upload)["title"] == "Gudang\x00"
+        headers = {**admin, "Content-Type": "application/yaml"}
+        response = await c.post("/api/admin/templates", content=upload, headers=headers)
+        assert_error(response, 400, "invalid_text")
+    json_upload = msgspec.json.encode({**template, "title": "Gudang\x00"})
+    response = await c.post("/api/admin/templates", content=json_upload, headers={**admin, **JSON})
+    assert_error(response, 400, "invalid_text")
+    assert sql_rows("SELECT count(*) FROM templates WHERE version = 2") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "nul"),
+    [
+        (rb'"\u0000"', True),
+        (rb'"a\u0000b"', True),
+        (rb'"\\u0000"', False),  # an escaped backslash, then the text u0000
+        (rb'"\\\u0000"', True),  # an escaped backslash, then NUL
+        (rb'"\\\\u0000"', False),
+        (rb'"\\\\\u0000"', True),
+        (rb'"\\u0000 \u0000"', True),  # the second one counts
+        (rb'"\u00000"', True),
+        (rb'"\u0001 \u00a0 \\ u0000"', False),
+        (b"", False),
+    ],
+)
+def test_the_nul_check_counts_the_backslashes_before_u0000(raw: bytes, nul: bool) -> None:
+    assert has_nul(raw) is nul
+    if raw:  # the decoder agrees
+        assert ("\x00" in msgspec.json.decode(raw)) is nul
+
+
+_PIECES = [b"\\", b"\\\\", b"\\u0000", b"u0000", b"\\u0041", b"\\n", b'\\"', b"0", b"a", b" "]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=12))
+def test_the_nul_check_agrees_with_the_json_decoder(pieces: list[bytes]) -> None:
+    raw = b'["' + b"".join(pieces) + b'"]'
+    try:
+        [text] = msgspec.json.decode(raw)
+    except msgspec.DecodeError:  # an odd backslash before the closing quote
+        return
+    assert has_nul(raw) is ("\x00" in text)
+    assert has_nul(msgspec.json.encode(text)) is ("\x00" in text)

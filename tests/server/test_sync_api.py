@@ -306,3 +306,56 @@ async def test_sync_bodies_decoded_in_one_pass_answer_like_every_other_route(
         body = {"protocol": 1, "client_id": sari.client_id, "schema_version": 2}
         error = await post({**body, "mutations": [first, {**first, "seq": "x"}]})
         assert error["message"] == "Expected `int`, got `str` - at `$.mutations[1].seq`"
+
+
+async def test_a_nul_character_in_a_push_is_400_invalid_text_and_the_corrected_retry_applies(
+    world: dict[str, Any], sql_rows: Any
+) -> None:
+    """U+0000 is refused in any string (PostgreSQL cannot store it in text): the whole batch is
+    refused up front with a clear 400 on either backend, nothing earlier is touched, and no number
+    is used up by it."""
+    sari: Device = world["sari"]
+    wh = world["johar"].id
+    accepted = await sari.push([sari.mutation("create", "inc-1", warehouse_id=wh, fields=INCIDENT)])
+    assert accepted.status_code == 200, accepted.text
+    batch = [
+        sari.mutation("patch", "inc-1", fields={"notes": [{"id": "n1", "text": "Lapor KPU"}]}),
+        sari.mutation(
+            "create", "inc-2", warehouse_id=wh, fields={**INCIDENT, "description": "Segel\x00sobek"}
+        ),
+    ]
+    refused = await sari.push(batch)
+    assert refused.status_code == 400, refused.text
+    error = refused.json()
+    assert error["code"] == "invalid_text" and "NUL" in error["message"]
+    assert sql_rows("SELECT seq FROM outcomes ORDER BY seq") == [(1,)]
+    [kept] = (await sari.pull())["changes"]
+    assert kept["id"] == "inc-1" and kept["fields"]["description"] == INCIDENT["description"]
+    assert "notes" not in kept["fields"] or kept["fields"]["notes"] == []
+
+    batch[1]["fields"]["description"] = "Segel sobek"
+    retried = await sari.push(batch)
+    assert retried.status_code == 200, retried.text
+    body = retried.json()
+    assert [r["status"] for r in body["results"]] == ["applied", "applied"] and body["last_seq"] == 3
+    changes = {c["id"]: c["fields"] for c in (await sari.pull())["changes"]}
+    assert changes["inc-1"]["notes"][0]["text"] == "Lapor KPU"
+    assert changes["inc-2"]["description"] == "Segel sobek"
+
+
+async def test_an_escaped_backslash_before_u0000_is_ordinary_text_and_round_trips(
+    world: dict[str, Any],
+) -> None:
+    sari: Device = world["sari"]
+    text = "Kode segel \\u0000 dan \\\\u0000 ditulis apa adanya"  # backslashes, no NUL
+    response = await sari.push(
+        [
+            sari.mutation(
+                "create", "inc-1", warehouse_id=world["johar"].id, fields={**INCIDENT, "description": text}
+            )
+        ]
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["results"][0]["status"] == "applied"
+    [change] = (await sari.pull())["changes"]
+    assert change["fields"]["description"] == text
