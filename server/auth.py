@@ -5,7 +5,8 @@
   keeps only its SHA-256, so a database leak does not leak live tokens, and tokens are looked up by
   that hash (an index lookup on a hash reveals nothing through timing about the token). Logging in
   again on the same device (client id) revokes the device's previous token.
-- Failed logins are throttled per username and per client address (429 too_many_attempts).
+- Failed logins are throttled per username and per client address (429 too_many_attempts), in the
+  storage: shared by every server process on one database and kept across restarts.
 - `authenticate()` resolves the bearer token to a `Session` (user, device, Actor) once per
   request; the `actor`/`session` dependencies, `require_role()` guards and `check_scope()` build on it.
 """
@@ -19,7 +20,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -101,20 +102,32 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
 
 
 # -- login throttling ----------------------------------------------------------------------------
-@dataclass
-class _Failures:
-    times: list[float] = field(default_factory=list)
-    locked_until: float = 0.0
-    lockouts: int = 0
-
-
 class LoginThrottle:
-    """In-process counter of failed logins. After `max_failures` failures within `window_s`, a key
-    must wait `lockout_s`, doubled for every further lockout (at most one hour). A successful
-    login clears the username's counter (not the address's, so one valid account cannot be used to
-    reset an address that is guessing others' passwords)."""
+    """Counter of failed logins per username and per client address, kept in the storage (table
+    login_failures), so every server process on one database counts together and a restart lifts
+    no lockout. Rules, for each key:
+
+    - `max_failures` failures of a username (`max_failures_per_address` from an address) within
+      `window_s` lock it out: the window opens at the key's first failure, and a failure after the
+      window has passed opens a new one (its failures are forgotten).
+    - A lockout lasts `lockout_s`, doubled for every further lockout of the key (at most one hour),
+      and starts the count again.
+    - A successful login clears the username's counter and lockouts (not the address's, so one
+      valid account cannot be used to reset an address that is guessing others' passwords).
+    - A key is forgotten, lockouts included, once it is not locked and has had no failure for
+      `forget_s` (a day; at least `window_s`). At most `MAX_KEYS` keys are tracked: beyond that the
+      unlocked keys whose last failure is oldest are forgotten first; a locked key never is.
+      Pruning runs on the first failure a throttle sees and then every `PRUNE_EVERY` failures.
+
+    The storage does each check and each failure as one SQL statement, computed from the row as it
+    stands, so failures arriving at several processes at once all count. Times are wall-clock epoch seconds
+    (`clock`, injectable for tests): a monotonic clock is neither shared between processes nor
+    continued across restarts. The methods take the storage (Accounts passes its own)."""
 
     MAX_KEYS = 100_000
+    MAX_LOCKOUT_S = 3600
+    FORGET_S = 24 * 3600
+    PRUNE_EVERY = 64
 
     def __init__(
         self,
@@ -123,14 +136,15 @@ class LoginThrottle:
         max_failures_per_address: int,
         lockout_s: int,
         window_s: int,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.max_failures = max_failures
         self.max_failures_per_address = max_failures_per_address
         self.lockout_s = lockout_s
         self.window_s = window_s
+        self.forget_s = max(self.FORGET_S, window_s)
         self._clock = clock
-        self._keys: dict[str, _Failures] = {}
+        self._until_prune = 0
 
     @classmethod
     def from_config(cls, config: Config) -> LoginThrottle:
@@ -145,42 +159,30 @@ class LoginThrottle:
     def keys(username: str, address: str) -> tuple[str, str]:
         return "user:" + username.strip().lower(), "addr:" + address
 
-    def retry_after(self, username: str, address: str) -> int:
+    async def retry_after(self, storage: Storage, username: str, address: str) -> int:
         """Seconds to wait before another attempt is allowed (0: go ahead)."""
-        now = self._clock()
-        wait = 0.0
-        for key in self.keys(username, address):
-            entry = self._keys.get(key)
-            if entry is not None and entry.locked_until > now:
-                wait = max(wait, entry.locked_until - now)
-        return math.ceil(wait)
+        locked_until = await storage.login_locked_until(self.keys(username, address))
+        return max(0, math.ceil(locked_until - self._clock()))
 
-    def failure(self, username: str, address: str) -> None:
+    async def failure(self, storage: Storage, username: str, address: str) -> None:
         now = self._clock()
-        if len(self._keys) >= self.MAX_KEYS:
-            self._prune(now)
         user_key, addr_key = self.keys(username, address)
         for key, limit in ((user_key, self.max_failures), (addr_key, self.max_failures_per_address)):
-            entry = self._keys.setdefault(key, _Failures())
-            entry.times = [t for t in entry.times if now - t < self.window_s]
-            entry.times.append(now)
-            if len(entry.times) >= limit:
-                entry.locked_until = now + min(3600, self.lockout_s * 2**entry.lockouts)
-                entry.lockouts += 1
-                entry.times.clear()
+            await storage.record_login_failure(
+                key,
+                now=now,
+                limit=limit,
+                window_s=self.window_s,
+                lockout_s=self.lockout_s,
+                max_lockout_s=self.MAX_LOCKOUT_S,
+            )
+        if self._until_prune <= 0:
+            self._until_prune = self.PRUNE_EVERY
+            await storage.prune_login_failures(now=now, quiet_before=now - self.forget_s, keep=self.MAX_KEYS)
+        self._until_prune -= 1
 
-    def success(self, username: str) -> None:
-        self._keys.pop(self.keys(username, "")[0], None)
-
-    def _prune(self, now: float) -> None:
-        for key in [
-            k
-            for k, e in self._keys.items()
-            if e.locked_until <= now and all(now - t >= self.window_s for t in e.times)
-        ]:
-            del self._keys[key]
-        while len(self._keys) >= self.MAX_KEYS:
-            self._keys.pop(next(iter(self._keys)))
+    async def success(self, storage: Storage, username: str) -> None:
+        await storage.clear_login_failures(self.keys(username, "")[0])
 
 
 # -- sessions ------------------------------------------------------------------------------------
@@ -308,7 +310,7 @@ class Accounts:
     async def login(
         self, username: str, password: str, *, device_name: str, client_id: str, address: str
     ) -> tuple[str, User, Device]:
-        wait = self.throttle.retry_after(username, address)
+        wait = await self.throttle.retry_after(self.storage, username, address)
         if wait:
             raise ApiError(
                 429,
@@ -319,7 +321,7 @@ class Accounts:
         found = await self.storage.user_by_username(username.strip())
         ok = await self.passwords.verify(found[1] if found else None, password)
         if found is None or not ok or found[0].disabled:
-            self.throttle.failure(username, address)
+            await self.throttle.failure(self.storage, username, address)
             await self.storage.append_audit(
                 audit_entry(
                     "auth.login_failed",
@@ -334,7 +336,7 @@ class Accounts:
                 raise ApiError(401, "account_disabled", "Akun dinonaktifkan, hubungi admin")
             raise ApiError(401, "bad_credentials", "Nama pengguna atau kata sandi salah")
         user = found[0]
-        self.throttle.success(username)
+        await self.throttle.success(self.storage, username)
         if await self.storage.client_owners(client_id) - {user.id}:
             await self.storage.append_audit(
                 audit_entry(

@@ -31,9 +31,9 @@ class Config:
     login_max_failures_per_address: int = 30
     """Failed logins from one client address (many phones share a kecamatan's NAT)."""
     login_lockout_s: int = 30
-    """First wait after too many failures; doubles with each further failure (at most 1 hour)."""
+    """First wait after too many failures; doubles with each further lockout (at most 1 hour)."""
     login_window_s: int = 15 * 60
-    """Failures older than this are forgotten."""
+    """Failures are counted in a window this long from a key's first failure, then forgotten."""
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 64 * 1024
     argon2_parallelism: int = 1

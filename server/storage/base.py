@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from msgspec import Struct
 
@@ -70,6 +70,14 @@ class AuditRow(Struct, kw_only=True, frozen=True):
     content: bytes
     prev_hash: str
     hash: str
+
+
+def first_failure(*, now: float, limit: int, lockout_s: int, max_lockout_s: float) -> dict[str, Any]:
+    """The login_failures columns of a key's first recorded failure (the row inserted; later
+    failures update it in SQL): counted, or at once locked out when the limit is 1."""
+    if limit <= 1:
+        return {"failures": 0, "locked_until": now + min(max_lockout_s, lockout_s), "lockouts": 1}
+    return {"failures": 1, "locked_until": 0.0, "lockouts": 0}
 
 
 @runtime_checkable
@@ -144,6 +152,35 @@ class Storage(SyncStore, Protocol):
 
     async def revoke_devices(self, user_id: str, at: str, *, client_id: str | None = None) -> int:
         """Revoke every live token of a user (or only those of one client id); returns how many."""
+        ...
+
+    # -- failed-login throttling (the rules are server/auth.py's LoginThrottle) -----------------
+    # Keys are opaque strings ("user:<name>", "addr:<address>"); times are wall-clock epoch
+    # seconds given by the caller, so every process and every restart shares one record.
+
+    async def login_locked_until(self, keys: Sequence[str]) -> float:
+        """The latest time until which any of these keys is locked out (0.0: none ever was)."""
+        ...
+
+    async def record_login_failure(
+        self, key: str, *, now: float, limit: int, window_s: float, lockout_s: int, max_lockout_s: float
+    ) -> None:
+        """Count one failed login of `key`, atomically (failures recorded at once by several
+        processes all count). Failures are counted in a window that opens at the key's first
+        failure and lasts `window_s`; a failure after it opens a new window. The `limit`-th failure
+        of a window locks the key until now + min(max_lockout_s, lockout_s * 2**lockouts) and
+        starts the count again; `lockouts` (how many lockouts the key had) is kept until the key
+        is cleared or pruned."""
+        ...
+
+    async def clear_login_failures(self, key: str) -> None:
+        """Forget a key's failures and lockouts (a successful login)."""
+        ...
+
+    async def prune_login_failures(self, *, now: float, quiet_before: float, keep: int) -> int:
+        """Delete the keys that are not locked and whose last failure was before `quiet_before`;
+        then, beyond `keep` keys, the unlocked ones whose last failure is oldest. A locked key is
+        never deleted. Returns how many keys were deleted."""
         ...
 
     # -- templates and stock item types ----------------------------------------------------------

@@ -9,6 +9,7 @@ bookkeeping, the client numbers and stored outcomes (exactly-once survives the m
 revision counter and tombstone horizon, users with their password hashes, device tokens (phones
 stay logged in), templates, attachment metadata, and the audit log with its ids and hash chain. So
 phones keep their cursors and queued mutations, and `tigapilar audit verify` passes on the copy.
+Failed-login throttling state (`login_failures`) is transient and not copied.
 
 Rules:
 * The target must hold no data yet (a fresh database; `tigapilar migrate` may have run on it).
@@ -51,6 +52,10 @@ CHUNK = 5000
 
 DATA_TABLES = ("records", "users", "warehouses", "devices", "client_state", "outcomes", "audit_log")
 """A target with a row in any of these already holds a deployment's data."""
+
+TRANSIENT_TABLES = ("login_failures",)
+"""Not copied (the target's are emptied): failed-login throttling state. A lockout lasts at most an
+hour; the copy starts without any."""
 
 _row_bytes = msgspec.json.Encoder().encode
 
@@ -326,7 +331,7 @@ async def _copy_tables(
     # source's replace them.
     await conn.execute(f"TRUNCATE {', '.join(quote_ident(t) for t in tables)}")
 
-    for table in await _insert_order(conn, tables):
+    for table in await _insert_order(conn, [t for t in tables if t not in TRANSIENT_TABLES]):
         columns = [c for c, _ in target_tables[table]]
         convert = [_converter(pg_type, table, c) for c, pg_type in target_tables[table]]
         expected = TableSum()

@@ -1,19 +1,23 @@
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+from litestar import Litestar
 
 from server.app import create_app
 from server.auth import LoginThrottle, Passwords, check_scope, new_token, token_hash
 from server.config import Config
 from server.errors import ApiError
+from server.storage import Storage, open_storage
 from server.storage.sqlite import SqliteStorage
 from sync.domain import Actor
-from tests.conftest import open_client
+from tests.conftest import lifespan, open_client
 from tests.factories import PASSWORD, Factory, bearer
 
 
@@ -192,26 +196,154 @@ async def test_failures_from_one_address_lock_that_address(
     assert response.status_code == 429
 
 
-def test_throttle_backs_off_and_forgets_old_failures() -> None:
-    now = [1000.0]
+def clock_at(start: float) -> tuple[list[float], Callable[[], float]]:
+    now = [start]
+    return now, lambda: now[0]
+
+
+async def test_throttle_backs_off_and_forgets_old_failures(storage: Storage) -> None:
+    now, clock = clock_at(1_700_000_000.0)
     throttle = LoginThrottle(
-        max_failures=3, max_failures_per_address=100, lockout_s=30, window_s=600, clock=lambda: now[0]
+        max_failures=3, max_failures_per_address=100, lockout_s=30, window_s=600, clock=clock
     )
     for _ in range(2):
-        throttle.failure("budi", "10.0.0.1")
+        await throttle.failure(storage, "budi", "10.0.0.1")
     now[0] += 601  # outside the window: those two are forgotten
-    throttle.failure("budi", "10.0.0.1")
-    assert throttle.retry_after("budi", "10.0.0.2") == 0
-    throttle.failure("budi", "10.0.0.1")
-    throttle.failure("budi", "10.0.0.1")
-    assert throttle.retry_after("BUDI", "10.0.0.9") == 30
+    await throttle.failure(storage, "budi", "10.0.0.1")
+    assert await throttle.retry_after(storage, "budi", "10.0.0.2") == 0
+    await throttle.failure(storage, "budi", "10.0.0.1")
+    await throttle.failure(storage, "budi", "10.0.0.1")
+    assert await throttle.retry_after(storage, "BUDI", "10.0.0.9") == 30
     now[0] += 31
-    assert throttle.retry_after("budi", "10.0.0.1") == 0
+    assert await throttle.retry_after(storage, "budi", "10.0.0.1") == 0
     for _ in range(3):
-        throttle.failure("budi", "10.0.0.1")
-    assert throttle.retry_after("budi", "10.0.0.1") == 60  # doubled
-    throttle.success("budi")
-    assert throttle.retry_after("budi", "10.0.0.1") == 0
+        await throttle.failure(storage, "budi", "10.0.0.1")
+    assert await throttle.retry_after(storage, "budi", "10.0.0.1") == 60  # doubled
+    await throttle.success(storage, "budi")
+    assert await throttle.retry_after(storage, "budi", "10.0.0.1") == 0
+
+
+async def test_throttle_lockouts_double_up_to_an_hour(storage: Storage) -> None:
+    now, clock = clock_at(1_700_000_000.0)
+    throttle = LoginThrottle(
+        max_failures=2, max_failures_per_address=100, lockout_s=30, window_s=600, clock=clock
+    )
+    waits = []
+    for _ in range(9):
+        for _ in range(2):
+            await throttle.failure(storage, "budi", "10.0.0.1")
+        waits.append(await throttle.retry_after(storage, "budi", "10.0.0.1"))
+        now[0] += waits[-1]
+    assert waits == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
+
+
+async def test_a_success_clears_the_username_but_not_the_address(storage: Storage) -> None:
+    _, clock = clock_at(1_700_000_000.0)
+    throttle = LoginThrottle(
+        max_failures=3, max_failures_per_address=3, lockout_s=30, window_s=600, clock=clock
+    )
+    for name in ("a1", "a2", "a3"):
+        await throttle.failure(storage, name, "10.0.0.1")
+    await throttle.success(storage, "a1")
+    assert await throttle.retry_after(storage, "siti", "10.0.0.1") == 30  # the address stays locked
+    assert await throttle.retry_after(storage, "a1", "10.0.0.2") == 0
+    for _ in range(2):
+        await throttle.failure(storage, "siti", "10.0.0.2")
+    await throttle.success(storage, "siti")
+    await throttle.failure(storage, "siti", "10.0.0.2")  # counting starts again
+    assert await throttle.retry_after(storage, "siti", "10.0.0.3") == 0
+
+
+async def test_quiet_keys_are_forgotten_and_the_number_of_keys_is_capped(
+    storage: Storage, sql_rows: Callable[..., list[tuple[object, ...]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now, clock = clock_at(1_700_000_000.0)
+    throttle = LoginThrottle(
+        max_failures=2, max_failures_per_address=100, lockout_s=30, window_s=600, clock=clock
+    )
+    for _ in range(2):
+        await throttle.failure(storage, "budi", "10.0.0.1")  # budi locked once
+    assert await throttle.retry_after(storage, "budi", "10.0.0.1") == 30
+    now[0] += LoginThrottle.FORGET_S - 1
+    throttle._until_prune = 0  # prune on the next failure
+    await throttle.failure(storage, "siti", "10.0.0.2")
+    assert {row[0] for row in sql_rows("SELECT key FROM login_failures")} == {
+        "user:budi", "addr:10.0.0.1", "user:siti", "addr:10.0.0.2",
+    }  # fmt: skip
+    now[0] += 2  # budi has been quiet for a day: forgotten, his lockout count too
+    throttle._until_prune = 0
+    await throttle.failure(storage, "siti", "10.0.0.2")
+    assert {row[0] for row in sql_rows("SELECT key FROM login_failures")} == {"user:siti", "addr:10.0.0.2"}
+    for _ in range(2):
+        await throttle.failure(storage, "budi", "10.0.0.1")
+    assert await throttle.retry_after(storage, "budi", "10.0.0.1") == 30  # not 60
+
+    # Beyond MAX_KEYS keys, the unlocked ones whose last failure is oldest go; a locked key stays.
+    monkeypatch.setattr(LoginThrottle, "MAX_KEYS", 4)
+    for i in range(3):
+        now[0] += 1
+        await throttle.failure(storage, f"u{i}", "10.0.0.9")
+    throttle._until_prune = 0
+    now[0] += 1
+    await throttle.failure(storage, "joko", "10.0.0.9")
+    keys = {row[0] for row in sql_rows("SELECT key FROM login_failures")}
+    assert keys == {"user:budi", "user:siti", "addr:10.0.0.9", "user:joko"}  # 2 locked + the 2 latest
+    assert await throttle.retry_after(storage, "budi", "10.0.0.1") > 0
+
+
+async def login_status(app: Litestar, username: str, password: str = PASSWORD) -> int:
+    """Start the app (it opens its own storage), try one login, shut it down (closing the storage)."""
+    async with lifespan(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return (await client.post("/api/auth/login", json=login_body(username, password))).status_code
+
+
+async def test_a_lockout_holds_in_every_server_process_on_the_database(
+    config: Config, factory: Factory
+) -> None:
+    """Two apps, each opening its own storage on one database: two server processes."""
+    await factory.user(username="rudi")
+    first, second = create_app(config), create_app(config)
+    async with lifespan(first), lifespan(second):
+        one = httpx.AsyncClient(transport=httpx.ASGITransport(app=first), base_url="http://testserver")
+        two = httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://testserver")
+        async with one, two:
+            assert first.state.storage is not second.state.storage
+            for client in (one, two, one, two):  # failures at either process count together
+                assert (
+                    await client.post("/api/auth/login", json=login_body("rudi", "salah"))
+                ).status_code == 401
+            assert (await one.post("/api/auth/login", json=login_body("rudi", "salah"))).status_code == 401
+            for client in (one, two):
+                locked = await client.post("/api/auth/login", json=login_body("rudi"))
+                assert locked.status_code == 429 and 1 <= locked.json()["retry_after"] <= 30
+
+
+async def test_a_lockout_survives_a_restart(config: Config, factory: Factory) -> None:
+    await factory.user(username="rudi")
+    for _ in range(5):
+        assert await login_status(create_app(config), "rudi", "salah") == 401  # a new process each time
+    assert await login_status(create_app(config), "rudi") == 429
+
+
+async def test_failures_at_two_processes_at_once_all_count(
+    config: Config, sql_rows: Callable[..., list[tuple[object, ...]]], tmp_path: Path
+) -> None:
+    stores = [open_storage(config.database, data_dir=tmp_path) for _ in range(2)]
+    for store in stores:
+        await store.open()
+    try:
+        throttle = LoginThrottle(max_failures=41, max_failures_per_address=40, lockout_s=30, window_s=600)
+        await asyncio.gather(*(throttle.failure(stores[i % 2], "budi", "10.0.0.1") for i in range(40)))
+        rows = dict(
+            (str(k), (f, n)) for k, f, n in sql_rows("SELECT key, failures, lockouts FROM login_failures")
+        )
+        assert rows == {"user:budi": (40, 0), "addr:10.0.0.1": (0, 1)}  # 40 counted; the 40th locked
+        assert await throttle.retry_after(stores[1], "siti", "10.0.0.1") == 30
+    finally:
+        for store in stores:
+            await store.close()
 
 
 # -- scope ------------------------------------------------------------------------------------------

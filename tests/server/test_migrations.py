@@ -72,8 +72,9 @@ async def test_fresh_database_gets_every_table_and_wal(tmp_path: Path) -> None:
         "stock_item_types",
         "attachments",
         "attachment_refs",
+        "login_failures",
     } <= tables
-    assert versions == [(1, "0001_initial")]
+    assert versions == [(1, "0001_initial"), (2, "0002_login_throttle")]
     assert mode == "wal"
 
 

@@ -85,6 +85,8 @@ async def kecamatan(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
         await storage.append_audit(AuditEntry(at=now_iso(), kind="auth.login", actor_id=slamet.id,
                                               actor_agency="POLRI", device=client, warehouse_id=None,
                                               subject=slamet.id, detail={"ip": "10.0.0.7"}))  # fmt: skip
+        await storage.record_login_failure("user:slamet", now=4e9, limit=1, window_s=600, lockout_s=30,
+                                           max_lockout_s=3600)  # fmt: skip
         facts = {"client": client, "actor": who, "pushed": pushed}
     finally:
         await storage.close()
@@ -123,6 +125,10 @@ async def test_the_copy_preserves_everything_and_sync_carries_on(tmp_path: Path,
     assert not report.source_changed
     assert report.files_copied == len(sqlite_rows(source, "SELECT sha256 FROM attachments")) > 0
     assert {t.name for t in report.tables} >= {"records", "outcomes", "audit_log", "devices", "digests"}
+    # Failed-login throttling is transient: not copied.
+    assert "login_failures" not in {t.name for t in report.tables}
+    assert sqlite_rows(source, "SELECT count(*) FROM login_failures") == [(1,)]
+    assert await pg_rows(empty_url, "SELECT count(*) FROM login_failures") == [(0,)]
 
     # Byte for byte, independently of the tool's own check.
     for sql in (

@@ -20,7 +20,12 @@ from server.storage.postgres.testing import session_databases, with_database
 from server.storage.sqlite import SqliteStorage
 from server.storage.sqlite import migrations as sqlite_migrations
 
-SQLITE_TO_PG = {"INTEGER": {"bigint", "integer", "boolean"}, "TEXT": {"text"}, "BLOB": {"bytea"}}
+SQLITE_TO_PG = {
+    "INTEGER": {"bigint", "integer", "boolean"},
+    "REAL": {"double precision"},
+    "TEXT": {"text"},
+    "BLOB": {"bytea"},
+}
 
 
 # -- without a server ------------------------------------------------------------------------------

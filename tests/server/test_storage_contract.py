@@ -425,6 +425,94 @@ async def test_templates_and_stock_items(store: Storage) -> None:
     ]
 
 
+# -- failed-login throttling -----------------------------------------------------------------------
+T0 = 1_700_000_000.0
+
+
+async def fail(store: Storage, key: str, now: float, limit: int = 3, window_s: float = 600) -> None:
+    await store.record_login_failure(
+        key, now=now, limit=limit, window_s=window_s, lockout_s=30, max_lockout_s=100
+    )
+
+
+async def test_login_failures_count_in_a_window_lock_double_and_clear(store: Storage) -> None:
+    assert await store.login_locked_until([]) == 0.0
+    assert await store.login_locked_until(["user:nobody"]) == 0.0
+    await fail(store, "user:budi", T0)
+    await fail(store, "user:budi", T0 + 10)
+    assert await store.login_locked_until(["user:budi"]) == 0.0
+    await fail(store, "user:budi", T0 + 600)  # the window (opened at T0) is over: counts as the first
+    await fail(store, "user:budi", T0 + 601)
+    assert await store.login_locked_until(["user:budi", "addr:x"]) == 0.0
+    await fail(store, "user:budi", T0 + 602)  # the third within the window: locked for 30 s
+    assert await store.login_locked_until(["user:budi", "addr:x"]) == T0 + 632
+    for i in range(3):
+        await fail(store, "user:budi", T0 + 700 + i)
+    assert await store.login_locked_until(["user:budi"]) == T0 + 702 + 60  # doubled
+    for i in range(3):
+        await fail(store, "user:budi", T0 + 800 + i)
+    assert await store.login_locked_until(["user:budi"]) == T0 + 802 + 100  # at most max_lockout_s
+    await fail(store, "addr:x", T0 + 900, limit=1)  # a limit of one locks at the first failure
+    assert await store.login_locked_until(["user:budi", "addr:x"]) == T0 + 930
+    await store.clear_login_failures("user:budi")
+    await store.clear_login_failures("user:never-seen")
+    assert await store.login_locked_until(["user:budi"]) == 0.0
+    for i in range(3):
+        await fail(store, "user:budi", T0 + 1000 + i)
+    assert await store.login_locked_until(["user:budi"]) == T0 + 1002 + 30  # lockouts cleared too
+    await fail(store, "user:a\x00b", T0, limit=1)  # any text is a key
+    assert await store.login_locked_until(["user:a\x00b"]) == T0 + 30
+
+
+async def test_pruning_login_failures_forgets_quiet_keys_and_never_a_locked_one(store: Storage) -> None:
+    await fail(store, "user:old", T0)
+    await fail(store, "user:locked", T0, limit=1)
+    await fail(store, "user:a", T0 + 10)
+    await fail(store, "user:b", T0 + 20)
+    await fail(store, "user:c", T0 + 30)
+    assert await store.prune_login_failures(now=T0 + 25, quiet_before=T0 + 5, keep=10) == 1  # old
+    assert await store.login_locked_until(["user:locked"]) == T0 + 30
+    # Over `keep`, the unlocked keys whose last failure is oldest go first.
+    await fail(store, "user:a", T0 + 40)
+    assert await store.prune_login_failures(now=T0 + 25, quiet_before=T0, keep=2) == 2  # b, c
+    await fail(store, "user:a", T0 + 41)  # a's third failure (a was kept): locked
+    assert await store.login_locked_until(["user:a"]) == T0 + 71
+    assert await store.prune_login_failures(now=T0 + 50, quiet_before=T0 + 50, keep=0) == 1  # locked
+    assert await store.login_locked_until(["user:a", "user:locked"]) == T0 + 71
+    assert await store.prune_login_failures(now=T0 + 80, quiet_before=T0 + 80, keep=0) == 1
+    assert await store.login_locked_until(["user:a", "user:locked"]) == 0.0
+
+
+async def test_login_failures_are_shared_by_storages_on_one_database_and_kept_on_reopening(
+    build: Callable[[Path], Storage], tmp_path: Path
+) -> None:
+    """Two storages on one database are two server processes: failures recorded at both at once
+    all count, and a lockout recorded by one holds at the other and after both are closed."""
+    first, second = build(tmp_path), build(tmp_path)
+    await first.open()
+    await second.open()
+    try:
+        await asyncio.gather(
+            *(
+                (first if i % 2 else second).record_login_failure(
+                    "user:budi", now=T0 + i / 100, limit=50, window_s=600, lockout_s=30, max_lockout_s=3600
+                )
+                for i in range(50)
+            )
+        )
+        assert await first.login_locked_until(["user:budi"]) == await second.login_locked_until(["user:budi"])
+        assert await second.login_locked_until(["user:budi"]) > T0 + 30  # the 50th failure locked
+    finally:
+        await first.close()
+        await second.close()
+    third = build(tmp_path)
+    await third.open(create=False)
+    try:
+        assert T0 + 30 < await third.login_locked_until(["user:budi"]) <= T0 + 31
+    finally:
+        await third.close()
+
+
 # -- the real engine on this backend ---------------------------------------------------------------
 async def test_the_sync_engine_pushes_and_pulls_through_the_backend(store: Storage) -> None:
     await store.put_warehouse(Warehouse(id="w1", code="w1", name="Gudang"))

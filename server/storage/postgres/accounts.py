@@ -1,6 +1,7 @@
 """Accounts and reference data of the PostgreSQL backend: warehouses, users and their assignments,
-devices (bearer tokens), templates and stock item types. Same behaviour as the SQLite backend's
-accounts.py; text is ordered with COLLATE "C" (SQLite's byte order) whatever the database locale."""
+devices (bearer tokens), failed-login throttling, templates and stock item types. Same behaviour as
+the SQLite backend's accounts.py; text is ordered with COLLATE "C" (SQLite's byte order) whatever
+the database locale."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import asyncpg
 import msgspec
 
 from server.models import Device, StockItemType, User, UserInput, Warehouse, now_iso
-from server.storage.base import Conflict, StorageError
+from server.storage.base import Conflict, StorageError, first_failure
 from server.storage.postgres.sync_tx import str_list
 from sync.domain import Template
 
@@ -29,6 +30,35 @@ SELECT u.id, u.username, u.full_name, u.agency, u.rank, u.id_number, u.role, u.d
 FROM users AS u
 """
 _USERS_ORDER = ' ORDER BY u.full_name COLLATE "C", u.id COLLATE "C"'
+
+# One failed login, as one statement; the same computation as the SQLite backend's. INSERT ... ON
+# CONFLICT DO UPDATE is atomic in PostgreSQL: of two sessions failing the same key at once, one
+# inserts or updates the row and the other waits on its row lock, then updates the row as the first
+# committed it (READ COMMITTED re-reads the latest version), so both failures count. In the UPDATE,
+# f.* is the row before this failure.
+# $1 key, $2 failures, $3 now, $4 locked_until, $5 lockouts (the inserted row), $6 window_s,
+# $7 limit, $8 lockout_s, $9 max_lockout_s.
+_FRESH = "(f.failures = 0 OR f.window_start <= $3 - $6::float8)"
+"""This failure opens a new window: none counted yet, or the window is over."""
+_COUNT = f"(CASE WHEN {_FRESH} THEN 1 ELSE f.failures + 1 END)"
+_LOCKS = f"({_COUNT} >= $7::bigint)"
+_RECORD_FAILURE = f"""
+INSERT INTO login_failures AS f (key, failures, window_start, last_failure, locked_until, lockouts)
+VALUES ($1, $2, $3, $3, $4, $5)
+ON CONFLICT (key) DO UPDATE SET
+    failures = CASE WHEN {_LOCKS} THEN 0 ELSE {_COUNT} END,
+    window_start = CASE WHEN {_FRESH} THEN $3 ELSE f.window_start END,
+    last_failure = GREATEST(f.last_failure, $3),
+    locked_until = CASE WHEN {_LOCKS}
+        THEN GREATEST(f.locked_until, $3 + LEAST($9::float8, $8::bigint << LEAST(f.lockouts, 30)::int))
+        ELSE f.locked_until END,
+    lockouts = f.lockouts + CASE WHEN {_LOCKS} THEN 1 ELSE 0 END
+"""
+
+
+def _login_key(key: str) -> str:
+    """PostgreSQL text cannot hold U+0000 (SQLite can): such a key is stored with U+FFFD instead."""
+    return key.replace("\x00", "\ufffd")
 
 
 def _warehouse(row: Sequence[Any]) -> Warehouse:
@@ -256,6 +286,45 @@ class AccountsMixin:
                 client_id,
             )
             return affected(status)
+
+    # -- failed-login throttling --------------------------------------------------------------------
+    async def login_locked_until(self, keys: Sequence[str]) -> float:
+        rows = await self._fetch(
+            "SELECT max(locked_until) FROM login_failures WHERE key = ANY($1::text[])",
+            [_login_key(k) for k in keys],
+        )
+        return float(rows[0][0] or 0.0) if rows else 0.0
+
+    async def record_login_failure(
+        self, key: str, *, now: float, limit: int, window_s: float, lockout_s: int, max_lockout_s: float
+    ) -> None:
+        first = first_failure(now=now, limit=limit, lockout_s=lockout_s, max_lockout_s=max_lockout_s)
+        async with self._writing() as conn:
+            await conn.execute(
+                _RECORD_FAILURE,
+                _login_key(key), first["failures"], float(now), float(first["locked_until"]),
+                first["lockouts"], float(window_s), int(limit), int(lockout_s), float(max_lockout_s),
+            )  # fmt: skip
+
+    async def clear_login_failures(self, key: str) -> None:
+        async with self._writing() as conn:
+            await conn.execute("DELETE FROM login_failures WHERE key = $1", _login_key(key))
+
+    async def prune_login_failures(self, *, now: float, quiet_before: float, keep: int) -> int:
+        async with self._writing() as conn:
+            quiet = await conn.execute(
+                "DELETE FROM login_failures WHERE last_failure < $1 AND locked_until <= $2",
+                float(quiet_before),
+                float(now),
+            )
+            over = await conn.execute(
+                "DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures"
+                ' WHERE locked_until <= $1 ORDER BY last_failure, key COLLATE "C"'
+                " LIMIT GREATEST(0, (SELECT count(*) FROM login_failures) - $2::bigint))",
+                float(now),
+                int(keep),
+            )
+            return affected(quiet) + affected(over)
 
     # -- templates and stock item types ------------------------------------------------------------
     async def put_template(self, template: Template, *, published: bool = True) -> None:

@@ -1,5 +1,5 @@
 """Accounts and reference data of the SQLite backend: warehouses, users and their assignments,
-devices (bearer tokens), templates and stock item types."""
+devices (bearer tokens), failed-login throttling, templates and stock item types."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import aiosqlite
 import msgspec
 
 from server.models import Device, StockItemType, User, UserInput, Warehouse, now_iso
-from server.storage.base import Conflict, StorageError
+from server.storage.base import Conflict, StorageError, first_failure
 from server.storage.sqlite.sync_tx import json_list
 from sync.domain import Template
 
@@ -21,6 +21,26 @@ _template = msgspec.json.Decoder(Template).decode
 _WAREHOUSE_COLUMNS = "id, code, name, address, kelurahan, kecamatan, kota, floor_room, active"
 _USER_COLUMNS = "id, username, full_name, agency, rank, id_number, role, disabled"
 _DEVICE_COLUMNS = "id, user_id, name, client_id, created_at, last_seen, expires_at, revoked_at"
+
+# One failed login, as one statement: the count, the window and the lockout are computed by SQLite
+# from the row as it stands, under the database's write lock (see record_login_failure). In the
+# UPDATE every column reference is the row's value before this failure.
+_FRESH = "(failures = 0 OR window_start <= :now - :window_s)"
+"""This failure opens a new window: none counted yet, or the window is over."""
+_COUNT = f"(CASE WHEN {_FRESH} THEN 1 ELSE failures + 1 END)"
+_LOCKS = f"({_COUNT} >= :limit)"
+_RECORD_FAILURE = f"""
+INSERT INTO login_failures (key, failures, window_start, last_failure, locked_until, lockouts)
+VALUES (:key, :failures, :now, :now, :locked_until, :lockouts)
+ON CONFLICT (key) DO UPDATE SET
+    failures = CASE WHEN {_LOCKS} THEN 0 ELSE {_COUNT} END,
+    window_start = CASE WHEN {_FRESH} THEN :now ELSE window_start END,
+    last_failure = max(last_failure, :now),
+    locked_until = CASE WHEN {_LOCKS}
+        THEN max(locked_until, :now + min(:max_lockout_s, :lockout_s << min(lockouts, 30)))
+        ELSE locked_until END,
+    lockouts = lockouts + CASE WHEN {_LOCKS} THEN 1 ELSE 0 END
+"""
 
 
 def _warehouse(row: Sequence[Any]) -> Warehouse:
@@ -251,6 +271,47 @@ class AccountsMixin:
                 (at, user_id, client_id, client_id),
             )
             return cursor.rowcount
+
+    # -- failed-login throttling --------------------------------------------------------------------
+    async def login_locked_until(self, keys: Sequence[str]) -> float:
+        if not keys:
+            return 0.0
+        # Bound one by one (a few keys): json_each would cut a key at a NUL character.
+        rows = await self._fetch(
+            f"SELECT max(locked_until) FROM login_failures WHERE key IN ({', '.join('?' * len(keys))})",
+            list(keys),
+        )
+        return float(rows[0][0] or 0.0) if rows else 0.0
+
+    async def record_login_failure(
+        self, key: str, *, now: float, limit: int, window_s: float, lockout_s: int, max_lockout_s: float
+    ) -> None:
+        # One statement inside BEGIN IMMEDIATE: it holds SQLite's write lock (other processes'
+        # writers wait on busy_timeout), so it reads the row as every earlier failure left it.
+        first = first_failure(now=now, limit=limit, lockout_s=lockout_s, max_lockout_s=max_lockout_s)
+        async with self._writing() as conn:
+            await conn.execute(
+                _RECORD_FAILURE,
+                {"key": key, "now": now, "window_s": window_s, "limit": limit, "lockout_s": lockout_s,
+                 "max_lockout_s": max_lockout_s, **first},
+            )  # fmt: skip
+
+    async def clear_login_failures(self, key: str) -> None:
+        async with self._writing() as conn:
+            await conn.execute("DELETE FROM login_failures WHERE key = ?", (key,))
+
+    async def prune_login_failures(self, *, now: float, quiet_before: float, keep: int) -> int:
+        async with self._writing() as conn:
+            quiet = await conn.execute(
+                "DELETE FROM login_failures WHERE last_failure < ? AND locked_until <= ?", (quiet_before, now)
+            )
+            over = await conn.execute(
+                "DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures"
+                " WHERE locked_until <= ? ORDER BY last_failure, key"
+                " LIMIT max(0, (SELECT count(*) FROM login_failures) - ?))",
+                (now, keep),
+            )
+            return quiet.rowcount + over.rowcount
 
     # -- templates and stock item types ------------------------------------------------------------
     async def put_template(self, template: Template, *, published: bool = True) -> None:
