@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,15 @@ import pytest
 from server import cli
 from server.audit import verify_log
 from server.retention import purge_tombstones
+from server.storage import Storage
 from server.storage.sqlite import SqliteStorage
 from sync import digest as digest_mod
 from sync.clock import HybridClock
 from tests.factories import Factory, bearer
 from tests.server.test_faults import REPO, ServerProcess, db_rows, seed
 from tests.server.test_sync_api import INCIDENT, Device
+
+SqlRows = Callable[..., list[tuple[object, ...]]]
 
 
 async def tigapilar(*argv: str) -> tuple[int, str]:
@@ -229,7 +233,28 @@ async def history(client: httpx.AsyncClient, factory: Factory) -> dict[str, Any]
     return {"wh": wh.id, "sari": sari, "hendra": hendra, "conflict": conflict_id}
 
 
-@pytest.mark.sqlite_only
+# These run on both backends: they read and age rows through `sql_rows` (SQLite or PostgreSQL).
+OLD = "2020-01-01T00:00:00.000Z"  # an updated_at far older than any --older-than cut-off
+
+
+def tombstones(sql_rows: SqlRows) -> list[str]:
+    return [str(r[0]) for r in sql_rows("SELECT id FROM records WHERE deleted ORDER BY id")]
+
+
+def purge_entries(sql_rows: SqlRows) -> int:
+    return int(sql_rows("SELECT count(*) FROM audit_log WHERE kind = 'admin.tombstones_purged'")[0][0])
+
+
+def stored_digest(sql_rows: SqlRows, warehouse_id: str) -> digest_mod.Digest:
+    [(count, checksum)] = sql_rows("SELECT count, checksum FROM digests WHERE warehouse_id = ?", warehouse_id)
+    return digest_mod.Digest(count=int(count), checksum=str(checksum))
+
+
+def computed_digest(sql_rows: SqlRows, warehouse_id: str) -> digest_mod.Digest:
+    rows = sql_rows("SELECT id, revision FROM records WHERE warehouse_id = ?", warehouse_id)
+    return digest_mod.compute([(str(rid), int(rev)) for rid, rev in rows])
+
+
 async def test_tombstones_keep_their_fields_and_resolved_conflicts_keep_both_values(
     history: dict[str, Any],
 ) -> None:
@@ -244,70 +269,78 @@ async def test_tombstones_keep_their_fields_and_resolved_conflicts_keep_both_val
     assert conflict["resolved_by"] and conflict["server_by"] and conflict["client_by"]
 
 
-@pytest.mark.sqlite_only
 async def test_purge_needs_yes_and_only_an_admin_command_purges(
-    history: dict[str, Any], database_url: str
+    history: dict[str, Any], database_url: str, sql_rows: SqlRows, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    sql_rows("UPDATE records SET updated_at = ? WHERE id = ?", OLD, "inc-0")  # old enough to purge
     assert (
         await asyncio.to_thread(run_cli, "purge-tombstones", "--older-than", "30", "--database", database_url)
         == 1
     )
+    assert "add --yes" in capsys.readouterr().err
+    assert tombstones(sql_rows) == ["inc-0", "inc-1"]  # nothing purged without --yes
+    assert purge_entries(sql_rows) == 0
+    assert sql_rows("SELECT tombstone_horizon FROM sync_meta") == [(0,)]
 
 
-@pytest.mark.sqlite_only
 async def test_purging_old_tombstones_is_audited_and_resets_old_cursors(
-    history: dict[str, Any], storage: SqliteStorage, database_url: str, tmp_path: Path
+    history: dict[str, Any], storage: Storage, database_url: str, sql_rows: SqlRows
 ) -> None:
-    db = tmp_path / "tigapilar.db"
     sari: Device = history["sari"]
     wh = history["wh"]
     old_cursor = (await sari.pull())["cursors"][wh]
-    tomb_revs = dict(db_rows(db, "SELECT id, revision FROM records WHERE deleted = 1"))
+    tombs = sql_rows("SELECT id, revision FROM records WHERE deleted")
+    tomb_revs = {str(rid): int(rev) for rid, rev in tombs}
+    assert sorted(tomb_revs) == ["inc-0", "inc-1"]
     # inc-0's tombstone is old; inc-1's is recent and stays.
-    conn = sqlite3.connect(db)
-    conn.execute("UPDATE records SET updated_at = '2020-01-01T00:00:00.000Z' WHERE id = 'inc-0'")
-    conn.commit()
-    conn.close()
-    before = db_rows(db, "SELECT count(*) FROM records")[0][0]
+    sql_rows("UPDATE records SET updated_at = ? WHERE id = ?", OLD, "inc-0")
+    before = sql_rows("SELECT count(*) FROM records")[0][0]
+    digest_before = stored_digest(sql_rows, wh)
+    assert digest_before == computed_digest(sql_rows, wh)
 
     status = await asyncio.to_thread(
         run_cli, "purge-tombstones", "--older-than", "30", "--yes", "--database", database_url
     )
     assert status == 0
-    assert db_rows(db, "SELECT id FROM records WHERE id = 'inc-0'") == []
-    assert db_rows(db, "SELECT deleted FROM records WHERE id = 'inc-1'") == [(1,)]
-    assert db_rows(db, "SELECT count(*) FROM records")[0][0] == before - 1
-    assert db_rows(db, "SELECT count(*) FROM records WHERE collection = 'conflicts'") == [(1,)]  # kept
-    horizon = db_rows(db, "SELECT tombstone_horizon FROM sync_meta")[0][0]
+    assert sql_rows("SELECT id FROM records WHERE id = ?", "inc-0") == []
+    assert [bool(d) for (d,) in sql_rows("SELECT deleted FROM records WHERE id = ?", "inc-1")] == [True]
+    assert tombstones(sql_rows) == ["inc-1"]
+    assert sql_rows("SELECT count(*) FROM records")[0][0] == before - 1
+    assert sql_rows("SELECT count(*) FROM records WHERE collection = 'conflicts'") == [(1,)]  # kept
+    horizon = int(sql_rows("SELECT tombstone_horizon FROM sync_meta")[0][0])
     assert horizon == tomb_revs["inc-0"]
     rows = [row async for row in storage.audit_rows()]
     last = rows[-1].entry
     assert last.kind == "admin.tombstones_purged" and last.detail["ids"] == ["inc-0"]
     assert last.actor_id.startswith("cli") and last.detail["horizon"] == horizon
+    assert purge_entries(sql_rows) == 1
     assert (await verify_log(storage)).ok
-    # The digest still describes what the server holds.
-    count, checksum = db_rows(db, "SELECT count, checksum FROM digests WHERE warehouse_id = ?", wh)[0]
-    rows_now = db_rows(db, "SELECT id, revision FROM records WHERE warehouse_id = ?", wh)
-    assert digest_mod.compute(rows_now) == digest_mod.Digest(count=count, checksum=checksum)
+    # The digest was recomputed: it still describes what the server holds, one record fewer.
+    digest_now = stored_digest(sql_rows, wh)
+    assert digest_now == computed_digest(sql_rows, wh)
+    assert digest_now.count == digest_before.count - 1 and digest_now != digest_before
 
     # A phone whose cursor is older than the horizon may still hold the purged record: reset.
     stale = await sari.pull({wh: horizon - 1})
     assert stale["reset"] == [wh]
     assert "inc-0" not in {c["id"] for c in stale["changes"]}
-    assert stale["digests"][wh] == {"count": count, "checksum": checksum}
+    assert stale["digests"][wh] == {"count": digest_now.count, "checksum": digest_now.checksum}
     fresh = await sari.pull({wh: old_cursor})
     assert fresh["reset"] == [] and fresh["changes"] == []
 
 
-@pytest.mark.sqlite_only
 async def test_purge_with_nothing_old_still_records_itself(
-    history: dict[str, Any], storage: SqliteStorage, tmp_path: Path
+    history: dict[str, Any], storage: Storage, sql_rows: SqlRows
 ) -> None:
+    digest_before = stored_digest(sql_rows, history["wh"])
     report = await purge_tombstones(storage, older_than_days=30, actor_id="cli:test")
     assert report.purged == [] and report.horizon == 0
     last = [row.entry async for row in storage.audit_rows()][-1]
     assert last.kind == "admin.tombstones_purged" and last.detail["ids"] == []
-    assert db_rows(tmp_path / "tigapilar.db", "SELECT count(*) FROM records WHERE deleted = 1") == [(2,)]
+    assert tombstones(sql_rows) == ["inc-0", "inc-1"]
+    assert sql_rows("SELECT tombstone_horizon FROM sync_meta") == [(0,)]
+    assert stored_digest(sql_rows, history["wh"]) == digest_before
+    assert (await verify_log(storage)).ok
 
 
 @pytest.mark.parametrize(
