@@ -34,6 +34,7 @@ from server.deps import DEPENDENCIES
 from server.errors import ERROR_STATUSES, EXCEPTION_HANDLERS, ErrorBody
 from server.events import EventHub, cross_process_events
 from server.storage import Storage, open_storage
+from server.touches import DeviceTouches
 from sync.clock import HybridClock
 from sync.engine import SyncEngine
 
@@ -141,13 +142,19 @@ def create_app(config: Config | None = None, *, storage: Storage | None = None) 
             throttle=LoginThrottle.from_config(config),
             token_ttl=timedelta(days=config.token_ttl_days),
         )
+        # Devices' last_seen, noted by authenticate(), written once a second in one transaction.
+        touches = app.state.touches = DeviceTouches(store, interval_s=config.touch_flush_interval_s)
+        touches.start()
         try:
             # With PostgreSQL, other server processes' commits wake this process's live views too.
             async with cross_process_events(store, app.state.events):
                 yield
         finally:
-            if owned:
-                await store.close()
+            try:
+                await touches.close()  # the last flush, before the storage closes
+            finally:
+                if owned:
+                    await store.close()
 
     def limited(handler: ControllerRouterHandler) -> Router:
         limit = BODY_LIMITS.get(handler, DEFAULT_BODY_LIMIT)

@@ -26,6 +26,9 @@ class Config:
     token_ttl_days: int = 90
     touch_interval_s: int = 300
     """How often a device's last_seen is updated at most (every request would be a write)."""
+    touch_flush_interval_s: float = 1.0
+    """How often the last_seen times noted by requests are written, all in one transaction
+    (server/touches.py): a crash loses at most this much of them; a clean stop loses none."""
     login_max_failures: int = 5
     """Failed logins of one username before it is made to wait."""
     login_max_failures_per_address: int = 30

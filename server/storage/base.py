@@ -139,7 +139,10 @@ class Storage(SyncStore, Protocol):
 
     async def devices(self, user_id: str) -> list[Device]: ...
 
-    async def touch_device(self, device_id: str, at: str) -> None: ...
+    async def touch_devices(self, touches: Sequence[tuple[str, str]]) -> None:
+        """Set last_seen of each (device id, time) in one write transaction; a time never replaces
+        a later one already stored, and unknown devices are skipped. Nothing to do: no transaction."""
+        ...
 
     async def revoke_device(self, device_id: str, at: str) -> bool:
         """Revoke one device's token; False when it was already revoked or unknown."""

@@ -383,9 +383,18 @@ async def test_devices_and_tokens(store: Storage) -> None:
         await store.create_device(device(3, "client-cccc"), "hash-1")
     assert await store.device_by_token("hash-1") == device(1, "client-aaaa")
     assert await store.device_by_token("nope") is None
-    await store.touch_device("d1", "2024-03-01T00:00:00.000Z")
-    await store.touch_device("d1", "2024-02-01T00:00:00.000Z")  # never moves back
+    await store.touch_devices([])  # nothing to write
+    await store.touch_devices(
+        [
+            ("d1", "2024-03-01T00:00:00.000Z"),
+            ("d2", "2024-03-02T00:00:00.000Z"),
+            ("d-unknown", "2024-03-02T00:00:00.000Z"),  # skipped
+            ("d2", "2024-03-01T12:00:00.000Z"),  # the later time of a device wins, in any order
+        ]
+    )
+    await store.touch_devices([("d1", "2024-02-01T00:00:00.000Z")])  # never moves back
     assert (await store.device_by_token("hash-1")).last_seen == "2024-03-01T00:00:00.000Z"  # type: ignore[union-attr]
+    assert (await store.device_by_token("hash-2")).last_seen == "2024-03-02T00:00:00.000Z"  # type: ignore[union-attr]
     assert await store.client_owners("client-aaaa") == {"u1"}
     assert await store.client_owners("client-zzzz") == set()
     assert await store.revoke_devices("u1", "2024-03-02T00:00:00.000Z", client_id="client-bbbb") == 1

@@ -253,12 +253,18 @@ class AccountsMixin:
         )
         return [_device(row) for row in rows]
 
-    async def touch_device(self, device_id: str, at: str) -> None:
+    async def touch_devices(self, touches: Sequence[tuple[str, str]]) -> None:
+        latest: dict[str, str] = {}
+        for device_id, at in touches:
+            latest[device_id] = max(at, latest.get(device_id, at))
+        if not latest:
+            return
+        # Rows in id order: two processes flushing overlapping devices lock them in the same order
+        # (no deadlock). asyncpg pipelines the statements of one executemany.
         async with self._writing() as conn:
-            await conn.execute(
+            await conn.executemany(
                 'UPDATE devices SET last_seen = $1 WHERE id = $2 AND last_seen COLLATE "C" < $1 COLLATE "C"',
-                at,
-                device_id,
+                [(latest[device_id], device_id) for device_id in sorted(latest)],
             )
 
     async def revoke_device(self, device_id: str, at: str) -> bool:

@@ -242,10 +242,13 @@ class AccountsMixin:
         )
         return [_device(row) for row in rows]
 
-    async def touch_device(self, device_id: str, at: str) -> None:
+    async def touch_devices(self, touches: Sequence[tuple[str, str]]) -> None:
+        if not touches:
+            return
         async with self._writing() as conn:
-            await conn.execute(
-                "UPDATE devices SET last_seen = ? WHERE id = ? AND last_seen < ?", (at, device_id, at)
+            await conn.executemany(
+                "UPDATE devices SET last_seen = ? WHERE id = ? AND last_seen < ?",
+                [(at, device_id, at) for device_id, at in touches],
             )
 
     async def revoke_device(self, device_id: str, at: str) -> bool:
