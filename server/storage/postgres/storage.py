@@ -10,6 +10,7 @@ asyncpg (sslmode=require, ...). See docs/postgres.md.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
@@ -131,6 +132,10 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin):
         self._acquire_timeout_s = acquire_timeout_s
         self._notify = notify
         self._pool: asyncpg.Pool | None = None
+        self._sync_writers = asyncio.Lock()
+        """Sync batches of this process queue here, before taking a pool connection: waiting for
+        SYNC_LOCK inside PostgreSQL would hold one connection per waiting push, and a reconnect
+        storm's pushes would take the whole pool from the pulls and logins."""
 
     def __repr__(self) -> str:
         return f"PostgresStorage({mask_url(self.url)!r})"
@@ -252,7 +257,7 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin):
     async def write(self) -> AsyncIterator[PostgresWriteTx]:
         """One push batch: READ COMMITTED, SYNC_LOCK taken by the first statement, so every read
         after it sees all batches committed before (by any process) and none runs concurrently."""
-        async with self._acquire() as conn:
+        async with self._sync_writers, self._acquire() as conn:
             transaction = conn.transaction()
             await transaction.start()
             try:
