@@ -50,7 +50,7 @@ class ErrorBody(Struct, kw_only=True):
 
 ERROR_STATUSES: dict[int, str] = {
     400: "Malformed or invalid request (`malformed_json`, `invalid_request` with the path of the bad value, "
-    "`invalid_text` for a string holding U+0000)",
+    "`invalid_text` for a string holding U+0000, `clock_ahead` for a phone whose date is wrong)",
     401: "No valid token (`unauthorized`) or bad credentials",
     403: "Role or warehouse scope does not allow it (`forbidden`, `out_of_scope`)",
     404: "Not found",

@@ -31,6 +31,10 @@ class HybridClock:
         self._ms = 0
         self._counter = 0
 
+    def wall_ms(self) -> int:
+        """The wall clock this HLC follows, in ms."""
+        return self._wall()
+
     def now(self) -> str:
         """A stamp for a local event, later than every stamp issued or received so far."""
         wall = self._wall()

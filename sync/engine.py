@@ -29,6 +29,7 @@ from sync.domain import Actor, Template
 from sync.errors import (
     BatchInvalid,
     ClientMismatch,
+    ClockAhead,
     ProtocolMismatch,
     Rejection,
     SequenceGap,
@@ -78,6 +79,11 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     name: tuple(n for n, f in spec.fields.items() if f.required) for name, spec in COLLECTIONS.items()
 }
 """Fields each collection requires on create, in declaration order."""
+
+
+MAX_CLOCK_AHEAD_MS = 60 * 60 * 1000
+"""How far ahead of the server's clock a mutation's stamp may be. Phones correct their clock by the
+server's (static/js/server-time.js), so only a wrong date on a phone (or an old app) gets near it."""
 
 
 def utc_now() -> str:
@@ -135,10 +141,12 @@ class SyncEngine:
         store: SyncStore,
         clock: HybridClock | None = None,
         now: Callable[[], str] = utc_now,
+        max_clock_ahead_ms: int = MAX_CLOCK_AHEAD_MS,
     ) -> None:
         self.store = store
         self.clock = clock or HybridClock("server")
         self.now = now
+        self.max_clock_ahead_ms = max_clock_ahead_ms
 
     # ----------------------------------------------------------------- push
 
@@ -158,11 +166,22 @@ class SyncEngine:
                     f"mutation numbers must follow each other: {before.seq} then {after.seq}",
                     at_seq=after.seq,
                 )
+        latest = self.clock.wall_ms() + self.max_clock_ahead_ms
         for m in mutations:
-            if parse_hlc(m.hlc)[2] != request.client_id:
+            stamp_ms, _, node = parse_hlc(m.hlc)
+            if node != request.client_id:
                 raise BatchInvalid(
                     f"mutation {m.seq}: the clock stamp's node must be the client id", at_seq=m.seq
                 )
+            if stamp_ms > latest:
+                hours = (stamp_ms - latest + self.max_clock_ahead_ms) / 3_600_000
+                raise ClockAhead(
+                    f"mutation {m.seq}: its clock stamp is {hours:,.1f} hours ahead of the server; "
+                    "correct the phone's date and time, or stamp it again by the server's clock",
+                    at_seq=m.seq,
+                    server_hlc=self.clock.now(),
+                )
+        for m in mutations:
             self.clock.receive(m.hlc)
 
         async with self.store.write() as tx:

@@ -5,6 +5,7 @@
     ├── UpgradeRequired       426 upgrade_required    schema too old to convert
     ├── UnknownSchema         400 unknown_schema      schema newer than this server
     ├── BatchInvalid          400 batch_invalid       numbering inside a batch is not 1, 2, 3...
+    ├── ClockAhead            400 clock_ahead         a stamp is far ahead of the server's clock
     ├── SequenceGap           409 sequence_gap        the batch skips mutation numbers
     └── ClientMismatch        403 client_mismatch     client id belongs to another user
 
@@ -42,6 +43,14 @@ class UnknownSchema(SyncError):
 
 class BatchInvalid(SyncError):
     code = "batch_invalid"
+
+
+class ClockAhead(SyncError):
+    """A mutation's clock stamp is further ahead of the server's clock than MAX_CLOCK_AHEAD_MS:
+    the phone's date is wrong. Accepting it would let that phone's edits win every last-writer-wins
+    field until real time caught up, and pull the server's clock (and every phone's) forward."""
+
+    code = "clock_ahead"
 
 
 class SequenceGap(SyncError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from typing import Any
 
 import httpx
@@ -228,12 +229,14 @@ async def test_conflicts_and_rejected_mutations_are_listed_side_by_side(
         await client.get("/api/supervisor/incidents", params={"warehouse_id": JB}, headers=auth["hendra"])
     ).json()[0]
 
+    now_ms = int(time.time() * 1000)
+
     def push(seq: int, **mutation: Any) -> dict[str, Any]:
         return {
             "protocol": 1,
             "client_id": "dev-slamet-test",
             "schema_version": 2,
-            "mutations": [{"seq": seq, "hlc": f"1900000000000-0000{seq}-dev-slamet-test", **mutation}],
+            "mutations": [{"seq": seq, "hlc": f"{now_ms:013d}-0000{seq}-dev-slamet-test", **mutation}],
         }
 
     # An edit of a resolved incident's system field: rejected and kept for the supervisor.

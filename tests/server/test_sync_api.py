@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import time
 from typing import Any
 
 import httpx
@@ -359,3 +360,22 @@ async def test_an_escaped_backslash_before_u0000_is_ordinary_text_and_round_trip
     assert response.json()["results"][0]["status"] == "applied"
     [change] = (await sari.pull())["changes"]
     assert change["fields"]["description"] == text
+
+
+async def test_a_stamp_days_ahead_is_400_clock_ahead_with_the_servers_time(
+    world: dict[str, Any], sql_rows: Any
+) -> None:
+    """A phone with a wrong date: the batch is refused whole (nothing stored, no number used) and
+    the answer carries the server's stamp, from which the PWA corrects its clock and stamps again."""
+    sari: Device = world["sari"]
+    ahead = f"{int(time.time() * 1000) + 2 * 24 * 3600 * 1000:013d}-00000-{sari.client_id}"
+    mutation = sari.mutation("create", "inc-future", warehouse_id=world["johar"].id, fields=INCIDENT)
+    response = await sari.push([{**mutation, "hlc": ahead}])
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] == "clock_ahead" and body["at_seq"] == 1 and "hours ahead" in body["message"]
+    server_ms = int(body["server_hlc"].split("-")[0])
+    assert abs(server_ms - time.time() * 1000) < 60_000
+    assert sql_rows("SELECT count(*) FROM outcomes WHERE record_id = 'inc-future'") == [(0,)]
+    retry = await sari.push([mutation])
+    assert retry.status_code == 200 and retry.json()["results"][0]["status"] == "applied"

@@ -6,9 +6,16 @@ import msgspec
 import pytest
 
 from sync import digest
-from sync.clock import HybridClock
+from sync.clock import HybridClock, parse_hlc
 from sync.engine import SyncEngine, stock_level_id
-from sync.errors import BatchInvalid, ClientMismatch, ProtocolMismatch, SequenceGap, UpgradeRequired
+from sync.errors import (
+    BatchInvalid,
+    ClientMismatch,
+    ClockAhead,
+    ProtocolMismatch,
+    SequenceGap,
+    UpgradeRequired,
+)
 from sync.memory import MemoryStore
 from sync.messages import Mutation, PullRequest, PushRequest
 from tests.sync.helpers import OTHER_WH, TEMPLATE, WH, Phone, actor, seed_stock
@@ -77,6 +84,47 @@ async def test_numbering_inside_a_batch_must_be_consecutive(engine: SyncEngine) 
     b = sari.mutate("create", "inc-2", "incidents", dict(INCIDENT), warehouse_id=WH)
     with pytest.raises(BatchInvalid):
         await engine.push(sari.actor, sari.request([b, a]))
+
+
+async def test_a_phone_clock_days_ahead_is_refused_and_moves_nothing(store: MemoryStore) -> None:
+    """A phone whose date is wrong (three days ahead) would win every last-writer-wins edit until
+    real time caught up, and drag the server's clock (and every phone's) forward: its batch is
+    refused whole, with the server's stamp so the phone can stamp again; nothing is applied."""
+    wall = [1_764_000_000_000]
+    engine = SyncEngine(store, HybridClock("server", lambda: wall[0]))
+    sari = Phone(engine, actor("sari"), wall=lambda: wall[0])
+    sari.mutate("create", "inc-1", "incidents", dict(INCIDENT), warehouse_id=WH)
+    assert [r.status for r in (await sari.push()).results] == ["applied"]
+    sari.outbox = []
+
+    rina = Phone(engine, actor("rina"), wall=lambda: wall[0] + 3 * 24 * 3600 * 1000)
+    rina.mutate("create", "inc-2", "incidents", dict(INCIDENT), warehouse_id=WH)
+    with pytest.raises(ClockAhead) as refused:
+        await rina.push()
+    assert refused.value.status == 400 and refused.value.extra["at_seq"] == 1
+    assert "72.0 hours ahead" in refused.value.message
+    server_ms = parse_hlc(refused.value.extra["server_hlc"])[0]
+    assert server_ms == wall[0]
+    assert "inc-2" not in store.records
+    assert parse_hlc(engine.clock.now())[0] == wall[0], "the server's clock did not move"
+
+    # Stamped again by the server's time (what the phone does), the same numbers apply.
+    rina.clock = HybridClock(rina.client_id, lambda: server_ms)
+    rina.outbox = []
+    rina.seq = iter(range(1, 100))
+    rina.mutate("create", "inc-2", "incidents", dict(INCIDENT), warehouse_id=WH)
+    response = await rina.push()
+    assert [(r.seq, r.status) for r in response.results] == [(1, "applied")]
+
+
+async def test_a_phone_clock_a_little_ahead_is_accepted(store: MemoryStore) -> None:
+    """Within the allowance (an hour) a fast phone clock is fine: the server's clock follows it."""
+    wall = [1_764_000_000_000]
+    engine = SyncEngine(store, HybridClock("server", lambda: wall[0]))
+    rina = Phone(engine, actor("rina"), wall=lambda: wall[0] + 50 * 60 * 1000)
+    rina.mutate("create", "inc-2", "incidents", dict(INCIDENT), warehouse_id=WH)
+    assert [r.status for r in (await rina.push()).results] == ["applied"]
+    assert parse_hlc(engine.clock.now())[0] >= wall[0] + 50 * 60 * 1000
 
 
 async def test_rejected_mutation_consumes_its_number_and_is_kept(
