@@ -13,7 +13,7 @@ import { SYNC_TAG, backgroundSync } from './js/background-sync.js';
 
 // A hash of the shell files (tests/browser/test_shell.py checks it and prints the new value):
 // any change to a shell file changes sw.js too, which is how browsers notice an update.
-const VERSION = 'e3c12ca23dc9';
+const VERSION = '5684c9c02a28';
 const CACHE = `tigapilar-shell-${VERSION}`;
 
 const SHELL = [
@@ -39,6 +39,7 @@ const SHELL = [
   '/js/photos.js',
   '/js/records.js',
   '/js/replica.js',
+  '/js/server-time.js',
   '/js/session.js',
   '/js/strings/en.js',
   '/js/strings/id.js',

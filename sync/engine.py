@@ -180,6 +180,7 @@ class SyncEngine:
                     "correct the phone's date and time, or stamp it again by the server's clock",
                     at_seq=m.seq,
                     server_hlc=self.clock.now(),
+                    server_time_ms=self.clock.wall_ms(),
                 )
         for m in mutations:
             self.clock.receive(m.hlc)
@@ -208,6 +209,7 @@ class SyncEngine:
                 results=results,
                 last_seq=max(last_seq, fresh[-1].seq if fresh else 0),
                 server_hlc=self.clock.now(),
+                server_time_ms=self.clock.wall_ms(),
             )
 
     async def _apply_batch(
@@ -832,6 +834,7 @@ class SyncEngine:
             reflected_seq=reflected,
             missing_attachments=missing,
             server_hlc=self.clock.now(),
+            server_time_ms=self.clock.wall_ms(),
         )
 
 

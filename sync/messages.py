@@ -102,6 +102,9 @@ class PushResponse(Struct, kw_only=True, frozen=True):
     results: list[MutationResult]
     last_seq: int
     server_hlc: str
+    server_time_ms: int = 0
+    """The server's wall clock (Unix ms) when it answered. Phones set their clock offset from it:
+    `server_hlc` may run up to MAX_CLOCK_AHEAD_MS ahead of it after a fast phone's push."""
 
 
 class Change(Struct, kw_only=True, frozen=True, omit_defaults=True):
@@ -152,6 +155,9 @@ class PullResponse(Struct, kw_only=True, frozen=True):
     """Every mutation of this client up to this number is reflected in the data pulled so far."""
     missing_attachments: list[str]
     server_hlc: str
+    server_time_ms: int = 0
+    """The server's wall clock (Unix ms) when it answered. Phones set their clock offset from it:
+    `server_hlc` may run up to MAX_CLOCK_AHEAD_MS ahead of it after a fast phone's push."""
 
 
 class AttachmentsMissingRequest(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

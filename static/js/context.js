@@ -3,6 +3,7 @@
 
 import { createApi } from './api.js';
 import { enqueue as enqueueMutation } from './outbox.js';
+import { loadOffset } from './server-time.js';
 import { openSessionDb } from './session.js';
 import { SyncClient } from './sync-client.js';
 
@@ -18,6 +19,7 @@ async function readMeta(db, keys) {
 
 export async function openContext(session) {
   const { db, clientId } = await openSessionDb(session);
+  await loadOffset(db); // times written offline follow the server's clock (server-time.js)
   const api = createApi(session.token);
   const ctx = {
     session,

@@ -64,6 +64,14 @@ export function formatTime(value) {
     : formatDateTime(value);
 }
 
+/** A length of time, rounded to its largest unit: "3 hari", "5 jam", "12 menit" (en: "3 days"). */
+export function formatDuration(ms) {
+  const abs = Math.abs(ms);
+  const [unit, size] = abs >= 86_400_000 ? ['day', 86_400_000] : abs >= 3_600_000 ? ['hour', 3_600_000] : ['minute', 60_000];
+  const count = Math.max(1, Math.round(abs / size));
+  return new Intl.NumberFormat(locale(), { style: 'unit', unit, unitDisplay: 'long' }).format(count);
+}
+
 export function formatNumber(value) {
   return Number(value).toLocaleString(locale());
 }

@@ -4,12 +4,13 @@
 // An entry is a Mutation of sync/messages.py plus local bookkeeping:
 //   state     pending → applied | conflict | rejected (from the push result)
 //   attempts  how many pushes carried it; an entry that was sent once is frozen, because a retry
-//             must carry exactly the same mutation under the same number
+//             must carry exactly the same mutation under the same number (only its clock stamp
+//             may change, after a 400 clock_ahead: see restampPending)
 //   result    the server's MutationResult
 // Applied and conflicting entries are removed once a pull reflects them (reflected_seq); rejected
 // ones stay so the officer can see what was refused and why.
 
-import { HybridClock } from './hlc.js';
+import { loadClock, saveClock } from './server-time.js';
 
 export const PROTOCOL = 1;
 export const SCHEMA_VERSION = 2;
@@ -51,10 +52,9 @@ function isDelta(value) {
  */
 export function enqueue(db, mutation, { coalesce = false } = {}) {
   return db.tx(['meta', 'outbox', 'records'], 'readwrite', async ({ meta, outbox, records }) => {
-    const clientId = await meta.get('client_id');
-    const clock = new HybridClock(clientId, await meta.get('hlc'));
+    const clock = await loadClock(meta); // its wall clock is server time (server-time.js)
     const hlc = clock.now();
-    await meta.put(clock.toJSON(), 'hlc');
+    await saveClock(meta, clock);
 
     if (coalesce && mutation.op === 'patch') {
       const same = (await outbox.getAllFromIndex('record', mutation.id)).sort(bySeq);
@@ -189,6 +189,29 @@ export function renumberFrom(db, expectedSeq) {
       seq += 1;
     }
     await meta.put(seq, 'next_seq');
+    return pending.length;
+  });
+}
+
+/**
+ * 400 clock_ahead: the server refused the batch because a stamp was too far in the future (made
+ * while the phone's date was wrong and the offset to the server's clock unknown or stale). Stamp
+ * every entry the server has not answered again, in order by number (a later number gets a later
+ * stamp), from a clock restarted at server time (`serverHlc`, the refusal's stamp).
+ *
+ * This is safe for entries already sent: the server recognises a mutation by (client id, number)
+ * and answers one it has applied from its stored outcome, whatever the stamp.
+ */
+export function restampPending(db, serverHlc) {
+  return db.tx(['meta', 'outbox'], 'readwrite', async ({ meta, outbox }) => {
+    const clock = await loadClock(meta, { reset: true });
+    if (serverHlc) clock.receive(serverHlc);
+    const pending = (await outbox.getAll()).filter((entry) => entry.state === 'pending').sort(bySeq);
+    for (const entry of pending) {
+      entry.hlc = clock.now();
+      await outbox.put(entry);
+    }
+    await saveClock(meta, clock);
     return pending.length;
   });
 }

@@ -3,13 +3,14 @@
 // its digest can be compared with the server's.
 
 import { computeDigest } from './digest.js';
-import { HybridClock } from './hlc.js';
+import { loadClock, noteServerTime, saveClock } from './server-time.js';
 
 /**
  * Apply one pull response in a single transaction: drops and resets first, then the changes,
- * then the cursors, the acknowledged mutation number and the clock.
+ * then the cursors, the acknowledged mutation number and the clock (the offset to the server's
+ * clock first, measured at `arrivedAt`, so the stamp received never meets a wrong wall clock).
  */
-export function applyPull(db, response) {
+export function applyPull(db, response, arrivedAt = Date.now()) {
   return db.tx(['records', 'meta'], 'readwrite', async ({ records, meta }) => {
     const cursors = { ...((await meta.get('cursors')) ?? {}) };
     const gone = [...(response.drop ?? []), ...(response.reset ?? [])];
@@ -36,9 +37,10 @@ export function applyPull(db, response) {
     const acked = (await meta.get('acked_seq')) ?? 0;
     await meta.put(Math.max(acked, response.reflected_seq ?? 0), 'acked_seq');
     if (response.server_hlc) {
-      const clock = new HybridClock(await meta.get('client_id'), await meta.get('hlc'));
+      await noteServerTime(meta, response, arrivedAt);
+      const clock = await loadClock(meta);
       clock.receive(response.server_hlc);
-      await meta.put(clock.toJSON(), 'hlc');
+      await saveClock(meta, clock);
     }
   });
 }

@@ -11,6 +11,8 @@
 // - Entries are marked as sent before the push; a retry after a lost answer sends the same
 //   numbers again and the server replays its stored answers (exactly once).
 // - Photos go up before the mutations that reference them.
+// - Every answer's server_hlc updates the offset to the server's clock (server-time.js); a push
+//   refused 400 clock_ahead (stamps made under a wrong date) is stamped again and sent once more.
 
 import { ApiError, NetworkError } from './api.js';
 import {
@@ -21,10 +23,12 @@ import {
   referencedPhotos,
   removeReflected,
   renumberFrom,
+  restampPending,
   takeBatch,
   toWire,
 } from './outbox.js';
 import { applyPull, localDigest, wipeWarehouse } from './replica.js';
+import { noteServerTime } from './server-time.js';
 
 const PUSH_BATCH = 500;
 // Changes per pull page: a new phone loading a warehouse's history is ~1.5x faster with pages of
@@ -102,15 +106,21 @@ async function reupload(db, api, hashes) {
   }
 }
 
+function noteServerClock(db, answer, arrivedAt) {
+  return db.tx('meta', 'readwrite', ({ meta }) => noteServerTime(meta, answer, arrivedAt));
+}
+
 async function push(db, api, clientId) {
   let results = [];
   let renumbered = false;
+  let restamped = false;
   for (;;) {
     const pending = await pendingEntries(db);
     if (!pending.length) return results;
     await uploadPhotos(db, api, pending.flatMap(referencedPhotos));
     const batch = await takeBatch(db, PUSH_BATCH);
     let response;
+    let arrived;
     try {
       response = await api.push({
         protocol: PROTOCOL,
@@ -118,6 +128,7 @@ async function push(db, api, clientId) {
         schema_version: SCHEMA_VERSION,
         mutations: batch.map(toWire),
       });
+      arrived = Date.now();
     } catch (error) {
       const expected = error instanceof ApiError && error.code === 'sequence_gap' ? error.body.expected_seq : null;
       if (expected && !renumbered && expected < batch[0].seq) {
@@ -125,8 +136,18 @@ async function push(db, api, clientId) {
         await renumberFrom(db, expected);
         continue;
       }
+      if (error instanceof ApiError && error.code === 'clock_ahead' && !restamped) {
+        // Stamped while the phone's date was ahead: take the server's clock, stamp again, retry
+        // once at once (nothing was applied). A second refusal goes to the normal backoff.
+        restamped = true;
+        const serverHlc = typeof error.body.server_hlc === 'string' ? error.body.server_hlc : null;
+        if (serverHlc) await noteServerClock(db, error.body, Date.now());
+        await restampPending(db, serverHlc);
+        continue;
+      }
       throw error;
     }
+    await noteServerClock(db, response, arrived);
     await applyResults(db, response.results);
     results = results.concat(response.results);
     const pendingPhotos = response.results.flatMap((result) => result.pending_attachments ?? []);
@@ -149,7 +170,7 @@ async function pull(db, api, clientId) {
       limit: PULL_LIMIT,
       acked_seq: acked,
     });
-    await applyPull(db, response);
+    await applyPull(db, response, Date.now());
     changes += response.changes.length;
     await removeReflected(db, response.reflected_seq ?? 0);
     if (response.missing_attachments?.length) await reupload(db, api, response.missing_attachments);

@@ -1,7 +1,10 @@
 // UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then random bits. Record ids are made on the
-// phone, so an offline officer can create records that never collide with anyone else's.
+// phone, so an offline officer can create records that never collide with anyone else's. The
+// time in them is server time (server-time.js), like every time that goes to the server.
 
-export function uuid7(now = Date.now()) {
+import { now as serverNow } from './server-time.js';
+
+export function uuid7(now = serverNow()) {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   let ms = now;
   for (let i = 5; i >= 0; i -= 1) {

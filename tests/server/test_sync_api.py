@@ -376,6 +376,10 @@ async def test_a_stamp_days_ahead_is_400_clock_ahead_with_the_servers_time(
     assert body["code"] == "clock_ahead" and body["at_seq"] == 1 and "hours ahead" in body["message"]
     server_ms = int(body["server_hlc"].split("-")[0])
     assert abs(server_ms - time.time() * 1000) < 60_000
+    assert abs(body["server_time_ms"] - time.time() * 1000) < 60_000
     assert sql_rows("SELECT count(*) FROM outcomes WHERE record_id = 'inc-future'") == [(0,)]
     retry = await sari.push([mutation])
     assert retry.status_code == 200 and retry.json()["results"][0]["status"] == "applied"
+    # Every answer tells the server's wall clock, which phones set their clock offset from.
+    assert abs(retry.json()["server_time_ms"] - time.time() * 1000) < 60_000
+    assert abs((await sari.pull())["server_time_ms"] - time.time() * 1000) < 60_000

@@ -23,6 +23,7 @@ export default {
   'status.rejected': '{count} refused',
   'status.session_expired': 'Session expired — log in again',
   'status.upgrade_required': 'Update the app',
+  'status.clock_off': 'Phone clock is wrong',
   'status.open_details': '— tap for sync details',
 
   'update.available': 'New version available — reload',
@@ -243,6 +244,8 @@ export default {
   'sync.offline': 'No signal',
   'sync.session_expired': 'Your session expired. Your data is safe on the phone; log in again to send it.',
   'sync.upgrade_required': 'The server needs a newer version of the app. Reload the app when there is signal; your data stays on the phone.',
+  'sync.clock_ahead': "This phone's clock is {amount} ahead of the server. Records use the server's time; set the right date and time in the phone's settings.",
+  'sync.clock_behind': "This phone's clock is {amount} behind the server. Records use the server's time; set the right date and time in the phone's settings.",
   'sync.explain': 'Changes are sent automatically when there is signal, in order and without duplicates.',
   'sync.conflicts_open': 'Conflicts ({count})',
   'sync.conflicts_closed': 'Settled conflicts ({count})',

@@ -23,6 +23,7 @@ export default {
   'status.rejected': '{count} ditolak',
   'status.session_expired': 'Sesi berakhir — masuk lagi',
   'status.upgrade_required': 'Perbarui aplikasi',
+  'status.clock_off': 'Jam ponsel salah',
   'status.open_details': '— ketuk untuk rincian sinkronisasi',
 
   'update.available': 'Versi baru tersedia — muat ulang',
@@ -256,6 +257,8 @@ export default {
   'sync.offline': 'Tidak ada sinyal',
   'sync.session_expired': 'Sesi Anda berakhir. Data tetap aman di ponsel; masuk lagi untuk mengirimnya.',
   'sync.upgrade_required': 'Server memerlukan versi aplikasi yang lebih baru. Muat ulang aplikasi saat ada sinyal; data Anda tetap tersimpan.',
+  'sync.clock_ahead': 'Jam di ponsel ini {amount} lebih cepat dari server. Waktu catatan memakai jam server; betulkan tanggal dan jam di pengaturan ponsel.',
+  'sync.clock_behind': 'Jam di ponsel ini {amount} lebih lambat dari server. Waktu catatan memakai jam server; betulkan tanggal dan jam di pengaturan ponsel.',
   'sync.explain': 'Perubahan dikirim otomatis saat ada sinyal, berurutan dan tanpa duplikat.',
   'sync.conflicts_open': 'Konflik ({count})',
   'sync.conflicts_closed': 'Konflik yang sudah selesai ({count})',

@@ -6,18 +6,19 @@ import { warehouseOf } from '../context.js';
 import { AGENCIES, INCIDENT_CATEGORIES, NOTIFY_OPTIONS, SEVERITIES } from '../domain.js';
 import { t } from '../i18n.js';
 import { agencyLabel, categoryLabel, severityLabel } from '../labels.js';
+import { now, nowIso } from '../server-time.js';
 import { uuid7 } from '../uuid7.js';
 import { choiceGroup, labelled, photoPicker } from './widgets.js';
 
-/** "2024-11-27T21:05" in the phone's local time, for <input type=datetime-local>. */
-export function localInputValue(date = new Date()) {
+/** "2024-11-27T21:05" in the phone's time zone (server time by default), for <input type=datetime-local>. */
+export function localInputValue(date = new Date(now())) {
   const shifted = new Date(date.getTime() - date.getTimezoneOffset() * 60_000);
   return shifted.toISOString().slice(0, 16);
 }
 
 export function isoFromLocalInput(value) {
   const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? new Date().toISOString() : date.toISOString();
+  return Number.isNaN(date.getTime()) ? nowIso() : date.toISOString();
 }
 
 export async function render(app, { warehouseId }) {

@@ -5,6 +5,7 @@ import { h, replace } from '../dom.js';
 import { formatTime, t } from '../i18n.js';
 import { summary } from '../outbox.js';
 import { allConflicts } from '../records.js';
+import { OFFSET_KEY, clockIsOff } from '../server-time.js';
 
 export async function renderStatusBar(app, el) {
   const online = navigator.onLine;
@@ -14,10 +15,11 @@ export async function renderStatusBar(app, el) {
   ];
   const { ctx } = app;
   if (ctx) {
-    const [{ pending, rejected }, conflicts, lastSync] = await Promise.all([
+    const [{ pending, rejected }, conflicts, lastSync, clockOffset] = await Promise.all([
       summary(ctx.db),
       allConflicts(ctx.db),
       ctx.db.get('meta', 'last_sync'),
+      ctx.db.get('meta', OFFSET_KEY),
     ]);
     const open = conflicts.filter((c) => c.fields.status === 'open').length;
     if (ctx.sync.syncing) parts.push(h('span', { class: 'status-syncing' }, t('status.syncing')));
@@ -37,6 +39,7 @@ export async function renderStatusBar(app, el) {
     }
     if (app.sessionExpired) parts.push(h('span', { class: 'status-alert' }, t('status.session_expired')));
     if (app.upgradeRequired) parts.push(h('span', { class: 'status-alert' }, t('status.upgrade_required')));
+    if (clockIsOff(clockOffset)) parts.push(h('span', { class: 'status-alert status-clock' }, t('status.clock_off')));
   }
   parts.push(h('span', { class: 'sr-only' }, t('status.open_details')));
   replace(el, ...parts);

@@ -6,6 +6,7 @@ import { h } from '../dom.js';
 import { warehouseOf } from '../context.js';
 import { formatDateTime, formatNumber, t } from '../i18n.js';
 import { conflictsFor, warehouseData } from '../records.js';
+import { nowIso } from '../server-time.js';
 import { uuid7 } from '../uuid7.js';
 import { pendingBadge } from './warehouse.js';
 import { conflictList, labelled } from './widgets.js';
@@ -100,7 +101,7 @@ export async function render(app, { warehouseId }) {
       return;
     }
     const inspectionId = new URLSearchParams(location.hash.split('?')[1] ?? '').get('inspection');
-    const at = new Date().toISOString();
+    const at = nowIso();
     for (const [code, values] of counted) {
       const expected = data.stockLevels[code]?.fields.expected;
       const fields = { item_type: code, counted: values.counted, counted_at: at };

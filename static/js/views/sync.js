@@ -3,10 +3,11 @@
 
 import { h } from '../dom.js';
 import { templateOf } from '../context.js';
-import { formatDateTime, t } from '../i18n.js';
+import { formatDateTime, formatDuration, t } from '../i18n.js';
 import { collectionLabel, opLabel } from '../labels.js';
 import { allEntries, dismiss } from '../outbox.js';
 import { allConflicts } from '../records.js';
+import { OFFSET_KEY, clockIsOff } from '../server-time.js';
 import { conflictList } from './widgets.js';
 
 function recordLink(ctx, collection, id, warehouseId) {
@@ -20,12 +21,13 @@ function recordLink(ctx, collection, id, warehouseId) {
 
 export async function render(app) {
   const { ctx } = app;
-  const [entries, conflicts, lastSync, lastError, photos] = await Promise.all([
+  const [entries, conflicts, lastSync, lastError, photos, clockOffset] = await Promise.all([
     allEntries(ctx.db),
     allConflicts(ctx.db),
     ctx.db.get('meta', 'last_sync'),
     ctx.db.get('meta', 'last_error'),
     ctx.db.getAll('photos'),
+    ctx.db.get('meta', OFFSET_KEY),
   ]);
   const refusedPhotos = photos.filter((photo) => photo.refused);
   const pending = entries.filter((e) => e.state === 'pending');
@@ -66,6 +68,11 @@ export async function render(app) {
       ),
       app.sessionExpired ? h('p', { class: 'notice' }, t('sync.session_expired'), ' ', h('a', { href: '#/login' }, t('login.again_title'))) : null,
       app.upgradeRequired ? h('p', { class: 'notice' }, t('sync.upgrade_required')) : null,
+      // The phone's date is wrong: say so (the app works anyway, with the server's time).
+      clockIsOff(clockOffset)
+        ? h('p', { class: 'notice', id: 'clock-notice', dataset: { offset: clockOffset } },
+            t(clockOffset < 0 ? 'sync.clock_ahead' : 'sync.clock_behind', { amount: formatDuration(clockOffset) }))
+        : null,
       syncButton,
       h('p', { class: 'hint' }, t('sync.explain')),
     ),

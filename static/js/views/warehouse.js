@@ -7,6 +7,7 @@ import { shiftFor } from '../domain.js';
 import { formatDateTime, formatNumber, t } from '../i18n.js';
 import { agencyLabel, categoryLabel, severityLabel, shiftLabel, statusLabel } from '../labels.js';
 import { warehouseData } from '../records.js';
+import { now as serverNow, nowIso } from '../server-time.js';
 import { uuid7 } from '../uuid7.js';
 import { warehouseAddress } from './warehouses.js';
 
@@ -33,8 +34,8 @@ export async function startInspection(app, warehouseId) {
     warehouse_id: warehouseId,
     fields: {
       template_id: template.id,
-      shift: shiftFor(),
-      started_at: new Date().toISOString(),
+      shift: shiftFor(new Date(serverNow())),
+      started_at: nowIso(),
       co_inspectors: [],
     },
   });
