@@ -186,9 +186,13 @@ def create_app(config: Config | None = None, *, storage: Storage | None = None) 
         before_send=[security_headers],
         request_max_body_size=config.max_body_size,
         # gzip JSON answers (a pull page of 5,000 records shrinks to about a tenth) and the PWA shell;
-        # level 1: most of the saving for a fraction of the CPU of level 9. Photos are compressed already.
+        # level 1: most of the saving for a fraction of the CPU of level 9.
         compression_config=CompressionConfig(
-            backend="gzip", minimum_size=1024, gzip_compress_level=1, exclude=["^/api/attachments/"]
+            backend="gzip",
+            minimum_size=1024,
+            gzip_compress_level=1,
+            # photos are compressed already; the pull feed compresses itself (server.compress)
+            exclude=["^/api/attachments/", "^/api/sync/pull$"],
         ),
         openapi_config=OpenAPIConfig(
             title="Tiga Pilar API",
