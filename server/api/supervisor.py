@@ -10,10 +10,11 @@ Guards: supervisors and admins only; every warehouse asked for must be in the ac
 
 from __future__ import annotations
 
+import asyncio
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Controller, get
@@ -31,6 +32,8 @@ from server.storage.base import AuditRow
 from sync.domain import Actor, Template
 from sync.messages import Mutation
 from sync.store import Record
+
+T = TypeVar("T")
 
 SUPERVISORS = require_role("supervisor", "admin")
 RECORD_COLLECTIONS = ("inspections", "incidents", "stock_counts", "stock_levels", "conflicts")
@@ -103,6 +106,37 @@ def template_ids(records: Iterable[Record]) -> set[str]:
         for r in records
         if r.collection == "inspections" and "template_id" in r.fields
     }
+
+
+class SingleFlight:
+    """One computation per key at a time: requests arriving while it runs share its answer.
+
+    The overview reads and folds every record in scope (~0.3 s at 20,000 records) and each open
+    supervisor page reloads it after the live changes it is shown; during a reconnect storm several
+    pages would otherwise rebuild the same overview side by side on the one event loop. A request
+    that joins a running build gets an answer at most that build's duration old, whose `revision`
+    makes its live stream replay anything newer."""
+
+    def __init__(self) -> None:
+        self._running: dict[Hashable, asyncio.Task[Any]] = {}
+
+    async def run(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+        task = self._running.get(key)
+        if task is None:
+            task = asyncio.ensure_future(compute())
+            self._running[key] = task
+            task.add_done_callback(lambda done: self._running.pop(key, None))
+        # shield: a caller that goes away (a closed page) does not cancel the others' answer
+        result: T = await asyncio.shield(task)
+        return result
+
+
+def overview_flights(state: State) -> SingleFlight:
+    flights = state.get("overview_flights")
+    if not isinstance(flights, SingleFlight):
+        flights = SingleFlight()
+        state["overview_flights"] = flights
+    return flights
 
 
 async def collect(
@@ -270,23 +304,25 @@ class SupervisorController(Controller):
         devices that have not synced for long. `revision` is the cursor for /api/live."""
         settings = settings_of(state)
         scope = sorted(actor.warehouses)
-        revision = await storage.latest_revision()
-        records = await collect(storage, scope, RECORD_COLLECTIONS)
-        built = reports.overview(
-            await storage.warehouses(scope),
-            records,
-            await storage.device_sync_state(scope),
-            await templates_for(storage, template_ids(records)),
-            await storage.stock_item_types(),
-            settings=settings,
-            now=datetime.now(UTC),
-            revision=revision,
-            agency=agency,
-        )
-        built.warehouses = reports.filter_and_sort(
-            built.warehouses, kecamatan=kecamatan, status=status, sort=sort
-        )
-        return built
+
+        async def build() -> reports.Overview:
+            revision = await storage.latest_revision()
+            records = await collect(storage, scope, RECORD_COLLECTIONS)
+            return reports.overview(
+                await storage.warehouses(scope),
+                records,
+                await storage.device_sync_state(scope),
+                await templates_for(storage, template_ids(records)),
+                await storage.stock_item_types(),
+                settings=settings,
+                now=datetime.now(UTC),
+                revision=revision,
+                agency=agency,
+            )
+
+        built = await overview_flights(state).run((tuple(scope), agency), build)
+        rows = reports.filter_and_sort(built.warehouses, kecamatan=kecamatan, status=status, sort=sort)
+        return msgspec.structs.replace(built, warehouses=rows)
 
     @get("/people")
     async def people(self, actor: ActorDep, storage: StorageDep) -> list[reports.Person]:

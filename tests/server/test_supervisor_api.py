@@ -3,6 +3,7 @@ data (server/seed/demo.py: hendra supervises Johar Baru and Cempaka Putih, rina 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import time
@@ -320,3 +321,51 @@ def test_formula_like_text_is_defused_but_numbers_stay_numbers() -> None:
 
     assert cell('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
     assert cell(-2) == -2 and cell(["a", "b"]) == "a; b" and cell(None) == "" and cell(True) == "true"
+
+
+async def test_overview_requests_arriving_during_a_build_share_it(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    demo: dict[str, User],
+    storage: SqliteStorage,
+    monkeypatch: Any,
+) -> None:
+    """Several open pages reloading the overview at once make one build, not one each; the
+    filters and the sort still apply per request. Sequential requests each build afresh."""
+    auth = await tokens(factory, demo, "hendra")
+    walks = 0
+    release = asyncio.Event()
+    real = storage.iter_records
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal walks
+        walks += 1
+        await release.wait()
+        async for record in real(*args, **kwargs):
+            yield record
+
+    monkeypatch.setattr(storage, "iter_records", counted)
+    url = "/api/supervisor/overview"
+    first = asyncio.create_task(client.get(url, headers=auth["hendra"]))
+    while walks == 0:
+        await asyncio.sleep(0.01)
+    others = [
+        asyncio.create_task(client.get(url, params={"sort": sort}, headers=auth["hendra"]))
+        for sort in ("name", "kecamatan")
+    ]
+    await asyncio.sleep(0.05)
+    release.set()
+    answers = [await first] + [await task for task in others]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert walks == 1
+    bodies = [a.json() for a in answers]
+    assert len({b["revision"] for b in bodies}) == 1
+    ids = [[w["warehouse"]["id"] for w in b["warehouses"]] for b in bodies]
+    assert sorted(ids[0]) == sorted(ids[1]) == sorted(ids[2]) and len(ids[0]) >= 2
+    by_name = sorted(
+        bodies[1]["warehouses"], key=lambda w: (w["warehouse"]["name"].lower(), w["warehouse"]["id"])
+    )
+    assert ids[1] == [w["warehouse"]["id"] for w in by_name]
+
+    assert (await client.get(url, headers=auth["hendra"])).status_code == 200
+    assert walks == 2, "a later request builds again"
