@@ -5,11 +5,12 @@ audit_log rows."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
 from sync.audit import canonical, chain
+from sync.messages import Change
 from sync.store import AuditEntry, Record
 
 _fields = msgspec.json.Decoder(dict[str, Any]).decode
@@ -33,6 +34,23 @@ def record_from_row(row: Sequence[Any]) -> Record:
         updated_by=row[10],
         created_at=row[11],
         updated_at=row[12],
+    )
+
+
+def change_from_feed_row(row: Sequence[Any]) -> Change:
+    """A pull-feed row (FEED_COLUMNS: id, collection, warehouse_id, revision, fields, deleted,
+    created_by, updated_by, updated_at) as a Change whose `fields` is the stored JSON text
+    (msgspec.Raw): spliced into the answer, never decoded nor re-encoded."""
+    return Change(
+        id=row[0],
+        collection=row[1],
+        warehouse_id=row[2],
+        revision=row[3],
+        fields=cast("dict[str, Any]", msgspec.Raw(row[4])),
+        deleted=bool(row[5]),
+        created_by=row[6],
+        updated_by=row[7],
+        updated_at=row[8],
     )
 
 

@@ -21,12 +21,12 @@ asyncpg), and JSON columns are TEXT written with msgspec, exactly as in the SQLi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 import msgspec
 
-from server.storage.rows import audit_rows, record_from_row
+from server.storage.rows import audit_rows, change_from_feed_row, record_from_row
 from sync import digest as digest_mod
 from sync.audit import GENESIS
 from sync.domain import Template
@@ -292,20 +292,7 @@ class PostgresReadTx:
             after,
             limit,
         )
-        return [
-            Change(
-                id=row[0],
-                collection=row[1],
-                warehouse_id=row[2],
-                revision=row[3],
-                fields=cast("dict[str, Any]", msgspec.Raw(row[4])),
-                deleted=bool(row[5]),
-                created_by=row[6],
-                updated_by=row[7],
-                updated_at=row[8],
-            )
-            for row in rows
-        ]
+        return [change_from_feed_row(row) for row in rows]
 
     async def digests(self, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
         return await fetch_digests(self._conn, warehouse_ids)
