@@ -7,7 +7,11 @@ one phone assigned to one of the warehouses:
 push         batches of 10: 5 new incidents + 5 patches of records picked at random over the whole
              history of its warehouse (cold B-tree pages, not just the newest);
 pull (tail)  the incremental pull right after each push: the phone's cursor is just behind;
-pull (page)  a page of 500 from a random old cursor in the warehouse (index range scan).
+pull (page)  a page of 500 from a random old cursor in the warehouse (index range scan);
+overview     a supervisor of all the warehouses loads the overview: once cold (the server's first
+             one: every warehouse folded), then after each of a few pushes to one warehouse (that
+             warehouse refolded, the others' folds kept), then with nothing changed. Sizes above
+             OVERVIEW_UP_TO are not measured: a cold overview reads every record in scope.
 
 Latencies are medians over the requests; the ratio column compares each size with the smallest, so
 flat indexes show as ≈ 1.0× whatever the machine. The 1M step is skipped (300k instead) when the
@@ -26,13 +30,15 @@ from bench.context import Context
 from bench.env import fmt_ms, median, percentile
 from bench.report import Section
 from bench.server import Server
-from bench.world import Phone, bulk_write, incident_fields, incidents, make_world, uuid7
+from bench.world import Phone, bulk_write, incident_fields, incidents, make_world, person, uuid7
 from server.storage.sqlite import SqliteStorage
 from sync.messages import PullResponse, PushResponse
 
 WAREHOUSES = 10
 BUILD_BUDGET = 180.0
 """Seconds allowed for building the biggest size."""
+OVERVIEW_UP_TO = 100_000
+OVERVIEW_PUSHES = 5
 SAMPLE_EVERY = 7
 """Keep every 7th record id of the phone's warehouse as a patch target."""
 
@@ -109,12 +115,42 @@ def measure(server: Server, phone: Phone, targets: Targets, rng: random.Random, 
     return out
 
 
+def measure_overview(
+    server: Server, phone: Phone, supervisor: Phone, rng: random.Random
+) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"cold": [], "changed": [], "same": []}
+    wid = phone.warehouses[0]
+
+    def overview(client: httpx.Client, key: str) -> None:
+        t0 = time.perf_counter()
+        r = client.get("/api/supervisor/overview", headers=supervisor.headers)
+        out[key].append(time.perf_counter() - t0)
+        if r.status_code != 200 or len(r.json()["warehouses"]) != WAREHOUSES:
+            raise RuntimeError(f"overview failed: {r.status_code} {r.text[:300]}")
+
+    with httpx.Client(base_url=server.url, timeout=120) as client:
+        overview(client, "cold")
+        for i in range(OVERVIEW_PUSHES):
+            ms = [
+                phone.mutation("create", uuid7(rng, 1_768_000_000_000 + i * 10 + k), warehouse_id=wid,
+                               fields=incident_fields(rng, k))
+                for k in range(10)
+            ]  # fmt: skip
+            body = msgspec.json.encode(phone.push(ms))
+            r = client.post("/api/sync/push", content=body, headers=phone.headers)
+            if r.status_code != 200:
+                raise RuntimeError(f"push failed: {r.status_code} {r.text[:300]}")
+            overview(client, "changed")
+            overview(client, "same")
+    return out
+
+
 async def run(ctx: Context) -> Section:
     section = Section(
         "growth",
         "4. Growth: latency as the database grows (median; ratio to the smallest size)",
         ["records", "build step", "DB file", "push ×10 p50", "ratio", "pull tail p50", "ratio",
-         "pull 500 p50", "ratio", "push p95"],
+         "pull 500 p50", "ratio", "push p95", "overview: cold", "after a push", "unchanged"],
     )  # fmt: skip
     sizes = [10_000, 30_000] if ctx.quick else [10_000, 100_000, 1_000_000]
     pushes = ctx.size(40, 10)
@@ -123,6 +159,7 @@ async def run(ctx: Context) -> Section:
     storage = SqliteStorage(db)
     await storage.open()
     wids, phones = await make_world(storage, warehouses=WAREHOUSES, phones_per_warehouse=1, prefix="g")
+    supervisor = await person(storage, "g-spv", "POLRI", "supervisor", wids, client_id="dev-g-spv")
     await storage.close()
     phone = phones[0]
     targets = Targets()
@@ -152,6 +189,7 @@ async def run(ctx: Context) -> Section:
         have = size
         with Server(db, log=work / "server.log") as server:
             lat = measure(server, phone, targets, rng, pushes, cursor)
+            view = measure_overview(server, phone, supervisor, rng) if size <= OVERVIEW_UP_TO else {}
         p = {k: median(v) for k, v in lat.items()}
         if not base:
             base = p
@@ -161,6 +199,7 @@ async def run(ctx: Context) -> Section:
             fmt_ms(p["tail"]), f"{p['tail'] / base['tail']:.2f}×",
             fmt_ms(p["page"]), f"{p['page'] / base['page']:.2f}×",
             fmt_ms(percentile(lat["push"], 95)),
+            *(fmt_ms(median(view[k])) if view else "–" for k in ("cold", "changed", "same")),
         )  # fmt: skip
     last = section.rows[-1]
     worst = max(float(last[i].rstrip("×")) for i in (4, 6, 8))
@@ -169,6 +208,8 @@ async def run(ctx: Context) -> Section:
     section.notes.append(
         f"{pushes} pushes per size; patches hit records sampled over the warehouse's whole history; "
         f"records spread over {WAREHOUSES} warehouses. Build = write()/commit(BatchEffects), 20,000 per "
-        "transaction."
+        'transaction. Overview: a supervisor of all the warehouses; "after a push" is the median of '
+        f"{OVERVIEW_PUSHES} loads each right after 10 new incidents in one warehouse (1/{WAREHOUSES} of the "
+        f'records), "unchanged" the load after that; not measured above {OVERVIEW_UP_TO:,} records.'
     )
     return section

@@ -7,6 +7,7 @@ push exactly the same mutations onto copies of the same starting database.
 
 from __future__ import annotations
 
+import functools
 import random
 import shutil
 import uuid
@@ -157,38 +158,56 @@ async def make_world(
             )
         )
         wids.append(wid)
-    phones = []
-    password_hash = CHEAP_PASSWORDS.hash_sync("kata-sandi-bench")
-    now = datetime.now(UTC)
-    for i in range(warehouses * phones_per_warehouse):
-        wid = wids[i % warehouses]
-        user = await storage.create_user(
-            str(uuid.UUID(int=random.Random(f"{prefix}-user-{i}").getrandbits(128))),
-            UserInput(
-                username=f"{prefix}{i}",
-                full_name=f"Petugas Bench {i}",
-                agency=agencies[i % len(agencies)],
-                role=role,
-                warehouses=[wid],
-            ),
-            password_hash,
-        )
-        token, digest = new_token()
-        client_id = f"dev-{prefix}-{i:05d}"
-        await storage.create_device(
-            Device(
-                id=str(uuid.uuid4()),
-                user_id=user.id,
-                name=f"HP bench {i}",
-                client_id=client_id,
-                created_at=iso(now),
-                last_seen=iso(now - offline_for),
-                expires_at=iso(now + timedelta(days=30)),
-            ),
-            digest,
-        )
-        phones.append(Phone(user=user, token=token, client_id=client_id, warehouses=[wid]))
+    phones = [
+        await person(storage, f"{prefix}{i}", agencies[i % len(agencies)], role, [wids[i % warehouses]],
+                     client_id=f"dev-{prefix}-{i:05d}", offline_for=offline_for)
+        for i in range(warehouses * phones_per_warehouse)
+    ]  # fmt: skip
     return wids, phones
+
+
+async def person(
+    storage: Storage,
+    username: str,
+    agency: str,
+    role: Role,
+    warehouses: list[str],
+    *,
+    client_id: str,
+    offline_for: timedelta = timedelta(0),
+) -> Phone:
+    """A user assigned to `warehouses` with one device and a live token."""
+    user = await storage.create_user(
+        str(uuid.UUID(int=random.Random(f"user-{username}").getrandbits(128))),
+        UserInput(
+            username=username,
+            full_name=f"Petugas Bench {username}",
+            agency=agency,
+            role=role,
+            warehouses=warehouses,
+        ),
+        _password_hash(),
+    )
+    token, digest = new_token()
+    now = datetime.now(UTC)
+    await storage.create_device(
+        Device(
+            id=str(uuid.uuid4()),
+            user_id=user.id,
+            name=f"HP bench {username}",
+            client_id=client_id,
+            created_at=iso(now),
+            last_seen=iso(now - offline_for),
+            expires_at=iso(now + timedelta(days=30)),
+        ),
+        digest,
+    )
+    return Phone(user=user, token=token, client_id=client_id, warehouses=warehouses)
+
+
+@functools.cache
+def _password_hash() -> str:
+    return CHEAP_PASSWORDS.hash_sync("kata-sandi-bench")
 
 
 # ----------------------------------------------------------------------------- bulk records

@@ -184,6 +184,23 @@ def _inspection_ref(record: Record) -> InspectionRef:
     )
 
 
+class WarehouseFold(Struct, kw_only=True, frozen=True):
+    """What one warehouse's records say for the overview: nothing here depends on the time of the
+    request, the settings or who asks, so it stays true until a record of the warehouse changes
+    (or the stock item types do). The supervisor API keeps these between requests."""
+
+    last: InspectionRef | None = None
+    """The most recent submitted inspection, of any agency."""
+    by_agency: dict[str, InspectionRef] = {}
+    drafts: int = 0
+    awaiting: int = 0
+    needs_fix: int = 0
+    incidents: dict[str, int] = {}
+    """Open incidents by severity."""
+    conflicts: int = 0
+    stock_discrepancies: int = 0
+
+
 class _WarehouseState:
     def __init__(self) -> None:
         self.last: InspectionRef | None = None
@@ -196,23 +213,15 @@ class _WarehouseState:
         self.stock: list[Record] = []
 
 
-def overview(
-    warehouses: Iterable[Warehouse],
+def fold(
+    warehouse_ids: Iterable[str],
     records: Iterable[Record],
-    devices: Iterable[DeviceSyncState],
     templates: Mapping[str, Template],
     stock_items: Iterable[StockItemType],
-    *,
-    settings: Settings,
-    now: datetime,
-    revision: int,
-    agency: str | None = None,
-) -> Overview:
-    """`records`: non-deleted inspections, incidents, stock counts, stock levels and conflicts of
-    the warehouses. With `agency`, "last inspection" and "overdue" are that agency's."""
-    warehouses = list(warehouses)
-    states = {w.id: _WarehouseState() for w in warehouses}
-    stock_by_wh: dict[str, list[Record]] = defaultdict(list)
+) -> dict[str, WarehouseFold]:
+    """Fold the non-deleted inspections, incidents, stock counts, stock levels and conflicts of
+    the warehouses into one WarehouseFold each (records of other warehouses are ignored)."""
+    states = {wid: _WarehouseState() for wid in warehouse_ids}
     for record in records:
         state = states.get(record.warehouse_id)
         if state is None or record.deleted:
@@ -223,6 +232,7 @@ def overview(
             if status == "draft":
                 state.drafts += 1
                 continue
+            state.stock.append(record)
             if status == "submitted":
                 state.awaiting += 1
             elif status == "needs_fix":
@@ -240,10 +250,55 @@ def overview(
             if f.get("status") == "open":
                 state.conflicts += 1
         elif record.collection in ("stock_counts", "stock_levels"):
-            stock_by_wh[record.warehouse_id].append(record)
-        if record.collection == "inspections":
-            stock_by_wh[record.warehouse_id].append(record)
+            state.stock.append(record)
+    items = list(stock_items)
+    return {
+        wid: WarehouseFold(
+            last=state.last,
+            by_agency=state.by_agency,
+            drafts=state.drafts,
+            awaiting=state.awaiting,
+            needs_fix=state.needs_fix,
+            incidents={s: state.incidents[s] for s in SEVERITY_ORDER if state.incidents[s]},
+            conflicts=state.conflicts,
+            stock_discrepancies=sum(1 for ln in reconcile(state.stock, templates, items) if ln.discrepancy),
+        )
+        for wid, state in states.items()
+    }
 
+
+def overview(
+    warehouses: Iterable[Warehouse],
+    records: Iterable[Record],
+    devices: Iterable[DeviceSyncState],
+    templates: Mapping[str, Template],
+    stock_items: Iterable[StockItemType],
+    *,
+    settings: Settings,
+    now: datetime,
+    revision: int,
+    agency: str | None = None,
+) -> Overview:
+    """`records`: non-deleted inspections, incidents, stock counts, stock levels and conflicts of
+    the warehouses. With `agency`, "last inspection" and "overdue" are that agency's."""
+    warehouses = list(warehouses)
+    folds = fold([w.id for w in warehouses], records, templates, stock_items)
+    return compose(warehouses, folds, devices, settings=settings, now=now, revision=revision, agency=agency)
+
+
+def compose(
+    warehouses: Iterable[Warehouse],
+    folds: Mapping[str, WarehouseFold],
+    devices: Iterable[DeviceSyncState],
+    *,
+    settings: Settings,
+    now: datetime,
+    revision: int,
+    agency: str | None = None,
+) -> Overview:
+    """The overview from each warehouse's fold, its people's devices and the time now: what is
+    overdue, which devices are stale, and each warehouse's status. A warehouse without a fold is
+    shown as one without records."""
     interval = settings.inspection_interval_hours
     stale_before = now - timedelta(hours=settings.device_stale_hours)
     device_rows: dict[str, list[DeviceRow]] = defaultdict(list)
@@ -264,20 +319,18 @@ def overview(
         for warehouse_id in d.warehouses:
             device_rows[warehouse_id].append(row)
 
-    items = list(stock_items)
+    empty = WarehouseFold()
     rows: list[WarehouseOverview] = []
     for w in warehouses:
-        state = states[w.id]
+        state = folds.get(w.id, empty)
         last = state.by_agency.get(agency) if agency else state.last
         at = parse_time(last.at) if last else None
         hours = round((now - at).total_seconds() / 3600, 1) if at else None
         overdue = hours is None or hours > interval
-        reconciled = reconcile(stock_by_wh.get(w.id, []), templates, items)
-        discrepancies = sum(1 for line in reconciled if line.discrepancy)
         findings = list(state.last.findings) if state.last else []
         mine = sorted(device_rows.get(w.id, []), key=lambda r: (not r.stale, r.last_contact))
         flags: list[str] = []
-        if state.incidents["kritis"] or state.incidents["tinggi"]:
+        if state.incidents.get("kritis") or state.incidents.get("tinggi"):
             flags.append("critical_incident")
         if overdue:
             flags.append("overdue")
@@ -285,7 +338,7 @@ def overview(
             flags.append("findings")
         if sum(state.incidents.values()):
             flags.append("incidents")
-        if discrepancies:
+        if state.stock_discrepancies:
             flags.append("stock")
         if state.conflicts:
             flags.append("conflicts")
@@ -308,15 +361,15 @@ def overview(
                 status=level,
                 flags=flags,
                 last_inspection=last,
-                last_by_agency=state.by_agency,
+                last_by_agency=dict(state.by_agency),
                 hours_since_inspection=hours,
                 overdue=overdue,
                 drafts=state.drafts,
                 awaiting_review=state.awaiting,
                 needs_fix=state.needs_fix,
                 open_findings=findings,
-                open_incidents={s: state.incidents[s] for s in SEVERITY_ORDER if state.incidents[s]},
-                stock_discrepancies=discrepancies,
+                open_incidents=dict(state.incidents),
+                stock_discrepancies=state.stock_discrepancies,
                 open_conflicts=state.conflicts,
                 devices=mine,
             )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, TypeVar
 
@@ -26,7 +26,7 @@ from server import reports
 from server.auth import Session, check_scope, require_role
 from server.deps import ActorDep, SessionDep, StorageDep
 from server.errors import ApiError
-from server.models import iso
+from server.models import StockItemType, iso
 from server.storage import Storage
 from server.storage.base import AuditRow
 from sync.domain import Actor, Template
@@ -129,6 +129,52 @@ class SingleFlight:
         # shield: a caller that goes away (a closed page) does not cancel the others' answer
         result: T = await asyncio.shield(task)
         return result
+
+
+class OverviewFolds:
+    """Each warehouse's overview fold (reports.fold), kept between requests.
+
+    A fold is keyed by the warehouse's newest record revision and the stock item types it was
+    reconciled against; while both are unchanged it still holds, so a page that reloads the
+    overview after a live change refolds only the warehouses that changed instead of reading every
+    record in scope again. Records never move between warehouses, and a purge that removes a
+    warehouse's newest tombstone only changes the key (a needless refold, never a stale one)."""
+
+    def __init__(self) -> None:
+        self._folds: dict[str, tuple[int, tuple[StockItemType, ...], reports.WarehouseFold]] = {}
+
+    def lookup(
+        self, revisions: Mapping[str, int], items: tuple[StockItemType, ...]
+    ) -> tuple[dict[str, reports.WarehouseFold], list[str]]:
+        """The folds still valid for these warehouse revisions, and the warehouses to refold."""
+        valid: dict[str, reports.WarehouseFold] = {}
+        stale: list[str] = []
+        for warehouse_id, revision in revisions.items():
+            kept = self._folds.get(warehouse_id)
+            if kept is not None and kept[0] == revision and kept[1] == items:
+                valid[warehouse_id] = kept[2]
+            else:
+                stale.append(warehouse_id)
+        return valid, stale
+
+    def keep(
+        self,
+        folds: Mapping[str, reports.WarehouseFold],
+        revisions: Mapping[str, int],
+        items: tuple[StockItemType, ...],
+    ) -> None:
+        """Remember folds computed from records read after `revisions` were (a fold from a newer
+        snapshot under an older revision is only refolded once more, never served stale)."""
+        for warehouse_id, warehouse_fold in folds.items():
+            self._folds[warehouse_id] = (revisions[warehouse_id], items, warehouse_fold)
+
+
+def overview_folds(state: State) -> OverviewFolds:
+    folds = state.get("overview_folds")
+    if not isinstance(folds, OverviewFolds):
+        folds = OverviewFolds()
+        state["overview_folds"] = folds
+    return folds
 
 
 def overview_flights(state: State) -> SingleFlight:
@@ -307,13 +353,20 @@ class SupervisorController(Controller):
 
         async def build() -> reports.Overview:
             revision = await storage.latest_revision()
-            records = await collect(storage, scope, RECORD_COLLECTIONS)
-            return reports.overview(
+            revisions = await storage.warehouse_revisions(scope)
+            items = tuple(await storage.stock_item_types())
+            kept = overview_folds(state)
+            folds, stale = kept.lookup(revisions, items)
+            if stale:
+                records = await collect(storage, stale, RECORD_COLLECTIONS)
+                templates = await templates_for(storage, template_ids(records))
+                fresh = reports.fold(stale, records, templates, items)
+                kept.keep(fresh, revisions, items)
+                folds.update(fresh)
+            return reports.compose(
                 await storage.warehouses(scope),
-                records,
+                folds,
                 await storage.device_sync_state(scope),
-                await templates_for(storage, template_ids(records)),
-                await storage.stock_item_types(),
                 settings=settings,
                 now=datetime.now(UTC),
                 revision=revision,

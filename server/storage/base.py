@@ -255,6 +255,11 @@ class Storage(SyncStore, Protocol):
         """The highest revision handed out so far (the cursor a live view starts from)."""
         ...
 
+    async def warehouse_revisions(self, warehouse_ids: Sequence[str]) -> dict[str, int]:
+        """Each warehouse's newest record revision (0 without records): it moves whenever one of
+        its records changes, so it tells whether what was computed from them still holds."""
+        ...
+
     async def changes_after(self, warehouse_ids: Sequence[str], revision: int, limit: int) -> list[Record]:
         """Records of these warehouses changed after `revision`, in revision order (live updates;
         a record appears once, at its latest revision)."""

@@ -259,6 +259,17 @@ async def test_changes_are_ordered_by_revision_and_paged(store: Storage) -> None
         assert await rx.digests(["w1", "w9"]) == {"w1": Digest(count=4, checksum="0000abcd"), "w9": EMPTY}
 
 
+async def test_warehouse_revisions_are_each_warehouses_newest_record(store: Storage) -> None:
+    assert await store.warehouse_revisions(["w1", "w2"]) == {"w1": 0, "w2": 0}
+    async with store.write() as tx:
+        await tx.commit(effects(record("r3", 3), record("r1", 1), record("other", 2, "w2")))
+    assert await store.warehouse_revisions(["w2", "w1", "w9", "w1"]) == {"w1": 3, "w2": 2, "w9": 0}
+    async with store.write() as tx:
+        await tx.commit(effects(record("r1", 5), client_id="client-0002"))
+    assert await store.warehouse_revisions(["w1", "w2"]) == {"w1": 5, "w2": 2}
+    assert await store.warehouse_revisions([]) == {}
+
+
 async def test_a_read_transaction_is_a_snapshot(store: Storage) -> None:
     async with store.write() as tx:
         await tx.commit(effects(record("r1", 1)))

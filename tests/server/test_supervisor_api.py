@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.models import User
+from server.models import StockItemType, User
 from server.seed.demo import seed_demo
 from server.storage.sqlite import SqliteStorage
 from tests.factories import FAST_PASSWORDS, Factory, bearer
@@ -368,4 +368,75 @@ async def test_overview_requests_arriving_during_a_build_share_it(
     assert ids[1] == [w["warehouse"]["id"] for w in by_name]
 
     assert (await client.get(url, headers=auth["hendra"])).status_code == 200
-    assert walks == 2, "a later request builds again"
+    assert walks == 1, "nothing changed: a later request reuses the warehouses' folds"
+
+
+async def test_the_overview_refolds_only_warehouses_whose_records_changed(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    demo: dict[str, User],
+    storage: SqliteStorage,
+    monkeypatch: Any,
+) -> None:
+    """Folds are kept per warehouse between requests: a new incident in Johar Baru re-reads Johar
+    Baru only, and shows; a change of the stock item types refolds every warehouse."""
+    auth = await tokens(factory, demo, "hendra")
+    phone = bearer(await factory.token(demo["slamet"], client_id="dev-slamet-fold"))
+    walked: list[list[str]] = []
+    real = storage.iter_records
+
+    async def recorded(warehouse_ids: Any, *args: Any, **kwargs: Any) -> Any:
+        walked.append(sorted(warehouse_ids))
+        async for record in real(warehouse_ids, *args, **kwargs):
+            yield record
+
+    monkeypatch.setattr(storage, "iter_records", recorded)
+
+    async def overview() -> dict[str, Any]:
+        answer = await client.get("/api/supervisor/overview", headers=auth["hendra"])
+        assert answer.status_code == 200
+        return {w["warehouse"]["id"]: w for w in answer.json()["warehouses"]}
+
+    before = await overview()
+    assert walked == [[CP, JB]]
+    assert await overview() == before and walked == [[CP, JB]]
+
+    now_ms = int(time.time() * 1000)
+    answer = await client.post(
+        "/api/sync/push",
+        headers=phone,
+        json={
+            "protocol": 1,
+            "client_id": "dev-slamet-fold",
+            "schema_version": 2,
+            "mutations": [
+                {
+                    "seq": 1,
+                    "hlc": f"{now_ms:013d}-00001-dev-slamet-fold",
+                    "id": "0190a000-0000-7000-8000-00000000f01d",
+                    "collection": "incidents",
+                    "op": "create",
+                    "warehouse_id": JB,
+                    "fields": {
+                        "category": "segel_rusak",
+                        "severity": "kritis",
+                        "description": "Segel pintu gudang rusak",
+                        "occurred_at": "2026-11-28T01:00:00Z",
+                    },
+                }
+            ],
+        },
+    )
+    assert answer.json()["results"][0]["status"] == "applied", answer.text
+    after = await overview()
+    assert walked[1:] == [[JB]], "only the warehouse that changed is read again"
+    kritis = before[JB]["open_incidents"].get("kritis", 0)
+    assert after[JB]["open_incidents"]["kritis"] == kritis + 1
+    assert after[JB]["status"] == "critical" and "critical_incident" in after[JB]["flags"]
+    assert after[CP] == before[CP]
+
+    await storage.put_stock_item_type(
+        StockItemType(code="terpal", name="Terpal plastik", unit="lembar", sort_order=99)
+    )
+    assert await overview() == after
+    assert walked[2:] == [[CP, JB]], "new stock item types refold every warehouse"

@@ -114,6 +114,15 @@ class SupervisorQueriesMixin:
         rows = await self._fetch("SELECT revision FROM sync_meta WHERE id = 1")
         return int(rows[0][0]) if rows else 0
 
+    async def warehouse_revisions(self, warehouse_ids: Sequence[str]) -> dict[str, int]:
+        # One index seek per warehouse on records_feed (warehouse_id, revision).
+        rows = await self._fetch(
+            "SELECT w, (SELECT max(revision) FROM records WHERE warehouse_id = w)"
+            " FROM unnest($1::text[]) AS w",
+            sorted(set(warehouse_ids)),
+        )
+        return {row[0]: int(row[1] or 0) for row in rows}
+
     async def changes_after(self, warehouse_ids: Sequence[str], revision: int, limit: int) -> list[Record]:
         if not warehouse_ids:
             return []
