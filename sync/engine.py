@@ -65,6 +65,7 @@ from sync.store import (
     AttachmentRef,
     AuditEntry,
     BatchEffects,
+    Prefetch,
     ReadTx,
     Record,
     StoredOutcome,
@@ -185,7 +186,15 @@ class SyncEngine:
         for m in mutations:
             self.clock.receive(m.hlc)
 
+        photos = [photo_hashes(m.fields) for m in mutations]
         async with self.store.write() as tx:
+            if isinstance(tx, Prefetch):
+                await tx.prefetch(
+                    request.client_id,
+                    ids=sorted({m.id for m in mutations}),
+                    warehouse_ids=sorted({m.warehouse_id for m in mutations if m.warehouse_id}),
+                    hashes=sorted({h for found in photos for h in found}),
+                )
             last_seq = await tx.client_last_seq(request.client_id)
             seen = [m for m in mutations if m.seq <= last_seq]
             fresh = [m for m in mutations if m.seq > last_seq]
@@ -204,7 +213,7 @@ class SyncEngine:
                         old = MutationResult(seq=m.seq, id=m.id, status="applied", code="outcome_forgotten")
                     results.append(msgspec.structs.replace(old, replayed=True))
             if fresh:
-                results += await self._apply_batch(tx, actor, request.client_id, fresh)
+                results += await self._apply_batch(tx, actor, request.client_id, fresh, photos[len(seen) :])
             return PushResponse(
                 results=results,
                 last_seq=max(last_seq, fresh[-1].seq if fresh else 0),
@@ -213,7 +222,7 @@ class SyncEngine:
             )
 
     async def _apply_batch(
-        self, tx: WriteTx, actor: Actor, client_id: str, mutations: list[Mutation]
+        self, tx: WriteTx, actor: Actor, client_id: str, mutations: list[Mutation], photos: list[list[str]]
     ) -> list[MutationResult]:
         records = await tx.records(sorted({m.id for m in mutations}))
         batch = _Batch(tx, records, await tx.revision())
@@ -234,7 +243,6 @@ class SyncEngine:
                 more.update(stock_level_id(home, i.stock_item) for i in items if i.stock_item)
         if more - records.keys():
             records.update(await tx.records(sorted(more - records.keys())))
-        photos = [photo_hashes(m.fields) for m in mutations]
         hashes = {h for found in photos for h in found}
         batch.present = await tx.attachments_present(sorted(hashes)) if hashes else set()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from msgspec import Struct
 
@@ -135,6 +135,20 @@ class WriteTx(Protocol):
     async def commit(self, effects: BatchEffects) -> None:
         """Persist the batch. The transaction ends when the context manager exits; if commit() was
         not called (an exception), nothing of the batch is written."""
+        ...
+
+
+@runtime_checkable
+class Prefetch(Protocol):
+    """Optional for a WriteTx whose reads are costly one by one (SQLite: each is a round trip to
+    its thread, made while the writer lock is held): the engine announces what a push will read,
+    the backend fetches it in one go and answers the following reads of those keys from it."""
+
+    async def prefetch(
+        self, client_id: str, ids: Sequence[str], warehouse_ids: Sequence[str], hashes: Sequence[str]
+    ) -> None:
+        """The client's last number and the revision, the records `ids`, the digests of their
+        warehouses and of `warehouse_ids`, and which photo `hashes` are stored."""
         ...
 
 

@@ -40,8 +40,10 @@ from server.storage.sqlite.reports import SupervisorQueriesMixin
 from server.storage.sqlite.sync_tx import (
     SqliteReadTx,
     SqliteWriteTx,
+    execute_and_commit,
     fetch_present,
     json_list,
+    run_on_connection,
 )
 from sync import digest as digest_mod
 from sync.audit import GENESIS
@@ -296,12 +298,12 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin):
         async with self._lock:
             conn = self._w
             try:
-                await conn.execute("BEGIN IMMEDIATE")
                 try:
-                    tx = SqliteWriteTx(conn, await self._head(conn))
+                    tx = SqliteWriteTx(conn)  # begins with its first read (sync_tx.py says why)
                     yield tx
-                    if tx.committed:
-                        await conn.execute("COMMIT")
+                    if tx.statements is not None:
+                        await run_on_connection(conn, execute_and_commit, tx.statements)
+                        tx.audit_head = tx.head_after
                         self._written()
                 finally:
                     await self._rollback(conn)

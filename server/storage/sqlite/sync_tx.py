@@ -15,6 +15,7 @@ import msgspec
 
 from server.storage.rows import audit_rows, change_from_feed_row, record_from_row
 from sync import digest as digest_mod
+from sync.audit import GENESIS
 from sync.domain import Template
 from sync.messages import Change, Digest, MutationResult
 from sync.store import BatchEffects, Record, StoredOutcome
@@ -29,6 +30,19 @@ RECORD_COLUMNS = (
 )
 FEED_COLUMNS = "id, collection, warehouse_id, revision, fields, deleted, created_by, updated_by, updated_at"
 """What a Change carries: the pull feed needs none of the per-field merge bookkeeping."""
+
+_SELECT_RECORDS = f"SELECT {RECORD_COLUMNS} FROM records WHERE id IN (SELECT value FROM json_each(?))"
+_SELECT_OUTCOMES = (
+    "SELECT seq, result FROM outcomes WHERE client_id = ? AND seq IN (SELECT value FROM json_each(?))"
+)
+_SELECT_LAST_SEQ = (
+    "SELECT (SELECT last_seq FROM client_state WHERE client_id = ?),"
+    " (SELECT revision FROM sync_meta WHERE id = 1)"
+)
+_SELECT_DIGESTS = (
+    "SELECT warehouse_id, count, checksum FROM digests WHERE warehouse_id IN (SELECT value FROM json_each(?))"
+)
+_SELECT_PRESENT = "SELECT sha256 FROM attachments WHERE sha256 IN (SELECT value FROM json_each(?))"
 
 _UPSERT_RECORD = f"""
 INSERT INTO records ({RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -112,93 +126,167 @@ def outcome_row(o: StoredOutcome) -> tuple[Any, ...]:
 
 async def fetch_digests(conn: aiosqlite.Connection, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
     """Digest of each requested warehouse; one without records has the empty digest."""
-    rows = await conn.execute_fetchall(
-        "SELECT warehouse_id, count, checksum FROM digests"
-        " WHERE warehouse_id IN (SELECT value FROM json_each(?))",
-        (json_list(warehouse_ids),),
-    )
+    rows = await conn.execute_fetchall(_SELECT_DIGESTS, (json_list(warehouse_ids),))
     found = {row[0]: Digest(count=row[1], checksum=row[2]) for row in rows}
     return {wid: found.get(wid, digest_mod.EMPTY) for wid in warehouse_ids}
 
 
 async def fetch_present(conn: aiosqlite.Connection, hashes: Sequence[str]) -> set[str]:
-    rows = await conn.execute_fetchall(
-        "SELECT sha256 FROM attachments WHERE sha256 IN (SELECT value FROM json_each(?))",
-        (json_list(hashes),),
-    )
+    rows = await conn.execute_fetchall(_SELECT_PRESENT, (json_list(hashes),))
     return {row[0] for row in rows}
 
 
 class SqliteWriteTx:
-    """Reads of the one write transaction, and the batch commit. Created by SqliteStorage.write()
-    while it holds the writer lock, inside BEGIN IMMEDIATE."""
+    """The write transaction of one push, on the writer connection; SqliteStorage.write() holds the
+    writer lock around it.
 
-    def __init__(self, conn: aiosqlite.Connection, audit_head: str) -> None:
+    Each call is one round trip to the connection's thread, and under load each round trip waits
+    for the event loop to come round again while the writer lock is held: in a reconnect storm
+    that wait, not SQLite, is what the phones queue behind. So a push makes two: the first read
+    begins the transaction (BEGIN IMMEDIATE and the audit head travel with it) and, through
+    prefetch(), brings everything the push will ask next; commit() only builds the rows, which
+    SqliteStorage.write() writes together with the COMMIT."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
-        self.audit_head = audit_head
-        """Hash of the newest audit entry, including entries this transaction appended."""
-        self.committed = False
+        self.begun = False
+        self.audit_head = GENESIS
+        """Hash of the newest audit entry (read when the transaction begins)."""
+        self.statements: list[tuple[str, list[tuple[Any, ...]]]] | None = None
+        """What commit() decided to write; SqliteStorage.write() runs it with the COMMIT."""
+        self.head_after = GENESIS
+        """The audit head once `statements` are written."""
         self._revision: int | None = None
-        """sync_meta.revision as read in this transaction (see client_last_seq)."""
+        """sync_meta.revision as read in this transaction (inside it only our commit moves it)."""
+        self._last_seq: dict[str, int] = {}
+        self._records: dict[str, Sequence[Any] | None] = {}
+        """Prefetched record rows by id (None: known not to exist); each is handed out once."""
+        self._digests: dict[str, Digest] = {}
+        self._present: dict[str, bool] = {}
+
+    @property
+    def committed(self) -> bool:
+        return self.statements is not None
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(db, *args)` on the connection's thread, beginning the transaction first if needed."""
+        if self.begun:
+            return await run_on_connection(self._conn, fn, *args)
+
+        def begin_then(db: sqlite3.Connection, *args: Any) -> T:
+            db.execute("BEGIN IMMEDIATE")
+            self.begun = True
+            row = db.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+            self.audit_head = str(row[0]) if row else GENESIS
+            return fn(db, *args)
+
+        return await run_on_connection(self._conn, begin_then, *args)
+
+    async def prefetch(
+        self, client_id: str, ids: Sequence[str], warehouse_ids: Sequence[str], hashes: Sequence[str]
+    ) -> None:
+        """One round trip for what a push reads: the client's last number, the revision, the
+        records, the digests of their warehouses and of `warehouse_ids`, and the stored photos."""
+        last_seq, revision, rows, digests, present = await self._run(
+            _prefetch, client_id, list(ids), list(warehouse_ids), list(hashes)
+        )
+        self._last_seq[client_id] = last_seq
+        self._revision = revision
+        self._records.update(dict.fromkeys(ids))
+        self._records.update((row[0], row) for row in rows)
+        self._digests.update(digests)
+        self._present.update((h, h in present) for h in hashes)
 
     async def client_last_seq(self, client_id: str) -> int:
-        # The revision comes along: the engine asks for it next, and inside this write transaction
-        # only our own commit() can move it.
-        rows = list(
-            await self._conn.execute_fetchall(
-                "SELECT (SELECT last_seq FROM client_state WHERE client_id = ?),"
-                " (SELECT revision FROM sync_meta WHERE id = 1)",
-                (client_id,),
-            )
-        )
-        self._revision = int(rows[0][1])
-        return int(rows[0][0] or 0)
+        if client_id in self._last_seq:
+            return self._last_seq[client_id]
+        last_seq, self._revision = await self._run(_last_seq_and_revision, client_id)
+        return last_seq
 
     async def outcomes(self, client_id: str, seqs: Sequence[int]) -> dict[int, MutationResult]:
         if not seqs:
             return {}
-        rows = await self._conn.execute_fetchall(
-            "SELECT seq, result FROM outcomes WHERE client_id = ?"
-            " AND seq IN (SELECT value FROM json_each(?))",
-            (client_id, json_list(seqs)),
-        )
+        rows = await self._run(_fetchall, _SELECT_OUTCOMES, (client_id, json_list(seqs)))
         return {row[0]: _result(row[1]) for row in rows}
 
     async def records(self, ids: Sequence[str]) -> dict[str, Record]:
-        if not ids:
-            return {}
-        rows = await self._conn.execute_fetchall(
-            f"SELECT {RECORD_COLUMNS} FROM records WHERE id IN (SELECT value FROM json_each(?))",
-            (json_list(ids),),
-        )
+        rows: list[Sequence[Any]] = []
+        missing: list[str] = []
+        for i in ids:
+            if i in self._records:
+                row = self._records.pop(i)  # handed out once: asking again reads the database
+                if row is not None:
+                    rows.append(row)
+            else:
+                missing.append(i)
+        if missing:
+            rows += await self._run(_fetchall, _SELECT_RECORDS, (json_list(missing),))
         return {row[0]: record_from_row(row) for row in rows}
 
     async def revision(self) -> int:
-        if self._revision is not None:
-            return self._revision
-        rows = list(await self._conn.execute_fetchall("SELECT revision FROM sync_meta WHERE id = 1"))
-        return int(rows[0][0])
+        if self._revision is None:
+            rows = await self._run(_fetchall, "SELECT revision FROM sync_meta WHERE id = 1", ())
+            self._revision = int(rows[0][0])
+        return self._revision
 
     async def digests(self, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
-        return await fetch_digests(self._conn, warehouse_ids)
+        missing = [w for w in warehouse_ids if w not in self._digests]
+        if missing:
+            self._digests.update(await self._run(_digests, missing))
+        return {w: self._digests[w] for w in warehouse_ids}
 
     async def attachments_present(self, hashes: Sequence[str]) -> set[str]:
-        return await fetch_present(self._conn, hashes) if hashes else set()
+        missing = [h for h in hashes if h not in self._present]
+        if missing:
+            found = await self._run(_present, missing)
+            self._present.update((h, h in found) for h in missing)
+        return {h for h in hashes if self._present[h]}
 
     async def template(self, template_id: str) -> Template | None:
-        rows = list(
-            await self._conn.execute_fetchall("SELECT body FROM templates WHERE id = ?", (template_id,))
-        )
+        rows = await self._run(_fetchall, "SELECT body FROM templates WHERE id = ?", (template_id,))
         return _template(rows[0][0]) if rows else None
 
     async def commit(self, effects: BatchEffects) -> None:
         if self.committed:
             raise RuntimeError("commit() was already called in this transaction")
-        statements, head = commit_statements(effects, self.audit_head)
-        await run_on_connection(self._conn, _execute_all, statements)
-        self.audit_head = head
-        self._revision = None
-        self.committed = True
+        if not self.begun:  # a batch written without reading first (tools, tests): begin now
+            await self._run(lambda db: None)
+        self.statements, self.head_after = commit_statements(effects, self.audit_head)
+
+
+def _fetchall(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+    return db.execute(sql, params).fetchall()
+
+
+def _last_seq_and_revision(db: sqlite3.Connection, client_id: str) -> tuple[int, int]:
+    row = db.execute(_SELECT_LAST_SEQ, (client_id,)).fetchone()
+    return int(row[0] or 0), int(row[1])
+
+
+def _digests(db: sqlite3.Connection, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
+    rows = db.execute(_SELECT_DIGESTS, (json_list(warehouse_ids),)).fetchall()
+    found = {row[0]: Digest(count=row[1], checksum=row[2]) for row in rows}
+    return {wid: found.get(wid, digest_mod.EMPTY) for wid in warehouse_ids}
+
+
+def _present(db: sqlite3.Connection, hashes: Sequence[str]) -> set[str]:
+    rows = db.execute(_SELECT_PRESENT, (json_list(hashes),)).fetchall()
+    return {row[0] for row in rows}
+
+
+def _prefetch(
+    db: sqlite3.Connection, client_id: str, ids: list[str], warehouse_ids: list[str], hashes: list[str]
+) -> tuple[int, int, list[Any], dict[str, Digest], set[str]]:
+    last_seq, revision = _last_seq_and_revision(db, client_id)
+    rows = _fetchall(db, _SELECT_RECORDS, (json_list(ids),))
+    warehouses = sorted(set(warehouse_ids) | {row[2] for row in rows})
+    return last_seq, revision, rows, _digests(db, warehouses), _present(db, hashes) if hashes else set()
+
+
+def execute_and_commit(db: sqlite3.Connection, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+    """A committed batch's writes and the COMMIT, in one round trip (SqliteStorage.write())."""
+    _execute_all(db, statements)
+    db.execute("COMMIT")
 
 
 def _execute_all(db: sqlite3.Connection, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:

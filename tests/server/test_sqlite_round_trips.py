@@ -1,0 +1,106 @@
+"""A push makes two round trips to SQLite's writer thread, whatever its size (sync_tx.py says why):
+one that begins the transaction and reads everything the push needs, one that writes it and
+commits. Counted on the writer connection, not timed; the answers must not change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.storage.sqlite import SqliteStorage
+from sync import digest
+from sync.engine import SyncEngine
+from sync.messages import PullRequest
+from tests.sync.helpers import WH, Phone, actor
+
+PHOTO = "c" * 64
+
+
+def incident(n: int, **more: Any) -> dict[str, Any]:
+    return {
+        "category": "segel_rusak",
+        "severity": "sedang",
+        "description": f"Segel rak {n} longgar",
+        "occurred_at": "2026-11-28T01:00:00Z",
+        **more,
+    }
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> Any:
+    storage = SqliteStorage(tmp_path / "t.db")
+    await storage.open()
+    yield storage
+    await storage.close()
+
+
+def count_round_trips(storage: SqliteStorage) -> list[str]:
+    """Every call the writer connection runs on its thread from now on (by caller name)."""
+    conn = storage._w
+    calls: list[str] = []
+    real = conn._execute
+
+    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(getattr(fn, "__qualname__", repr(fn)))
+        return await real(fn, *args, **kwargs)
+
+    conn._execute = counted  # type: ignore[method-assign]
+    return calls
+
+
+async def test_a_push_is_two_round_trips_and_its_answers_are_unchanged(storage: SqliteStorage) -> None:
+    engine = SyncEngine(storage)
+    phone = Phone(engine, actor("slamet"))
+    for n in range(3):
+        phone.mutate("create", f"inc-{n}", "incidents", incident(n), warehouse_id=WH)
+    await phone.sync()
+
+    calls = count_round_trips(storage)
+    for n in range(3):  # patches of what exists, with a photo reference
+        phone.mutate("patch", f"inc-{n}", "incidents", {"action_taken": f"dicek {n}", "photos": [PHOTO]})
+    for n in range(3, 40):  # new records
+        phone.mutate("create", f"inc-{n}", "incidents", incident(n), warehouse_id=WH)
+    phone.mutate("patch", "inc-missing", "incidents", {"action_taken": "?"}, base_rev=1)
+    response = await phone.push()
+    assert len(calls) == 2, calls
+
+    statuses = [r.status for r in response.results]
+    assert statuses == ["applied"] * 40 + ["rejected"], [(r.code, r.message) for r in response.results]
+    assert response.results[-1].code == "not_found"
+    assert [r.pending_attachments for r in response.results[:3]] == [[PHOTO]] * 3
+    assert len({r.revision for r in response.results[:40]}) == 40
+
+    # A retry of the same batch (a lost answer): read ahead, the stored outcomes, and the ROLLBACK
+    # that ends a transaction which wrote nothing.
+    calls.clear()
+    again = await engine.push(phone.actor, phone.request())
+    assert len(calls) == 3, calls
+    assert [r.replayed for r in again.results] == [True] * 41
+    assert [r.revision for r in again.results] == [r.revision for r in response.results]
+
+
+async def test_what_the_push_read_ahead_is_what_it_writes(storage: SqliteStorage) -> None:
+    """Digests and records read ahead are the ones the commit builds on: a second phone's pull of
+    the warehouse matches what the first phone pushed, and its digest holds."""
+    engine = SyncEngine(storage)
+    one, two = Phone(engine, actor("slamet")), Phone(engine, actor("agus"))
+    for n in range(5):
+        one.mutate("create", f"inc-{n}", "incidents", incident(n), warehouse_id=WH)
+    await one.sync()
+    for n in range(5):
+        two.mutate("patch", f"inc-{n}", "incidents", {"action_taken": f"agus {n}"}, base_rev=0)
+    two.replica = {}
+    await two.push()
+    await two.pull()
+    await one.pull()
+    assert {k: v.fields.get("action_taken") for k, v in one.replica.items()} == {
+        f"inc-{n}": f"agus {n}" for n in range(5)
+    }
+    page = await engine.pull(
+        one.actor,
+        PullRequest(protocol=1, client_id=one.client_id, cursors=one.cursors, limit=10, acked_seq=one.acked),
+    )
+    expected = digest.compute([(r.id, r.revision) for r in one.replica.values()])
+    assert page.digests[WH] == expected
