@@ -465,7 +465,7 @@ async def run_pg(ctx: Context) -> Section:
     from server.storage.postgres import PostgresStorage
 
     work = ctx.dir("storm-pg")
-    given = os.environ.get("TIGAPILAR_BENCH_POSTGRES_URL")
+    given = os.environ.get("TIGAPILAR_BENCH_POSTGRES_URL") or None  # empty counts as unset
     # Our own cluster directory (never the default one another run or test may be using).
     pg_env = {
         **os.environ,
