@@ -230,12 +230,12 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Sessio
         raise ApiError(401, "unauthorized", "Silakan masuk terlebih dahulu")
     storage: Storage = connection.app.state.storage
     config: Config = connection.app.state.config
-    device = await storage.device_by_token(token_hash(token))
+    found = await storage.device_and_user(token_hash(token))
     now = datetime.now(UTC)
-    if device is None or device.revoked or device.expires_at <= iso(now):
+    if found is None or found[0].revoked or found[0].expires_at <= iso(now):
         raise ApiError(401, "unauthorized", _UNAUTHORIZED)
-    user = await storage.user(device.user_id)
-    if user is None or user.disabled:
+    device, user = found
+    if user.disabled:
         raise ApiError(401, "unauthorized", "Akun dinonaktifkan")
     if device.last_seen < iso(now - timedelta(seconds=config.touch_interval_s)):
         touches: DeviceTouches = connection.app.state.touches

@@ -73,11 +73,13 @@ async def _recheck(storage: Storage, token: str | None) -> Session | None:
     """The session again, or None when the token was revoked or the account disabled."""
     if token is None:
         return None
-    device = await storage.device_by_token(token_hash(token))
-    if device is None or device.revoked or device.expires_at <= now_iso():
+    found = await storage.device_and_user(token_hash(token))
+    if found is None:
         return None
-    user = await storage.user(device.user_id)
-    if user is None or user.disabled or user.role not in ("supervisor", "admin"):
+    device, user = found
+    if device.revoked or device.expires_at <= now_iso():
+        return None
+    if user.disabled or user.role not in ("supervisor", "admin"):
         return None
     return await make_session(storage, user, device)
 

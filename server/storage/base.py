@@ -137,6 +137,11 @@ class Storage(SyncStore, Protocol):
 
     async def device_by_token(self, token_hash: str) -> Device | None: ...
 
+    async def device_and_user(self, token_hash: str) -> tuple[Device, User] | None:
+        """The token's device and its user (with the assignments) in one read: what every
+        authenticated request needs first, so it costs one round trip, not one per table."""
+        ...
+
     async def devices(self, user_id: str) -> list[Device]: ...
 
     async def touch_devices(self, touches: Sequence[tuple[str, str]]) -> None:

@@ -417,6 +417,35 @@ async def test_devices_and_tokens(store: Storage) -> None:
     assert await store.revoke_devices("u1", "2024-03-05T00:00:00.000Z") == 0
 
 
+async def test_device_and_user_by_token_in_one_read(store: Storage) -> None:
+    for wid in ("w-b", "w-a", "w-c"):
+        await store.put_warehouse(Warehouse(id=wid, code=f"code_{wid[-1]}", name=f"Gudang {wid}"))
+    joko = await store.create_user(
+        "u1", UserInput(username="joko", full_name="Joko", agency="TNI", warehouses=["w-c", "w-a"]), "h"
+    )
+    device = Device(
+        id="d1",
+        user_id="u1",
+        name="HP Joko",
+        client_id="client-aaaa",
+        created_at="2024-02-11T00:00:00.000Z",
+        last_seen="2024-02-11T00:00:00.000Z",
+        expires_at="2099-01-01T00:00:00.000Z",
+    )
+    await store.create_device(device, "hash-1")
+    assert await store.device_and_user("hash-1") == (device, joko)
+    assert joko.warehouses == ["w-a", "w-c"]
+    assert await store.device_and_user("nope") is None
+    await store.assign("u1", ["w-b"])
+    await store.set_disabled("u1", True)
+    found = await store.device_and_user("hash-1")
+    assert found is not None and found[1] == await store.user("u1")
+    assert found[1].warehouses == ["w-b"] and found[1].disabled
+    await store.assign("u1", [])
+    found = await store.device_and_user("hash-1")
+    assert found is not None and found[1].warehouses == []
+
+
 async def test_templates_and_stock_items(store: Storage) -> None:
     v1 = load_template()
     v2 = msgspec.structs.replace(v1, id="gudang_logistik-v2", version=2, title="Versi 2")

@@ -30,6 +30,13 @@ SELECT u.id, u.username, u.full_name, u.agency, u.rank, u.id_number, u.role, u.d
 FROM users AS u
 """
 _USERS_ORDER = ' ORDER BY u.full_name COLLATE "C", u.id COLLATE "C"'
+_DEVICE_AND_USER = f"""
+SELECT d.id, d.user_id, d.name, d.client_id, d.created_at, d.last_seen, d.expires_at, d.revoked_at,
+       sub.*
+FROM devices AS d
+JOIN ({_USERS}) AS sub ON sub.id = d.user_id
+WHERE d.token_hash = $1
+"""
 
 # One failed login, as one statement; the same computation as the SQLite backend's. INSERT ... ON
 # CONFLICT DO UPDATE is atomic in PostgreSQL: of two sessions failing the same key at once, one
@@ -244,6 +251,13 @@ class AccountsMixin:
     async def device_by_token(self, token_hash: str) -> Device | None:
         rows = await self._fetch(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE token_hash = $1", token_hash)
         return _device(rows[0]) if rows else None
+
+    async def device_and_user(self, token_hash: str) -> tuple[Device, User] | None:
+        rows = await self._fetch(_DEVICE_AND_USER, token_hash)
+        if not rows:
+            return None
+        row = rows[0]
+        return _device(row[:8]), _user(row[8:])
 
     async def devices(self, user_id: str) -> list[Device]:
         rows = await self._fetch(

@@ -21,6 +21,13 @@ _template = msgspec.json.Decoder(Template).decode
 _WAREHOUSE_COLUMNS = "id, code, name, address, kelurahan, kecamatan, kota, floor_room, active"
 _USER_COLUMNS = "id, username, full_name, agency, rank, id_number, role, disabled"
 _DEVICE_COLUMNS = "id, user_id, name, client_id, created_at, last_seen, expires_at, revoked_at"
+_DEVICE_AND_USER = (
+    "SELECT d.id, d.user_id, d.name, d.client_id, d.created_at, d.last_seen, d.expires_at, d.revoked_at,"
+    " u.id, u.username, u.full_name, u.agency, u.rank, u.id_number, u.role, u.disabled,"
+    " (SELECT json_group_array(a.warehouse_id) FROM assignments AS a WHERE a.user_id = u.id)"
+    " FROM devices AS d JOIN users AS u ON u.id = d.user_id WHERE d.token_hash = ?"
+)
+_str_list = msgspec.json.Decoder(list[str]).decode
 
 # One failed login, as one statement: the count, the window and the lockout are computed by SQLite
 # from the row as it stands, under the database's write lock (see record_login_failure). In the
@@ -235,6 +242,13 @@ class AccountsMixin:
     async def device_by_token(self, token_hash: str) -> Device | None:
         rows = await self._fetch(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE token_hash = ?", (token_hash,))
         return _device(rows[0]) if rows else None
+
+    async def device_and_user(self, token_hash: str) -> tuple[Device, User] | None:
+        rows = await self._fetch(_DEVICE_AND_USER, (token_hash,))
+        if not rows:
+            return None
+        row = rows[0]
+        return _device(row[:8]), _user(row[8:16], sorted(_str_list(row[16])))
 
     async def devices(self, user_id: str) -> list[Device]:
         rows = await self._fetch(
