@@ -66,6 +66,7 @@ from sync.store import (
     AuditEntry,
     BatchEffects,
     Prefetch,
+    PullPrefetch,
     ReadTx,
     Record,
     StoredOutcome,
@@ -85,6 +86,10 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 MAX_CLOCK_AHEAD_MS = 60 * 60 * 1000
 """How far ahead of the server's clock a mutation's stamp may be. Phones correct their clock by the
 server's (static/js/server-time.js), so only a wrong date on a phone (or an old app) gets near it."""
+
+REFLECT_WINDOW = 10_000
+"""Outcomes a pull looks at past the phone's acknowledged number to tell how far its own mutations
+are reflected in the changes it has been sent."""
 
 
 def utc_now() -> str:
@@ -799,6 +804,8 @@ class SyncEngine:
             raise ClientMismatch("this device is registered with another client id")
         scope = sorted(actor.warehouses)
         async with self.store.read() as rx:
+            if isinstance(rx, PullPrefetch):
+                await rx.prefetch_pull(scope, request.client_id, request.acked_seq, REFLECT_WINDOW)
             horizon = await rx.tombstone_horizon()
             drop = sorted(w for w in request.cursors if w not in actor.warehouses)
             reset = [w for w in scope if 0 < request.cursors.get(w, 0) < horizon]
@@ -824,7 +831,7 @@ class SyncEngine:
                 digests.setdefault(warehouse_id, digests_.EMPTY)
             reflected = request.acked_seq
             for seq, home, revision in await rx.outcome_revisions(
-                request.client_id, request.acked_seq, 10_000
+                request.client_id, request.acked_seq, REFLECT_WINDOW
             ):
                 visible = revision is None or home is None or home not in cursors or revision <= cursors[home]
                 if not visible:

@@ -152,6 +152,19 @@ class Prefetch(Protocol):
         ...
 
 
+@runtime_checkable
+class PullPrefetch(Protocol):
+    """Optional for a ReadTx, as Prefetch is for a WriteTx: what a pull reads besides the changes
+    themselves, in one go, answering the following reads of the same keys."""
+
+    async def prefetch_pull(
+        self, warehouse_ids: Sequence[str], client_id: str, after_seq: int, limit: int
+    ) -> None:
+        """The tombstone horizon, the digests of `warehouse_ids`, the client's outcome revisions
+        after `after_seq` (at most `limit`) and its missing attachments."""
+        ...
+
+
 class ReadTx(Protocol):
     """A consistent snapshot for a pull."""
 

@@ -34,6 +34,7 @@ from sync.messages import Mutation
 from sync.store import Record
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 SUPERVISORS = require_role("supervisor", "admin")
 RECORD_COLLECTIONS = ("inspections", "incidents", "stock_counts", "stock_levels", "conflicts")
@@ -169,20 +170,21 @@ class OverviewFolds:
             self._folds[warehouse_id] = (revisions[warehouse_id], items, warehouse_fold)
 
 
+def kept_in_state(state: State, key: str, kind: type[K]) -> K:
+    """The app's one `kind` object under `key` in its state, made on first use."""
+    found = state.get(key)
+    if not isinstance(found, kind):
+        found = kind()
+        state[key] = found
+    return found
+
+
 def overview_folds(state: State) -> OverviewFolds:
-    folds = state.get("overview_folds")
-    if not isinstance(folds, OverviewFolds):
-        folds = OverviewFolds()
-        state["overview_folds"] = folds
-    return folds
+    return kept_in_state(state, "overview_folds", OverviewFolds)
 
 
 def overview_flights(state: State) -> SingleFlight:
-    flights = state.get("overview_flights")
-    if not isinstance(flights, SingleFlight):
-        flights = SingleFlight()
-        state["overview_flights"] = flights
-    return flights
+    return kept_in_state(state, "overview_flights", SingleFlight)
 
 
 async def collect(

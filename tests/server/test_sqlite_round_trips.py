@@ -1,13 +1,16 @@
 """A push makes two round trips to SQLite's writer thread, whatever its size (sync_tx.py says why):
 one that begins the transaction and reads everything the push needs, one that writes it and
-commits. Counted on the writer connection, not timed; the answers must not change."""
+commits. A pull of one warehouse makes two on a reader, and one more to hand it back. Counted on
+the connections, not timed; the answers must not change."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pytest
+from msgspec.structs import replace as msgspec_replace
 
 from server.storage.sqlite import SqliteStorage
 from sync import digest
@@ -104,3 +107,36 @@ async def test_what_the_push_read_ahead_is_what_it_writes(storage: SqliteStorage
     )
     expected = digest.compute([(r.id, r.revision) for r in one.replica.values()])
     assert page.digests[WH] == expected
+
+
+async def test_a_pull_is_two_round_trips_and_one_to_hand_the_reader_back(
+    storage: SqliteStorage, monkeypatch: Any
+) -> None:
+    engine = SyncEngine(storage)
+    phone = Phone(engine, actor("slamet"))
+    for n in range(12):
+        phone.mutate("create", f"inc-{n}", "incidents", incident(n, photos=[PHOTO]), warehouse_id=WH)
+    await phone.push()
+
+    calls: list[str] = []
+    real = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append("writer" if self is storage._w else "reader")
+        return await real(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    request = PullRequest(protocol=1, client_id=phone.client_id, cursors={}, limit=5, acked_seq=0)
+    first = await engine.pull(phone.actor, request)
+    assert calls == ["reader"] * 3, calls  # BEGIN + all but the changes; the changes; ROLLBACK
+    assert [c.id for c in first.changes] == [f"inc-{n}" for n in range(5)]
+    assert first.has_more and first.digests == {} and first.reflected_seq == 5
+    assert first.missing_attachments == [PHOTO]
+
+    calls.clear()
+    cursors = first.cursors
+    rest = await engine.pull(phone.actor, msgspec_replace(request, cursors=cursors, limit=100, acked_seq=5))
+    assert calls == ["reader"] * 3, calls
+    assert [c.id for c in rest.changes] == [f"inc-{n}" for n in range(5, 12)]
+    assert not rest.has_more and rest.reflected_seq == 12
+    assert rest.digests[WH] == digest.compute([(c.id, c.revision) for c in first.changes + rest.changes])

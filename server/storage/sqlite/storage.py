@@ -315,8 +315,7 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin):
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqliteReadTx]:
         async with self._reading() as conn:
-            await conn.execute("BEGIN")
-            yield SqliteReadTx(conn)
+            yield SqliteReadTx(conn)  # begins with its first read (sync_tx.py says why)
 
     # -- attachments -------------------------------------------------------------------------------
     async def put_attachment(self, meta: AttachmentMeta) -> bool:

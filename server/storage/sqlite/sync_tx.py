@@ -124,19 +124,34 @@ def outcome_row(o: StoredOutcome) -> tuple[Any, ...]:
             r.revision, text(r), o.mutation, o.at)  # fmt: skip
 
 
-async def fetch_digests(conn: aiosqlite.Connection, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
-    """Digest of each requested warehouse; one without records has the empty digest."""
-    rows = await conn.execute_fetchall(_SELECT_DIGESTS, (json_list(warehouse_ids),))
-    found = {row[0]: Digest(count=row[1], checksum=row[2]) for row in rows}
-    return {wid: found.get(wid, digest_mod.EMPTY) for wid in warehouse_ids}
-
-
 async def fetch_present(conn: aiosqlite.Connection, hashes: Sequence[str]) -> set[str]:
     rows = await conn.execute_fetchall(_SELECT_PRESENT, (json_list(hashes),))
     return {row[0] for row in rows}
 
 
-class SqliteWriteTx:
+class _BeginsWithFirstRead:
+    """A transaction on an aiosqlite connection whose BEGIN travels with its first round trip."""
+
+    _conn: aiosqlite.Connection
+    begun = False
+
+    def _begin(self, db: sqlite3.Connection) -> None:
+        raise NotImplementedError
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(db, *args)` on the connection's thread, beginning the transaction first if needed."""
+        if self.begun:
+            return await run_on_connection(self._conn, fn, *args)
+
+        def begin_then(db: sqlite3.Connection, *args: Any) -> T:
+            self._begin(db)
+            self.begun = True
+            return fn(db, *args)
+
+        return await run_on_connection(self._conn, begin_then, *args)
+
+
+class SqliteWriteTx(_BeginsWithFirstRead):
     """The write transaction of one push, on the writer connection; SqliteStorage.write() holds the
     writer lock around it.
 
@@ -149,7 +164,6 @@ class SqliteWriteTx:
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
-        self.begun = False
         self.audit_head = GENESIS
         """Hash of the newest audit entry (read when the transaction begins)."""
         self.statements: list[tuple[str, list[tuple[Any, ...]]]] | None = None
@@ -168,19 +182,10 @@ class SqliteWriteTx:
     def committed(self) -> bool:
         return self.statements is not None
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(db, *args)` on the connection's thread, beginning the transaction first if needed."""
-        if self.begun:
-            return await run_on_connection(self._conn, fn, *args)
-
-        def begin_then(db: sqlite3.Connection, *args: Any) -> T:
-            db.execute("BEGIN IMMEDIATE")
-            self.begun = True
-            row = db.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
-            self.audit_head = str(row[0]) if row else GENESIS
-            return fn(db, *args)
-
-        return await run_on_connection(self._conn, begin_then, *args)
+    def _begin(self, db: sqlite3.Connection) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        row = db.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+        self.audit_head = str(row[0]) if row else GENESIS
 
     async def prefetch(
         self, client_id: str, ids: Sequence[str], warehouse_ids: Sequence[str], hashes: Sequence[str]
@@ -325,53 +330,109 @@ def commit_statements(
     return statements, audit_head
 
 
-class SqliteReadTx:
-    """A consistent WAL snapshot on a reader connection (the snapshot starts at the first read)."""
+class SqliteReadTx(_BeginsWithFirstRead):
+    """A consistent WAL snapshot on a reader connection (the snapshot starts at the first read).
+
+    As with SqliteWriteTx, round trips are what a pull under load waits on: BEGIN travels with the
+    first read, and prefetch_pull() brings everything but the changes in one go, so a pull of one
+    warehouse makes two round trips (and the ROLLBACK that hands the connection back)."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
+        self._horizon: int | None = None
+        self._digests: dict[str, Digest] = {}
+        self._outcomes: dict[tuple[str, int, int], list[tuple[int, str | None, int | None]]] = {}
+        self._missing: dict[str, list[str]] = {}
+
+    def _begin(self, db: sqlite3.Connection) -> None:
+        db.execute("BEGIN")
+
+    async def prefetch_pull(
+        self, warehouse_ids: Sequence[str], client_id: str, after_seq: int, limit: int
+    ) -> None:
+        horizon, digests, outcomes, missing = await self._run(
+            _prefetch_pull, list(warehouse_ids), client_id, after_seq, limit
+        )
+        self._horizon = horizon
+        self._digests.update(digests)
+        self._outcomes[(client_id, after_seq, limit)] = outcomes
+        self._missing[client_id] = missing
 
     async def changes(self, warehouse_id: str, after: int, limit: int) -> list[Record]:
-        rows = await self._conn.execute_fetchall(
-            f"SELECT {RECORD_COLUMNS} FROM records WHERE warehouse_id = ? AND revision > ?"
-            " ORDER BY revision LIMIT ?",
-            (warehouse_id, after, limit),
-        )
+        rows = await self._run(_fetchall, _SELECT_CHANGES, (warehouse_id, after, limit))
         return [record_from_row(row) for row in rows]
 
     async def change_feed(self, warehouse_id: str, after: int, limit: int) -> list[Change]:
         """The pull feed: what `changes()` returns, as Changes, with `fields` passed through as the
         stored JSON text (msgspec.Raw). The answer splices that text, so a page of thousands of
         records is neither decoded nor re-encoded, and the merge bookkeeping is never read."""
-        rows = await self._conn.execute_fetchall(
-            f"SELECT {FEED_COLUMNS} FROM records WHERE warehouse_id = ? AND revision > ?"
-            " ORDER BY revision LIMIT ?",
-            (warehouse_id, after, limit),
-        )
+        rows = await self._run(_fetchall, _SELECT_FEED, (warehouse_id, after, limit))
         return [change_from_feed_row(row) for row in rows]
 
     async def digests(self, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
-        return await fetch_digests(self._conn, warehouse_ids)
+        missing = [w for w in warehouse_ids if w not in self._digests]
+        if missing:
+            self._digests.update(await self._run(_digests, missing))
+        return {w: self._digests[w] for w in warehouse_ids}
 
     async def tombstone_horizon(self) -> int:
-        rows = list(await self._conn.execute_fetchall("SELECT tombstone_horizon FROM sync_meta WHERE id = 1"))
-        return int(rows[0][0])
+        if self._horizon is None:
+            self._horizon = await self._run(_horizon)
+        return self._horizon
 
     async def outcome_revisions(
         self, client_id: str, after_seq: int, limit: int
     ) -> list[tuple[int, str | None, int | None]]:
-        rows = await self._conn.execute_fetchall(
-            "SELECT seq, warehouse_id, revision FROM outcomes WHERE client_id = ? AND seq > ?"
-            " ORDER BY seq LIMIT ?",
-            (client_id, after_seq, limit),
-        )
-        return [(row[0], row[1], row[2]) for row in rows]
+        key = (client_id, after_seq, limit)
+        if key not in self._outcomes:
+            self._outcomes[key] = await self._run(_outcome_revisions, client_id, after_seq, limit)
+        return self._outcomes[key]
 
     async def missing_attachments(self, client_id: str) -> list[str]:
-        rows = await self._conn.execute_fetchall(
-            "SELECT DISTINCT r.sha256 FROM attachment_refs AS r"
-            " LEFT JOIN attachments AS a ON a.sha256 = r.sha256"
-            " WHERE r.client_id = ? AND a.sha256 IS NULL ORDER BY r.sha256",
-            (client_id,),
-        )
-        return [row[0] for row in rows]
+        if client_id not in self._missing:
+            self._missing[client_id] = await self._run(_missing_attachments, client_id)
+        return self._missing[client_id]
+
+
+_SELECT_CHANGES = (
+    f"SELECT {RECORD_COLUMNS} FROM records WHERE warehouse_id = ? AND revision > ? ORDER BY revision LIMIT ?"
+)
+_SELECT_FEED = (
+    f"SELECT {FEED_COLUMNS} FROM records WHERE warehouse_id = ? AND revision > ? ORDER BY revision LIMIT ?"
+)
+
+
+def _horizon(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT tombstone_horizon FROM sync_meta WHERE id = 1").fetchone()[0])
+
+
+def _outcome_revisions(
+    db: sqlite3.Connection, client_id: str, after_seq: int, limit: int
+) -> list[tuple[int, str | None, int | None]]:
+    rows = db.execute(
+        "SELECT seq, warehouse_id, revision FROM outcomes WHERE client_id = ? AND seq > ?"
+        " ORDER BY seq LIMIT ?",
+        (client_id, after_seq, limit),
+    ).fetchall()
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+def _missing_attachments(db: sqlite3.Connection, client_id: str) -> list[str]:
+    rows = db.execute(
+        "SELECT DISTINCT r.sha256 FROM attachment_refs AS r"
+        " LEFT JOIN attachments AS a ON a.sha256 = r.sha256"
+        " WHERE r.client_id = ? AND a.sha256 IS NULL ORDER BY r.sha256",
+        (client_id,),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _prefetch_pull(
+    db: sqlite3.Connection, warehouse_ids: list[str], client_id: str, after_seq: int, limit: int
+) -> tuple[int, dict[str, Digest], list[tuple[int, str | None, int | None]], list[str]]:
+    return (
+        _horizon(db),
+        _digests(db, warehouse_ids) if warehouse_ids else {},
+        _outcome_revisions(db, client_id, after_seq, limit),
+        _missing_attachments(db, client_id),
+    )
