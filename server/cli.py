@@ -36,6 +36,12 @@ from server.models import ROLES, UserInput
 from server.storage import Conflict, Storage, StorageError, open_storage, sqlite_path
 from sync.domain import AGENCIES
 
+KEEP_ALIVE_S = 75
+"""Seconds an idle HTTP connection stays open. Longer than a reverse proxy's idle upstream
+connections (nginx 60 s) and HTTP clients' pools (httpx 5 s): otherwise the server may close a
+connection just as the other side sends a request on it, and that request fails with a read error
+(seen in the reconnect-storm benchmark at uvicorn's default of 5 s)."""
+
 
 class CliError(Exception):
     """A user-facing failure: printed as `error: ...`, exit status 1."""
@@ -121,6 +127,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ssl_keyfile=args.key,
         proxy_headers=True,
         forwarded_allow_ips=args.forwarded_allow_ips,
+        timeout_keep_alive=args.keep_alive,
         log_level="debug" if args.debug else "info",
     )
     return 0
@@ -506,6 +513,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--forwarded-allow-ips",
         default=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         help="reverse proxies trusted for X-Forwarded-For/-Proto (default 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--keep-alive",
+        type=int,
+        default=KEEP_ALIVE_S,
+        metavar="SECONDS",
+        help=f"how long an idle connection stays open (default {KEEP_ALIVE_S}; keep it longer than any"
+        " reverse proxy's or client's idle timeout)",
     )
     serve.add_argument(
         "--static-dir", metavar="DIR", help="directory of the web app (default: the repo's static/)"

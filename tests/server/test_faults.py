@@ -11,6 +11,7 @@ below may also hit it (a kill after the commit, before the answer) and checks th
 from __future__ import annotations
 
 import asyncio
+import http.client
 import os
 import signal
 import socket
@@ -269,6 +270,28 @@ async def test_sigkill_during_a_2000_mutation_push_leaves_all_or_nothing_and_the
 
 
 # -- (c) many phones at once against a real server -------------------------------------------------------
+def test_an_idle_connection_outlives_an_http_clients_pool_expiry(tmp_path: Path) -> None:
+    """The server keeps an idle keep-alive connection longer than clients and proxies keep theirs
+    (httpx 5 s, nginx 60 s), so a request sent on a pooled connection never meets the server
+    closing it (cli.KEEP_ALIVE_S). uvicorn's own default, 5 s, lost requests that way under load."""
+    asyncio.run(seed(tmp_path / "k.db", devices=0))
+    server = ServerProcess(tmp_path / "k.db", tmp_path / "k.log")
+    server.start()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().read() and conn.sock is not None
+        sock = conn.sock
+        time.sleep(6)
+        conn.request("GET", "/healthz")  # on the same connection: raises if the server closed it
+        response = conn.getresponse()
+        assert response.status == 200 and conn.sock is sock
+    finally:
+        conn.close()
+        server.stop()
+    assert cli.KEEP_ALIVE_S > 60
+
+
 @pytest.mark.slow
 async def test_thirty_phones_pushing_to_the_same_records_are_serialized_without_errors(
     tmp_path: Path, servers: list[ServerProcess]
