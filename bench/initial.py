@@ -10,11 +10,14 @@ from /proc. If the pull pages, peak memory is the same for 10k and for 100k reco
 
 from __future__ import annotations
 
+import gc
 import gzip
 import random
 import re
 import time
+import tracemalloc
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import msgspec
@@ -24,6 +27,7 @@ from bench.env import REPO, RssSampler, fmt_bytes, fmt_rate, mib
 from bench.report import Section
 from bench.server import Server
 from bench.world import Phone, bulk_write, changed_again, incidents, make_world
+from server.storage.feed_cache import FeedCache
 from server.storage.sqlite import SqliteStorage
 from sync.store import Record
 
@@ -124,6 +128,27 @@ def gzip_size_of_pages(server: Server, phone: Phone, limit: int, pages: int = 3)
     return packed / raw if raw else 1.0
 
 
+async def feed_cache_bytes(db: Path, warehouse_id: str) -> tuple[int, int]:
+    """Memory a full feed cache holds, measured: this warehouse's newest changes read as the
+    server reads them, kept in a FeedCache of the server's capacity. (changes kept, bytes)"""
+    storage = SqliteStorage(db)
+    await storage.open()
+    try:
+        cache = FeedCache()
+        latest = await storage.latest_revision()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        async with storage.read() as rx:
+            read = rx.change_feed(warehouse_id, max(0, latest - cache.capacity), cache.capacity)  # type: ignore[attr-defined]
+            cache.put(await read)
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        return len(cache), kept
+    finally:
+        await storage.close()
+
+
 async def run(ctx: Context) -> Section:
     section = Section(
         "initial",
@@ -134,6 +159,7 @@ async def run(ctx: Context) -> Section:
             "encoding",
             "requests",
             "time",
+            "records/s, first pull",
             "records/s",
             "on the wire",
             "decoded JSON",
@@ -153,17 +179,21 @@ async def run(ctx: Context) -> Section:
     build_s = time.perf_counter() - t0
     ctx.log(f"initial: built {small + big:,} records + {(small + big) // 5:,} history in {build_s:.1f}s")
 
-    with Server(db, log=work / "server.log") as server:
-        idle = server.rss()
-        # phones[i] is assigned to wids[i % 2]
-        p_small, p_big, p_big2 = phones[0], phones[1], phones[3]
-        runs: list[tuple[str, int, int, PullRun]] = []
-        for label, phone, size, limit, compressed in (
-            (f"{small // 1000}k", p_small, small, 5000, True),
-            (f"{big // 1000}k", p_big, big, 5000, True),
-            (f"{big // 1000}k", p_big2, big, 5000, False),
-            (f"{big // 1000}k", p_big, big, PWA_PULL_LIMIT, True),
-        ):
+    # phones[i] is assigned to wids[i % 2]
+    p_small, p_big, p_big2 = phones[0], phones[1], phones[3]
+    runs: list[tuple[str, int, int, PullRun, PullRun]] = []
+    ratio = 1.0
+    for label, phone, size, limit, compressed in (
+        (f"{small // 1000}k", p_small, small, 5000, True),
+        (f"{big // 1000}k", p_big, big, 5000, True),
+        (f"{big // 1000}k", p_big2, big, 5000, False),
+        (f"{big // 1000}k", p_big, big, PWA_PULL_LIMIT, True),
+    ):
+        # A server of its own for each: the first pull finds nothing of this warehouse in the
+        # server's cache of recent changes (server/storage/feed_cache.py), the next ones find
+        # its newest 32k changes there, as a phone would after other phones' pulls.
+        with Server(db, log=work / "server.log") as server:
+            idle = server.rss()
             tries = []
             for _ in range(ctx.size(3, 1)):  # the median of three: the machine is shared
                 result = pull_all(server, phone, limit=limit, compressed=compressed)
@@ -172,39 +202,49 @@ async def run(ctx: Context) -> Section:
                         f"pulled {result.records} records, digest says {result.digest_count}, expected {size}"
                     )
                 tries.append(result)
-            result = sorted(tries, key=lambda r: r.seconds)[len(tries) // 2]
-            # memory: what the first pull of its kind made the server grow by
-            result.rss_before, result.peak_rss = tries[0].rss_before, tries[0].peak_rss
-            runs.append((label, size, limit, result))
-            ctx.log(f"initial: {label} limit {limit} {result.encoding}: {result.seconds:.2f}s")
-        ratio = gzip_size_of_pages(server, p_big, 5000)
+            if label.startswith(f"{big // 1000}k") and limit == 5000 and compressed:
+                ratio = gzip_size_of_pages(server, p_big, 5000)
+        result = sorted(tries, key=lambda r: r.seconds)[len(tries) // 2]
+        # memory: what the first pull of its kind made the server grow by
+        result.rss_before, result.peak_rss = tries[0].rss_before, tries[0].peak_rss
+        runs.append((label, size, limit, tries[0], result))
+        ctx.log(f"initial: {label} limit {limit} {result.encoding}: first {tries[0].seconds:.2f}s, "
+                f"median {result.seconds:.2f}s")  # fmt: skip
 
-    for label, size, limit, r in runs:
+    for label, size, limit, first, r in runs:
         section.add(
             label,
             f"{limit:,}",
             r.encoding,
             r.requests,
             f"{r.seconds:.2f} s",
+            fmt_rate(size / first.seconds),
             fmt_rate(size / r.seconds),
             fmt_bytes(r.wire),
             fmt_bytes(r.decoded),
             f"{mib(r.rss_before)} → {mib(r.peak_rss)}",
         )
     if not ctx.quick:
-        for _, size, limit, r in runs[1:3]:
-            rate = size / r.seconds
+        for _, size, limit, first, r in runs[1:3]:
+            rate, cold = size / r.seconds, size / first.seconds
+            # the first pull: nothing of it cached, as for a phone that is the first to ask
             section.check(f"≥ {TARGET:,} records/s end to end, {size:,} records, limit {limit:,}, "
-                          f"{r.encoding}: {rate:,.0f}", rate >= TARGET)  # fmt: skip
-    small_growth = runs[0][3].peak_rss - runs[0][3].rss_before
-    big_growth = runs[1][3].peak_rss - runs[1][3].rss_before
+                          f"{r.encoding}, first pull: {cold:,.0f} (median of 3: {rate:,.0f})",
+                          cold >= TARGET)  # fmt: skip
+    small_growth = runs[0][4].peak_rss - runs[0][4].rss_before
+    big_growth = runs[1][4].peak_rss - runs[1][4].rss_before
+    # Both first pulls also filled the server's feed cache with the warehouse's newest changes:
+    # all 12k of the small one, the cache's capacity of the big one. Measured, and allowed for.
+    small_cached, small_cache = await feed_cache_bytes(db, wids[0])
+    big_cached, big_cache = await feed_cache_bytes(db, wids[1])
     section.check(
         f"memory stays flat with paging: the server grew {mib(small_growth)} while answering {small:,} "
-        f"records and {mib(big_growth)} for {big // small}× as many (the unpaged answer alone would be "
-        f"{fmt_bytes(runs[1][3].decoded)} of JSON)",
-        big_growth < 2 * max(small_growth, 4 * 1024 * 1024),
+        f"records and {mib(big_growth)} for {big // small}× as many, of which its feed cache holds "
+        f"{mib(small_cache)} ({small_cached:,} changes) and {mib(big_cache)} ({big_cached:,}, its capacity) "
+        f"(the unpaged answer alone would be {fmt_bytes(runs[1][4].decoded)} of JSON)",
+        big_growth - big_cache < 2 * max(small_growth - small_cache, 4 * 1024 * 1024),
     )
-    gz = runs[0][3].encoding == "gzip"
+    gz = runs[0][4].encoding == "gzip"
     section.notes.append(
         f"server idle RSS {mib(idle)}; dataset built in {build_s:.1f} s with write()/commit(BatchEffects). "
         + (
@@ -215,7 +255,9 @@ async def run(ctx: Context) -> Section:
     )
     section.notes.append(
         "time = first request to the last page with `has_more: false`, including the phone-side JSON decode "
-        "(msgspec), median of 3 pulls; RSS from the first of them. The PWA pulls with limit "
+        "(msgspec), median of 3 pulls; RSS from the first of them. Each row has a server of its own: its "
+        "first pull reads every page from the table, later ones find the warehouse's newest changes in the "
+        "server's feed cache. The PWA pulls with limit "
         f"{PWA_PULL_LIMIT:,} (static/js/sync-client.js), which costs more round trips."
     )
     return section

@@ -27,7 +27,8 @@ def _command() -> list[str]:
 
 class Server:
     """`tigapilar serve --database sqlite:///<db>` (or a postgresql:// URL given as a string) on
-    127.0.0.1; stdout/stderr go to a log file. `data_dir` becomes $TIGAPILAR_DATA_DIR (attachments)."""
+    127.0.0.1; stdout/stderr go to a log file. `data_dir` becomes $TIGAPILAR_DATA_DIR (attachments);
+    `env` adds to the server's environment."""
 
     def __init__(
         self,
@@ -36,9 +37,11 @@ class Server:
         log: Path,
         static_dir: Path | None = None,
         data_dir: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.database = database
         self.data_dir = data_dir
+        self.env = env or {}
         self.log_path = log
         self.static_dir = static_dir or REPO / "static"
         self.port = free_port()
@@ -92,7 +95,7 @@ class Server:
         ]
         # PYTHONPATH: the server runs this checkout's code even when the venv's editable install
         # points at another one (e.g. a copy of an older commit, for a before/after comparison).
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
         if self.data_dir is not None:
             env["TIGAPILAR_DATA_DIR"] = str(self.data_dir)
         self._log = self.log_path.open("ab")

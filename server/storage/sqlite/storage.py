@@ -33,6 +33,7 @@ import msgspec
 
 from server.models import now_iso
 from server.storage.base import AttachmentMeta, AuditRow, Conflict, StorageError, StorageUnavailable
+from server.storage.feed_cache import FeedCache, capacity_from_env
 from server.storage.rows import audit_rows
 from server.storage.sqlite import migrations
 from server.storage.sqlite.accounts import AccountsMixin
@@ -99,6 +100,8 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin):
         self._readers: asyncio.Queue[aiosqlite.Connection] | None = None
         self._all_readers: list[aiosqlite.Connection] = []
         self._lock = asyncio.Lock()
+        self.feed_cache = FeedCache(capacity_from_env())
+        """Recent pull-feed changes by revision, shared by the readers (server/storage/feed_cache.py)."""
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpoint_due = asyncio.Event()
         self._checkpoint_task: asyncio.Task[None] | None = None
@@ -315,7 +318,7 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin):
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqliteReadTx]:
         async with self._reading() as conn:
-            yield SqliteReadTx(conn)  # begins with its first read (sync_tx.py says why)
+            yield SqliteReadTx(conn, self.feed_cache)  # begins with its first read (sync_tx.py says why)
 
     # -- attachments -------------------------------------------------------------------------------
     async def put_attachment(self, meta: AttachmentMeta) -> bool:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import aiosqlite
 import msgspec
 
+from server.storage.feed_cache import FeedCache
 from server.storage.rows import audit_rows, change_from_feed_row, record_from_row
 from sync import digest as digest_mod
 from sync.audit import GENESIS
@@ -337,8 +338,11 @@ class SqliteReadTx(_BeginsWithFirstRead):
     first read, and prefetch_pull() brings everything but the changes in one go, so a pull of one
     warehouse makes two round trips (and the ROLLBACK that hands the connection back)."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, cache: FeedCache | None = None) -> None:
         self._conn = conn
+        self._cache = cache
+        self._latest: int | None = None
+        """sync_meta.revision in this snapshot, once read: whether a feed read can use the cache."""
         self._horizon: int | None = None
         self._digests: dict[str, Digest] = {}
         self._outcomes: dict[tuple[str, int, int], list[tuple[int, str | None, int | None]]] = {}
@@ -350,10 +354,10 @@ class SqliteReadTx(_BeginsWithFirstRead):
     async def prefetch_pull(
         self, warehouse_ids: Sequence[str], client_id: str, after_seq: int, limit: int
     ) -> None:
-        horizon, digests, outcomes, missing = await self._run(
+        (horizon, latest), digests, outcomes, missing = await self._run(
             _prefetch_pull, list(warehouse_ids), client_id, after_seq, limit
         )
-        self._horizon = horizon
+        self._horizon, self._latest = horizon, latest
         self._digests.update(digests)
         self._outcomes[(client_id, after_seq, limit)] = outcomes
         self._missing[client_id] = missing
@@ -366,8 +370,15 @@ class SqliteReadTx(_BeginsWithFirstRead):
         """The pull feed: what `changes()` returns, as Changes, with `fields` passed through as the
         stored JSON text (msgspec.Raw). The answer splices that text, so a page of thousands of
         records is neither decoded nor re-encoded, and the merge bookkeeping is never read."""
-        rows = await self._run(_fetchall, _SELECT_FEED, (warehouse_id, after, limit))
-        return [change_from_feed_row(row) for row in rows]
+        cache = self._cache
+        if cache is None or self._latest is None or not cache.covers(after, self._latest):
+            rows = await self._run(_fetchall, _SELECT_FEED, (warehouse_id, after, limit))
+            return [change_from_feed_row(row) for row in rows]
+        revisions, hits, rows = await self._run(_feed_through_cache, cache, warehouse_id, after, limit)
+        read = [change_from_feed_row(row) for row in rows]
+        cache.put(read)
+        hits.update((change.revision, change) for change in read)
+        return [hits[revision] for revision in revisions]
 
     async def digests(self, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
         missing = [w for w in warehouse_ids if w not in self._digests]
@@ -377,7 +388,9 @@ class SqliteReadTx(_BeginsWithFirstRead):
 
     async def tombstone_horizon(self) -> int:
         if self._horizon is None:
-            self._horizon = await self._run(_horizon)
+            horizon, self._latest = await self._run(_meta)
+            self._horizon = horizon
+            return horizon
         return self._horizon
 
     async def outcome_revisions(
@@ -400,10 +413,39 @@ _SELECT_CHANGES = (
 _SELECT_FEED = (
     f"SELECT {FEED_COLUMNS} FROM records WHERE warehouse_id = ? AND revision > ? ORDER BY revision LIMIT ?"
 )
+_SELECT_FEED_REVISIONS = (
+    "SELECT revision FROM records WHERE warehouse_id = ? AND revision > ? ORDER BY revision LIMIT ?"
+)
+_SELECT_FEED_RANGE = (
+    f"SELECT {FEED_COLUMNS} FROM records WHERE warehouse_id = ? AND revision > ? AND revision <= ?"
+    " ORDER BY revision"
+)
+_SELECT_FEED_AT = (
+    f"SELECT {FEED_COLUMNS} FROM records"
+    " WHERE warehouse_id = ? AND revision IN (SELECT value FROM json_each(?))"
+)
 
 
-def _horizon(db: sqlite3.Connection) -> int:
-    return int(db.execute("SELECT tombstone_horizon FROM sync_meta WHERE id = 1").fetchone()[0])
+def _meta(db: sqlite3.Connection) -> tuple[int, int]:
+    """The tombstone horizon and the newest revision."""
+    row = db.execute("SELECT tombstone_horizon, revision FROM sync_meta WHERE id = 1").fetchone()
+    return int(row[0]), int(row[1])
+
+
+def _feed_through_cache(
+    db: sqlite3.Connection, cache: FeedCache, warehouse_id: str, after: int, limit: int
+) -> tuple[list[int], dict[int, Change], list[Any]]:
+    """The page's revisions (from the index alone), the changes the cache holds for them, and the
+    rows of the others: one range read when most are missing, else a lookup of each."""
+    revisions = [row[0] for row in db.execute(_SELECT_FEED_REVISIONS, (warehouse_id, after, limit))]
+    hits = {r: change for r in revisions if (change := cache.get(r)) is not None}
+    if len(hits) == len(revisions):
+        return revisions, hits, []
+    if 2 * len(hits) < len(revisions):
+        rows = db.execute(_SELECT_FEED_RANGE, (warehouse_id, after, revisions[-1])).fetchall()
+        return revisions, hits, [row for row in rows if row[3] not in hits]
+    missing = [r for r in revisions if r not in hits]
+    return revisions, hits, db.execute(_SELECT_FEED_AT, (warehouse_id, json_list(missing))).fetchall()
 
 
 def _outcome_revisions(
@@ -429,9 +471,9 @@ def _missing_attachments(db: sqlite3.Connection, client_id: str) -> list[str]:
 
 def _prefetch_pull(
     db: sqlite3.Connection, warehouse_ids: list[str], client_id: str, after_seq: int, limit: int
-) -> tuple[int, dict[str, Digest], list[tuple[int, str | None, int | None]], list[str]]:
+) -> tuple[tuple[int, int], dict[str, Digest], list[tuple[int, str | None, int | None]], list[str]]:
     return (
-        _horizon(db),
+        _meta(db),
         _digests(db, warehouse_ids) if warehouse_ids else {},
         _outcome_revisions(db, client_id, after_seq, limit),
         _missing_attachments(db, client_id),
