@@ -30,6 +30,7 @@ from litestar import Litestar
 from server.app import create_app
 from server.config import Config
 from server.storage import Storage, open_storage, sqlite_path
+from server.storage.sqlite import SqliteStorage
 from tests.factories import Factory
 
 try:
@@ -196,6 +197,17 @@ def config(tmp_path: Path, static_dir: Path, database_url: str, storage_backend:
 @pytest.fixture
 async def storage(tmp_path: Path, database_url: str) -> AsyncIterator[Storage]:
     storage = open_storage(database_url, data_dir=tmp_path)
+    await storage.open()
+    try:
+        yield storage
+    finally:
+        await storage.close()
+
+
+@pytest.fixture
+async def sqlite_storage(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
+    """A SqliteStorage on a fresh file whatever --backend says: for tests of SQLite's own paths."""
+    storage = SqliteStorage(tmp_path / "sqlite.db")
     await storage.open()
     try:
         yield storage

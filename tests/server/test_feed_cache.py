@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import msgspec
-import pytest
 
 from server.retention import purge_tombstones
 from server.storage.feed_cache import FEED_CACHE_CHANGES, FeedCache, capacity_from_env
@@ -23,16 +21,7 @@ from server.storage.sqlite import SqliteStorage
 from sync.clock import HybridClock
 from sync.engine import SyncEngine
 from sync.messages import Change, PullRequest
-from tests.sync.helpers import WH, Phone, actor
-
-
-def incident(n: int) -> dict[str, Any]:
-    return {
-        "category": "segel_rusak",
-        "severity": "sedang",
-        "description": f"Segel rak {n} longgar",
-        "occurred_at": "2026-11-28T01:00:00Z",
-    }
+from tests.sync.helpers import WH, Phone, actor, incident
 
 
 def change(revision: int) -> Change:
@@ -47,14 +36,6 @@ def change(revision: int) -> Change:
         updated_by="u",
         updated_at="",
     )
-
-
-@pytest.fixture
-async def storage(tmp_path: Path) -> Any:
-    storage = SqliteStorage(tmp_path / "t.db")
-    await storage.open()
-    yield storage
-    await storage.close()
 
 
 def comparable(response: Any) -> Any:
@@ -88,8 +69,8 @@ def test_the_cache_keeps_the_newest_changes_within_its_capacity() -> None:
     assert capacity_from_env({"TIGAPILAR_FEED_CACHE_CHANGES": "banyak"}) == FEED_CACHE_CHANGES
 
 
-async def test_pulls_through_the_cache_answer_what_the_records_say(storage: SqliteStorage) -> None:
-    engine = SyncEngine(storage, HybridClock("server"))
+async def test_pulls_through_the_cache_answer_what_the_records_say(sqlite_storage: SqliteStorage) -> None:
+    engine = SyncEngine(sqlite_storage, HybridClock("server"))
     one, two = Phone(engine, actor("slamet")), Phone(engine, actor("agus"))
     rng = random.Random(5)
     made: list[str] = []
@@ -109,18 +90,18 @@ async def test_pulls_through_the_cache_answer_what_the_records_say(storage: Sqli
                     phone.mutate("delete", rng.choice(made), "incidents", base_rev=0)
             await phone.push()
             phone.outbox.clear()
-        latest = await storage.latest_revision()
+        latest = await sqlite_storage.latest_revision()
         for after in sorted({0, latest // 3, latest // 2, max(0, latest - 5), latest}):
             for limit in (1, 7, 1000):
                 wire, plain = await both_ways(engine, one, after, limit)
                 assert wire == plain, (step, after, limit)
-    assert len(storage.feed_cache) > 0, "the recent pulls went through the cache"
+    assert len(sqlite_storage.feed_cache) > 0, "the recent pulls went through the cache"
 
 
 async def test_cached_changes_are_used_and_a_newer_revision_replaces_an_old_one(
-    storage: SqliteStorage,
+    sqlite_storage: SqliteStorage,
 ) -> None:
-    engine = SyncEngine(storage, HybridClock("server"))
+    engine = SyncEngine(sqlite_storage, HybridClock("server"))
     phone = Phone(engine, actor("slamet"))
     for n in range(4):
         phone.mutate("create", f"inc-{n}", "incidents", incident(n), warehouse_id=WH)
@@ -129,7 +110,7 @@ async def test_cached_changes_are_used_and_a_newer_revision_replaces_an_old_one(
     first = await engine.pull(phone.actor, request, wire=True)
     again = await engine.pull(phone.actor, request, wire=True)
     assert [c.revision for c in first.changes] == [1, 2, 3, 4]
-    assert all(a is storage.feed_cache.get(a.revision) for a in again.changes), "served from the cache"
+    assert all(a is sqlite_storage.feed_cache.get(a.revision) for a in again.changes), "served from the cache"
 
     phone.outbox.clear()
     phone.mutate("patch", "inc-1", "incidents", {"action_taken": "segel diganti"}, base_rev=2)
@@ -144,23 +125,25 @@ async def test_cached_changes_are_used_and_a_newer_revision_replaces_an_old_one(
     assert b"segel diganti" in bytes(after.changes[-1].fields)  # type: ignore[arg-type]
 
 
-async def test_a_far_behind_cursor_reads_the_table_and_leaves_the_cache_alone(storage: SqliteStorage) -> None:
-    storage.feed_cache = FeedCache(capacity=5)
-    engine = SyncEngine(storage, HybridClock("server"))
+async def test_a_far_behind_cursor_reads_the_table_and_leaves_the_cache_alone(
+    sqlite_storage: SqliteStorage,
+) -> None:
+    sqlite_storage.feed_cache = FeedCache(capacity=5)
+    engine = SyncEngine(sqlite_storage, HybridClock("server"))
     phone = Phone(engine, actor("slamet"))
     for n in range(20):
         phone.mutate("create", f"inc-{n:02d}", "incidents", incident(n), warehouse_id=WH)
     await phone.push()
     wire, plain = await both_ways(engine, phone, 0, 10)
     assert wire == plain and len(wire["changes"]) == 10
-    assert len(storage.feed_cache) == 0, "an initial sync from far back does not fill the cache"
+    assert len(sqlite_storage.feed_cache) == 0, "an initial sync from far back does not fill the cache"
     wire, plain = await both_ways(engine, phone, 16, 10)
     assert wire == plain and [c["revision"] for c in wire["changes"]] == [17, 18, 19, 20]
-    assert len(storage.feed_cache) == 4
+    assert len(sqlite_storage.feed_cache) == 4
 
 
-async def test_a_purged_tombstone_is_not_served_from_the_cache(storage: SqliteStorage) -> None:
-    engine = SyncEngine(storage, HybridClock("server"))
+async def test_a_purged_tombstone_is_not_served_from_the_cache(sqlite_storage: SqliteStorage) -> None:
+    engine = SyncEngine(sqlite_storage, HybridClock("server"))
     phone = Phone(engine, actor("slamet"))
     for n in range(3):
         phone.mutate("create", f"inc-{n}", "incidents", incident(n), warehouse_id=WH)
@@ -170,10 +153,10 @@ async def test_a_purged_tombstone_is_not_served_from_the_cache(storage: SqliteSt
     await phone.push()
     wire, _ = await both_ways(engine, phone, 0, 100)
     assert [(c["id"], c.get("deleted")) for c in wire["changes"]][-1] == ("inc-1", True)
-    assert storage.feed_cache.get(4) is not None
+    assert sqlite_storage.feed_cache.get(4) is not None
 
     report = await purge_tombstones(
-        storage, older_than_days=1, actor_id="cli:test", now=datetime.now(UTC) + timedelta(days=2)
+        sqlite_storage, older_than_days=1, actor_id="cli:test", now=datetime.now(UTC) + timedelta(days=2)
     )
     assert report.purged == ["inc-1"]
     wire, plain = await both_ways(engine, phone, report.horizon, 100)

@@ -5,43 +5,23 @@ the connections, not timed; the answers must not change."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
-import pytest
 from msgspec.structs import replace as msgspec_replace
 
 from server.storage.sqlite import SqliteStorage
 from sync import digest
 from sync.engine import SyncEngine
 from sync.messages import PullRequest
-from tests.sync.helpers import WH, Phone, actor
+from tests.sync.helpers import WH, Phone, actor, incident
 
 PHOTO = "c" * 64
 
 
-def incident(n: int, **more: Any) -> dict[str, Any]:
-    return {
-        "category": "segel_rusak",
-        "severity": "sedang",
-        "description": f"Segel rak {n} longgar",
-        "occurred_at": "2026-11-28T01:00:00Z",
-        **more,
-    }
-
-
-@pytest.fixture
-async def storage(tmp_path: Path) -> Any:
-    storage = SqliteStorage(tmp_path / "t.db")
-    await storage.open()
-    yield storage
-    await storage.close()
-
-
-def count_round_trips(storage: SqliteStorage) -> list[str]:
+def count_round_trips(sqlite_storage: SqliteStorage) -> list[str]:
     """Every call the writer connection runs on its thread from now on (by caller name)."""
-    conn = storage._w
+    conn = sqlite_storage._w
     calls: list[str] = []
     real = conn._execute
 
@@ -53,14 +33,14 @@ def count_round_trips(storage: SqliteStorage) -> list[str]:
     return calls
 
 
-async def test_a_push_is_two_round_trips_and_its_answers_are_unchanged(storage: SqliteStorage) -> None:
-    engine = SyncEngine(storage)
+async def test_a_push_is_two_round_trips_and_its_answers_are_unchanged(sqlite_storage: SqliteStorage) -> None:
+    engine = SyncEngine(sqlite_storage)
     phone = Phone(engine, actor("slamet"))
     for n in range(3):
         phone.mutate("create", f"inc-{n}", "incidents", incident(n), warehouse_id=WH)
     await phone.sync()
 
-    calls = count_round_trips(storage)
+    calls = count_round_trips(sqlite_storage)
     for n in range(3):  # patches of what exists, with a photo reference
         phone.mutate("patch", f"inc-{n}", "incidents", {"action_taken": f"dicek {n}", "photos": [PHOTO]})
     for n in range(3, 40):  # new records
@@ -84,10 +64,10 @@ async def test_a_push_is_two_round_trips_and_its_answers_are_unchanged(storage: 
     assert [r.revision for r in again.results] == [r.revision for r in response.results]
 
 
-async def test_what_the_push_read_ahead_is_what_it_writes(storage: SqliteStorage) -> None:
+async def test_what_the_push_read_ahead_is_what_it_writes(sqlite_storage: SqliteStorage) -> None:
     """Digests and records read ahead are the ones the commit builds on: a second phone's pull of
     the warehouse matches what the first phone pushed, and its digest holds."""
-    engine = SyncEngine(storage)
+    engine = SyncEngine(sqlite_storage)
     one, two = Phone(engine, actor("slamet")), Phone(engine, actor("agus"))
     for n in range(5):
         one.mutate("create", f"inc-{n}", "incidents", incident(n), warehouse_id=WH)
@@ -110,9 +90,9 @@ async def test_what_the_push_read_ahead_is_what_it_writes(storage: SqliteStorage
 
 
 async def test_a_pull_is_two_round_trips_and_one_to_hand_the_reader_back(
-    storage: SqliteStorage, monkeypatch: Any
+    sqlite_storage: SqliteStorage, monkeypatch: Any
 ) -> None:
-    engine = SyncEngine(storage)
+    engine = SyncEngine(sqlite_storage)
     phone = Phone(engine, actor("slamet"))
     for n in range(12):
         phone.mutate("create", f"inc-{n}", "incidents", incident(n, photos=[PHOTO]), warehouse_id=WH)
@@ -122,7 +102,7 @@ async def test_a_pull_is_two_round_trips_and_one_to_hand_the_reader_back(
     real = aiosqlite.Connection._execute
 
     async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append("writer" if self is storage._w else "reader")
+        calls.append("writer" if self is sqlite_storage._w else "reader")
         return await real(self, fn, *args, **kwargs)
 
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)

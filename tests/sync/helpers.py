@@ -13,6 +13,18 @@ from sync.messages import SCHEMA_VERSION, Mutation, PullRequest, PullResponse, P
 WH = "wh-johar-baru"
 OTHER_WH = "wh-senen"
 
+
+def incident(n: int, **more: Any) -> dict[str, Any]:
+    """Fields of a valid new incident, numbered."""
+    return {
+        "category": "segel_rusak",
+        "severity": "sedang",
+        "description": f"Segel rak {n} longgar",
+        "occurred_at": "2026-11-28T01:00:00Z",
+        **more,
+    }
+
+
 TEMPLATE = Template(
     id="tpl-1",
     code="gudang_logistik",
