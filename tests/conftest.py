@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pytest
@@ -32,6 +32,11 @@ from server.config import Config
 from server.storage import Storage, open_storage, sqlite_path
 from server.storage.sqlite import SqliteStorage
 from tests.factories import Factory
+
+if TYPE_CHECKING:
+    from server.storage.postgres import PostgresStorage
+
+S = TypeVar("S", bound=Storage)
 
 try:
     from server.storage.postgres import testing as pg_testing
@@ -194,25 +199,37 @@ def config(tmp_path: Path, static_dir: Path, database_url: str, storage_backend:
     )
 
 
-@pytest.fixture
-async def storage(tmp_path: Path, database_url: str) -> AsyncIterator[Storage]:
-    storage = open_storage(database_url, data_dir=tmp_path)
+@asynccontextmanager
+async def opened(storage: S) -> AsyncIterator[S]:
+    """`storage` opened, and closed again however the block ends."""
     await storage.open()
     try:
         yield storage
     finally:
         await storage.close()
+
+
+@pytest.fixture
+async def storage(tmp_path: Path, database_url: str) -> AsyncIterator[Storage]:
+    async with opened(open_storage(database_url, data_dir=tmp_path)) as storage:
+        yield storage
 
 
 @pytest.fixture
 async def sqlite_storage(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
     """A SqliteStorage on a fresh file whatever --backend says: for tests of SQLite's own paths."""
-    storage = SqliteStorage(tmp_path / "sqlite.db")
-    await storage.open()
-    try:
+    async with opened(SqliteStorage(tmp_path / "sqlite.db")) as storage:
         yield storage
-    finally:
-        await storage.close()
+
+
+@pytest.fixture
+async def postgres_storage(postgres_url: str, tmp_path: Path) -> AsyncIterator[PostgresStorage]:
+    """A PostgresStorage on a fresh database whatever --backend says (skips without PostgreSQL):
+    for tests of PostgreSQL's own paths."""
+    from server.storage.postgres import PostgresStorage
+
+    async with opened(PostgresStorage(postgres_url, data_dir=tmp_path)) as storage:
+        yield storage
 
 
 @pytest.fixture

@@ -37,6 +37,24 @@ def record_from_row(row: Sequence[Any]) -> Record:
     )
 
 
+def take_prefetched(
+    prefetched: dict[str, Sequence[Any] | None], ids: Sequence[str]
+) -> tuple[list[Sequence[Any]], list[str]]:
+    """The record rows a push read ahead for `ids` (None: known not to exist), each handed out
+    once (asking again reads the database: the batch may have changed it since), and the ids it
+    did not read ahead."""
+    rows: list[Sequence[Any]] = []
+    missing: list[str] = []
+    for record_id in ids:
+        if record_id in prefetched:
+            row = prefetched.pop(record_id)
+            if row is not None:
+                rows.append(row)
+        else:
+            missing.append(record_id)
+    return rows, missing
+
+
 def change_from_feed_row(row: Sequence[Any]) -> Change:
     """A pull-feed row (FEED_COLUMNS: id, collection, warehouse_id, revision, fields, deleted,
     created_by, updated_by, updated_at) as a Change whose `fields` is the stored JSON text

@@ -14,9 +14,7 @@ from server.storage.sqlite import SqliteStorage
 from sync import digest
 from sync.engine import SyncEngine
 from sync.messages import PullRequest
-from tests.sync.helpers import WH, Phone, actor, incident
-
-PHOTO = "c" * 64
+from tests.sync.helpers import PHOTO, WH, Phone, actor, check_mixed_batch, incident, queue_mixed_batch
 
 
 def count_round_trips(sqlite_storage: SqliteStorage) -> list[str]:
@@ -41,19 +39,10 @@ async def test_a_push_is_two_round_trips_and_its_answers_are_unchanged(sqlite_st
     await phone.sync()
 
     calls = count_round_trips(sqlite_storage)
-    for n in range(3):  # patches of what exists, with a photo reference
-        phone.mutate("patch", f"inc-{n}", "incidents", {"action_taken": f"dicek {n}", "photos": [PHOTO]})
-    for n in range(3, 40):  # new records
-        phone.mutate("create", f"inc-{n}", "incidents", incident(n), warehouse_id=WH)
-    phone.mutate("patch", "inc-missing", "incidents", {"action_taken": "?"}, base_rev=1)
+    queue_mixed_batch(phone)
     response = await phone.push()
     assert len(calls) == 2, calls
-
-    statuses = [r.status for r in response.results]
-    assert statuses == ["applied"] * 40 + ["rejected"], [(r.code, r.message) for r in response.results]
-    assert response.results[-1].code == "not_found"
-    assert [r.pending_attachments for r in response.results[:3]] == [[PHOTO]] * 3
-    assert len({r.revision for r in response.results[:40]}) == 40
+    check_mixed_batch(response)
 
     # A retry of the same batch (a lost answer): read ahead, the stored outcomes, and the ROLLBACK
     # that ends a transaction which wrote nothing.

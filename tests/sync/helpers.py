@@ -149,6 +149,28 @@ class Phone:
         await self.pull()
 
 
+PHOTO = "c" * 64
+
+
+def queue_mixed_batch(phone: Phone) -> None:
+    """41 mutations of the kinds a push handles, after inc-0..2 were synced: patches of those with a
+    photo reference, new records inc-3..39, and a patch of a record that does not exist."""
+    for n in range(3):
+        phone.mutate("patch", f"inc-{n}", "incidents", {"action_taken": f"dicek {n}", "photos": [PHOTO]})
+    for n in range(3, 40):
+        phone.mutate("create", f"inc-{n}", "incidents", incident(n), warehouse_id=WH)
+    phone.mutate("patch", "inc-missing", "incidents", {"action_taken": "?"}, base_rev=1)
+
+
+def check_mixed_batch(response: PushResponse) -> None:
+    """What the server answers to queue_mixed_batch()."""
+    statuses = [r.status for r in response.results]
+    assert statuses == ["applied"] * 40 + ["rejected"], [(r.code, r.message) for r in response.results]
+    assert response.results[-1].code == "not_found"
+    assert [r.pending_attachments for r in response.results[:3]] == [[PHOTO]] * 3
+    assert len({r.revision for r in response.results[:40]}) == 40
+
+
 async def seed_stock(engine: SyncEngine, expected: int = 40, wall: Any = None) -> None:
     admin = Phone(engine, actor("admin", role="admin", agency="KPU", warehouses=(WH, OTHER_WH)), wall)
     for wh in (WH, OTHER_WH):

@@ -27,6 +27,7 @@ from server.storage.postgres import migrations
 from server.storage.postgres.accounts import AccountsMixin, affected
 from server.storage.postgres.reports import SupervisorQueriesMixin
 from server.storage.postgres.sync_tx import (
+    LOCK_SYNC_AND_AUDIT,
     MIGRATE_LOCK,
     SYNC_LOCK,
     PostgresReadTx,
@@ -255,13 +256,14 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin):
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[PostgresWriteTx]:
-        """One push batch: READ COMMITTED, SYNC_LOCK taken by the first statement, so every read
-        after it sees all batches committed before (by any process) and none runs concurrently."""
+        """One push batch: READ COMMITTED, SYNC_LOCK (then AUDIT_LOCK) taken by the first statement,
+        so every read after it sees all batches committed before (by any process) and none runs
+        concurrently."""
         async with self._sync_writers, self._acquire() as conn:
             transaction = conn.transaction()
             await transaction.start()
             try:
-                await lock(conn, SYNC_LOCK)
+                await conn.execute(LOCK_SYNC_AND_AUDIT)
                 tx = PostgresWriteTx(conn, notify=self._notify)
                 yield tx
             except BaseException:

@@ -3,19 +3,24 @@
 Concurrency (see docs/postgres.md, "Why an advisory lock"):
 
 * A write transaction runs at READ COMMITTED and its first statement takes the transaction-level
-  advisory lock SYNC_LOCK. Every later statement takes a fresh snapshot, so it sees everything the
-  previous lock holder committed (PostgreSQL makes a commit visible before it releases the
-  transaction's locks). Batches from every server process are therefore serialized: the client's
-  last number, the records and the revision counter are read under the lock, and revisions are
-  handed out in commit order.
+  advisory lock SYNC_LOCK (and AUDIT_LOCK after it, see below). Every later statement takes a
+  fresh snapshot, so it sees everything the previous lock holder committed (PostgreSQL makes a
+  commit visible before it releases the transaction's locks). Batches from every server process
+  are therefore serialized: the client's last number, the records and the revision counter are
+  read under the lock, and revisions are handed out in commit order.
 * The audit chain is appended under AUDIT_LOCK, taken after SYNC_LOCK (never the other way round,
-  so the two cannot deadlock), with the previous hash read inside the same transaction.
+  so the two cannot deadlock), with the previous hash read inside the same transaction. A push
+  batch takes both at once, so that its one read can include the chain's head.
 * A read transaction is REPEATABLE READ READ ONLY: one snapshot for the changes, the digests and the
   outcome revisions of a pull. Because writers commit in revision order, any snapshot holds a prefix
   of the revision sequence and a cursor can never pass a change that commits later.
 
-Batch reads are one query each (`= ANY($1::text[])`), batch writes are executemany (pipelined by
-asyncpg), and JSON columns are TEXT written with msgspec, exactly as in the SQLite backend.
+Round trips inside the lock are what every process's batches queue behind, and a database on
+another host makes each one cost a network hop. So a push makes three after taking the locks: one
+query reads everything it needs (`prefetch()`, the arrays of `ROW(...)` come back as tuples), one
+statement writes everything (`commit()`: data-modifying CTEs over `unnest()` of one array per
+column), and the COMMIT. A pull reads all but its changes in one query (`prefetch_pull()`). JSON
+columns are TEXT written with msgspec, exactly as in the SQLite backend.
 """
 
 from __future__ import annotations
@@ -26,12 +31,12 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from server.storage.rows import audit_rows, change_from_feed_row, record_from_row
+from server.storage.rows import audit_rows, change_from_feed_row, record_from_row, take_prefetched
 from sync import digest as digest_mod
 from sync.audit import GENESIS
 from sync.domain import Template
 from sync.messages import Change, Digest, MutationResult
-from sync.store import AuditEntry, BatchEffects, Record
+from sync.store import AuditEntry, BatchEffects, Record, StoredOutcome
 
 LOCK_NAMESPACE = 0x54504C52
 """First key of every advisory lock this backend takes ("TPLR"), so they cannot collide with
@@ -57,38 +62,111 @@ RECORD_COLUMNS = (
 FEED_COLUMNS = "id, collection, warehouse_id, revision, fields, deleted, created_by, updated_by, updated_at"
 """What a Change carries: the pull feed needs none of the per-field merge bookkeeping."""
 
-_UPSERT_RECORD = f"""
-INSERT INTO records ({RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-ON CONFLICT (id) DO UPDATE SET
-    collection = excluded.collection, warehouse_id = excluded.warehouse_id,
-    revision = excluded.revision, fields = excluded.fields, field_revs = excluded.field_revs,
-    field_hlcs = excluded.field_hlcs, field_by = excluded.field_by, deleted = excluded.deleted,
-    created_by = excluded.created_by,
-    updated_by = excluded.updated_by, created_at = excluded.created_at, updated_at = excluded.updated_at
-"""
-
-_INSERT_OUTCOME = """
-INSERT INTO outcomes (client_id, seq, user_id, warehouse_id, collection, record_id, op, status,
-                      revision, result, mutation, at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-"""
-
 _INSERT_AUDIT = """
 INSERT INTO audit_log (at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail,
                        content, prev_hash, hash)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 """
 
-_UPSERT_CLIENT = """
-INSERT INTO client_state (client_id, user_id, last_seq, updated_at) VALUES ($1, $2, $3, $4)
-ON CONFLICT (client_id) DO UPDATE SET user_id = excluded.user_id,
-    last_seq = GREATEST(client_state.last_seq, excluded.last_seq), updated_at = excluded.updated_at
+LOCK_SYNC_AND_AUDIT = (
+    f"DO $$BEGIN PERFORM pg_advisory_xact_lock({LOCK_NAMESPACE}, {SYNC_LOCK});"
+    f" PERFORM pg_advisory_xact_lock({LOCK_NAMESPACE}, {AUDIT_LOCK}); END$$"
+)
+"""A push batch's locks in one round trip, SYNC_LOCK before AUDIT_LOCK (the order every holder of
+both uses). AUDIT_LOCK is held from the start so that the prefetch can read the chain head."""
+
+_PREFETCH = f"""
+SELECT
+    (SELECT last_seq FROM client_state WHERE client_id = $1),
+    (SELECT revision FROM sync_meta WHERE id = 1),
+    (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1),
+    ARRAY(SELECT ROW({RECORD_COLUMNS}) FROM records WHERE id = ANY($2::text[])),
+    ARRAY(SELECT ROW(warehouse_id, count, checksum) FROM digests
+          WHERE warehouse_id = ANY($3::text[])
+             OR warehouse_id IN (SELECT warehouse_id FROM records WHERE id = ANY($2::text[]))),
+    ARRAY(SELECT sha256 FROM attachments WHERE sha256 = ANY($4::text[]))
 """
 
-_UPSERT_DIGEST = """
-INSERT INTO digests (warehouse_id, count, checksum) VALUES ($1, $2, $3)
-ON CONFLICT (warehouse_id) DO UPDATE SET count = excluded.count, checksum = excluded.checksum
+
+class _Statement:
+    """One SQL statement whose $n parameters are numbered as its parts are added."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def params(self, *types: str) -> str:
+        first, self.count = self.count + 1, self.count + len(types)
+        return ", ".join(f"${first + i}::{t}" for i, t in enumerate(types))
+
+
+def _commit_batch_sql() -> str:
+    """Every write of a push batch as one statement: each table's rows as one array per column,
+    inserted from unnest(); the audit rows in chain order (their identity ids follow it)."""
+    n = _Statement()
+    records = n.params(
+        "text[]", "text[]", "text[]", "bigint[]", "text[]", "text[]", "text[]", "text[]", "boolean[]",
+        "text[]", "text[]", "text[]", "text[]",
+    )  # fmt: skip
+    outcomes = n.params(
+        "text[]", "bigint[]", "text[]", "text[]", "text[]", "text[]", "text[]", "text[]", "bigint[]",
+        "text[]", "bytea[]", "text[]",
+    )  # fmt: skip
+    client = n.params("text", "text", "bigint", "text")
+    client_id = client.split(", ")[0]
+    digests = n.params("text[]", "bigint[]", "text[]")
+    refs = n.params("text[]", "text[]", "text[]")
+    audit = n.params(*("text[]",) * 8, "bytea[]", "text[]", "text[]")
+    revision, notify, channel = n.params("bigint", "boolean", "text").split(", ")
+    return f"""
+WITH
+upserted AS (
+    INSERT INTO records ({RECORD_COLUMNS}) SELECT * FROM unnest({records})
+    ON CONFLICT (id) DO UPDATE SET
+        collection = excluded.collection, warehouse_id = excluded.warehouse_id,
+        revision = excluded.revision, fields = excluded.fields, field_revs = excluded.field_revs,
+        field_hlcs = excluded.field_hlcs, field_by = excluded.field_by, deleted = excluded.deleted,
+        created_by = excluded.created_by, updated_by = excluded.updated_by,
+        created_at = excluded.created_at, updated_at = excluded.updated_at
+),
+answered AS (
+    INSERT INTO outcomes (client_id, seq, user_id, warehouse_id, collection, record_id, op, status,
+                          revision, result, mutation, at)
+    SELECT * FROM unnest({outcomes})
+),
+client AS (
+    INSERT INTO client_state (client_id, user_id, last_seq, updated_at)
+    SELECT {client} WHERE {client_id} <> ''
+    ON CONFLICT (client_id) DO UPDATE SET user_id = excluded.user_id,
+        last_seq = GREATEST(client_state.last_seq, excluded.last_seq), updated_at = excluded.updated_at
+),
+digested AS (
+    INSERT INTO digests (warehouse_id, count, checksum) SELECT * FROM unnest({digests})
+    ON CONFLICT (warehouse_id) DO UPDATE SET count = excluded.count, checksum = excluded.checksum
+),
+referenced AS (
+    INSERT INTO attachment_refs (sha256, record_id, client_id) SELECT * FROM unnest({refs})
+    ON CONFLICT DO NOTHING
+),
+audited AS (
+    INSERT INTO audit_log (at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail,
+                           content, prev_hash, hash)
+    SELECT at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail, content, prev_hash, hash
+    FROM unnest({audit}) WITH ORDINALITY
+        AS a(at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail, content, prev_hash,
+             hash, n)
+    ORDER BY n
+)
+UPDATE sync_meta SET revision = GREATEST(revision, {revision}) WHERE id = 1
+RETURNING revision, CASE WHEN {notify} THEN pg_notify({channel}, revision::text) END
 """
+
+
+_COMMIT_BATCH = _commit_batch_sql()
+
+
+def _by_column(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows as one list per column (what unnest() takes back apart)."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
 def text(value: Any) -> str:
@@ -160,9 +238,15 @@ async def fetch_present(conn: asyncpg.Connection, hashes: Sequence[str]) -> set[
     return {row[0] for row in rows}
 
 
+def outcome_row(o: StoredOutcome) -> tuple[Any, ...]:
+    r = o.result
+    return (o.client_id, o.seq, o.user_id, o.warehouse_id, o.collection, o.record_id, o.op, r.status,
+            r.revision, text(r), o.mutation, o.at)  # fmt: skip
+
+
 class PostgresWriteTx:
     """Reads of one write transaction, and the batch commit. Created by PostgresStorage.write()
-    inside a READ COMMITTED transaction that already holds SYNC_LOCK."""
+    inside a READ COMMITTED transaction that already holds SYNC_LOCK and AUDIT_LOCK."""
 
     def __init__(self, conn: asyncpg.Connection, *, notify: bool = True) -> None:
         self._conn = conn
@@ -170,10 +254,40 @@ class PostgresWriteTx:
         self.committed = False
         self.revision_committed: int | None = None
         """The revision after commit() when it changed records (what was NOTIFYed)."""
+        self._audit_head: str | None = None
+        self._last_seq: dict[str, int] = {}
+        self._revision: int | None = None
+        self._records: dict[str, Sequence[Any] | None] = {}
+        """Prefetched record rows by id (None: known not to exist); each is handed out once."""
+        self._digests: dict[str, Digest] = {}
+        self._present: dict[str, bool] = {}
+
+    async def prefetch(
+        self, client_id: str, ids: Sequence[str], warehouse_ids: Sequence[str], hashes: Sequence[str]
+    ) -> None:
+        """One round trip for what a push reads (sync.store.Prefetch): the client's last number,
+        the revision, the audit chain's head, the records, the digests of their warehouses and of
+        `warehouse_ids`, and the stored photos."""
+        row = await self._conn.fetchrow(_PREFETCH, client_id, list(ids), list(warehouse_ids), list(hashes))
+        last_seq, revision, head, records, digests, present = row
+        self._last_seq[client_id] = int(last_seq or 0)
+        self._revision = int(revision)
+        self._audit_head = head or GENESIS
+        self._records.update(dict.fromkeys(ids))
+        self._records.update((record[0], record) for record in records)
+        found = {d[0]: Digest(count=d[1], checksum=d[2]) for d in digests}
+        for warehouse_id in {*warehouse_ids, *(record[2] for record in records)}:
+            self._digests[warehouse_id] = found.get(warehouse_id, digest_mod.EMPTY)
+        stored = set(present)
+        self._present.update((h, h in stored) for h in hashes)
 
     async def client_last_seq(self, client_id: str) -> int:
-        value = await self._conn.fetchval("SELECT last_seq FROM client_state WHERE client_id = $1", client_id)
-        return int(value) if value is not None else 0
+        if client_id not in self._last_seq:
+            value = await self._conn.fetchval(
+                "SELECT last_seq FROM client_state WHERE client_id = $1", client_id
+            )
+            self._last_seq[client_id] = int(value) if value is not None else 0
+        return self._last_seq[client_id]
 
     async def outcomes(self, client_id: str, seqs: Sequence[int]) -> dict[int, MutationResult]:
         if not seqs:
@@ -186,83 +300,66 @@ class PostgresWriteTx:
         return {row[0]: _result(row[1]) for row in rows}
 
     async def records(self, ids: Sequence[str]) -> dict[str, Record]:
-        if not ids:
-            return {}
-        rows = await self._conn.fetch(
-            f"SELECT {RECORD_COLUMNS} FROM records WHERE id = ANY($1::text[])", str_list(ids)
-        )
+        rows, missing = take_prefetched(self._records, ids)
+        if missing:
+            rows += await self._conn.fetch(
+                f"SELECT {RECORD_COLUMNS} FROM records WHERE id = ANY($1::text[])", missing
+            )
         return {row[0]: record_from_row(row) for row in rows}
 
     async def revision(self) -> int:
-        return int(await self._conn.fetchval("SELECT revision FROM sync_meta WHERE id = 1"))
+        if self._revision is None:
+            self._revision = int(await self._conn.fetchval("SELECT revision FROM sync_meta WHERE id = 1"))
+        return self._revision
 
     async def digests(self, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
-        return await fetch_digests(self._conn, warehouse_ids)
+        missing = [w for w in warehouse_ids if w not in self._digests]
+        if missing:
+            self._digests.update(await fetch_digests(self._conn, missing))
+        return {w: self._digests[w] for w in warehouse_ids}
 
     async def attachments_present(self, hashes: Sequence[str]) -> set[str]:
-        return await fetch_present(self._conn, hashes)
+        missing = [h for h in hashes if h not in self._present]
+        if missing:
+            found = await fetch_present(self._conn, missing)
+            self._present.update((h, h in found) for h in missing)
+        return {h for h in hashes if self._present[h]}
 
     async def template(self, template_id: str) -> Template | None:
         body = await self._conn.fetchval("SELECT body FROM templates WHERE id = $1", template_id)
         return _template(body) if body is not None else None
 
     async def commit(self, effects: BatchEffects) -> None:
+        """Everything the batch writes, in one statement (_COMMIT_BATCH)."""
         if self.committed:
             raise RuntimeError("commit() was already called in this transaction")
         conn = self._conn
-        if effects.records:
-            await conn.executemany(_UPSERT_RECORD, [record_row(r) for r in effects.records])
-        if effects.outcomes:
-            await conn.executemany(
-                _INSERT_OUTCOME,
-                [
-                    (
-                        o.client_id,
-                        o.seq,
-                        o.user_id,
-                        o.warehouse_id,
-                        o.collection,
-                        o.record_id,
-                        o.op,
-                        o.result.status,
-                        o.result.revision,
-                        text(o.result),
-                        o.mutation,
-                        o.at,
-                    )
-                    for o in effects.outcomes
-                ],
-            )
-        if effects.client_id:
-            await conn.execute(
-                _UPSERT_CLIENT,
-                effects.client_id,
-                effects.user_id,
-                effects.last_seq,
-                effects.outcomes[-1].at if effects.outcomes else "",
-            )
-        if effects.digests:
-            await conn.executemany(
-                _UPSERT_DIGEST, [(wid, d.count, d.checksum) for wid, d in effects.digests.items()]
-            )
-        revision = await conn.fetchval(
-            "UPDATE sync_meta SET revision = GREATEST(revision, $1) WHERE id = 1 RETURNING revision",
+        head = self._audit_head
+        if head is None and effects.audit:  # not prefetched (tools, tests): AUDIT_LOCK is held
+            head = await conn.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1") or GENESIS
+        audit, _ = audit_rows(effects.audit, head or GENESIS)
+        at = effects.outcomes[-1].at if effects.outcomes else ""
+        row = await conn.fetchrow(
+            _COMMIT_BATCH,
+            # One row per record, its last state (one INSERT ... ON CONFLICT cannot update a row
+            # twice; the engine sends each once, a tool might not).
+            *_by_column([record_row(r) for r in {r.id: r for r in effects.records}.values()], 13),
+            *_by_column([outcome_row(o) for o in effects.outcomes], 12),
+            effects.client_id,
+            effects.user_id,
+            effects.last_seq,
+            at,
+            *_by_column([(w, d.count, d.checksum) for w, d in effects.digests.items()], 3),
+            *_by_column([(r.sha256, r.record_id, r.client_id) for r in effects.attachment_refs], 3),
+            *_by_column(audit, 11),
             effects.revision,
-        )
-        if effects.attachment_refs:
-            await conn.executemany(
-                "INSERT INTO attachment_refs (sha256, record_id, client_id) VALUES ($1, $2, $3)"
-                " ON CONFLICT DO NOTHING",
-                [(r.sha256, r.record_id, r.client_id) for r in effects.attachment_refs],
-            )
-        if effects.audit:
-            await append_audit_entries(conn, effects.audit)
-        if effects.records and self._notify:
             # Delivered to every LISTENing session when (and only if) this transaction commits,
             # in commit order.
-            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(revision))
+            bool(effects.records) and self._notify,
+            CHANNEL,
+        )
         if effects.records:
-            self.revision_committed = int(revision)
+            self.revision_committed = int(row[0])
         self.committed = True
 
 
@@ -271,6 +368,23 @@ class PostgresReadTx:
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
+        self._horizon: int | None = None
+        self._digests: dict[str, Digest] = {}
+        self._outcomes: dict[tuple[str, int, int], list[tuple[int, str | None, int | None]]] = {}
+        self._missing: dict[str, list[str]] = {}
+
+    async def prefetch_pull(
+        self, warehouse_ids: Sequence[str], client_id: str, after_seq: int, limit: int
+    ) -> None:
+        """All a pull reads but its changes, in one round trip (sync.store.PullPrefetch)."""
+        horizon, digests, outcomes, missing = await self._conn.fetchrow(
+            _PREFETCH_PULL, list(warehouse_ids), client_id, after_seq, limit
+        )
+        self._horizon = int(horizon)
+        found = {d[0]: Digest(count=d[1], checksum=d[2]) for d in digests}
+        self._digests.update((w, found.get(w, digest_mod.EMPTY)) for w in warehouse_ids)
+        self._outcomes[(client_id, after_seq, limit)] = [(o[0], o[1], o[2]) for o in outcomes]
+        self._missing[client_id] = list(missing)
 
     async def changes(self, warehouse_id: str, after: int, limit: int) -> list[Record]:
         rows = await self._conn.fetch(
@@ -295,28 +409,52 @@ class PostgresReadTx:
         return [change_from_feed_row(row) for row in rows]
 
     async def digests(self, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
-        return await fetch_digests(self._conn, warehouse_ids)
+        missing = [w for w in warehouse_ids if w not in self._digests]
+        if missing:
+            self._digests.update(await fetch_digests(self._conn, missing))
+        return {w: self._digests[w] for w in warehouse_ids}
 
     async def tombstone_horizon(self) -> int:
-        return int(await self._conn.fetchval("SELECT tombstone_horizon FROM sync_meta WHERE id = 1"))
+        if self._horizon is None:
+            self._horizon = int(
+                await self._conn.fetchval("SELECT tombstone_horizon FROM sync_meta WHERE id = 1")
+            )
+        return self._horizon
 
     async def outcome_revisions(
         self, client_id: str, after_seq: int, limit: int
     ) -> list[tuple[int, str | None, int | None]]:
-        rows = await self._conn.fetch(
-            "SELECT seq, warehouse_id, revision FROM outcomes WHERE client_id = $1 AND seq > $2"
-            " ORDER BY seq LIMIT $3",
-            client_id,
-            after_seq,
-            limit,
-        )
-        return [(row[0], row[1], row[2]) for row in rows]
+        key = (client_id, after_seq, limit)
+        if key not in self._outcomes:
+            rows = await self._conn.fetch(_SELECT_OUTCOME_REVISIONS, client_id, after_seq, limit)
+            self._outcomes[key] = [(row[0], row[1], row[2]) for row in rows]
+        return self._outcomes[key]
 
     async def missing_attachments(self, client_id: str) -> list[str]:
-        rows = await self._conn.fetch(
-            'SELECT DISTINCT r.sha256 COLLATE "C" FROM attachment_refs AS r'
-            " LEFT JOIN attachments AS a ON a.sha256 = r.sha256"
-            " WHERE r.client_id = $1 AND a.sha256 IS NULL ORDER BY 1",
-            client_id,
-        )
-        return [row[0] for row in rows]
+        if client_id not in self._missing:
+            rows = await self._conn.fetch(_SELECT_MISSING_ATTACHMENTS, client_id)
+            self._missing[client_id] = [row[0] for row in rows]
+        return self._missing[client_id]
+
+
+_SELECT_OUTCOME_REVISIONS = (
+    "SELECT seq, warehouse_id, revision FROM outcomes WHERE client_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+)
+_SELECT_MISSING_ATTACHMENTS = (
+    'SELECT DISTINCT r.sha256 COLLATE "C" FROM attachment_refs AS r'
+    " LEFT JOIN attachments AS a ON a.sha256 = r.sha256"
+    " WHERE r.client_id = $1 AND a.sha256 IS NULL ORDER BY 1"
+)
+_PREFETCH_PULL = """
+SELECT
+    tombstone_horizon,
+    ARRAY(SELECT ROW(warehouse_id, count, checksum) FROM digests WHERE warehouse_id = ANY($1::text[])),
+    ARRAY(SELECT ROW(seq, warehouse_id, revision) FROM outcomes
+          WHERE client_id = $2 AND seq > $3 ORDER BY seq LIMIT $4),
+    ARRAY(SELECT DISTINCT r.sha256 COLLATE "C" FROM attachment_refs AS r
+          LEFT JOIN attachments AS a ON a.sha256 = r.sha256
+          WHERE r.client_id = $2 AND a.sha256 IS NULL ORDER BY 1)
+FROM sync_meta WHERE id = 1
+"""
+"""PullPrefetch: the tombstone horizon, digests, outcome revisions and missing attachments (the
+same queries as below) in one round trip."""

@@ -14,7 +14,7 @@ import aiosqlite
 import msgspec
 
 from server.storage.feed_cache import FeedCache
-from server.storage.rows import audit_rows, change_from_feed_row, record_from_row
+from server.storage.rows import audit_rows, change_from_feed_row, record_from_row, take_prefetched
 from sync import digest as digest_mod
 from sync.audit import GENESIS
 from sync.domain import Template
@@ -216,15 +216,7 @@ class SqliteWriteTx(_BeginsWithFirstRead):
         return {row[0]: _result(row[1]) for row in rows}
 
     async def records(self, ids: Sequence[str]) -> dict[str, Record]:
-        rows: list[Sequence[Any]] = []
-        missing: list[str] = []
-        for i in ids:
-            if i in self._records:
-                row = self._records.pop(i)  # handed out once: asking again reads the database
-                if row is not None:
-                    rows.append(row)
-            else:
-                missing.append(i)
+        rows, missing = take_prefetched(self._records, ids)
         if missing:
             rows += await self._run(_fetchall, _SELECT_RECORDS, (json_list(missing),))
         return {row[0]: record_from_row(row) for row in rows}
