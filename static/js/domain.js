@@ -16,6 +16,16 @@ export const SEVERITIES = ['rendah', 'sedang', 'tinggi', 'kritis'];
 export const NOTIFY_OPTIONS = ['KPU', 'BAWASLU', 'POLRES', 'POLSEK', 'KORAMIL', 'DAMKAR'];
 export const YES_NO = ['ya', 'tidak', 'na'];
 
+/**
+ * Record fields the phone fills in from its clock (by server time, server-time.js): when they
+ * were stamped by a wrong date, restampPending (outbox.js) moves them with the clock stamps.
+ */
+export const CLOCK_FIELDS = {
+  inspections: ['started_at'],
+  incidents: ['occurred_at'],
+  stock_counts: ['counted_at'],
+};
+
 /** Record field holding an item's answer: photo items are hash lists ("p."), others "a.". */
 export function answerField(item) {
   return (item.kind === 'photo' ? 'p.' : 'a.') + item.code;

@@ -10,7 +10,8 @@
 // Applied and conflicting entries are removed once a pull reflects them (reflected_seq); rejected
 // ones stay so the officer can see what was refused and why.
 
-import { loadClock, saveClock } from './server-time.js';
+import { CLOCK_FIELDS } from './domain.js';
+import { NOTICE_MS, loadClock, saveClock } from './server-time.js';
 
 export const PROTOCOL = 1;
 export const SCHEMA_VERSION = 2;
@@ -199,21 +200,41 @@ export function renumberFrom(db, expectedSeq) {
  * every entry the server has not answered again, in order by number (a later number gets a later
  * stamp), from a clock restarted at server time (`serverHlc`, the refusal's stamp).
  *
+ * The times the phone wrote into those records from the same clock (CLOCK_FIELDS: when an
+ * inspection started, an incident happened, a count was made) are as far off. Each one later than
+ * the server's time `serverNowMs` (plus the 5 minutes the sync screen tolerates) was written by
+ * the wrong date, and moves by `shiftMs`: how far the phone's idea of server time was off (the
+ * offset learnt from the refusal minus the one the times were made with). Times that are not in
+ * the future were made before the date jumped and stay as they are.
+ *
  * This is safe for entries already sent: the server recognises a mutation by (client id, number)
- * and answers one it has applied from its stored outcome, whatever the stamp.
+ * and answers one it has applied from its stored outcome, whatever the stamp or the fields.
  */
-export function restampPending(db, serverHlc) {
+export function restampPending(db, serverHlc, { serverNowMs = NaN, shiftMs = 0 } = {}) {
   return db.tx(['meta', 'outbox'], 'readwrite', async ({ meta, outbox }) => {
     const clock = await loadClock(meta, { reset: true });
     if (serverHlc) clock.receive(serverHlc);
     const pending = (await outbox.getAll()).filter((entry) => entry.state === 'pending').sort(bySeq);
     for (const entry of pending) {
       entry.hlc = clock.now();
+      if (Number.isFinite(serverNowMs) && shiftMs < 0) {
+        entry.fields = movedClockFields(entry, serverNowMs + NOTICE_MS, shiftMs);
+      }
       await outbox.put(entry);
     }
     await saveClock(meta, clock);
     return pending.length;
   });
+}
+
+/** The entry's fields with every CLOCK_FIELDS time later than `latestMs` moved by `shiftMs`. */
+function movedClockFields(entry, latestMs, shiftMs) {
+  const fields = { ...entry.fields };
+  for (const name of CLOCK_FIELDS[entry.collection] ?? []) {
+    const ms = typeof fields[name] === 'string' ? Date.parse(fields[name]) : NaN;
+    if (ms > latestMs) fields[name] = new Date(ms + shiftMs).toISOString();
+  }
+  return fields;
 }
 
 export function dismiss(db, seq) {

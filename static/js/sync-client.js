@@ -12,7 +12,8 @@
 //   numbers again and the server replays its stored answers (exactly once).
 // - Photos go up before the mutations that reference them.
 // - Every answer's server_hlc updates the offset to the server's clock (server-time.js); a push
-//   refused 400 clock_ahead (stamps made under a wrong date) is stamped again and sent once more.
+//   refused 400 clock_ahead (stamps made under a wrong date) is stamped again, with the times it
+//   wrote into records by that date, and sent once more (outbox.js restampPending).
 
 import { ApiError, NetworkError } from './api.js';
 import {
@@ -28,7 +29,7 @@ import {
   toWire,
 } from './outbox.js';
 import { applyPull, localDigest, wipeWarehouse } from './replica.js';
-import { noteServerTime } from './server-time.js';
+import { OFFSET_KEY, noteServerTime, serverTimeOf } from './server-time.js';
 
 const PUSH_BATCH = 500;
 // Changes per pull page: a new phone loading a warehouse's history is ~1.5x faster with pages of
@@ -140,9 +141,13 @@ async function push(db, api, clientId) {
         // Stamped while the phone's date was ahead: take the server's clock, stamp again, retry
         // once at once (nothing was applied). A second refusal goes to the normal backoff.
         restamped = true;
+        const refusedAt = Date.now();
         const serverHlc = typeof error.body.server_hlc === 'string' ? error.body.server_hlc : null;
-        if (serverHlc) await noteServerClock(db, error.body, Date.now());
-        await restampPending(db, serverHlc);
+        // The offset the queued times were made with, and the one the refusal tells.
+        const before = (await db.get('meta', OFFSET_KEY)) ?? 0;
+        const serverNowMs = serverTimeOf(error.body);
+        if (serverHlc) await noteServerClock(db, error.body, refusedAt);
+        await restampPending(db, serverHlc, { serverNowMs, shiftMs: serverNowMs - refusedAt - before });
         continue;
       }
       throw error;

@@ -19,7 +19,15 @@ from typing import Any
 from playwright.async_api import Page, Request, expect
 
 from tests.browser.conftest import PASSWORD, App, Server
-from tests.browser.helpers import WAREHOUSE, count_stock, go, login, report_incident, wait_synced
+from tests.browser.helpers import (
+    WAREHOUSE,
+    count_stock,
+    go,
+    local_record,
+    login,
+    report_incident,
+    wait_synced,
+)
 
 DAY_MS = 24 * 3600 * 1000
 MINUTE_MS = 60 * 1000
@@ -193,10 +201,12 @@ async def test_phone_days_behind_dates_offline_edits_by_the_server_clock(open_ap
 
 async def test_future_stamps_refused_then_restamped_and_sent_once(open_app, server: Server) -> None:
     """The phone's date was right when it last synced, then jumped 3 days ahead while offline
-    (the offset it knows is stale), so its queued edits carry stamps 3 days in the future. The
-    first push is refused 400 clock_ahead, nothing applied; the phone takes the server's clock
-    from the refusal, stamps every unanswered mutation again in order, and the immediate retry
-    applies them: each edit reaches the server exactly once, stamped by the server's clock."""
+    (the offset it knows is stale), so the edits queued after the jump carry stamps 3 days in the
+    future. The first push is refused 400 clock_ahead, nothing applied; the phone takes the server's
+    clock from the refusal, stamps every unanswered mutation again in order, and the immediate retry
+    applies them: each edit reaches the server exactly once, stamped by the server's clock. The
+    times it wrote into records by the wrong date (when the incident happened, when the stock was
+    counted) move back with the stamps; one written before the jump stays as it was."""
     app = await open_app("slamet")
     app.allow_console(r"Failed to load resource: the server responded with a status of 400")
     await app.context.clock.install(time=time.time())
@@ -208,11 +218,13 @@ async def test_future_stamps_refused_then_restamped_and_sent_once(open_app, serv
         expected = api.pull_all()[f"sl.{WAREHOUSE}.{STOCK_ITEM}"]["fields"]["expected"]
 
     await app.context.set_offline(True)
+    before_jump = await report_incident(page, description="Lampu lorong padam sebelum tengah malam")
     await app.context.clock.set_system_time(time.time() + 3 * 24 * 3600)
     description = "Jendela belakang gudang pecah"
     incident_id = await report_incident(page, description=description)
     await count_stock(page, STOCK_ITEM, expected - 1)
-    queued = await phone_outbox(page)
+    early, *queued = await phone_outbox(page)
+    assert early["id"] == before_jump and near(stamp_ms(early["hlc"]), real_ms()), early
     assert len(queued) >= 2
     assert all(near(stamp_ms(e["hlc"]), real_ms() + 3 * DAY_MS) for e in queued), queued
 
@@ -222,6 +234,7 @@ async def test_future_stamps_refused_then_restamped_and_sent_once(open_app, serv
     refused, retry, *_ = (await heard(page, pushes, sent_before + 2))[sent_before:]
     assert refused["status"] == 400 and refused["body"]["code"] == "clock_ahead", refused
     assert refused["body"]["at_seq"] == queued[0]["seq"]
+    assert refused["mutations"][0]["seq"] == early["seq"]
     assert retry["status"] == 200, retry
     # The same mutations under the same numbers, stamped again in order by the server's clock.
     assert [m["seq"] for m in retry["mutations"]] == [m["seq"] for m in refused["mutations"]]
@@ -231,13 +244,23 @@ async def test_future_stamps_refused_then_restamped_and_sent_once(open_app, serv
     assert all(near(stamp_ms(s), real_ms()) for s in stamps), stamps
     assert all(r["status"] == "applied" for r in retry["body"]["results"]), retry["body"]
 
-    # Exactly once on the server, with the server's times.
+    # Exactly once on the server, with the server's times, in the stamps and in the records.
     assert server_copies(server, "incidents", description=description) == [incident_id]
     counts = server_copies(server, "stock_counts", item_type=STOCK_ITEM, counted=expected - 1)
     assert len(counts) == 1, counts
-    for record_id in (incident_id, counts[0]):
+    for record_id in (before_jump, incident_id, counts[0]):
         for field, stamp in server_record(server, record_id)["stamps"].items():
             assert near(stamp_ms(stamp), real_ms()), (record_id, field, stamp)
+    for record_id, field in (
+        (before_jump, "occurred_at"),
+        (incident_id, "occurred_at"),
+        (counts[0], "counted_at"),
+    ):
+        written = server_record(server, record_id)["fields"][field]
+        assert near(iso_ms(written), real_ms()), (record_id, field, written)
+    # And on the phone, which shows the server's records once it has pulled them.
+    local = await local_record(page, incident_id)
+    assert local and near(iso_ms(local["fields"]["occurred_at"]), real_ms()), local
 
     # The phone's clock follows the server's from now on: the next edit is accepted at once.
     assert near(await phone_meta(page, "clock_offset_ms"), -3 * DAY_MS, MINUTE_MS)
