@@ -11,6 +11,7 @@
 // ones stay so the officer can see what was refused and why.
 
 import { CLOCK_FIELDS } from './domain.js';
+import { parseHlc } from './hlc.js';
 import { NOTICE_MS, loadClock, saveClock } from './server-time.js';
 
 export const PROTOCOL = 1;
@@ -216,10 +217,10 @@ export function restampPending(db, serverHlc, { serverNowMs = NaN, shiftMs = 0 }
     if (serverHlc) clock.receive(serverHlc);
     const pending = (await outbox.getAll()).filter((entry) => entry.state === 'pending').sort(bySeq);
     for (const entry of pending) {
-      entry.hlc = clock.now();
       if (Number.isFinite(serverNowMs) && shiftMs < 0) {
-        entry.fields = movedClockFields(entry, serverNowMs + NOTICE_MS, shiftMs);
+        entry.fields = movedClockFields(entry, shiftMs, (ms) => ms > serverNowMs + NOTICE_MS);
       }
+      entry.hlc = clock.now();
       await outbox.put(entry);
     }
     await saveClock(meta, clock);
@@ -227,12 +228,38 @@ export function restampPending(db, serverHlc, { serverNowMs = NaN, shiftMs = 0 }
   });
 }
 
-/** The entry's fields with every CLOCK_FIELDS time later than `latestMs` moved by `shiftMs`. */
-function movedClockFields(entry, latestMs, shiftMs) {
-  const fields = { ...entry.fields };
+/**
+ * The phone's date went *back* after its last sync (sync-client.js finds out before pushing, and
+ * pulls first to learn the server's time): the times it wrote since into CLOCK_FIELDS are behind by
+ * `shiftMs`. Its clock stamps are not (the hybrid clock never goes back), which is how such a time
+ * is told from a time written before the jump: it is earlier than its own entry's stamp by more
+ * than the 5 minutes the sync screen tolerates. Returns how many entries changed.
+ */
+export function correctTimesBehind(db, shiftMs) {
+  return db.tx('outbox', 'readwrite', async ({ outbox }) => {
+    let changed = 0;
+    for (const entry of await outbox.getAll()) {
+      if (entry.state !== 'pending') continue;
+      const stampMs = parseHlc(entry.hlc)[0];
+      const fields = movedClockFields(entry, shiftMs, (ms) => ms < stampMs - NOTICE_MS);
+      if (fields === entry.fields) continue;
+      entry.fields = fields;
+      await outbox.put(entry);
+      changed += 1;
+    }
+    return changed;
+  });
+}
+
+/** The entry's fields with every CLOCK_FIELDS time that is `wrong` moved by `shiftMs` (the same
+ * object when none is). */
+function movedClockFields(entry, shiftMs, wrong) {
+  let fields = entry.fields;
   for (const name of CLOCK_FIELDS[entry.collection] ?? []) {
-    const ms = typeof fields[name] === 'string' ? Date.parse(fields[name]) : NaN;
-    if (ms > latestMs) fields[name] = new Date(ms + shiftMs).toISOString();
+    const ms = typeof fields?.[name] === 'string' ? Date.parse(fields[name]) : NaN;
+    if (Number.isFinite(ms) && wrong(ms)) {
+      fields = { ...fields, [name]: new Date(ms + shiftMs).toISOString() };
+    }
   }
   return fields;
 }

@@ -87,16 +87,20 @@ export async function noteServerTime(meta, answer, arrivedAt = Date.now()) {
 /**
  * A hybrid clock whose wall clock is server time (`offset` null: not known yet, the phone's own).
  *
- * A saved state further ahead of server time than the server accepts was pushed there by a wrong
- * date (before the offset was known, or after the phone's date changed): no stamp from it was ever
- * accepted (the server's clock only moves forward), so it is dropped rather than making every
- * later stamp too far ahead as well.
+ * A saved state further ahead of server time than the server accepts, once a new offset has been
+ * measured since it was saved, was pushed there by a wrong date (before the offset was known, or
+ * after the phone's date jumped ahead): no stamp from it was ever accepted (the server's clock only
+ * moves forward), so it is dropped rather than making every later stamp too far ahead as well.
+ * Saved under the offset still in use, it is ahead because the phone's date went *back* since:
+ * it is kept, as a hybrid clock never goes back (were it in fact too far ahead, the server refuses
+ * its stamps with clock_ahead, and the phone starts again from the server's clock).
  * `reset` drops the state whatever it holds (the server has just refused our stamps).
  */
 export function clockWith(node, state, offset, { reset = false } = {}) {
   const wall = () => Date.now() + (offset ?? 0);
   const known = typeof offset === 'number';
-  const tooFarAhead = known && state && state.ms > wall() + SERVER_AHEAD_LIMIT_MS;
+  const savedUnderThisOffset = state?.offset === offset;
+  const tooFarAhead = known && state && !savedUnderThisOffset && state.ms > wall() + SERVER_AHEAD_LIMIT_MS;
   return new HybridClock(node, reset || tooFarAhead ? null : state, wall);
 }
 
@@ -107,6 +111,8 @@ export async function loadClock(meta, options = {}) {
   return clockWith(await meta.get('client_id'), await meta.get('hlc'), offset, options);
 }
 
-export function saveClock(meta, clock) {
-  return meta.put(clock.toJSON(), 'hlc');
+/** Save the device's clock (inside a transaction) with the offset it runs by (see clockWith). */
+export async function saveClock(meta, clock) {
+  const offset = await meta.get(OFFSET_KEY);
+  return meta.put({ ...clock.toJSON(), offset: typeof offset === 'number' ? offset : null }, 'hlc');
 }

@@ -13,13 +13,15 @@
 // - Photos go up before the mutations that reference them.
 // - Every answer's server_hlc updates the offset to the server's clock (server-time.js); a push
 //   refused 400 clock_ahead (stamps made under a wrong date) is stamped again, with the times it
-//   wrote into records by that date, and sent once more (outbox.js restampPending).
+//   wrote into records by that date, and sent once more (outbox.js restampPending). A phone whose
+//   date went back since its last sync pulls first and moves the times it wrote since forward.
 
 import { ApiError, NetworkError } from './api.js';
 import {
   PROTOCOL,
   SCHEMA_VERSION,
   applyResults,
+  correctTimesBehind,
   pendingEntries,
   referencedPhotos,
   removeReflected,
@@ -29,7 +31,7 @@ import {
   toWire,
 } from './outbox.js';
 import { applyPull, localDigest, wipeWarehouse } from './replica.js';
-import { OFFSET_KEY, noteServerTime, serverTimeOf } from './server-time.js';
+import { NOTICE_MS, OFFSET_KEY, noteServerTime, serverTimeOf } from './server-time.js';
 
 const PUSH_BATCH = 500;
 // Changes per pull page: a new phone loading a warehouse's history is ~1.5x faster with pages of
@@ -210,8 +212,26 @@ export function pruneUploadedPhotos(db, now = Date.now()) {
 }
 
 /** One complete round: photos, push, pull. Throws ApiError / NetworkError on failure. */
+/**
+ * A phone whose date went back since its last sync has written times that far in the past, and a
+ * push would carry them: its clock stamps hide the jump from the server (the hybrid clock never
+ * goes back). Its wall clock is then behind its own clock's last stamp. So it pulls first, which
+ * tells it the server's time, and moves those times forward (outbox.js correctTimesBehind).
+ */
+async function catchUpWithAClockGoneBack(db, api, clientId) {
+  const [offset, stamp] = await db.tx('meta', 'readonly', async ({ meta }) => [
+    (await meta.get(OFFSET_KEY)) ?? 0,
+    await meta.get('hlc'),
+  ]);
+  if (!stamp || Date.now() + offset >= stamp.ms - NOTICE_MS) return;
+  await pull(db, api, clientId);
+  const learnt = (await db.get('meta', OFFSET_KEY)) ?? 0;
+  if (learnt - offset > NOTICE_MS) await correctTimesBehind(db, learnt - offset);
+}
+
 export async function syncOnce({ db, api, clientId, lockName = `tigapilar-sync-${db.name}` }) {
   return withLock(lockName, async () => {
+    await catchUpWithAClockGoneBack(db, api, clientId);
     const results = await push(db, api, clientId);
     const changes = await pull(db, api, clientId);
     await pruneUploadedPhotos(db);

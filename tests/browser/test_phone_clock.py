@@ -132,6 +132,19 @@ async def shows_clock_notice(page: Page, *, amount: str, direction: str) -> None
     await expect(notice).to_contain_text("Waktu catatan memakai jam server")
 
 
+async def phone_with_the_right_date(open_app: Any, server: Server) -> tuple[App, list[dict[str, Any]], int]:
+    """slamet's phone, logged in while its date is right (offset 0), with its pushes watched, and
+    the warehouse's expected count of STOCK_ITEM."""
+    app = await open_app("slamet")
+    await app.context.clock.install(time=time.time())
+    pushes = watch_pushes(app)
+    await login(app, "slamet")
+    assert near(await phone_meta(app.page, "clock_offset_ms"), 0, MINUTE_MS)
+    with server.api("slamet") as api:
+        expected = api.pull_all()[f"sl.{WAREHOUSE}.{STOCK_ITEM}"]["fields"]["expected"]
+    return app, pushes, int(expected)
+
+
 async def test_phone_days_ahead_stamps_by_the_server_clock(open_app, server: Server) -> None:
     """The phone's date is 3 days ahead. After logging in (online) it knows the offset, so an
     incident reported offline is stamped, dated and numbered by the server's clock: the push is
@@ -207,15 +220,9 @@ async def test_future_stamps_refused_then_restamped_and_sent_once(open_app, serv
     applies them: each edit reaches the server exactly once, stamped by the server's clock. The
     times it wrote into records by the wrong date (when the incident happened, when the stock was
     counted) move back with the stamps; one written before the jump stays as it was."""
-    app = await open_app("slamet")
+    app, pushes, expected = await phone_with_the_right_date(open_app, server)
     app.allow_console(r"Failed to load resource: the server responded with a status of 400")
-    await app.context.clock.install(time=time.time())
-    pushes = watch_pushes(app)
-    await login(app, "slamet")
     page = app.page
-    assert near(await phone_meta(page, "clock_offset_ms"), 0, MINUTE_MS)
-    with server.api("slamet") as api:
-        expected = api.pull_all()[f"sl.{WAREHOUSE}.{STOCK_ITEM}"]["fields"]["expected"]
 
     await app.context.set_offline(True)
     before_jump = await report_incident(page, description="Lampu lorong padam sebelum tengah malam")
@@ -270,6 +277,41 @@ async def test_future_stamps_refused_then_restamped_and_sent_once(open_app, serv
     await wait_synced(page)
     assert [p["status"] for p in (await heard(page, pushes, sent_before + 1))[sent_before:]] == [200]
     await shows_clock_notice(page, amount="3 hari", direction="lebih cepat")
+
+
+async def test_date_gone_back_after_sync_moves_the_times_written_since(open_app, server: Server) -> None:
+    """The phone's date was right when it last synced, then went 2 days back while offline. Its
+    clock stamps do not go back (the hybrid clock), so the server would take the edits as they are,
+    with an incident "happening" and a count "made" 2 days before they were. Back online, the phone
+    sees its wall clock behind its own last stamp, pulls first to learn the server's time, and moves
+    the times written since the jump forward before pushing; one written before the jump stays."""
+    app, pushes, expected = await phone_with_the_right_date(open_app, server)
+    page = app.page
+
+    await app.context.set_offline(True)
+    before_jump = await report_incident(page, description="Segel pintu utama diperiksa, utuh")
+    await app.context.clock.set_system_time(time.time() - 2 * 24 * 3600)
+    incident_id = await report_incident(page, description="Kabel CCTV lantai 4 terlepas")
+    await count_stock(page, STOCK_ITEM, expected + 1)
+    counts = [e for e in await phone_outbox(page) if e["collection"] == "stock_counts"]
+    assert counts, "the count was not queued"
+
+    sent_before = len(pushes)
+    await app.context.set_offline(False)
+    await wait_synced(page)
+    assert all(p["status"] == 200 for p in (await heard(page, pushes, sent_before + 1))[sent_before:]), pushes
+    for record_id, field in (
+        (before_jump, "occurred_at"),
+        (incident_id, "occurred_at"),
+        (counts[0]["id"], "counted_at"),
+    ):
+        stored = server_record(server, record_id)
+        assert near(iso_ms(stored["fields"][field]), real_ms()), (record_id, field, stored["fields"])
+        # The clock stamps did not go back with the date (a hybrid clock never does).
+        for name, stamp in stored["stamps"].items():
+            assert near(stamp_ms(stamp), real_ms()), (record_id, name, stamp)
+    assert near(await phone_meta(page, "clock_offset_ms"), 2 * DAY_MS, MINUTE_MS)
+    await shows_clock_notice(page, amount="2 hari", direction="lebih lambat")
 
 
 SUPERVISOR_PUSH = """async ({ password, warehouse }) => {
