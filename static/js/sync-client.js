@@ -211,7 +211,6 @@ export function pruneUploadedPhotos(db, now = Date.now()) {
   });
 }
 
-/** One complete round: photos, push, pull. Throws ApiError / NetworkError on failure. */
 /**
  * A phone whose date went back since its last sync has written times that far in the past, and a
  * push would carry them: its clock stamps hide the jump from the server (the hybrid clock never
@@ -229,6 +228,7 @@ async function catchUpWithAClockGoneBack(db, api, clientId) {
   if (learnt - offset > NOTICE_MS) await correctTimesBehind(db, learnt - offset);
 }
 
+/** One complete round: photos, push, pull. Throws ApiError / NetworkError on failure. */
 export async function syncOnce({ db, api, clientId, lockName = `tigapilar-sync-${db.name}` }) {
   return withLock(lockName, async () => {
     await catchUpWithAClockGoneBack(db, api, clientId);
