@@ -230,18 +230,21 @@ export function restampPending(db, serverHlc, { serverNowMs = NaN, shiftMs = 0 }
 
 /**
  * The phone's date went *back* after its last sync (sync-client.js finds out before pushing, and
- * pulls first to learn the server's time): the times it wrote since into CLOCK_FIELDS are behind by
- * `shiftMs`. Its clock stamps are not (the hybrid clock never goes back), which is how such a time
- * is told from a time written before the jump: it is earlier than its own entry's stamp by more
- * than the 5 minutes the sync screen tolerates. Returns how many entries changed.
+ * pulls first to learn the server's time `serverNowMs`): the times it wrote since into CLOCK_FIELDS
+ * are behind by `shiftMs`. Its clock stamps are not (the hybrid clock never goes back), which is
+ * how such a time is told from a time written before the jump: it is earlier than its own entry's
+ * stamp by more than the 5 minutes the sync screen tolerates, and moved it is not in the future (a
+ * stamp can run ahead of real time when the server's clock was pulled ahead by another phone).
+ * Returns how many entries changed.
  */
-export function correctTimesBehind(db, shiftMs) {
+export function correctTimesBehind(db, shiftMs, serverNowMs) {
   return db.tx('outbox', 'readwrite', async ({ outbox }) => {
     let changed = 0;
     for (const entry of await outbox.getAll()) {
       if (entry.state !== 'pending') continue;
       const stampMs = parseHlc(entry.hlc)[0];
-      const fields = movedClockFields(entry, shiftMs, (ms) => ms < stampMs - NOTICE_MS);
+      const wrong = (ms) => ms < stampMs - NOTICE_MS && ms + shiftMs <= serverNowMs + NOTICE_MS;
+      const fields = movedClockFields(entry, shiftMs, wrong);
       if (fields === entry.fields) continue;
       entry.fields = fields;
       await outbox.put(entry);

@@ -225,7 +225,7 @@ async function catchUpWithAClockGoneBack(db, api, clientId) {
   if (!stamp || Date.now() + offset >= stamp.ms - NOTICE_MS) return;
   await pull(db, api, clientId);
   const learnt = (await db.get('meta', OFFSET_KEY)) ?? 0;
-  if (learnt - offset > NOTICE_MS) await correctTimesBehind(db, learnt - offset);
+  if (learnt - offset > NOTICE_MS) await correctTimesBehind(db, learnt - offset, Date.now() + learnt);
 }
 
 /** One complete round: photos, push, pull. Throws ApiError / NetworkError on failure. */

@@ -62,6 +62,12 @@ def stamp_ms(stamp: str) -> int:
     return int(stamp.split("-", 1)[0])
 
 
+def iso(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def iso_ms(value: str) -> int:
     from datetime import datetime
 
@@ -312,6 +318,56 @@ async def test_date_gone_back_after_sync_moves_the_times_written_since(open_app,
             assert near(stamp_ms(stamp), real_ms()), (record_id, name, stamp)
     assert near(await phone_meta(page, "clock_offset_ms"), 2 * DAY_MS, MINUTE_MS)
     await shows_clock_notice(page, amount="2 hari", direction="lebih lambat")
+
+
+CORRECT_TIMES_BEHIND = """async ({ entries, shiftMs, serverNowMs }) => {
+  const { loadSession } = await import('/js/session.js');
+  const { openUserDb } = await import('/js/db.js');
+  const { correctTimesBehind } = await import('/js/outbox.js');
+  const session = await loadSession();
+  const db = await openUserDb(session.userId);
+  await db.tx('outbox', 'readwrite', async ({ outbox }) => {
+    for (const entry of entries) await outbox.put(entry);
+  });
+  const changed = await correctTimesBehind(db, shiftMs, serverNowMs);
+  const after = await Promise.all(entries.map((entry) => db.get('outbox', entry.seq)));
+  db.close();
+  return { changed, times: after.map((entry) => entry.fields.occurred_at) };
+}"""
+
+
+async def test_times_moved_forward_are_only_those_written_after_the_date_went_back(open_app) -> None:
+    """correctTimesBehind tells a time written after the phone's date went back by its distance from
+    its entry's own clock stamp, which never goes back, and moves it by the jump. A time written
+    before the jump stays, even when its stamp ran ahead of real time (a server clock that another
+    phone pulled 50 minutes ahead): moved by the jump it would land in the future."""
+    app = await open_app("slamet")
+    await login(app, "slamet")
+    await app.context.set_offline(True)  # the crafted entries must not be pushed
+    now = real_ms()
+
+    def entry(seq: int, occurred: int, stamp: int) -> dict[str, Any]:
+        return {
+            "seq": 10_000 + seq,
+            "id": f"inc-clock-{seq}",
+            "collection": "incidents",
+            "op": "create",
+            "state": "pending",
+            "attempts": 0,
+            "hlc": f"{stamp:013d}-00000-dev-test",
+            "fields": {"description": f"uji {seq}", "occurred_at": iso(occurred)},
+        }
+
+    entries = [
+        entry(1, now - 2 * DAY_MS, now),  # after the jump: 2 days behind its stamp
+        entry(2, now - 10 * MINUTE_MS, now + 40 * MINUTE_MS),  # before it, stamp pulled ahead
+        entry(3, now - 20 * MINUTE_MS, now - 20 * MINUTE_MS),  # before it, plain
+    ]
+    got = await app.page.evaluate(
+        CORRECT_TIMES_BEHIND, {"entries": entries, "shiftMs": 2 * DAY_MS, "serverNowMs": now}
+    )
+    assert got["changed"] == 1, got
+    assert [iso_ms(t) for t in got["times"]] == [now, now - 10 * MINUTE_MS, now - 20 * MINUTE_MS], got
 
 
 SUPERVISOR_PUSH = """async ({ password, warehouse }) => {

@@ -36,7 +36,7 @@ export function createPusher(session, http) {
 
   function remember(nextSeq) {
     session.nextSeq = nextSeq;
-    session.clock = clock.toJSON();
+    session.clock = { ...clock.toJSON(), offset }; // the offset it runs by (see clockWith)
     session.clockOffset = offset;
     saveSession(session);
   }
