@@ -18,14 +18,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import msgspec
 
 from sync import digest as digests_
 from sync.clock import HybridClock, parse_hlc
-from sync.collections import COLLECTIONS, CollectionSpec
-from sync.domain import Actor, Template
+from sync.domain import Actor
 from sync.errors import (
     BatchInvalid,
     ClientMismatch,
@@ -34,7 +33,6 @@ from sync.errors import (
     Rejection,
     SequenceGap,
 )
-from sync.merge import FieldMerge, merge_field, validate
 from sync.messages import (
     PROTOCOL_VERSION,
     Change,
@@ -46,21 +44,8 @@ from sync.messages import (
     PushRequest,
     PushResponse,
 )
-from sync.rules import (
-    changed_since,
-    check_answers,
-    check_patch_allowed,
-    conflict_id,
-    created_system_fields,
-    field_spec,
-    incident_transition,
-    is_union_merge,
-    only_fields,
-    photo_hashes,
-    review_transition,
-    stamp_entries,
-    stock_level_id,
-)
+from sync.ops import EDITS_AFTER_DELETE_APPLY, OPERATIONS, Applied, Batch, OpContext, edit_after_delete
+from sync.rules import conflict_id, photo_hashes, stock_level_id
 from sync.store import (
     AttachmentRef,
     AuditEntry,
@@ -68,7 +53,6 @@ from sync.store import (
     Prefetch,
     PullPrefetch,
     ReadTx,
-    Record,
     StoredOutcome,
     SyncStore,
     WriteTx,
@@ -76,12 +60,6 @@ from sync.store import (
 from sync.upgrade import check_schema, upgrade
 
 __all__ = ["SyncEngine", "conflict_id", "photo_hashes", "stock_level_id"]
-
-_REQUIRED: dict[str, tuple[str, ...]] = {
-    name: tuple(n for n, f in spec.fields.items() if f.required) for name, spec in COLLECTIONS.items()
-}
-"""Fields each collection requires on create, in declaration order."""
-
 
 MAX_CLOCK_AHEAD_MS = 60 * 60 * 1000
 """How far ahead of the server's clock a mutation's stamp may be. Phones correct their clock by the
@@ -110,35 +88,6 @@ async def feed(rx: ReadTx, warehouse_id: str, after: int, limit: int, *, wire: b
     if wire and isinstance(rx, ChangeFeed):
         return await rx.change_feed(warehouse_id, after, limit)
     return [r.to_change() for r in await rx.changes(warehouse_id, after, limit)]
-
-
-class _Batch:
-    """Working state of one push: records as they change, revisions handed out, effects so far."""
-
-    def __init__(self, tx: WriteTx, records: dict[str, Record], revision: int) -> None:
-        self.tx = tx
-        self.records = records
-        self.revision = revision
-        self.dirty: dict[str, Record] = {}
-        self.previous_rev: dict[str, int | None] = {}
-        self.templates: dict[str, Template | None] = {}
-        self.present: set[str] = set()
-
-    def write(self, record: Record) -> Record:
-        """Give a changed record the next revision and remember its previous one for the digest."""
-        if record.id not in self.previous_rev:
-            old = self.records.get(record.id)
-            self.previous_rev[record.id] = old.revision if old is not None else None
-        self.revision += 1
-        record.revision = self.revision
-        self.records[record.id] = record
-        self.dirty[record.id] = record
-        return record
-
-
-class _Applied(msgspec.Struct, kw_only=True):
-    record: Record | None
-    conflicts: list[str]
 
 
 class SyncEngine:
@@ -230,22 +179,24 @@ class SyncEngine:
         self, tx: WriteTx, actor: Actor, client_id: str, mutations: list[Mutation], photos: list[list[str]]
     ) -> list[MutationResult]:
         records = await tx.records(sorted({m.id for m in mutations}))
-        batch = _Batch(tx, records, await tx.revision())
-        # Second read: what the first one points at. A conflict decision changes the record it is
-        # about; a submit compares counts with the warehouse's expected stock.
-        more: set[str] = {str(r.fields["record_id"]) for r in records.values() if r.collection == "conflicts"}
+        batch = Batch(tx, records, await tx.revision())
+        # Second read: what the first one points at, as each operation declares (a conflict
+        # decision changes the record it is about; a submit compares counts with stock levels).
+        more: set[str] = set()
         created = {m.id: m for m in mutations if m.op == "create"}
         for m in mutations:
-            if m.collection != "inspections" or m.op != "submit":
+            op = OPERATIONS.get((m.collection, m.op))
+            if op is None or op.reads is None:
                 continue
             known = records.get(m.id)
             origin = created.get(m.id)
-            home = known.warehouse_id if known else origin.warehouse_id if origin else None
             template_id = (known.fields if known else origin.fields if origin else {}).get("template_id")
-            if home and isinstance(template_id, str):
-                template = await self._template_or_none(batch, template_id)
-                items = template.items() if template else []
-                more.update(stock_level_id(home, i.stock_item) for i in items if i.stock_item)
+            template = (
+                await batch.template_or_none(template_id)
+                if m.collection == "inspections" and isinstance(template_id, str)
+                else None
+            )
+            more.update(op.reads(m, known, origin, template))
         if more - records.keys():
             records.update(await tx.records(sorted(more - records.keys())))
         hashes = {h for found in photos for h in found}
@@ -353,11 +304,12 @@ class SyncEngine:
         )
         return results
 
-    async def _apply(self, batch: _Batch, actor: Actor, client_id: str, m: Mutation, now: str) -> _Applied:
-        spec = COLLECTIONS[m.collection]
+    async def _apply(self, batch: Batch, actor: Actor, client_id: str, m: Mutation, now: str) -> Applied:
+        """Checks every operation shares, then the operation's own rules (sync.ops)."""
         existing = batch.records.get(m.id)
+        ctx = OpContext(batch, actor, client_id, m, now, self.clock)
         if m.op == "create":
-            return self._create(batch, actor, spec, m, existing, now)
+            return await OPERATIONS[(m.collection, "create")].apply(ctx, existing)
         if existing is None:
             raise Rejection("not_found", f"{m.collection} {m.id} does not exist")
         if existing.collection != m.collection:
@@ -366,428 +318,12 @@ class SyncEngine:
             raise Rejection("out_of_scope", "this warehouse is not assigned to you")
         if m.base_rev > existing.revision:
             raise Rejection("bad_base_rev", f"base revision {m.base_rev} is newer than the server's")
-        if m.op not in ("patch", "delete") and m.op not in spec.actions:
+        op = OPERATIONS.get((m.collection, m.op))
+        if op is None:
             raise Rejection("bad_op", f"{m.op} is not an operation on {m.collection}")
-        if m.op == "delete":
-            return self._delete(batch, actor, client_id, m, existing, now)
-        if existing.deleted and m.op != "resolve":
-            # An edit of a record someone deleted meanwhile: keep the edit as a conflict.
-            cid = self._conflict(
-                batch,
-                actor,
-                client_id,
-                m,
-                existing,
-                now,
-                field="_deleted",
-                policy="flag",
-                reason="edit_after_delete",
-                server_value=True,
-                client_value=dict(m.fields) or m.op,
-                status="open",
-                server_by=existing.updated_by,
-                server_hlc=existing.field_hlcs.get("_deleted", ""),
-            )
-            return _Applied(record=existing, conflicts=[cid])
-        if m.op == "patch":
-            check_patch_allowed(actor, existing)
-            return self._patch(batch, actor, client_id, spec, m, existing, m.fields, now)
-        if m.collection == "inspections":
-            return await self._inspection_action(batch, actor, client_id, m, existing, now)
-        if m.collection == "incidents":
-            return self._incident_action(batch, actor, m, existing, now)
-        return self._resolve_conflict(batch, actor, m, existing, now)
-
-    # ------------------------------------------------------------ operations
-
-    def _create(
-        self,
-        batch: _Batch,
-        actor: Actor,
-        spec: CollectionSpec,
-        m: Mutation,
-        existing: Record | None,
-        now: str,
-    ) -> _Applied:
-        if existing is not None:
-            raise Rejection("already_exists", f"{m.collection} {m.id} already exists")
-        if m.warehouse_id is None:
-            raise Rejection("warehouse_required", "a new record needs warehouse_id")
-        if m.warehouse_id not in actor.warehouses:
-            raise Rejection("out_of_scope", "this warehouse is not assigned to you")
-        if spec.name == "conflicts":
-            raise Rejection("not_allowed", "conflict records are made by the server")
-        if spec.name == "stock_levels":
-            if not actor.is_supervisor:
-                raise Rejection("forbidden", "only a supervisor or admin sets up stock levels")
-            if m.id != stock_level_id(m.warehouse_id, str(m.fields.get("item_type", ""))):
-                raise Rejection("invalid_value", "a stock level id is sl.<warehouse>.<item_type>")
-        fields: dict[str, Any] = {}
-        for name, value in m.fields.items():
-            field = field_spec(spec, name)
-            if field.policy == "system":
-                raise Rejection("read_only_field", f"{name} is set by the server")
-            validate(name, field, value)
-            if field.policy == "counter":
-                value = value["delta"]
-            elif field.policy == "append":
-                value = stamp_entries(value, actor, now)
-            fields[name] = value
-        missing = [n for n in _REQUIRED[spec.name] if n not in fields]
-        if missing:
-            raise Rejection("required_missing", f"required: {', '.join(missing)}")
-        fields.update(created_system_fields(spec.name, actor))
-        record = Record(
-            id=m.id,
-            collection=m.collection,
-            warehouse_id=m.warehouse_id,
-            revision=0,
-            fields=fields,
-            field_revs={},
-            field_hlcs={},
-            field_by={},
-            created_by=actor.user_id,
-            updated_by=actor.user_id,
-            created_at=now,
-            updated_at=now,
-        )
-        batch.write(record)
-        record.field_revs = dict.fromkeys(fields, record.revision)
-        record.field_hlcs = dict.fromkeys(fields, m.hlc)
-        record.field_by = dict.fromkeys(fields, actor.user_id)
-        return _Applied(record=record, conflicts=[])
-
-    def _patch(
-        self,
-        batch: _Batch,
-        actor: Actor,
-        client_id: str,
-        spec: CollectionSpec,
-        m: Mutation,
-        existing: Record,
-        patch: dict[str, Any],
-        now: str,
-        *,
-        system: dict[str, Any] | None = None,
-    ) -> _Applied:
-        """Merge a patch field by field; `system` carries server-set fields of a domain action."""
-        merges: dict[str, tuple[FieldMerge, Any]] = {}
-        for name, value in patch.items():
-            field = field_spec(spec, name)
-            if field.policy == "system":
-                raise Rejection("read_only_field", f"{name} is set by the server")
-            validate(name, field, value)
-            if field.policy == "immutable":
-                if value != existing.fields.get(name):
-                    raise Rejection("immutable_field", f"{name} cannot change after creation")
-                continue
-            if field.policy == "append":
-                value = stamp_entries(value, actor, now)
-            merged = merge_field(
-                field,
-                current=existing.fields.get(name),
-                current_hlc=existing.field_hlcs.get(name, ""),
-                incoming=value,
-                hlc=m.hlc,
-                concurrent=changed_since(existing, name, m.base_rev, client_id),
-            )
-            merges[name] = (merged, value)
-        changed = {n: fm.value for n, (fm, _) in merges.items() if fm.changed}
-        changed.update(system or {})
-        record = existing
-        if changed:
-            record = msgspec.structs.replace(
-                existing,
-                fields={**existing.fields, **changed},
-                field_revs=dict(existing.field_revs),
-                field_hlcs=dict(existing.field_hlcs),
-                field_by=dict(existing.field_by),
-                updated_by=actor.user_id,
-                updated_at=now,
-            )
-            batch.write(record)
-            for name in changed:
-                record.field_revs[name] = record.revision
-                record.field_hlcs[name] = m.hlc
-                record.field_by[name] = actor.user_id
-                if name in merges and is_union_merge(spec, name, *merges[name]):
-                    # A union the phone has not seen yet: stamp it as the server's, so the
-                    # phone's next offline edit of this field merges again instead of replacing.
-                    record.field_hlcs[name] = self.clock.now()
-        conflicts = []
-        for name, (fm, incoming) in merges.items():
-            if fm.conflict is None:
-                continue
-            server_won = not fm.server_lost
-            conflicts.append(
-                self._conflict(
-                    batch,
-                    actor,
-                    client_id,
-                    m,
-                    record,
-                    now,
-                    field=name,
-                    policy=field_spec(spec, name).policy,
-                    reason="concurrent_edit",
-                    server_value=existing.fields.get(name),
-                    client_value=incoming,
-                    server_by=existing.field_by.get(name, existing.updated_by),
-                    server_hlc=existing.field_hlcs.get(name, ""),
-                    status=fm.conflict,
-                    winner="server" if server_won else "client",
-                )
-            )
-        return _Applied(record=record, conflicts=conflicts)
-
-    def _delete(
-        self, batch: _Batch, actor: Actor, client_id: str, m: Mutation, existing: Record, now: str
-    ) -> _Applied:
-        if existing.collection in ("conflicts", "stock_levels"):
-            raise Rejection("not_allowed", f"{existing.collection} records are never deleted")
-        if existing.deleted:
-            return _Applied(record=existing, conflicts=[])
-        status = existing.fields.get("status")
-        if not actor.is_supervisor:
-            if existing.created_by != actor.user_id:
-                raise Rejection("forbidden", "only its author or a supervisor may delete this record")
-            if existing.collection == "inspections" and status not in ("draft", None):
-                raise Rejection("inspection_submitted", "a submitted inspection cannot be deleted")
-        if any(changed_since(existing, name, m.base_rev, client_id) for name in existing.field_revs):
-            # The record changed since the deleting phone saw it: deleting now would silently
-            # throw that change away, so keep the record and ask a supervisor.
-            cid = self._conflict(
-                batch,
-                actor,
-                client_id,
-                m,
-                existing,
-                now,
-                field="_deleted",
-                policy="flag",
-                reason="delete_after_edit",
-                server_value=False,
-                client_value=True,
-                status="open",
-                server_by=existing.updated_by,
-                server_hlc="",
-            )
-            return _Applied(record=existing, conflicts=[cid])
-        record = msgspec.structs.replace(existing, deleted=True, updated_by=actor.user_id, updated_at=now)
-        batch.write(record)
-        record.field_hlcs = {**existing.field_hlcs, "_deleted": m.hlc}
-        return _Applied(record=record, conflicts=[])
-
-    async def _inspection_action(
-        self, batch: _Batch, actor: Actor, client_id: str, m: Mutation, existing: Record, now: str
-    ) -> _Applied:
-        status = existing.fields.get("status", "draft")
-        if status == "reviewed":
-            raise Rejection("inspection_locked", "this inspection has been reviewed and is locked")
-        if m.op == "submit":
-            if status == "submitted":
-                return _Applied(record=existing, conflicts=[])  # a co-inspector submitted first
-            template = await self._template(batch, str(existing.fields.get("template_id", "")))
-            answers = {**existing.fields, **m.fields}
-            findings = check_answers(template, answers, batch.records, existing.warehouse_id)
-            system = {
-                "status": "submitted",
-                "submitted_at": now,
-                "submitted_by": actor.user_id,
-                "findings": findings,
-            }
-            return self._patch(
-                batch, actor, client_id, COLLECTIONS["inspections"], m, existing, m.fields, now, system=system
-            )
-        return self._system_change(batch, actor, m, existing, review_transition(actor, m, existing, now), now)
-
-    def _incident_action(
-        self, batch: _Batch, actor: Actor, m: Mutation, existing: Record, now: str
-    ) -> _Applied:
-        system = incident_transition(actor, m, existing, now)
-        if system is None:
-            return _Applied(record=existing, conflicts=[])  # already there: two officers acknowledged
-        return self._system_change(batch, actor, m, existing, system, now)
-
-    def _resolve_conflict(
-        self, batch: _Batch, actor: Actor, m: Mutation, conflict: Record, now: str
-    ) -> _Applied:
-        if not actor.is_supervisor:
-            raise Rejection("forbidden", "only a supervisor resolves conflicts")
-        only_fields(m, {"value"})
-        if "value" not in m.fields:
-            raise Rejection("value_required", "say which value to keep")
-        if conflict.fields.get("status") == "resolved":
-            raise Rejection("already_resolved", "another supervisor has already decided this conflict")
-        target = batch.records.get(str(conflict.fields.get("record_id")))
-        if target is None:
-            raise Rejection("not_found", "the record of this conflict no longer exists")
-        conflicts: list[str] = []
-        name = str(conflict.fields.get("field"))
-        value = m.fields["value"]
-        if name == "_deleted":
-            if not isinstance(value, bool):
-                raise Rejection("invalid_value", "value: true deletes the record, false keeps it")
-            restored = msgspec.structs.replace(
-                target,
-                deleted=value,
-                field_revs=dict(target.field_revs),
-                field_hlcs=dict(target.field_hlcs),
-                field_by=dict(target.field_by),
-                updated_by=actor.user_id,
-                updated_at=now,
-            )
-            client_fields = conflict.fields.get("client_value")
-            if not value and target.deleted and isinstance(client_fields, dict):
-                # Keeping a record whose edit arrived after its deletion: the edit takes effect too,
-                # merged by each field's policy so appended notes and added photos keep the others.
-                restored.fields = {**target.fields, **_kept_edit(target, conflict, client_fields, now)}
-            batch.write(restored)
-            for changed in client_fields if (not value and isinstance(client_fields, dict)) else ():
-                restored.field_revs[changed] = restored.revision
-        else:
-            field = field_spec(COLLECTIONS[target.collection], name)
-            validate(name, field, value)
-            current = target.fields.get(name)
-            known = (conflict.fields.get("server_value"), conflict.fields.get("client_value"))
-            if current != value and current not in known:
-                # The field changed again after the conflict arose, and the supervisor decided
-                # without seeing that newer value: keep it too, as a new conflict.
-                newer = self._conflict(
-                    batch,
-                    actor,
-                    actor.client_id,
-                    m,
-                    target,
-                    now,
-                    field=name,
-                    policy="flag",
-                    reason="resolution_overrode",
-                    server_value=current,
-                    client_value=value,
-                    status="open",
-                    server_by=target.field_by.get(name, target.updated_by),
-                    server_hlc=target.field_hlcs.get(name, ""),
-                    winner="client",
-                )
-                conflicts.append(newer)
-            updated = msgspec.structs.replace(
-                target,
-                fields={**target.fields, name: value},
-                field_revs=dict(target.field_revs),
-                field_hlcs=dict(target.field_hlcs),
-                field_by=dict(target.field_by),
-                updated_by=actor.user_id,
-                updated_at=now,
-            )
-            batch.write(updated)
-            updated.field_revs[name] = updated.revision
-            updated.field_hlcs[name] = m.hlc
-            updated.field_by[name] = actor.user_id
-        decided = msgspec.structs.replace(
-            conflict,
-            fields={
-                **conflict.fields,
-                "status": "resolved",
-                "resolution": value,
-                "resolved_by": actor.user_id,
-                "resolved_at": now,
-            },
-            updated_by=actor.user_id,
-            updated_at=now,
-        )
-        batch.write(decided)
-        return _Applied(record=decided, conflicts=conflicts)
-
-    # --------------------------------------------------------------- helpers
-
-    def _system_change(
-        self, batch: _Batch, actor: Actor, m: Mutation, existing: Record, system: dict[str, Any], now: str
-    ) -> _Applied:
-        record = msgspec.structs.replace(
-            existing,
-            fields={**existing.fields, **system},
-            field_revs=dict(existing.field_revs),
-            field_hlcs=dict(existing.field_hlcs),
-            field_by=dict(existing.field_by),
-            updated_by=actor.user_id,
-            updated_at=now,
-        )
-        batch.write(record)
-        for name in system:
-            record.field_revs[name] = record.revision
-            record.field_hlcs[name] = m.hlc
-            record.field_by[name] = actor.user_id
-        return _Applied(record=record, conflicts=[])
-
-    def _conflict(
-        self,
-        batch: _Batch,
-        actor: Actor,
-        client_id: str,
-        m: Mutation,
-        record: Record,
-        now: str,
-        *,
-        field: str,
-        policy: str,
-        reason: str,
-        server_value: Any,
-        client_value: Any,
-        server_by: str,
-        server_hlc: str,
-        status: str,
-        winner: str = "server",
-    ) -> str:
-        """Keep the losing side of a concurrent change as a conflict record, synced like any other."""
-        cid = conflict_id(client_id or actor.user_id, m.seq, field)
-        fields = {
-            "record_id": record.id,
-            "record_collection": record.collection,
-            "field": field,
-            "policy": policy,
-            "reason": reason,
-            "base_rev": m.base_rev,
-            "server_value": server_value,
-            "server_by": server_by,
-            "server_hlc": server_hlc,
-            "client_value": client_value,
-            "client_by": actor.user_id,
-            "client_hlc": m.hlc,
-            "client_id": client_id,
-            "seq": m.seq,
-            "status": status,
-            "winner": winner,
-            "at": now,
-        }
-        conflict = Record(
-            id=cid,
-            collection="conflicts",
-            warehouse_id=record.warehouse_id,
-            revision=0,
-            fields=fields,
-            field_revs={},
-            field_hlcs={},
-            field_by={},
-            created_by=actor.user_id,
-            updated_by=actor.user_id,
-            created_at=now,
-            updated_at=now,
-        )
-        batch.write(conflict)
-        conflict.field_revs = dict.fromkeys(fields, conflict.revision)
-        return cid
-
-    async def _template_or_none(self, batch: _Batch, template_id: str) -> Template | None:
-        if template_id not in batch.templates:
-            batch.templates[template_id] = await batch.tx.template(template_id)
-        return batch.templates[template_id]
-
-    async def _template(self, batch: _Batch, template_id: str) -> Template:
-        template = await self._template_or_none(batch, template_id)
-        if template is None:
-            raise Rejection("unknown_template", f"template {template_id} is not published")
-        return template
+        if existing.deleted and m.op != "delete" and (m.collection, m.op) not in EDITS_AFTER_DELETE_APPLY:
+            return edit_after_delete(ctx, existing)
+        return await op.apply(ctx, existing)
 
     # ----------------------------------------------------------------- pull
 
@@ -851,32 +387,3 @@ class SyncEngine:
             server_hlc=self.clock.now(),
             server_time_ms=self.clock.wall_ms(),
         )
-
-
-# ------------------------------------------------------------------ rules
-
-
-def _kept_edit(target: Record, conflict: Record, edit: dict[str, Any], now: str) -> dict[str, Any]:
-    """The fields an edit-after-delete sets when a supervisor keeps the record."""
-    spec = COLLECTIONS[target.collection]
-    author = Actor(
-        user_id=str(conflict.fields.get("client_by", "")),
-        username="",
-        role="officer",
-        agency="",
-        warehouses=frozenset(),
-    )
-    kept: dict[str, Any] = {}
-    for name, value in edit.items():
-        field = spec.field(name)
-        if field is None or field.policy in ("system", "immutable", "counter"):
-            continue  # refused when the edit arrived; counters live on records never deleted
-        current = target.fields.get(name)
-        if field.policy == "append":
-            value = stamp_entries(value, author, now)
-        if field.policy in ("append", "union"):
-            value = merge_field(
-                field, current=current, current_hlc="", incoming=value, hlc="", concurrent=True
-            ).value
-        kept[name] = value
-    return kept
