@@ -33,6 +33,7 @@ from server.config import Config
 from server.deps import DEPENDENCIES
 from server.errors import ERROR_STATUSES, EXCEPTION_HANDLERS, ErrorBody
 from server.events import EventHub, cross_process_events
+from server.images import ImageDecoder
 from server.storage import Storage, open_storage
 from server.touches import DeviceTouches
 from sync.clock import HybridClock
@@ -136,11 +137,16 @@ def create_app(config: Config | None = None, *, storage: Storage | None = None) 
         app.state.storage = store
         app.state.engine = SyncEngine(store, HybridClock("server"))
         app.state.events = EventHub()
+        passwords = Passwords.from_config(config)
         app.state.accounts = Accounts(
             storage=store,
-            passwords=Passwords.from_config(config),
+            passwords=passwords,
             throttle=LoginThrottle.from_config(config),
             token_ttl=timedelta(days=config.token_ttl_days),
+        )
+        # Photos are decoded in worker processes, never in this one (server/images.py).
+        images = app.state.images = ImageDecoder(
+            workers=config.image_workers, timeout_s=config.image_decode_timeout_s
         )
         # Devices' last_seen, noted by authenticate(), written once a second in one transaction.
         touches = app.state.touches = DeviceTouches(store, interval_s=config.touch_flush_interval_s)
@@ -153,6 +159,8 @@ def create_app(config: Config | None = None, *, storage: Storage | None = None) 
             try:
                 await touches.close()  # the last flush, before the storage closes
             finally:
+                images.close()
+                passwords.close()
                 if owned:
                     await store.close()
 

@@ -1,6 +1,7 @@
 """Accounts: password hashing, device tokens, login throttling, and the request's Actor.
 
-- Passwords are hashed with Argon2id (argon2-cffi), off the event loop.
+- Passwords are hashed with Argon2id (argon2-cffi), off the event loop, in threads of their own: a
+  login never waits behind photo decoding (server/images.py, worker processes) or file reads.
 - A login issues an opaque bearer token (secrets.token_urlsafe(32)) for one device; the server
   keeps only its SHA-256, so a database leak does not leak live tokens, and tokens are looked up by
   that hash (an index lookup on a hash reveals nothing through timing about the token). Logging in
@@ -22,6 +23,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,11 +46,15 @@ TOKEN_PREFIX = "Bearer "
 
 # -- passwords -----------------------------------------------------------------------------------
 class Passwords:
-    """Argon2id hashing. Hashing costs tens of milliseconds of CPU, so it runs in a thread."""
+    """Argon2id hashing. Hashing costs tens of milliseconds of CPU, so it runs in one of `threads`
+    threads that do nothing else (not the default executor, which file reads and PDFs share)."""
 
-    def __init__(self, *, time_cost: int = 3, memory_kib: int = 64 * 1024, parallelism: int = 1) -> None:
+    def __init__(
+        self, *, time_cost: int = 3, memory_kib: int = 64 * 1024, parallelism: int = 1, threads: int = 2
+    ) -> None:
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
         self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+        self._threads = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="tigapilar-argon2")
 
     @classmethod
     def from_config(cls, config: Config) -> Passwords:
@@ -56,13 +62,17 @@ class Passwords:
             time_cost=config.argon2_time_cost,
             memory_kib=config.argon2_memory_kib,
             parallelism=config.argon2_parallelism,
+            threads=config.password_threads,
         )
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
 
     def hash_sync(self, password: str) -> str:
         return self._hasher.hash(password)
 
     async def hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._hasher.hash, password)
 
     def verify_sync(self, password_hash: str | None, password: str) -> bool:
         """Check a password; with no hash (unknown user) spend the same time and fail."""
@@ -73,7 +83,8 @@ class Passwords:
         return ok and password_hash is not None
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
-        return await asyncio.to_thread(self.verify_sync, password_hash, password)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, self.verify_sync, password_hash, password)
 
 
 def check_password_strength(password: str) -> str | None:

@@ -40,6 +40,13 @@ class Config:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 64 * 1024
     argon2_parallelism: int = 1
+    password_threads: int = 2
+    """Threads that hash and check passwords, for nothing else: a login never queues behind photo
+    work or file reads (each Argon2 call holds argon2_memory_kib while it runs)."""
+    image_workers: int = 1
+    """Worker processes that decode uploaded photos (server/images.py), at a lower CPU priority."""
+    image_decode_timeout_s: float = 10.0
+    """A photo that takes longer to decode is refused (415 image_too_complex), its worker killed."""
     debug: bool = False
 
 

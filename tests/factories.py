@@ -6,10 +6,13 @@ Argon2 hash whatever its parameters.
 
 from __future__ import annotations
 
+import io
 import itertools
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+
+from PIL import Image
 
 from server.auth import Passwords, new_token
 from server.models import Device, User, UserInput, Warehouse, iso
@@ -21,6 +24,26 @@ PASSWORD = "kata-sandi-uji"
 FAST_PASSWORDS = Passwords(time_cost=1, memory_kib=8, parallelism=1)
 
 _numbers = itertools.count(1)
+
+
+def scan_bomb(width: int = 2000, height: int = 2000, repeats: int = 200) -> bytes:
+    """A progressive JPEG of one colour whose last scan is repeated `repeats` times: small on the
+    wire (the repeated scan is a few bytes), slow to decode (every scan goes over the whole image;
+    6000 x 6000 with 200 repeats is some 0.2 MiB and takes seconds)."""
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (120, 130, 140)).save(out, "JPEG", progressive=True, quality=50)
+    data = out.getvalue()
+    pos, last = 2, (0, 0)
+    while data[pos + 1] != 0xD9:  # walk the segments to EOI, noting where the last scan is
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if data[pos + 1] != 0xDA:
+            pos += 2 + length
+            continue
+        end = pos + 2 + length
+        while data[end] != 0xFF or data[end + 1] == 0 or 0xD0 <= data[end + 1] <= 0xD7:
+            end += 1
+        last, pos = (pos, end), end
+    return data[:pos] + data[last[0] : last[1]] * repeats + data[pos:]
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -2,9 +2,10 @@
 
 A phone first asks which of its hashes the server lacks, then uploads each missing one under its
 hash. The server checks the bytes against the hash, the size limit and the image type (by its magic
-bytes, never the client's Content-Type), and decodes the image once (a polyglot or a truncated file
-with a valid header is refused, and so is an image of more than MAX_PIXELS, a decompression bomb), so
-an upload is idempotent, cannot be mislabelled and can always be thumbnailed.
+bytes, never the client's Content-Type), and decodes the image once, in a worker process with a time
+limit (server/images.py: polyglots, truncated files, decompression and scan bombs are refused with
+415), keeping its dimensions and its thumbnail. So an upload is idempotent, cannot be mislabelled,
+and nothing decodes the original again.
 Reading a photo needs a warehouse in scope that references it (or being its uploader).
 """
 
@@ -12,85 +13,49 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
-import os
-import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post, put
+from litestar.datastructures import State
 from litestar.params import JSONBody, Parameter
 
+from server import images
 from server.auth import Session, require_login
 from server.deps import SessionDep, StorageDep
 from server.errors import ApiError
+from server.images import DecodedImage, ImageDecoder, ImageRefused, ImagesBusy, sniff
 from server.models import now_iso
 from server.storage import Storage
 from server.storage.base import AttachmentMeta
 from sync.messages import AttachmentsMissingRequest, AttachmentsMissingResponse
 
 MAX_ATTACHMENT = 10 * 1024 * 1024
-MAX_PIXELS = 40_000_000
-"""Largest image accepted (the app sends at most 1600 px on the long edge)."""
-THUMB_EDGE = 320
+DECODER_BUSY_RETRY_S = 10
 Sha = Annotated[str, Parameter(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the bytes, lowercase hex")]
-
-MAGIC: tuple[tuple[bytes, int, str], ...] = (
-    (b"\xff\xd8\xff", 0, "image/jpeg"),
-    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
-    (b"WEBP", 8, "image/webp"),
-)
-
-
-def sniff(data: bytes) -> str | None:
-    """The image type by magic bytes, or None for anything that is not a photo we accept."""
-    for magic, offset, mime in MAGIC:
-        if data[offset : offset + len(magic)] == magic:
-            if mime == "image/webp" and data[:4] != b"RIFF":
-                continue
-            return mime
-    return None
-
-
-def readable_image(data: bytes, mime: str) -> bool:
-    """Whether the bytes decode fully as an image of the sniffed type and of at most MAX_PIXELS."""
-    from PIL import Image
-
-    formats = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=[formats[mime]]) as image:
-                if image.width * image.height > MAX_PIXELS:
-                    return False
-                image.load()
-    except Exception:  # PIL raises many kinds (OSError, SyntaxError, ValueError...) for a bad file
-        return False
-    return True
 
 
 def _path(storage: Storage, sha: str) -> Path:
-    return storage.data_dir / "attachments" / sha[:2] / sha
+    return images.original_path(storage.data_dir, sha)
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".part")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, target)
+def images_busy() -> ApiError:
+    return ApiError(
+        503,
+        "images_busy",
+        "Server sedang memproses banyak foto, coba lagi sebentar lagi",
+        retry_after=DECODER_BUSY_RETRY_S,
+    )
 
 
-def _thumbnail(source: Path, target: Path) -> None:
-    from PIL import Image
-
-    with Image.open(source) as image:
-        image.thumbnail((THUMB_EDGE, THUMB_EDGE))
-        out = io.BytesIO()
-        image.convert("RGB").save(out, "JPEG", quality=75)
-    _write_atomically(target, out.getvalue())
+async def decode_upload(decoder: ImageDecoder, data: bytes) -> DecodedImage:
+    """Decode an uploaded photo in the decoder's worker, or the 415/503 the API answers."""
+    try:
+        return await decoder.decode(data)
+    except ImageRefused as refused:
+        raise ApiError(415, refused.code, refused.message) from refused
+    except ImagesBusy as busy:
+        raise images_busy() from busy
 
 
 class AttachmentController(Controller):
@@ -108,7 +73,12 @@ class AttachmentController(Controller):
 
     @put("/{sha256:str}", request_max_body_size=MAX_ATTACHMENT, status_code=201)
     async def upload(
-        self, sha256: Sha, request: Request[Any, Any, Any], session: SessionDep, storage: StorageDep
+        self,
+        sha256: Sha,
+        request: Request[Any, Any, Any],
+        session: SessionDep,
+        storage: StorageDep,
+        state: State,
     ) -> Response[dict[str, Any]]:
         """Upload a photo's bytes under their hash. Uploading the same photo again is harmless."""
         data = await request.body()
@@ -116,16 +86,20 @@ class AttachmentController(Controller):
             raise ApiError(400, "empty_body", "Berkas kosong")
         if hashlib.sha256(data).hexdigest() != sha256:
             raise ApiError(400, "hash_mismatch", "Isi berkas tidak cocok dengan hash-nya", sha256=sha256)
-        mime = sniff(data)
-        if mime is None:
-            raise ApiError(415, "unsupported_type", "Hanya foto JPEG, PNG atau WebP yang diterima")
-        if not await asyncio.to_thread(readable_image, data, mime):
-            raise ApiError(415, "unreadable_image", "Foto rusak atau terlalu besar untuk dibaca")
-        if await storage.attachment(sha256) is not None:
+        if sniff(data) is None:
+            raise ApiError(415, "unsupported_type", images.MESSAGES["unsupported_type"])
+        known = await storage.attachment(sha256)
+        if known is not None:
             return Response(
-                {"sha256": sha256, "size": len(data), "mime": mime, "created": False}, status_code=200
+                {"sha256": sha256, "size": len(data), "mime": known.mime, "created": False}, status_code=200
             )
-        await asyncio.to_thread(_write_atomically, _path(storage, sha256), data)
+        decoded = await decode_upload(state.images, data)
+        mime = decoded.mime
+        # The thumbnail first: a photo on record always has one, so nothing decodes the original again.
+        await asyncio.to_thread(
+            images.write_atomically, images.thumbnail_path(storage.data_dir, sha256), decoded.thumbnail
+        )
+        await asyncio.to_thread(images.write_atomically, _path(storage, sha256), data)
         meta = AttachmentMeta(
             sha256=sha256,
             size=len(data),
@@ -133,6 +107,8 @@ class AttachmentController(Controller):
             path=str(_path(storage, sha256).relative_to(storage.data_dir)),
             uploaded_by=session.user.id,
             created_at=now_iso(),
+            width=decoded.width,
+            height=decoded.height,
         )
         created = await storage.put_attachment(meta)
         return Response(
@@ -153,15 +129,12 @@ class AttachmentController(Controller):
         return Response(data, media_type=meta.mime, headers=_IMMUTABLE)
 
     @get("/{sha256:str}/thumb")
-    async def thumbnail(self, sha256: Sha, session: SessionDep, storage: StorageDep) -> Response[bytes]:
-        """A JPEG at most 320 px on its longest edge, made once and kept beside the photo."""
+    async def thumbnail(
+        self, sha256: Sha, session: SessionDep, storage: StorageDep, state: State
+    ) -> Response[bytes]:
+        """A JPEG at most 320 px on its longest edge, made when the photo was uploaded."""
         meta = await self._readable(sha256, session, storage)
-        thumb = storage.data_dir / "thumbs" / sha256[:2] / f"{sha256}.jpg"
-        if not thumb.exists():
-            try:
-                await asyncio.to_thread(_thumbnail, storage.data_dir / meta.path, thumb)
-            except (OSError, SyntaxError, ValueError) as exc:  # stored before uploads were decoded
-                raise ApiError(422, "unreadable_image", "Foto ini tidak dapat dibaca", sha256=sha256) from exc
+        thumb = await stored_thumbnail(state.images, storage, meta)
         return Response(
             await asyncio.to_thread(thumb.read_bytes), media_type="image/jpeg", headers=_IMMUTABLE
         )
@@ -179,3 +152,22 @@ class AttachmentController(Controller):
 
 
 _IMMUTABLE = {"Cache-Control": "private, max-age=31536000, immutable"}
+
+
+async def stored_thumbnail(decoder: ImageDecoder, storage: Storage, meta: AttachmentMeta) -> Path:
+    """The thumbnail file of a stored photo; made once (in the decoder's worker) for a photo stored
+    before uploads kept one. 422 for a stored file that does not decode, 404 for a missing one."""
+    try:
+        return await images.ensure_thumbnail(
+            decoder, storage.data_dir, meta.sha256, storage.data_dir / meta.path
+        )
+    except ImageRefused as exc:
+        raise ApiError(
+            422, "unreadable_image", "Foto ini tidak dapat dibaca", sha256=meta.sha256, reason=exc.code
+        ) from exc
+    except FileNotFoundError as exc:  # a database restored without its attachments/ directory
+        raise ApiError(
+            404, "attachment_file_missing", "Berkas foto tidak ada di server", sha256=meta.sha256
+        ) from exc
+    except ImagesBusy as busy:
+        raise images_busy() from busy

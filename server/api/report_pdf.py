@@ -8,7 +8,8 @@ an unknown id, 403 out_of_scope for an inspection of a warehouse outside the cal
 `X-Audit-Head` / `X-Audit-Head-Id` (also printed in the footer of every page) carry the audit log's
 head read after the record: the revision printed is covered by the hash chain up to that entry, so
 a paper copy can later be checked against a verified log. The layout runs in a worker thread: it
-decodes photos and embeds a font, which would otherwise stall every other request.
+embeds a font and the photos' thumbnails (kept since their upload, never the originals), which
+would otherwise stall every other request.
 """
 
 from __future__ import annotations
@@ -23,25 +24,37 @@ from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
-from server import report_pdf
+from server import images, report_pdf
+from server.api.attachments import stored_thumbnail
 from server.api.supervisor import SUPERVISORS, settings_of, templates_for
 from server.auth import check_scope
 from server.deps import ActorDep, StorageDep
 from server.errors import ApiError
+from server.images import ImageDecoder
 from server.storage import Storage
 from sync.domain import Template
 from sync.store import Record
 
 
-async def _photos(storage: Storage, record: Record, template: Template | None) -> list[report_pdf.Photo]:
-    """The inspection's photos with the files to read: the thumbnail the attachments endpoint may
-    have cached (server/api/attachments.py), then the original. A photo not uploaded yet has none."""
+async def _photos(
+    decoder: ImageDecoder, storage: Storage, record: Record, template: Template | None
+) -> list[report_pdf.Photo]:
+    """The inspection's photos with the file to read: the thumbnail kept since the upload (made
+    once in the decoder's worker for a photo stored before), never the original, so a PDF cannot
+    be made slow by a photo. A photo not uploaded yet has none; one that does not decode shows as
+    unreadable."""
     photos = []
     for label, sha in report_pdf.photo_refs(record, template):
         meta = await storage.attachment(sha)
         paths: tuple[Path, ...] = ()
         if meta is not None:
-            paths = (storage.data_dir / "thumbs" / sha[:2] / f"{sha}.jpg", storage.data_dir / meta.path)
+            try:
+                await stored_thumbnail(decoder, storage, meta)
+            except ApiError as exc:
+                if exc.status == 503:  # the decoder is busy: the PDF too, try again
+                    raise
+                # unreadable or gone: the annex says so
+            paths = (images.thumbnail_path(storage.data_dir, sha),)
         photos.append(report_pdf.Photo(label=label, sha256=sha, paths=paths))
     return photos
 
@@ -92,7 +105,7 @@ class ReportPdfController(Controller):
             people={u.id: u for u in await storage.users()},
             stock_counts=counts,
             stock_items={i.code: i for i in await storage.stock_item_types()},
-            photos=await _photos(storage, record, template),
+            photos=await _photos(state.images, storage, record, template),
             audit_head=await storage.audit_head(),
             printed_at=datetime.now(UTC),
             tz=settings.tz,

@@ -41,6 +41,9 @@ class AttachmentMeta(Struct, kw_only=True, frozen=True):
     """Relative to the storage's data_dir."""
     uploaded_by: str
     created_at: str
+    width: int | None = None
+    """Pixels, as the upload's decode found them (server/images.py); None for photos stored before."""
+    height: int | None = None
 
 
 class DeviceSyncState(Struct, kw_only=True, frozen=True):

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import msgspec
 
+from server.storage.base import AttachmentMeta
 from sync.audit import canonical, chain
 from sync.messages import Change
 from sync.store import AuditEntry, Record
@@ -34,6 +35,28 @@ def record_from_row(row: Sequence[Any]) -> Record:
         updated_by=row[10],
         created_at=row[11],
         updated_at=row[12],
+    )
+
+
+ATTACHMENT_COLUMNS = "sha256, size, mime, path, uploaded_by, created_at, width, height"
+
+
+def attachment_row(meta: AttachmentMeta) -> tuple[Any, ...]:
+    """The values of ATTACHMENT_COLUMNS for `meta`, in that order."""
+    return (meta.sha256, meta.size, meta.mime, meta.path, meta.uploaded_by, meta.created_at,
+            meta.width, meta.height)  # fmt: skip
+
+
+def attachment_from_row(r: Sequence[Any]) -> AttachmentMeta:
+    return AttachmentMeta(
+        sha256=r[0],
+        size=r[1],
+        mime=r[2],
+        path=r[3],
+        uploaded_by=r[4],
+        created_at=r[5],
+        width=r[6],
+        height=r[7],
     )
 
 

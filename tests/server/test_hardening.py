@@ -197,7 +197,7 @@ async def test_a_decompression_bomb_is_refused(client: httpx.AsyncClient, factor
     bomb = png_bomb()
     assert len(bomb) < 1 * MiB
     response = await upload(client, token, bomb, "image/png")
-    assert (response.status_code, response.json()["code"]) == (415, "unreadable_image")
+    assert (response.status_code, response.json()["code"]) == (415, "image_too_large")
 
 
 async def test_the_stored_type_comes_from_the_bytes_not_the_header(

@@ -73,8 +73,10 @@ async def test_fresh_database_gets_every_table_and_wal(tmp_path: Path) -> None:
         "attachments",
         "attachment_refs",
         "login_failures",
+        "database_marks",
     } <= tables
-    assert versions == [(1, "0001_initial"), (2, "0002_login_throttle")]
+    assert versions[:3] == [(1, "0001_initial"), (2, "0002_login_throttle"), (3, "0003_hardening")]
+    assert versions == [(m.version, m.name) for m in migrations.load()]
     assert mode == "wal"
 
 

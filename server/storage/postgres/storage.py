@@ -36,6 +36,7 @@ from server.storage.postgres.sync_tx import (
     fetch_present,
     lock,
 )
+from server.storage.rows import ATTACHMENT_COLUMNS, attachment_from_row, attachment_row
 from sync import digest as digest_mod
 from sync.store import AuditEntry
 
@@ -294,26 +295,15 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin):
     # -- attachments -------------------------------------------------------------------------------
     async def put_attachment(self, meta: AttachmentMeta) -> bool:
         status = await self._execute(
-            "INSERT INTO attachments (sha256, size, mime, path, uploaded_by, created_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sha256) DO NOTHING",
-            meta.sha256,
-            meta.size,
-            meta.mime,
-            meta.path,
-            meta.uploaded_by,
-            meta.created_at,
+            f"INSERT INTO attachments ({ATTACHMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            " ON CONFLICT (sha256) DO NOTHING",
+            *attachment_row(meta),
         )
         return affected(status) == 1
 
     async def attachment(self, sha256: str) -> AttachmentMeta | None:
-        rows = await self._fetch(
-            "SELECT sha256, size, mime, path, uploaded_by, created_at FROM attachments WHERE sha256 = $1",
-            sha256,
-        )
-        if not rows:
-            return None
-        r = rows[0]
-        return AttachmentMeta(sha256=r[0], size=r[1], mime=r[2], path=r[3], uploaded_by=r[4], created_at=r[5])
+        rows = await self._fetch(f"SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE sha256 = $1", sha256)
+        return attachment_from_row(rows[0]) if rows else None
 
     async def attachments_present(self, hashes: Sequence[str]) -> set[str]:
         if not hashes:

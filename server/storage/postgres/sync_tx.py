@@ -114,7 +114,7 @@ def _commit_batch_sql() -> str:
     client = n.params("text", "text", "bigint", "text")
     client_id = client.split(", ")[0]
     digests = n.params("text[]", "bigint[]", "text[]")
-    refs = n.params("text[]", "text[]", "text[]")
+    refs = n.params("text[]", "text[]", "text[]", "text[]")
     audit = n.params(*("text[]",) * 8, "bytea[]", "text[]", "text[]")
     revision, notify, channel = n.params("bigint", "boolean", "text").split(", ")
     return f"""
@@ -144,7 +144,7 @@ digested AS (
     ON CONFLICT (warehouse_id) DO UPDATE SET count = excluded.count, checksum = excluded.checksum
 ),
 referenced AS (
-    INSERT INTO attachment_refs (sha256, record_id, client_id) SELECT * FROM unnest({refs})
+    INSERT INTO attachment_refs (sha256, record_id, client_id, user_id) SELECT * FROM unnest({refs})
     ON CONFLICT DO NOTHING
 ),
 audited AS (
@@ -350,7 +350,9 @@ class PostgresWriteTx:
             effects.last_seq,
             at,
             *_by_column([(w, d.count, d.checksum) for w, d in effects.digests.items()], 3),
-            *_by_column([(r.sha256, r.record_id, r.client_id) for r in effects.attachment_refs], 3),
+            *_by_column(
+                [(r.sha256, r.record_id, r.client_id, effects.user_id) for r in effects.attachment_refs], 4
+            ),
             *_by_column(audit, 11),
             effects.revision,
             # Delivered to every LISTENing session when (and only if) this transaction commits,

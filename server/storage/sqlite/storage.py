@@ -34,7 +34,7 @@ import msgspec
 from server.models import now_iso
 from server.storage.base import AttachmentMeta, AuditRow, Conflict, StorageError, StorageUnavailable
 from server.storage.feed_cache import FeedCache, capacity_from_env
-from server.storage.rows import audit_rows
+from server.storage.rows import ATTACHMENT_COLUMNS, attachment_from_row, attachment_row, audit_rows
 from server.storage.sqlite import migrations
 from server.storage.sqlite.accounts import AccountsMixin
 from server.storage.sqlite.reports import SupervisorQueriesMixin
@@ -324,9 +324,8 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin):
     async def put_attachment(self, meta: AttachmentMeta) -> bool:
         async with self._writing() as conn:
             cursor = await conn.execute(
-                "INSERT OR IGNORE INTO attachments (sha256, size, mime, path, uploaded_by, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (meta.sha256, meta.size, meta.mime, meta.path, meta.uploaded_by, meta.created_at),
+                f"INSERT OR IGNORE INTO attachments ({ATTACHMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                attachment_row(meta),
             )
             return cursor.rowcount == 1
 
@@ -334,15 +333,10 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin):
         async with self._reading() as conn:
             rows = list(
                 await conn.execute_fetchall(
-                    "SELECT sha256, size, mime, path, uploaded_by, created_at FROM attachments"
-                    " WHERE sha256 = ?",
-                    (sha256,),
+                    f"SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE sha256 = ?", (sha256,)
                 )
             )
-        if not rows:
-            return None
-        r = rows[0]
-        return AttachmentMeta(sha256=r[0], size=r[1], mime=r[2], path=r[3], uploaded_by=r[4], created_at=r[5])
+        return attachment_from_row(rows[0]) if rows else None
 
     async def attachments_present(self, hashes: Sequence[str]) -> set[str]:
         if not hashes:

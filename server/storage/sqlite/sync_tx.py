@@ -313,8 +313,9 @@ def commit_statements(
     if effects.attachment_refs:
         statements.append(
             (
-                "INSERT OR IGNORE INTO attachment_refs (sha256, record_id, client_id) VALUES (?, ?, ?)",
-                [(r.sha256, r.record_id, r.client_id) for r in effects.attachment_refs],
+                "INSERT OR IGNORE INTO attachment_refs (sha256, record_id, client_id, user_id)"
+                " VALUES (?, ?, ?, ?)",
+                [(r.sha256, r.record_id, r.client_id, effects.user_id) for r in effects.attachment_refs],
             )
         )
     if effects.audit:
