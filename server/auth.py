@@ -6,8 +6,9 @@
   keeps only its SHA-256, so a database leak does not leak live tokens, and tokens are looked up by
   that hash (an index lookup on a hash reveals nothing through timing about the token). Logging in
   again on the same device (client id) revokes the device's previous token.
-- Failed logins are throttled per username and per client address (429 too_many_attempts), in the
-  storage: shared by every server process on one database and kept across restarts.
+- Failed logins are throttled per (username, client address), per address and per username across
+  addresses (429 too_many_attempts; LoginThrottle says how none of it can lock someone else out),
+  in the storage: shared by every server process on one database and kept across restarts.
 - `authenticate()` resolves the bearer token to a `Session` (user, device, Actor) once per
   request; the `actor`/`session` dependencies, `require_role()` guards and `check_scope()` build on it.
   It refreshes the device's last_seen (at most every `touch_interval_s`) through the app's
@@ -17,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import math
 import secrets
@@ -26,6 +28,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -87,12 +90,27 @@ class Passwords:
         return await loop.run_in_executor(self._threads, self.verify_sync, password_hash, password)
 
 
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024
+COMMON_PASSWORDS = Path(__file__).parent / "data" / "common-passwords.txt"
+"""The 10,000 most common passwords, lowercase (from zxcvbn's list; scripts/common-passwords)."""
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    lines = COMMON_PASSWORDS.read_text(encoding="utf-8").splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
 def check_password_strength(password: str) -> str | None:
-    """Why a new password is refused, or None."""
-    if len(password) < 8:
-        return "password must be at least 8 characters"
-    if len(password) > 1024:
-        return "password must be at most 1024 characters"
+    """Why a new password is refused, or None (OWASP ASVS 2.1.1 and 2.1.7: at least 12 characters,
+    none of the most common passwords, whatever their letter case)."""
+    if len(password) < MIN_PASSWORD:
+        return f"password must be at least {MIN_PASSWORD} characters"
+    if len(password) > MAX_PASSWORD:
+        return f"password must be at most {MAX_PASSWORD} characters"
+    if password.lower() in common_passwords():
+        return "password is one of the 10,000 most common passwords: choose another"
     return None
 
 
@@ -117,26 +135,36 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
 
 # -- login throttling ----------------------------------------------------------------------------
 class LoginThrottle:
-    """Counter of failed logins per username and per client address, kept in the storage (table
-    login_failures), so every server process on one database counts together and a restart lifts
-    no lockout. Rules, for each key:
+    """Counters of failed logins, kept in the storage (table login_failures), so every server
+    process on one database counts together and a restart lifts no lockout. Written against OWASP
+    ASVS 2.2.1 (docs/security.md says how): a lockout must never be something one person can turn
+    against another's account. Three keys count each failure:
 
-    - `max_failures` failures of a username (`max_failures_per_address` from an address) within
-      `window_s` lock it out: the window opens at the key's first failure, and a failure after the
-      window has passed opens a new one (its failures are forgotten).
-    - A lockout lasts `lockout_s`, doubled for every further lockout of the key (at most one hour),
-      and starts the count again.
-    - A successful login clears the username's counter and lockouts (not the address's, so one
-      valid account cannot be used to reset an address that is guessing others' passwords).
-    - A key is forgotten, lockouts included, once it is not locked and has had no failure for
-      `forget_s` (a day; at least `window_s`). At most `MAX_KEYS` keys are tracked: beyond that the
-      unlocked keys whose last failure is oldest are forgotten first; a locked key never is.
-      Pruning runs on the first failure a throttle sees and then every `PRUNE_EVERY` failures.
+    - (account, address): `max_failures` failures of one username from one client address lock
+      that pair out. The right password from another address still works.
+    - address: `max_failures_per_address` failures from one address, whatever the usernames, lock
+      the address out (many phones share a kecamatan's NAT, hence the higher limit).
+    - account: `max_failures_per_account` failures of one username within `account_window_s`,
+      from all addresses together (ASVS: at most 100 an hour), lock the account out for the rest of
+      that hour, except on devices that have logged in as this account before (their client id has
+      one of its device rows): a phone already in use keeps working, a new one waits.
+
+    For the first two, the window opens at a key's first failure and a failure after `window_s`
+    opens a new one (the earlier ones are forgotten); a lockout lasts `lockout_s`, doubled for every
+    further lockout of the key (at most one hour), and starts the count again: the backoff is per
+    address. A successful login clears only its (account, address) pair: never the address, so one
+    valid account cannot be used to reset an address that guesses others' passwords, and never the
+    account's hourly count.
+
+    A key is forgotten, lockouts included, once it is not locked and has had no failure for
+    `forget_s` (a day; at least the windows). At most `MAX_KEYS` keys are tracked: beyond that the
+    unlocked keys whose last failure is oldest are forgotten first; a locked key never is. Pruning
+    runs on the first failure a throttle sees and then every `PRUNE_EVERY` failures.
 
     The storage does each check and each failure as one SQL statement, computed from the row as it
-    stands, so failures arriving at several processes at once all count. Times are wall-clock epoch seconds
-    (`clock`, injectable for tests): a monotonic clock is neither shared between processes nor
-    continued across restarts. The methods take the storage (Accounts passes its own)."""
+    stands, so failures arriving at several processes at once all count. Times are wall-clock epoch
+    seconds (`clock`, injectable for tests): a monotonic clock is neither shared between processes
+    nor continued across restarts. The methods take the storage (Accounts passes its own)."""
 
     MAX_KEYS = 100_000
     MAX_LOCKOUT_S = 3600
@@ -150,13 +178,17 @@ class LoginThrottle:
         max_failures_per_address: int,
         lockout_s: int,
         window_s: int,
+        max_failures_per_account: int = 100,
+        account_window_s: int = 3600,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.max_failures = max_failures
         self.max_failures_per_address = max_failures_per_address
+        self.max_failures_per_account = max_failures_per_account
         self.lockout_s = lockout_s
         self.window_s = window_s
-        self.forget_s = max(self.FORGET_S, window_s)
+        self.account_window_s = account_window_s
+        self.forget_s = max(self.FORGET_S, window_s, account_window_s)
         self._clock = clock
         self._until_prune = 0
 
@@ -165,38 +197,53 @@ class LoginThrottle:
         return cls(
             max_failures=config.login_max_failures,
             max_failures_per_address=config.login_max_failures_per_address,
+            max_failures_per_account=config.login_max_failures_per_account,
             lockout_s=config.login_lockout_s,
             window_s=config.login_window_s,
+            account_window_s=config.login_account_window_s,
         )
 
     @staticmethod
-    def keys(username: str, address: str) -> tuple[str, str]:
-        return "user:" + username.strip().lower(), "addr:" + address
+    def keys(username: str, address: str) -> tuple[str, str, str]:
+        """(the pair's key, the address's, the account's)."""
+        account = "acct:" + username.strip().lower()
+        return f"{account}|addr:{address}", "addr:" + address, account
+
+    def _wait(self, locked_until: float) -> int:
+        return max(0, math.ceil(locked_until - self._clock()))
 
     async def retry_after(self, storage: Storage, username: str, address: str) -> int:
-        """Seconds to wait before another attempt is allowed (0: go ahead)."""
-        locked_until = await storage.login_locked_until(self.keys(username, address))
-        return max(0, math.ceil(locked_until - self._clock()))
+        """Seconds before this address may try this username again (0: go ahead)."""
+        pair, addr, _ = self.keys(username, address)
+        return self._wait(await storage.login_locked_until([pair, addr]))
+
+    async def account_retry_after(self, storage: Storage, username: str) -> int:
+        """Seconds before a device new to this account may try it again (0: go ahead)."""
+        return self._wait(await storage.login_locked_until([self.keys(username, "")[2]]))
 
     async def failure(self, storage: Storage, username: str, address: str) -> None:
         now = self._clock()
-        user_key, addr_key = self.keys(username, address)
-        for key, limit in ((user_key, self.max_failures), (addr_key, self.max_failures_per_address)):
+        pair, addr, account = self.keys(username, address)
+        for key, limit, window_s, lockout_s in (
+            (pair, self.max_failures, self.window_s, self.lockout_s),
+            (addr, self.max_failures_per_address, self.window_s, self.lockout_s),
+            (account, self.max_failures_per_account, self.account_window_s, self.account_window_s),
+        ):
             await storage.record_login_failure(
                 key,
                 now=now,
                 limit=limit,
-                window_s=self.window_s,
-                lockout_s=self.lockout_s,
-                max_lockout_s=self.MAX_LOCKOUT_S,
+                window_s=window_s,
+                lockout_s=lockout_s,
+                max_lockout_s=max(self.MAX_LOCKOUT_S, lockout_s),
             )
         if self._until_prune <= 0:
             self._until_prune = self.PRUNE_EVERY
             await storage.prune_login_failures(now=now, quiet_before=now - self.forget_s, keep=self.MAX_KEYS)
         self._until_prune -= 1
 
-    async def success(self, storage: Storage, username: str) -> None:
-        await storage.clear_login_failures(self.keys(username, "")[0])
+    async def success(self, storage: Storage, username: str, address: str) -> None:
+        await storage.clear_login_failures(self.keys(username, address)[0])
 
 
 # -- sessions ------------------------------------------------------------------------------------
@@ -326,6 +373,12 @@ class Accounts:
         self, username: str, password: str, *, device_name: str, client_id: str, address: str
     ) -> tuple[str, User, Device]:
         wait = await self.throttle.retry_after(self.storage, username, address)
+        found = await self.storage.user_by_username(username.strip())
+        if not wait:
+            wait = await self.throttle.account_retry_after(self.storage, username)
+            # An account guessed at from many addresses: the devices it already uses go on.
+            if wait and found is not None and found[0].id in await self.storage.client_owners(client_id):
+                wait = 0
         if wait:
             raise ApiError(
                 429,
@@ -333,7 +386,6 @@ class Accounts:
                 f"Terlalu banyak percobaan. Coba lagi dalam {wait} detik",
                 retry_after=wait,
             )
-        found = await self.storage.user_by_username(username.strip())
         ok = await self.passwords.verify(found[1] if found else None, password)
         if found is None or not ok or found[0].disabled:
             await self.throttle.failure(self.storage, username, address)
@@ -347,11 +399,11 @@ class Accounts:
                     reason="disabled" if found and ok else "bad_credentials",
                 )
             )
-            if found is not None and ok:
-                raise ApiError(401, "account_disabled", "Akun dinonaktifkan, hubungi admin")
+            # A disabled account gets the answer a wrong password gets: the answer must not confirm
+            # a password (the audit entry says which it was).
             raise ApiError(401, "bad_credentials", "Nama pengguna atau kata sandi salah")
         user = found[0]
-        await self.throttle.success(self.storage, username)
+        await self.throttle.success(self.storage, username, address)
         if await self.storage.client_owners(client_id) - {user.id}:
             await self.storage.append_audit(
                 audit_entry(

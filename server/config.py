@@ -30,9 +30,13 @@ class Config:
     """How often the last_seen times noted by requests are written, all in one transaction
     (server/touches.py): a crash loses at most this much of them; a clean stop loses none."""
     login_max_failures: int = 5
-    """Failed logins of one username before it is made to wait."""
+    """Failed logins of one username from one client address before that pair is made to wait."""
     login_max_failures_per_address: int = 30
     """Failed logins from one client address (many phones share a kecamatan's NAT)."""
+    login_max_failures_per_account: int = 100
+    """Failed logins of one username from all addresses within login_account_window_s before only
+    its known devices may try it (OWASP ASVS 2.2.1: at most 100 failed attempts an hour)."""
+    login_account_window_s: int = 3600
     login_lockout_s: int = 30
     """First wait after too many failures; doubles with each further lockout (at most 1 hour)."""
     login_window_s: int = 15 * 60

@@ -4,6 +4,9 @@ Scope: an admin without assignments administers everything. An admin assigned to
 administers the officers and supervisors of those warehouses only (never other admins), may assign
 only those warehouses and edit only those warehouses; creating warehouses and publishing templates
 (which concern everyone) is left to an unassigned admin. Every change is written to the audit log.
+
+Bodies are decoded strictly (server.api.wire.WireBody): `"disabled": 0` or `"disabled": "true"` is
+400 invalid_request, never taken for a boolean, and a number is never taken from a string.
 """
 
 from __future__ import annotations
@@ -17,8 +20,16 @@ from litestar import Controller, Request, get, patch, post, put
 from litestar.params import JSONBody, Parameter
 from msgspec import Meta, Struct
 
-from server.api.wire import refuse_nul
-from server.auth import Accounts, Session, audit_entry, check_password_strength, require_role
+from server.api.wire import WireBody, refuse_nul
+from server.auth import (
+    MAX_PASSWORD,
+    MIN_PASSWORD,
+    Accounts,
+    Session,
+    audit_entry,
+    check_password_strength,
+    require_role,
+)
 from server.deps import SessionDep, StorageDep
 from server.errors import ApiError
 from server.models import Device, Name, Short, User, UserInput, Username, Warehouse, now_iso
@@ -30,7 +41,7 @@ from sync.messages import Id
 ADMINS = require_role("admin")
 MAX_TEMPLATE_BYTES = 512 * 1024
 
-Password = Annotated[str, Meta(min_length=8, max_length=1024)]
+Password = Annotated[str, Meta(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)]
 
 
 class NewUser(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -161,7 +172,7 @@ class AdminController(Controller):
         """Accounts this admin manages."""
         return [u for u in await storage.users() if _manageable(session, u)]
 
-    @post("/users", status_code=201)
+    @post("/users", status_code=201, dto=WireBody[NewUser], return_dto=None)
     async def create_user(
         self,
         request: Request[Any, Any, Any],
@@ -204,7 +215,7 @@ class AdminController(Controller):
         )
         return user
 
-    @patch("/users/{user_id:str}")
+    @patch("/users/{user_id:str}", dto=WireBody[UserChange], return_dto=None)
     async def change_user(
         self,
         request: Request[Any, Any, Any],
@@ -217,8 +228,15 @@ class AdminController(Controller):
         logs the user out of every device)."""
         user = await _user_or_404(session, storage, user_id)
         accounts: Accounts = request.app.state.accounts
+        # Everything that can refuse the change is checked before any part of it is made.
         if data.warehouses is not None:
             _check_assignable(session, data.warehouses)
+        if data.disabled and not user.disabled and user.id == session.user.id:
+            raise ApiError(409, "cannot_disable_self", "Anda tidak dapat menonaktifkan akun sendiri")
+        problem = check_password_strength(data.password) if data.password is not None else None
+        if problem:
+            raise ApiError(400, "weak_password", problem)
+        if data.warehouses is not None:
             try:
                 await storage.assign(user.id, data.warehouses)
             except StorageUnavailable:
@@ -227,16 +245,11 @@ class AdminController(Controller):
                 raise ApiError(400, "unknown_warehouse", str(exc)) from exc
             await storage.append_audit(_audit(session, "user.assigned", user.id, warehouses=data.warehouses))
         if data.disabled is not None and data.disabled != user.disabled:
-            if data.disabled and user.id == session.user.id:
-                raise ApiError(409, "cannot_disable_self", "Anda tidak dapat menonaktifkan akun sendiri")
             await storage.set_disabled(user.id, data.disabled)
             revoked = await storage.revoke_devices(user.id, now_iso()) if data.disabled else 0
             kind = "user.disabled" if data.disabled else "user.enabled"
             await storage.append_audit(_audit(session, kind, user.id, revoked_tokens=revoked))
         if data.password is not None:
-            problem = check_password_strength(data.password)
-            if problem:
-                raise ApiError(400, "weak_password", problem)
             await storage.set_password(user.id, await accounts.passwords.hash(data.password))
             revoked = await storage.revoke_devices(user.id, now_iso())
             await storage.append_audit(
@@ -275,7 +288,7 @@ class AdminController(Controller):
         """Every warehouse this admin administers, inactive ones included."""
         return await storage.warehouses(None if _global(session) else sorted(session.actor.warehouses))
 
-    @post("/warehouses", status_code=201)
+    @post("/warehouses", status_code=201, dto=WireBody[Warehouse], return_dto=None)
     async def create_warehouse(
         self, data: JSONBody[Warehouse], session: SessionDep, storage: StorageDep
     ) -> Warehouse:
@@ -293,7 +306,7 @@ class AdminController(Controller):
         )
         return data
 
-    @put("/warehouses/{warehouse_id:str}")
+    @put("/warehouses/{warehouse_id:str}", dto=WireBody[Warehouse], return_dto=None)
     async def update_warehouse(
         self,
         warehouse_id: Annotated[str, Parameter(max_length=64)],

@@ -89,9 +89,19 @@ async def test_a_disabled_user_cannot_log_in_and_their_tokens_stop_working(
     assert (await client.get("/api/me", headers=bearer(token))).status_code == 200
     await storage.set_disabled(user.id, True)
     assert (await client.get("/api/me", headers=bearer(token))).status_code == 401
-    response = await client.post("/api/auth/login", json=login_body("joko"))
-    assert response.status_code == 401
-    assert response.json()["code"] == "account_disabled"
+    right = await client.post("/api/auth/login", json=login_body("joko"))
+    wrong = await client.post("/api/auth/login", json=login_body("joko", "salah-sandi"))
+    # The same answer as for a wrong password: it must not confirm a disabled account's password.
+    assert (
+        (right.status_code, right.json())
+        == (wrong.status_code, wrong.json())
+        == (
+            401,
+            {"code": "bad_credentials", "message": "Nama pengguna atau kata sandi salah"},
+        )
+    )
+    reasons = [row.entry.detail["reason"] async for row in storage.audit_rows()]
+    assert reasons == ["disabled", "bad_credentials"]  # the audit log still tells them apart
 
 
 async def test_logout_revokes_the_token(
@@ -159,8 +169,14 @@ async def test_a_revoked_token_is_401(
 
 
 # -- throttling -------------------------------------------------------------------------------------
-async def test_five_failures_lock_the_username_with_429_and_retry_after(
-    client: httpx.AsyncClient, factory: Factory
+def from_address(app: Litestar, address: str) -> httpx.AsyncClient:
+    """A client of the running app whose requests come from `address`."""
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+async def test_five_failures_lock_the_account_from_that_address_only(
+    client: httpx.AsyncClient, factory: Factory, app: Litestar
 ) -> None:
     await factory.user(username="rudi")
     for _ in range(5):
@@ -177,6 +193,57 @@ async def test_five_failures_lock_the_username_with_429_and_retry_after(
     assert (
         await client.post("/api/auth/login", json=login_body("siti", client_id="client-0009"))
     ).status_code == 200
+    # Nor is rudi himself, with the right password, from another address.
+    async with from_address(app, "10.20.30.40") as elsewhere:
+        assert (await elsewhere.post("/api/auth/login", json=login_body("rudi"))).status_code == 200
+
+
+async def test_one_address_cannot_lock_other_people_out(
+    client: httpx.AsyncClient, factory: Factory, app: Litestar
+) -> None:
+    """Five wrong passwords for each of the supervisors from one address (25, under its limit of 30):
+    that address is refused for them, everyone else logs them in."""
+    names = [f"pengawas{i}" for i in range(5)]
+    for name in names:
+        await factory.user(username=name, role="supervisor")
+    async with from_address(app, "10.66.6.6") as attacker:
+        for name in names:
+            for _ in range(5):
+                assert (await attacker.post("/api/auth/login", json=login_body(name, "x"))).status_code == 401
+        for name in names:
+            assert (await attacker.post("/api/auth/login", json=login_body(name))).status_code == 429
+    async with from_address(app, "10.0.0.2") as posko:
+        for n, name in enumerate(names):
+            ok = await posko.post("/api/auth/login", json=login_body(name, client_id=f"client-pos{n}"))
+            assert ok.status_code == 200, name
+
+
+@pytest.fixture
+async def account_limited_app(config: Config, storage: SqliteStorage) -> AsyncIterator[Litestar]:
+    app = create_app(dataclasses.replace(config, login_max_failures_per_account=10), storage=storage)
+    async with lifespan(app):
+        yield app
+
+
+async def test_failures_from_many_addresses_hold_the_account_for_new_devices_only(
+    account_limited_app: Litestar, factory: Factory
+) -> None:
+    """ASVS 2.2.1: at most `login_max_failures_per_account` failures an hour on one account, from all
+    addresses together; then only the devices that already logged in as it may try."""
+    app = account_limited_app
+    await factory.user(username="hendra", role="supervisor")
+    async with from_address(app, "10.0.0.1") as office:
+        assert (
+            await office.post("/api/auth/login", json=login_body("hendra", client_id="client-hendra"))
+        ).status_code == 200
+    for n in range(10):  # a botnet: one failure from each of ten addresses
+        async with from_address(app, f"172.16.0.{n}") as bot:
+            assert (await bot.post("/api/auth/login", json=login_body("hendra", "x"))).status_code == 401
+    async with from_address(app, "10.0.0.7") as cafe:
+        new_phone = await cafe.post("/api/auth/login", json=login_body("hendra", client_id="client-new01"))
+        assert new_phone.status_code == 429 and 3500 <= new_phone.json()["retry_after"] <= 3600
+        own_phone = await cafe.post("/api/auth/login", json=login_body("hendra", client_id="client-hendra"))
+        assert own_phone.status_code == 200
 
 
 @pytest.fixture
@@ -210,16 +277,17 @@ async def test_throttle_backs_off_and_forgets_old_failures(storage: Storage) -> 
         await throttle.failure(storage, "budi", "10.0.0.1")
     now[0] += 601  # outside the window: those two are forgotten
     await throttle.failure(storage, "budi", "10.0.0.1")
-    assert await throttle.retry_after(storage, "budi", "10.0.0.2") == 0
+    assert await throttle.retry_after(storage, "budi", "10.0.0.1") == 0
     await throttle.failure(storage, "budi", "10.0.0.1")
     await throttle.failure(storage, "budi", "10.0.0.1")
-    assert await throttle.retry_after(storage, "BUDI", "10.0.0.9") == 30
+    assert await throttle.retry_after(storage, "BUDI", "10.0.0.1") == 30
+    assert await throttle.retry_after(storage, "budi", "10.0.0.9") == 0  # another address
     now[0] += 31
     assert await throttle.retry_after(storage, "budi", "10.0.0.1") == 0
     for _ in range(3):
         await throttle.failure(storage, "budi", "10.0.0.1")
     assert await throttle.retry_after(storage, "budi", "10.0.0.1") == 60  # doubled
-    await throttle.success(storage, "budi")
+    await throttle.success(storage, "budi", "10.0.0.1")
     assert await throttle.retry_after(storage, "budi", "10.0.0.1") == 0
 
 
@@ -237,21 +305,45 @@ async def test_throttle_lockouts_double_up_to_an_hour(storage: Storage) -> None:
     assert waits == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
 
 
-async def test_a_success_clears_the_username_but_not_the_address(storage: Storage) -> None:
+async def test_a_success_clears_its_account_and_address_but_not_the_address(storage: Storage) -> None:
     _, clock = clock_at(1_700_000_000.0)
     throttle = LoginThrottle(
         max_failures=3, max_failures_per_address=3, lockout_s=30, window_s=600, clock=clock
     )
     for name in ("a1", "a2", "a3"):
         await throttle.failure(storage, name, "10.0.0.1")
-    await throttle.success(storage, "a1")
+    await throttle.success(storage, "a1", "10.0.0.1")
     assert await throttle.retry_after(storage, "siti", "10.0.0.1") == 30  # the address stays locked
     assert await throttle.retry_after(storage, "a1", "10.0.0.2") == 0
+    throttle.max_failures_per_address = 100
     for _ in range(2):
         await throttle.failure(storage, "siti", "10.0.0.2")
-    await throttle.success(storage, "siti")
+    await throttle.success(storage, "siti", "10.0.0.2")
     await throttle.failure(storage, "siti", "10.0.0.2")  # counting starts again
-    assert await throttle.retry_after(storage, "siti", "10.0.0.3") == 0
+    await throttle.failure(storage, "siti", "10.0.0.2")
+    assert await throttle.retry_after(storage, "siti", "10.0.0.2") == 0
+
+
+async def test_the_account_count_spans_addresses_and_a_success_does_not_reset_it(storage: Storage) -> None:
+    now, clock = clock_at(1_700_000_000.0)
+    throttle = LoginThrottle(
+        max_failures=5,
+        max_failures_per_address=100,
+        max_failures_per_account=4,
+        lockout_s=30,
+        window_s=600,
+        account_window_s=3600,
+        clock=clock,
+    )
+    for n in range(3):
+        await throttle.failure(storage, "budi", f"10.0.0.{n}")
+    await throttle.success(storage, "budi", "10.0.0.9")
+    assert await throttle.account_retry_after(storage, "budi") == 0
+    await throttle.failure(storage, "budi", "10.0.0.3")
+    assert await throttle.account_retry_after(storage, "BUDI") == 3600
+    assert await throttle.retry_after(storage, "budi", "10.0.0.4") == 0  # not a hard lock
+    now[0] += 3600
+    assert await throttle.account_retry_after(storage, "budi") == 0
 
 
 async def test_quiet_keys_are_forgotten_and_the_number_of_keys_is_capped(
@@ -268,18 +360,21 @@ async def test_quiet_keys_are_forgotten_and_the_number_of_keys_is_capped(
     throttle._until_prune = 0  # prune on the next failure
     await throttle.failure(storage, "siti", "10.0.0.2")
     assert {row[0] for row in sql_rows("SELECT key FROM login_failures")} == {
-        "user:budi", "addr:10.0.0.1", "user:siti", "addr:10.0.0.2",
+        "acct:budi|addr:10.0.0.1", "addr:10.0.0.1", "acct:budi",
+        "acct:siti|addr:10.0.0.2", "addr:10.0.0.2", "acct:siti",
     }  # fmt: skip
     now[0] += 2  # budi has been quiet for a day: forgotten, his lockout count too
     throttle._until_prune = 0
     await throttle.failure(storage, "siti", "10.0.0.2")
-    assert {row[0] for row in sql_rows("SELECT key FROM login_failures")} == {"user:siti", "addr:10.0.0.2"}
+    assert {row[0] for row in sql_rows("SELECT key FROM login_failures")} == {
+        "acct:siti|addr:10.0.0.2", "addr:10.0.0.2", "acct:siti",
+    }  # fmt: skip
     for _ in range(2):
         await throttle.failure(storage, "budi", "10.0.0.1")
     assert await throttle.retry_after(storage, "budi", "10.0.0.1") == 30  # not 60
 
     # Beyond MAX_KEYS keys, the unlocked ones whose last failure is oldest go; a locked key stays.
-    monkeypatch.setattr(LoginThrottle, "MAX_KEYS", 4)
+    monkeypatch.setattr(LoginThrottle, "MAX_KEYS", 5)
     for i in range(3):
         now[0] += 1
         await throttle.failure(storage, f"u{i}", "10.0.0.9")
@@ -287,7 +382,9 @@ async def test_quiet_keys_are_forgotten_and_the_number_of_keys_is_capped(
     now[0] += 1
     await throttle.failure(storage, "joko", "10.0.0.9")
     keys = {row[0] for row in sql_rows("SELECT key FROM login_failures")}
-    assert keys == {"user:budi", "user:siti", "addr:10.0.0.9", "user:joko"}  # 2 locked + the 2 latest
+    # the 2 locked pairs and the 3 keys of the latest failure
+    assert keys == {"acct:budi|addr:10.0.0.1", "acct:siti|addr:10.0.0.2", "acct:joko|addr:10.0.0.9",
+                    "addr:10.0.0.9", "acct:joko"}  # fmt: skip
     assert await throttle.retry_after(storage, "budi", "10.0.0.1") > 0
 
 
@@ -339,7 +436,8 @@ async def test_failures_at_two_processes_at_once_all_count(
         rows = dict(
             (str(k), (f, n)) for k, f, n in sql_rows("SELECT key, failures, lockouts FROM login_failures")
         )
-        assert rows == {"user:budi": (40, 0), "addr:10.0.0.1": (0, 1)}  # 40 counted; the 40th locked
+        # 40 counted; the 40th locked the address
+        assert rows == {"acct:budi|addr:10.0.0.1": (40, 0), "addr:10.0.0.1": (0, 1), "acct:budi": (40, 0)}
         assert await throttle.retry_after(stores[1], "siti", "10.0.0.1") == 30
     finally:
         for store in stores:

@@ -127,7 +127,7 @@ def test_user_lifecycle(
             "--password-stdin",
             "--database",
             db,
-            stdin="sandi-pertama\n",
+            stdin="sandi-pertama-kali\n",
             monkeypatch=monkeypatch,
         )
         == 0
@@ -142,7 +142,7 @@ def test_user_lifecycle(
         "officer",
         False,
     )
-    assert FAST_PASSWORDS.verify_sync(first_hash, "sandi-pertama")
+    assert FAST_PASSWORDS.verify_sync(first_hash, "sandi-pertama-kali")
 
     assert (
         run(
@@ -156,7 +156,7 @@ def test_user_lifecycle(
             "--password-stdin",
             "--database",
             db,
-            stdin="sandi-kedua\n",
+            stdin="sandi-kedua-kalinya\n",
             monkeypatch=monkeypatch,
         )
         == 1
@@ -171,13 +171,13 @@ def test_user_lifecycle(
             "--password-stdin",
             "--database",
             db,
-            stdin="sandi-kedua\n",
+            stdin="sandi-kedua-kalinya\n",
             monkeypatch=monkeypatch,
         )
         == 0
     )
     found = load_user(tmp_path, "slamet")
-    assert found is not None and FAST_PASSWORDS.verify_sync(found[1], "sandi-kedua")
+    assert found is not None and FAST_PASSWORDS.verify_sync(found[1], "sandi-kedua-kalinya")
 
     assert run("user", "disable", "slamet", "--database", db) == 0
     assert load_user(tmp_path, "slamet")[0].disabled  # type: ignore[index]
@@ -199,14 +199,16 @@ def test_user_add_validates_its_input(
     assert run("migrate", "--database", db) == 0
     args = ["user", "add", "joko", "--full-name", "Joko", "--agency", "TNI", "--database", db]
     assert run(*args, "--password-stdin", stdin="pendek\n", monkeypatch=monkeypatch) == 1
-    assert "at least 8" in capsys.readouterr().err
+    assert "at least 12" in capsys.readouterr().err
+    assert run(*args, "--password-stdin", stdin="1QAZ2WSX3EDC\n", monkeypatch=monkeypatch) == 1
+    assert "10,000 most common" in capsys.readouterr().err
     assert (
         run(
             *args,
             "--password-stdin",
             "--warehouse",
             "gd-tidak-ada",
-            stdin="cukup-panjang\n",
+            stdin="cukup-panjang-sandinya\n",
             monkeypatch=monkeypatch,
         )
         == 1
@@ -227,7 +229,7 @@ def test_user_add_validates_its_input(
             "--password-stdin",
             "--database",
             db,
-            stdin="cukup-panjang\n",
+            stdin="cukup-panjang-sandinya\n",
             monkeypatch=monkeypatch,
         )
         == 1
@@ -328,7 +330,7 @@ def test_audit_verify_finds_the_first_broken_entry(
                 "--password-stdin",
                 "--database",
                 db,
-                stdin="cukup-panjang\n",
+                stdin="cukup-panjang-sandinya\n",
                 monkeypatch=monkeypatch,
             )
             == 0

@@ -51,7 +51,7 @@ async def test_an_admin_creates_assigns_disables_and_resets_users_with_audit(
         "agency": "TNI",
         "rank": "Kopda",
         "warehouses": [a.id],
-        "password": "rahasia-123",
+        "password": "rahasia-gudang-123",
     }
     created = await client.post("/api/admin/users", json=new, headers=admin)
     assert created.status_code == 201 and created.json()["warehouses"] == [a.id]
@@ -66,7 +66,7 @@ async def test_an_admin_creates_assigns_disables_and_resets_users_with_audit(
         "/api/auth/login",
         json={
             "username": "bagus",
-            "password": "rahasia-123",
+            "password": "rahasia-gudang-123",
             "device_name": "HP",
             "client_id": "dev-bagus-01",
         },
@@ -132,7 +132,7 @@ async def test_a_scoped_admin_manages_only_its_warehouses(
         "full_name": "Admin Dua",
         "agency": "KPU",
         "role": "admin",
-        "password": "rahasia-123",
+        "password": "rahasia-gudang-123",
     }
     assert (await client.post("/api/admin/users", json=admin_user, headers=scoped)).status_code == 403
     assert [w["id"] for w in (await client.get("/api/admin/warehouses", headers=scoped)).json()] == [mine.id]
@@ -221,3 +221,61 @@ async def test_templates_publish_from_json_or_yaml_with_clear_errors_and_never_c
         )
     ).status_code == 400
     assert "template.published" in await audit_kinds(storage)
+
+
+# -- passwords and strict bodies --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "password",
+    ["12345678", "password", "PASSWORD", "rahasia-123", "1qaz2wsx3edc", "QazWsxEdcRfv"],
+)
+async def test_new_passwords_need_12_characters_and_none_of_the_10000_most_common(
+    client: httpx.AsyncClient, factory: Factory, storage: SqliteStorage, password: str
+) -> None:
+    admin = bearer(await factory.token(await factory.user(role="admin")))
+    user = await factory.user(username="korban")
+    body = {"username": "baru", "full_name": "Pengguna Baru", "agency": "TNI", "password": password}
+    created = await client.post("/api/admin/users", json=body, headers=admin)
+    changed = await client.patch(f"/api/admin/users/{user.id}", json={"password": password}, headers=admin)
+    for response in (created, changed):
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] in ("weak_password", "invalid_request")
+    assert await storage.user_by_username("baru") is None
+    assert await audit_kinds(storage) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"disabled": 0}, {"disabled": 1}, {"disabled": "true"}, {"disabled": None, "warehouses": "gd-1"}],
+)
+async def test_admin_bodies_take_booleans_and_lists_strictly(
+    client: httpx.AsyncClient, factory: Factory, storage: SqliteStorage, body: dict[str, object]
+) -> None:
+    admin = bearer(await factory.token(await factory.user(role="admin")))
+    user = await factory.user(username="korban")
+    response = await client.patch(f"/api/admin/users/{user.id}", json=body, headers=admin)
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_request"), response.text
+    assert "at `$." in response.json()["message"]
+    found = await storage.user(user.id)
+    assert found is not None and not found.disabled
+    assert await audit_kinds(storage) == []
+
+
+async def test_a_change_refused_in_part_changes_nothing(
+    client: httpx.AsyncClient, factory: Factory, storage: SqliteStorage
+) -> None:
+    w = await factory.warehouse()
+    admin_user = await factory.user(role="admin")
+    admin = bearer(await factory.token(admin_user))
+    user = await factory.user(username="korban")
+    weak = await client.patch(
+        f"/api/admin/users/{user.id}", json={"disabled": True, "password": "pendek"}, headers=admin
+    )
+    assert weak.status_code == 400
+    myself = await client.patch(
+        f"/api/admin/users/{admin_user.id}", json={"warehouses": [w.id], "disabled": True}, headers=admin
+    )
+    assert (myself.status_code, myself.json()["code"]) == (409, "cannot_disable_self")
+    found, me = await storage.user(user.id), await storage.user(admin_user.id)
+    assert found is not None and not found.disabled
+    assert me is not None and me.warehouses == [] and not me.disabled
+    assert await audit_kinds(storage) == []
