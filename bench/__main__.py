@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import growth, initial, push, pwa, storm
+from bench import growth, images, initial, push, pwa, storm
 from bench.context import Context
 from bench.env import REPO, machine
 from bench.report import Section, render, write_doc
@@ -30,6 +30,7 @@ SECTIONS: dict[str, Callable[[Context], Awaitable[Section | list[Section]]]] = {
     "initial": initial.run,
     "growth": growth.run,
     "pwa": pwa.run,
+    "images": images.run,
 }
 
 

@@ -26,12 +26,14 @@ FAST_PASSWORDS = Passwords(time_cost=1, memory_kib=8, parallelism=1)
 _numbers = itertools.count(1)
 
 
-def scan_bomb(width: int = 2000, height: int = 2000, repeats: int = 200) -> bytes:
+def scan_bomb(
+    width: int = 2000, height: int = 2000, repeats: int = 200, colour: tuple[int, int, int] = (120, 130, 140)
+) -> bytes:
     """A progressive JPEG of one colour whose last scan is repeated `repeats` times: small on the
     wire (the repeated scan is a few bytes), slow to decode (every scan goes over the whole image;
     6000 x 6000 with 200 repeats is some 0.2 MiB and takes seconds)."""
     out = io.BytesIO()
-    Image.new("RGB", (width, height), (120, 130, 140)).save(out, "JPEG", progressive=True, quality=50)
+    Image.new("RGB", (width, height), colour).save(out, "JPEG", progressive=True, quality=50)
     data = out.getvalue()
     pos, last = 2, (0, 0)
     while data[pos + 1] != 0xD9:  # walk the segments to EOI, noting where the last scan is
