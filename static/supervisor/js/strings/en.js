@@ -298,7 +298,7 @@ export default {
   'admin.rank': 'Rank',
   'admin.id_number': 'NRP / NIP / NRK',
   'admin.warehouse_ids': 'Warehouse ids (comma separated)',
-  'admin.initial_password': 'Initial password (at least 8 characters)',
+  'admin.initial_password': 'Initial password (at least 12 characters, not a common one)',
   'admin.create': 'Create',
   'admin.user_created': 'User created.',
   'admin.saved': 'Saved.',

@@ -298,7 +298,7 @@ export default {
   'admin.rank': 'Pangkat',
   'admin.id_number': 'NRP / NIP / NRK',
   'admin.warehouse_ids': 'Id gudang (pisahkan dengan koma)',
-  'admin.initial_password': 'Kata sandi awal (min. 8 karakter)',
+  'admin.initial_password': 'Kata sandi awal (min. 12 karakter, bukan yang umum dipakai)',
   'admin.create': 'Buat',
   'admin.user_created': 'Pengguna dibuat.',
   'admin.saved': 'Tersimpan.',
