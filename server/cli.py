@@ -31,7 +31,7 @@ from typing import Any
 import msgspec
 
 from server.auth import Passwords, audit_entry, check_password_strength
-from server.config import Config, database_from_env
+from server.config import Config, database_from_env, default_static_dir, missing_static_files
 from server.models import ROLES, UserInput
 from server.storage import Conflict, Storage, StorageError, open_storage, sqlite_path
 from sync.domain import AGENCIES
@@ -105,10 +105,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         await install_reference_data(storage)
         return 0
 
+    static_dir = Path(args.static_dir) if args.static_dir else default_static_dir()
+    missing = missing_static_files(static_dir)
+    if missing:
+        # Without them the server would answer the API but show officers and supervisors nothing.
+        raise CliError(
+            f"the web app is not in {static_dir} (missing: {', '.join(missing)}); "
+            "reinstall the package or pass --static-dir"
+        )
     _run(args, prepare, create=True)
     config = Config(
         database=database,
-        static_dir=Path(args.static_dir) if args.static_dir else Config().static_dir,
+        static_dir=static_dir,
         debug=args.debug,
     )
     app = create_app(config)
@@ -523,7 +531,10 @@ def build_parser() -> argparse.ArgumentParser:
         " reverse proxy's or client's idle timeout)",
     )
     serve.add_argument(
-        "--static-dir", metavar="DIR", help="directory of the web app (default: the repo's static/)"
+        "--static-dir",
+        metavar="DIR",
+        help="directory of the web app (default: the installed package's copy, else the checkout's"
+        " static/); serve refuses to start when it lacks index.html, sw.js or supervisor/index.html",
     )
     serve.add_argument("--debug", action="store_true", help="debug mode (tracebacks in logs)")
     serve.set_defaults(func=cmd_serve)

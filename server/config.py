@@ -8,8 +8,25 @@ from pathlib import Path
 
 from server.storage import DEFAULT_DATABASE_URL
 
+PACKAGE_STATIC_DIR = Path(__file__).resolve().parent / "static"
+"""The web app as installed package data (`server.static`, built from the repository's static/)."""
 REPO_STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-"""The PWA shell, served at / (the repository's static/ next to server/)."""
+"""The repository's static/ next to server/ (a checkout, or an editable install)."""
+STATIC_ENTRY_POINTS = ("index.html", "sw.js", "supervisor/index.html")
+"""Files without which there is no app to serve: the officer PWA, its worker, the supervisor pages."""
+
+
+def default_static_dir() -> Path:
+    """The installed package's copy of the web app, else the checkout's static/."""
+    if (PACKAGE_STATIC_DIR / "index.html").is_file():
+        return PACKAGE_STATIC_DIR
+    return REPO_STATIC_DIR
+
+
+def missing_static_files(directory: Path) -> list[str]:
+    """Entry points of the web app that `directory` lacks (empty when it can be served)."""
+    return [name for name in STATIC_ENTRY_POINTS if not (directory / name).is_file()]
+
 
 MiB = 1024 * 1024
 
@@ -20,7 +37,7 @@ class Config:
     """Database URL: sqlite:///path/file.db (default ./data/tigapilar.db)."""
     data_dir: Path | None = None
     """Directory for attachments; default: the directory of the SQLite file."""
-    static_dir: Path | None = field(default=REPO_STATIC_DIR)
+    static_dir: Path | None = field(default_factory=default_static_dir)
     """Directory served at /; None serves no static files."""
     max_body_size: int = 8 * MiB
     token_ttl_days: int = 90

@@ -18,8 +18,6 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import PASSWORD, Server, ServerApi
 
-REPO_SCREENSHOTS = __import__("pathlib").Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
 
 @dataclass
 class SupervisorPage:

@@ -26,6 +26,9 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 REPO = Path(__file__).resolve().parents[2]
 STATIC = REPO / "static"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+"""Screenshots of the tests (git-ignored): of failures, and of the screens the docs show."""
+SCREENSHOTS_ENV = "TIGAPILAR_SCREENSHOT_DIR"
+"""Where the docs' screenshots go; scripts/screenshots points it at docs/screenshots."""
 CHROMIUM = os.environ.get("TIGAPILAR_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -51,6 +54,14 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def screenshot_path(name: str) -> Path:
+    """Where a screenshot for the docs is written: ARTIFACTS unless $TIGAPILAR_SCREENSHOT_DIR says
+    otherwise, so an ordinary test run never rewrites the tracked docs/screenshots/."""
+    directory = Path(os.environ.get(SCREENSHOTS_ENV) or ARTIFACTS)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / name
 
 
 @dataclass

@@ -15,13 +15,12 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.browser._supervisor_fixtures import (
-    REPO_SCREENSHOTS,
     Phone,
     complete_answers,
     jpeg,
     supervisor_page,
 )
-from tests.browser.conftest import Server
+from tests.browser.conftest import Server, screenshot_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -75,8 +74,7 @@ async def test_the_overview_updates_live_when_an_officer_submits_an_inspection_w
             "1 temuan"
         )
         assert await page.evaluate("window.__sameDocument === true")
-        REPO_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(REPO_SCREENSHOTS / "overview.png"), full_page=True)
+        await page.screenshot(path=str(screenshot_path("overview.png")), full_page=True)
 
         # The new inspection opens for review; "perlu perbaikan" is a mutation the phone pulls.
         await row.locator('[data-field="last-inspection"] a').click()
@@ -268,7 +266,6 @@ async def test_the_berita_acara_prints_with_photos_signatures_and_no_console_err
         await page.emulate_media(media="print")
         await expect(page.locator(".topbar")).to_be_hidden()
         await expect(page.locator(".print-toolbar")).to_be_hidden()
-        REPO_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(REPO_SCREENSHOTS / "print.png"), full_page=True)
+        await page.screenshot(path=str(screenshot_path("print.png")), full_page=True)
         pdf = await page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
         assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
