@@ -7,14 +7,18 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import MutableScopeHeaders, State
+from litestar.file_system import BaseLocalFileSystem
+from litestar.handlers import head
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.static_files import create_static_files_router
+from litestar.response.file import ASGIFileResponse
+from litestar.static_files import StaticFiles, create_static_files_router
 from litestar.types import ControllerRouterHandler, Message, Scope
 
 from server.api.accounts import AuthController, MeController
@@ -121,6 +125,21 @@ def document_errors(app: Litestar) -> None:
             handler.responses = {**errors, **(handler.responses or {})}
 
 
+def static_routes(directory: Path) -> list[ControllerRouterHandler]:
+    """The web app at /. Litestar's html_mode index route answers GET only: HEAD / (an uptime
+    check, `curl -I`) answers like GET / without a body, as every other file already does."""
+    index = StaticFiles(is_html_mode=True, directories=[directory], file_system=BaseLocalFileSystem())
+
+    @head("/", name="static/index/head", include_in_schema=False)
+    async def index_head() -> ASGIFileResponse:
+        return await index.handle(path="/", is_head_response=True)
+
+    files = create_static_files_router(
+        path="/", directories=[directory], html_mode=True, include_in_schema=False
+    )
+    return [files, index_head]
+
+
 def create_app(config: Config | None = None, *, storage: Storage | None = None) -> Litestar:
     """Build the application. With `storage`, the caller owns it (opened and closed outside);
     otherwise the lifespan opens config.database on start-up and closes it on shutdown."""
@@ -172,11 +191,7 @@ def create_app(config: Config | None = None, *, storage: Storage | None = None) 
     handlers: list[ControllerRouterHandler] = [limited(h) for h in ROUTE_HANDLERS]
     if config.static_dir is not None:
         if config.static_dir.is_dir():
-            handlers.append(
-                create_static_files_router(
-                    path="/", directories=[config.static_dir], html_mode=True, include_in_schema=False
-                )
-            )
+            handlers += static_routes(config.static_dir)
         else:
             log.warning("static directory %s not found: the PWA is not served", config.static_dir)
 

@@ -48,6 +48,15 @@ async def test_static_shell_is_served_at_root(client: httpx.AsyncClient) -> None
     assert (await client.get("/css/app.css")).headers["content-type"].startswith("text/css")
 
 
+async def test_head_of_the_root_answers_like_get_without_a_body(client: httpx.AsyncClient) -> None:
+    got = await client.get("/", headers={"Accept-Encoding": "identity"})
+    answered = await client.head("/")
+    assert answered.status_code == got.status_code == 200
+    assert answered.content == b""
+    assert int(answered.headers["content-length"]) == len(got.content)
+    assert answered.headers["content-security-policy"] == got.headers["content-security-policy"]
+
+
 async def test_static_files_do_not_escape_their_directory(client: httpx.AsyncClient, tmp_path: Path) -> None:
     (tmp_path / "secret.txt").write_text("rahasia")
     for path in ("/../secret.txt", "/%2e%2e/secret.txt", "/js/../../secret.txt"):
