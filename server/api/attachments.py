@@ -1,7 +1,9 @@
 """Photos, content-addressed by SHA-256.
 
 A phone first asks which of its hashes the server lacks, then uploads each missing one under its
-hash. The server checks the bytes against the hash, the size limit and the image type (by its magic
+hash: whole, or in ranges with `Content-Range` that survive a dropped connection (server/uploads.py;
+`GET /api/attachments/{sha256}/upload` tells how many bytes are stored; only the whole is checked).
+The server checks the bytes against the hash, the size limit and the image type (by its magic
 bytes, never the client's Content-Type), and decodes the image once, in a worker process with a time
 limit (server/images.py: polyglots, truncated files, decompression and scan bombs are refused with
 415), keeping its dimensions and its thumbnail. So an upload is idempotent, cannot be mislabelled,
@@ -13,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
+from litestar.exceptions import InternalServerException
 from litestar.params import JSONBody, Parameter
 
 from server import images
@@ -28,7 +32,10 @@ from server.images import DecodedImage, ImageDecoder, ImageRefused, ImagesBusy, 
 from server.models import now_iso
 from server.storage import Storage
 from server.storage.base import AttachmentMeta
+from server.uploads import PartialUploads, RangeWriter, parse_content_range
 from sync.messages import AttachmentsMissingRequest, AttachmentsMissingResponse
+
+log = logging.getLogger("tigapilar.attachments")
 
 MAX_ATTACHMENT = 10 * 1024 * 1024
 DECODER_BUSY_RETRY_S = 10
@@ -58,6 +65,78 @@ async def decode_upload(decoder: ImageDecoder, data: bytes) -> DecodedImage:
         raise images_busy() from busy
 
 
+_partials: dict[Path, PartialUploads] = {}
+
+
+def partial_uploads(storage: Storage) -> PartialUploads:
+    """The partial uploads of this storage's data directory (one tracker per directory)."""
+    directory = storage.data_dir / "attachments"
+    if directory not in _partials:
+        _partials[directory] = PartialUploads(directory)
+    return _partials[directory]
+
+
+async def store_photo(
+    data: bytes, sha256: str, session: Session, storage: Storage, decoder: ImageDecoder
+) -> Response[dict[str, Any]]:
+    """Check a photo's whole bytes and keep them: 201 when new, 200 when the server had them."""
+    if not data:
+        raise ApiError(400, "empty_body", "Berkas kosong")
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ApiError(400, "hash_mismatch", "Isi berkas tidak cocok dengan hash-nya", sha256=sha256)
+    if sniff(data) is None:
+        raise ApiError(415, "unsupported_type", images.MESSAGES["unsupported_type"])
+    answer = {"sha256": sha256, "size": len(data), "stored": len(data), "complete": True}
+    known = await storage.attachment(sha256)
+    if known is not None:
+        return Response({**answer, "mime": known.mime, "created": False}, status_code=200)
+    decoded = await decode_upload(decoder, data)
+    mime = decoded.mime
+    # The thumbnail first: a photo on record always has one, so nothing decodes the original again.
+    await asyncio.to_thread(
+        images.write_atomically, images.thumbnail_path(storage.data_dir, sha256), decoded.thumbnail
+    )
+    await asyncio.to_thread(images.write_atomically, _path(storage, sha256), data)
+    meta = AttachmentMeta(
+        sha256=sha256,
+        size=len(data),
+        mime=mime,
+        path=str(_path(storage, sha256).relative_to(storage.data_dir)),
+        uploaded_by=session.user.id,
+        created_at=now_iso(),
+        width=decoded.width,
+        height=decoded.height,
+    )
+    created = await storage.put_attachment(meta)
+    return Response({**answer, "mime": mime, "created": created}, status_code=201 if created else 200)
+
+
+def _cut_off(sha256: str, session: Session, received: int, expected: int | None) -> Response[dict[str, Any]]:
+    """The phone went away mid-upload: an everyday event on a weak link, one line in the log (the
+    answer reaches nobody; the phone resumes from the stored bytes)."""
+    log.warning(
+        "upload of %s by %s cut off by the client after %d of %s bytes",
+        sha256[:12],
+        session.user.id,
+        received,
+        "?" if expected is None else expected,
+    )
+    return Response({"code": "client_disconnected", "message": "Unggahan terputus"}, status_code=400)
+
+
+async def _append_range(writer: RangeWriter, request: Request[Any, Any, Any]) -> bool:
+    """Stream the request body into the partial file; False when the client went away."""
+    try:
+        async for piece in request.stream():
+            if piece:
+                await asyncio.to_thread(writer.write, piece)
+    except InternalServerException:  # Litestar's "client disconnected prematurely"
+        return False
+    finally:
+        await asyncio.to_thread(writer.close)
+    return True
+
+
 class AttachmentController(Controller):
     path = "/api/attachments"
     tags = ["attachments"]  # noqa: RUF012
@@ -80,41 +159,66 @@ class AttachmentController(Controller):
         storage: StorageDep,
         state: State,
     ) -> Response[dict[str, Any]]:
-        """Upload a photo's bytes under their hash. Uploading the same photo again is harmless."""
-        data = await request.body()
-        if not data:
-            raise ApiError(400, "empty_body", "Berkas kosong")
-        if hashlib.sha256(data).hexdigest() != sha256:
-            raise ApiError(400, "hash_mismatch", "Isi berkas tidak cocok dengan hash-nya", sha256=sha256)
-        if sniff(data) is None:
-            raise ApiError(415, "unsupported_type", images.MESSAGES["unsupported_type"])
+        """Upload a photo's bytes under their hash. Uploading the same photo again is harmless.
+
+        Whole (no Content-Range): 201 created, 200 already there. In ranges (`Content-Range: bytes
+        START-END/TOTAL`, START where the stored bytes end): 202 with `stored` until all TOTAL bytes
+        are there, then the whole is checked like a whole upload (201/200). A range that does not
+        start at the stored bytes is 409 `upload_offset_mismatch` with `stored`."""
+        header = request.headers.get("content-range")
+        if header is None:
+            try:
+                data = await request.body()
+            except InternalServerException:
+                return _cut_off(sha256, session, 0, None)
+            return await store_photo(data, sha256, session, storage, state.images)
+
+        byte_range = parse_content_range(header, MAX_ATTACHMENT)
         known = await storage.attachment(sha256)
         if known is not None:
             return Response(
-                {"sha256": sha256, "size": len(data), "mime": known.mime, "created": False}, status_code=200
+                {
+                    "sha256": sha256,
+                    "size": known.size,
+                    "stored": known.size,
+                    "complete": True,
+                    "created": False,
+                },
+                status_code=200,
             )
-        decoded = await decode_upload(state.images, data)
-        mime = decoded.mime
-        # The thumbnail first: a photo on record always has one, so nothing decodes the original again.
-        await asyncio.to_thread(
-            images.write_atomically, images.thumbnail_path(storage.data_dir, sha256), decoded.thumbnail
-        )
-        await asyncio.to_thread(images.write_atomically, _path(storage, sha256), data)
-        meta = AttachmentMeta(
-            sha256=sha256,
-            size=len(data),
-            mime=mime,
-            path=str(_path(storage, sha256).relative_to(storage.data_dir)),
-            uploaded_by=session.user.id,
-            created_at=now_iso(),
-            width=decoded.width,
-            height=decoded.height,
-        )
-        created = await storage.put_attachment(meta)
-        return Response(
-            {"sha256": sha256, "size": len(data), "mime": mime, "created": created},
-            status_code=201 if created else 200,
-        )
+        uploads = partial_uploads(storage)
+        if uploads.sweep_due():
+            await asyncio.to_thread(uploads.sweep)
+        writer = await asyncio.to_thread(uploads.open_range, sha256, byte_range)
+        if not await _append_range(writer, request):
+            return _cut_off(sha256, session, writer.stored, byte_range.total)
+        if writer.written != byte_range.length:
+            raise ApiError(
+                400,
+                "content_range_mismatch",
+                "Isi lebih pendek dari rentang Content-Range",
+                stored=writer.stored,
+            )
+        if not writer.complete:
+            return Response(
+                {"sha256": sha256, "size": byte_range.total, "stored": writer.stored, "complete": False},
+                status_code=202,
+            )
+        data = await asyncio.to_thread(writer.read_whole)
+        try:
+            return await store_photo(data, sha256, session, storage, state.images)
+        finally:
+            # Kept or refused, the partial is done with: bytes that failed the check never get better.
+            await asyncio.to_thread(uploads.discard, sha256)
+
+    @get("/{sha256:str}/upload")
+    async def upload_status(self, sha256: Sha, storage: StorageDep) -> dict[str, Any]:
+        """How many bytes of this photo the server holds: where a resumed upload goes on."""
+        meta = await storage.attachment(sha256)
+        if meta is not None:
+            return {"sha256": sha256, "stored": meta.size, "size": meta.size, "complete": True}
+        status = partial_uploads(storage).status(sha256)
+        return {"sha256": sha256, "stored": status.stored, "size": status.total, "complete": False}
 
     @get("/{sha256:str}")
     async def download(self, sha256: Sha, session: SessionDep, storage: StorageDep) -> Response[bytes]:
