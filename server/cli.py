@@ -105,13 +105,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         await install_reference_data(storage)
         return 0
 
-    static_dir = Path(args.static_dir) if args.static_dir else default_static_dir()
-    missing = missing_static_files(static_dir)
-    if missing:
+    static_dir: Path | None = None
+    if not args.no_static:
+        static_dir = Path(args.static_dir) if args.static_dir else default_static_dir()
+        missing = missing_static_files(static_dir)
+    if static_dir is not None and missing:
         # Without them the server would answer the API but show officers and supervisors nothing.
         raise CliError(
             f"the web app is not in {static_dir} (missing: {', '.join(missing)}); "
-            "reinstall the package or pass --static-dir"
+            "reinstall the package, pass --static-dir, or --no-static for the API alone"
         )
     _run(args, prepare, create=True)
     config = Config(
@@ -535,6 +537,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="directory of the web app (default: the installed package's copy, else the checkout's"
         " static/); serve refuses to start when it lacks index.html, sw.js or supervisor/index.html",
+    )
+    serve.add_argument(
+        "--no-static",
+        action="store_true",
+        help="serve the API only, without the web app",
     )
     serve.add_argument("--debug", action="store_true", help="debug mode (tracebacks in logs)")
     serve.set_defaults(func=cmd_serve)

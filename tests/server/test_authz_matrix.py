@@ -188,6 +188,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/healthz"): Route(get("/healthz"), {}, public=200),
     ("POST", "/api/auth/login"): Route(login, {}, public=200),
     ("GET", "/"): Route(get("/"), {}, public=200),
+    ("HEAD", "/"): Route(lambda w, s: Req("HEAD", "/"), {}, public=200),
     ("GET", "/{file_path:path}"): Route(get("/js/app.js"), {}, public=200),
     ("HEAD", "/{file_path:path}"): Route(lambda w, s: Req("HEAD", "/js/app.js"), {}, public=200),
     ("GET", "/schema"): Route(get("/schema"), {}, public=200),
@@ -224,6 +225,10 @@ ROUTES: dict[tuple[str, str], Route] = {
         lambda w, s: Req("POST", "/api/attachments/missing", json={"hashes": [w.photo[s]]}), same(200)
     ),
     ("PUT", "/api/attachments/{sha256:str}"): Route(upload, same(201)),
+    # Like /missing: tells only how much of a photo the server holds (a resumed upload's offset).
+    ("GET", "/api/attachments/{sha256:str}/upload"): Route(
+        lambda w, s: Req("GET", f"/api/attachments/{w.photo[s]}/upload"), same(200)
+    ),
     ("GET", "/api/attachments/{sha256:str}"): Route(
         lambda w, s: Req("GET", f"/api/attachments/{w.photo[s]}"), everyone_scoped()
     ),

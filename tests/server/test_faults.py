@@ -70,7 +70,7 @@ class ServerProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "server.cli", "serve", "--database", self.database,
                  "--host", "127.0.0.1", "--port", str(self.port),
-                 "--static-dir", str(self.db.parent / "no-static")],
+                 "--no-static"],
                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**env, "PYTHONUNBUFFERED": "1"},
             )  # fmt: skip
         deadline = time.monotonic() + timeout

@@ -353,7 +353,7 @@ def _start_server(url: str, tmp_path: Path, name: str) -> tuple[subprocess.Popen
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--static-dir", str(tmp_path)],
+             "--no-static"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     return process, f"http://127.0.0.1:{port}", log
