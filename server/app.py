@@ -156,12 +156,15 @@ def create_app(config: Config | None = None, *, storage: Storage | None = None) 
         app.state.storage = store
         app.state.engine = SyncEngine(store, HybridClock("server"))
         app.state.events = EventHub()
+        # Revocations, disabled accounts, changed assignments: open live streams check their session.
+        account_changes = app.state.account_changes = EventHub()
         passwords = Passwords.from_config(config)
         app.state.accounts = Accounts(
             storage=store,
             passwords=passwords,
             throttle=LoginThrottle.from_config(config),
             token_ttl=timedelta(days=config.token_ttl_days),
+            on_change=account_changes.notify,
         )
         # Photos are decoded in worker processes, never in this one (server/images.py).
         images = app.state.images = ImageDecoder(

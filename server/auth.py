@@ -362,12 +362,15 @@ def audit_entry(
 
 @dataclass
 class Accounts:
-    """Login and logout against a storage, with throttling and audit entries."""
+    """Login and logout against a storage, with throttling and audit entries. `on_change` is
+    called whenever a session may have ended or changed scope (revoked tokens, disabled accounts,
+    new assignments): the app wakes its open live streams with it (server/api/live.py)."""
 
     storage: Storage
     passwords: Passwords
     throttle: LoginThrottle
     token_ttl: timedelta = timedelta(days=90)
+    on_change: Callable[[], None] = lambda: None
 
     async def login(
         self, username: str, password: str, *, device_name: str, client_id: str, address: str
@@ -423,6 +426,8 @@ class Accounts:
             )
         now = datetime.now(UTC)
         revoked = await self.storage.revoke_devices(user.id, iso(now), client_id=client_id)
+        if revoked:
+            self.on_change()
         token, digest = new_token()
         device = Device(
             id=str(uuid.uuid4()),
@@ -455,6 +460,7 @@ class Accounts:
     async def revoke(self, session: Session, device: Device, *, kind: str = "auth.token_revoked") -> bool:
         revoked = await self.storage.revoke_device(device.id, now_iso())
         if revoked:
+            self.on_change()
             await self.storage.append_audit(
                 audit_entry(
                     kind,

@@ -64,6 +64,10 @@ class Config:
     password_threads: int = 2
     """Threads that hash and check passwords, for nothing else: a login never queues behind photo
     work or file reads (each Argon2 call holds argon2_memory_kib while it runs)."""
+    live_session_check_s: float = 3.0
+    """How often an open live stream checks its session again, however busy it is (a revocation or
+    a disabled account in this process ends it at once; one made by the CLI or by another server
+    process within this time)."""
     image_workers: int = 1
     """Worker processes that decode uploaded photos (server/images.py), at a lower CPU priority."""
     image_decode_timeout_s: float = 10.0

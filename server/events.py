@@ -4,6 +4,9 @@ Live pages never receive event payloads from here: they re-read the changes feed
 revision, which is what makes reconnection lossless (the SSE event id is the revision, so
 Last-Event-ID is a cursor). The hub only says "something was committed, look again".
 
+The app keeps two hubs: `events` (a push committed) and `account_changes` (a token revoked, an
+account disabled, an assignment changed in this process: live streams check their session at once).
+
 Usage, without a lost wake-up:
 
     wake = hub.next()          # take the wake-up before reading
@@ -43,6 +46,21 @@ class EventHub:
         except TimeoutError:
             return False
         return True
+
+    @staticmethod
+    async def wait_any(wakes: list[asyncio.Event], timeout: float) -> bool:
+        """True when any of `wakes` is set (or was already), False on timeout."""
+        if any(w.is_set() for w in wakes):
+            return True
+        waiters = [asyncio.ensure_future(w.wait()) for w in wakes]
+        try:
+            done, _ = await asyncio.wait(
+                waiters, timeout=max(0.0, timeout), return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return bool(done)
 
 
 class PostgresNotifier:

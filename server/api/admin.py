@@ -255,6 +255,8 @@ class AdminController(Controller):
             await storage.append_audit(
                 _audit(session, "user.password_changed", user.id, revoked_tokens=revoked)
             )
+        if data.warehouses is not None or data.disabled is not None or data.password is not None:
+            accounts.on_change()  # open live streams of this user check their session now
         return await _user_or_404(session, storage, user_id)
 
     @get("/users/{user_id:str}/devices")

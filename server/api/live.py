@@ -8,12 +8,16 @@ so a push that commits while the changes are being read wakes it at once.
 
 Auth: a bearer token in the Authorization header. Browsers read the stream with fetch() (an
 EventSource cannot send headers, and a token in the URL would end up in logs). The session is
-checked again at every heartbeat: a revoked token or a disabled account ends the stream with a
-`logout` event; a changed assignment changes the scope.
+checked again at once when this process revokes a token, disables an account or changes an
+assignment (the app's `account_changes` hub), and in any case every `Config.live_session_check_s`
+seconds however busy the stream is (a change made by the CLI or by another server process): a
+revoked token or a disabled account ends the stream with a `logout` event, a changed scope with a
+`scope` event (the page reconnects and is shown what it may see now).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -96,8 +100,11 @@ async def live(
 ) -> Stream:
     """Server-sent events: one `inspections` / `incidents` / `conflicts` / `stock_counts` /
     `stock_levels` event per changed record in scope (id = revision), `: ping` comments every 15 s.
-    Without a cursor the stream starts at the current revision (a `ready` event says which)."""
+    Without a cursor the stream starts at the current revision (a `ready` event says which). Ends
+    with `logout` when the session ends, with `scope` when the caller's warehouses change."""
     hub: EventHub = state.events
+    accounts: EventHub = state.account_changes
+    check_s: float = state.config.live_session_check_s
     token = bearer_token(request)
     start = _cursor(request, after)
 
@@ -105,20 +112,33 @@ async def live(
         current = session
         cursor = start if start is not None else await storage.latest_revision()
         yield b"retry: 2000\nevent: ready\ndata: %s\n\n" % _encode({"revision": cursor})
+        checked = quiet_since = time.monotonic()
         while True:
-            wake = hub.next()
+            wake, account_wake = hub.next(), accounts.next()
             changes = await storage.changes_after(sorted(current.actor.warehouses), cursor, PAGE)
             for record in changes:
                 cursor = record.revision
                 yield event(record)
-            if len(changes) == PAGE:
-                continue
-            if not await hub.wait(wake, HEARTBEAT_S):
-                checked = await _recheck(storage, token)
-                if checked is None:
+            now = time.monotonic()
+            if changes:
+                quiet_since = now
+            due = checked + check_s
+            if now < due:
+                if len(changes) == PAGE:
+                    continue  # more to send, and the session was checked recently
+                await EventHub.wait_any([wake, account_wake], min(due, quiet_since + HEARTBEAT_S) - now)
+                now = time.monotonic()
+            if account_wake.is_set() or now >= checked + check_s:
+                checked_session = await _recheck(storage, token)
+                if checked_session is None:
                     yield b"event: logout\ndata: {}\n\n"
                     return
-                current = checked
+                if checked_session.actor.warehouses != current.actor.warehouses:
+                    yield b"event: scope\ndata: {}\n\n"
+                    return
+                current, checked = checked_session, now
+            if now - quiet_since >= HEARTBEAT_S:
+                quiet_since = now
                 yield b": ping\n\n"
 
     return Stream(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -11,9 +12,14 @@ from typing import Any
 
 import httpx
 import msgspec
+import pytest
 from litestar import Litestar
 
-from server.models import Warehouse
+from server.app import create_app
+from server.config import Config
+from server.models import User, Warehouse
+from server.storage import Storage
+from tests.conftest import open_client
 from tests.factories import Factory, bearer
 
 
@@ -181,3 +187,102 @@ async def test_live_needs_a_supervisor(client: httpx.AsyncClient, factory: Facto
     _, officer = await factory.officer_with_token(w)
     assert (await client.get("/api/live")).status_code == 401
     assert (await client.get("/api/live", headers=bearer(officer))).status_code == 403
+
+
+# -- a stream ends with its session, however busy ---------------------------------------------------------
+@asynccontextmanager
+async def pushing(
+    client: httpx.AsyncClient, token: str, client_id: str, warehouse: Warehouse, every: float = 0.1
+) -> AsyncIterator[None]:
+    """An officer pushes an incident every `every` seconds while the block runs: a busy deployment,
+    where a stream is never quiet long enough for a heartbeat."""
+    stop = asyncio.Event()
+
+    async def keep_pushing() -> None:
+        seq = 0
+        while not stop.is_set():
+            seq += 1
+            await push_incident(client, token, client_id, warehouse, seq)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+
+    task = asyncio.create_task(keep_pushing())
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+def ended_with(name: str) -> Any:
+    return lambda events: bool(events) and events[-1]["event"] == name
+
+
+@dataclasses.dataclass
+class Busy:
+    client: httpx.AsyncClient
+    stream: Stream
+    warehouse: Warehouse
+    supervisor: User
+    token: str
+    """The supervisor's, whose stream it is."""
+    admin: dict[str, str]
+
+
+@asynccontextmanager
+async def busy_stream(app: Litestar, factory: Factory) -> AsyncIterator[Busy]:
+    """A supervisor's open stream while an officer pushes an incident every 0.1 s, once it has
+    delivered a few of them."""
+    async for client in open_client(app):
+        w = await factory.warehouse()
+        supervisor = await factory.user(role="supervisor", warehouses=[w])
+        token = await factory.token(supervisor)
+        officer_token = await factory.token(await factory.user(warehouses=[w]), client_id="dev-busy-01")
+        admin = bearer(await factory.token(await factory.user(role="admin")))
+        async with live(app, token) as stream, pushing(client, officer_token, "dev-busy-01", w):
+            await stream.wait_for(lambda events: sum(e["event"] == "incidents" for e in events) >= 3)
+            yield Busy(client, stream, w, supervisor, token, admin)
+
+
+@pytest.fixture
+def slow_check_app(config: Config, storage: Storage) -> Litestar:
+    """Sessions checked by the clock only every minute: what ends a stream sooner is the revocation."""
+    return create_app(dataclasses.replace(config, live_session_check_s=60), storage=storage)
+
+
+@pytest.mark.parametrize("how", ["revoke the device", "disable the account", "log out"])
+async def test_ending_a_session_ends_its_stream_at_once_however_busy(
+    slow_check_app: Litestar, factory: Factory, how: str
+) -> None:
+    async with busy_stream(slow_check_app, factory) as busy:
+        client, user_url = busy.client, f"/api/admin/users/{busy.supervisor.id}"
+        if how == "revoke the device":
+            [device] = (await client.get(f"{user_url}/devices", headers=busy.admin)).json()
+            revoked = await client.post(f"{user_url}/devices/{device['id']}/revoke", headers=busy.admin)
+            assert revoked.status_code == 200
+        elif how == "disable the account":
+            assert (await client.patch(user_url, json={"disabled": True}, headers=busy.admin)).is_success
+        else:
+            assert (await client.post("/api/auth/logout", headers=bearer(busy.token))).status_code == 204
+        await busy.stream.wait_for(ended_with("logout"), 10)
+
+
+async def test_a_session_ended_by_another_process_ends_the_stream_within_the_check_interval(
+    config: Config, storage: Storage, factory: Factory
+) -> None:
+    """`tigapilar user disable` (the CLI, another process) writes to the database only: the stream
+    sees it at its next check, which comes every live_session_check_s whatever the traffic."""
+    app = create_app(dataclasses.replace(config, live_session_check_s=0.5), storage=storage)
+    async with busy_stream(app, factory) as busy:
+        await storage.set_disabled(busy.supervisor.id, True)  # behind the app's back, as the CLI does
+        await busy.stream.wait_for(ended_with("logout"), 10)
+
+
+async def test_removing_an_assignment_ends_the_stream_with_a_scope_event(
+    slow_check_app: Litestar, factory: Factory
+) -> None:
+    async with busy_stream(slow_check_app, factory) as busy:
+        user_url = f"/api/admin/users/{busy.supervisor.id}"
+        assert (await busy.client.patch(user_url, json={"warehouses": []}, headers=busy.admin)).is_success
+        events = await busy.stream.wait_for(ended_with("scope"), 10)
+    assert all(e["warehouse_id"] == busy.warehouse.id for e in events if e["event"] == "incidents")

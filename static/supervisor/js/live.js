@@ -1,8 +1,10 @@
 // Live updates: reads /api/live (server-sent events) with fetch, so the token travels in the
 // Authorization header and never in a URL. The last event id (a record revision) is kept and sent
-// back as Last-Event-ID on reconnection: nothing is lost across a dropped connection.
+// back as Last-Event-ID on reconnection: nothing is lost across a dropped connection. The server
+// ends the stream with `logout` when the session ends and with `scope` when the account's
+// warehouses change.
 
-export function connectLive({ getToken, after, onEvent, onReady = () => {}, onStatus = () => {}, onLogout = () => {} }) {
+export function connectLive({ getToken, after, onEvent, onReady = () => {}, onStatus = () => {}, onLogout = () => {}, onScope = () => {} }) {
   let lastId = after ?? null;
   let stopped = false;
   let controller = null;
@@ -49,6 +51,11 @@ export function connectLive({ getToken, after, onEvent, onReady = () => {}, onSt
         if (message.event === 'logout') {
           onLogout();
           return true;
+        }
+        if (message.event === 'scope') {
+          // The warehouses this account may see changed: reconnect, and show what it may see now.
+          onScope();
+          return false;
         }
         if (message.event === 'ready') {
           if (lastId === null) lastId = JSON.parse(message.data).revision;

@@ -113,6 +113,7 @@ function startLive() {
       onReady: resolve,
       onStatus: setLiveStatus,
       onLogout: () => logout(true),
+      onScope: () => location.reload(), // new warehouses: load the page again for them
     });
   });
 }
