@@ -1,11 +1,14 @@
 """Checking the stored audit log.
 
-Two things must hold for every entry, walked in id order:
-- the hash chain: `prev_hash` is the previous entry's hash (GENESIS for the first) and `hash` is
-  sync.audit.chain(prev_hash, content) -- the same rule as sync.audit.verify, applied batch by
-  batch so a long log is never held in memory at once;
-- the row's columns (kind, actor, detail...) still encode to exactly the hashed `content`, so an
-  in-place edit of a column is caught too.
+Walked in id order, batch by batch so a long log is never held in memory at once, every entry
+must keep the rules of sync.audit.Walk (links and hashes, formats never going back, a format-2
+entry's id being the one hashed and following the previous one, its time not going back), and its
+row's columns (kind, actor, detail...) must still encode to exactly the hashed content, so an
+in-place edit of a column is caught too.
+
+A head published earlier (the `X-Audit-Head` of an export, `tigapilar audit head`, a signed
+checkpoint) is checked with `want`: the log must still hold that entry with that hash, which
+catches the newest entries being removed (the chain alone cannot show that).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from server.storage import Storage
-from sync.audit import GENESIS, canonical, chain
+from sync.audit import GENESIS, Walk, content_of
 
 
 @dataclass
@@ -26,8 +29,13 @@ class AuditReport:
     head: str = GENESIS
     """Hash of the last good entry."""
     head_id: int = 0
+    head_at: str = ""
     hashes: dict[int, str] = field(default_factory=dict)
     """Hash of each entry asked for in `want` that the verified part of the log holds."""
+    formats: dict[int, int] = field(default_factory=dict)
+    """How many entries of each hash format."""
+    legacy_time_steps_back: int = 0
+    """Format-1 entries (written before times were kept in order) whose time went back."""
 
     @property
     def ok(self) -> bool:
@@ -37,17 +45,18 @@ class AuditReport:
 async def verify_log(storage: Storage, *, batch: int = 5000, want: Collection[int] = ()) -> AuditReport:
     report = AuditReport()
     wanted = set(want)
-    expected_prev = GENESIS
+    walk = Walk()
     async for row in storage.audit_rows(batch=batch):
         report.count += 1
-        if row.prev_hash != expected_prev or chain(row.prev_hash, row.content) != row.hash:
-            report.first_broken, report.reason = row.id, "hash chain broken"
+        reason = walk.step(row.id, row.content, row.prev_hash, row.hash)
+        if reason is None and content_of(row.id, row.entry, walk.format) != row.content:
+            reason = "columns differ from the hashed content"
+        if reason is not None:
+            report.first_broken, report.reason = row.id, reason
             break
-        if canonical(row.entry) != row.content:
-            report.first_broken, report.reason = row.id, "columns differ from the hashed content"
-            break
-        expected_prev = report.head = row.hash
-        report.head_id = row.id
+        report.head, report.head_id, report.head_at = row.hash, row.id, walk.head.at
+        report.formats[walk.format] = report.formats.get(walk.format, 0) + 1
         if row.id in wanted:
             report.hashes[row.id] = row.hash
+    report.legacy_time_steps_back = walk.legacy_time_steps_back
     return report

@@ -3,16 +3,27 @@
 The hash chain shows that no entry before the head was changed, removed or reordered, but someone
 with write access to the database could drop the newest entries, or rewrite the whole chain from
 some entry on. A checkpoint pins the head: `tigapilar audit checkpoint --key KEY` signs (head id,
-head hash, time) with an Ed25519 key that lives away from the database (with the KPU secretary, say)
-and appends one JSON line to a checkpoints file. `tigapilar audit verify --checkpoints FILE
---public-key PUB` then checks every line's signature and that the log still holds that entry with
-that hash: a truncated or rewritten log fails at the first checkpoint it contradicts.
+head hash, time, the previous checkpoint's digest) with an Ed25519 key that lives away from the
+database (with the KPU secretary, say) and appends one JSON line to a checkpoints file.
+`tigapilar audit verify --checkpoints FILE --public-key PUB` then checks the file and the log:
+
+- the file: at least one checkpoint, every line complete (a file cut short fails), each checkpoint
+  chained to the one before it (`prev` is the digest of the previous checkpoint's signed bytes, so
+  a line removed, reordered or taken from another file fails), their ids and times never going back;
+- every signature, with the public key given;
+- the log: it still holds each checkpointed entry with that hash (a truncated or rewritten log
+  fails at the first checkpoint it contradicts).
+
+Formats: 1, the first checkpoints (not chained), accepted only before the first chained one; 2,
+chained. What a checkpoint signs is a log head (id, hash); a log made of several chains can sign
+their root the same way in a later format.
 
 Needs the `cryptography` package (pip install 'tigapilar[signing]').
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,23 +31,36 @@ from typing import Any
 
 import msgspec
 
-from sync.audit import canonical
+from sync.audit import GENESIS, canonical
 
 DOMAIN = b"tigapilar-audit-checkpoint-v1\n"
 """Signed bytes start with this, so a checkpoint signature can never be replayed as anything else."""
+DOMAIN_V2 = b"tigapilar-audit-checkpoint-v2\n"
+FORMAT = 2
 
 
 class CheckpointError(Exception):
     """A key or checkpoint file that cannot be used."""
 
 
-class Checkpoint(msgspec.Struct, kw_only=True, frozen=True):
+class Checkpoint(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    format: int = 1
     id: int
     hash: str
     at: str
+    prev: str = ""
+    """Digest of the previous checkpoint's signed bytes (GENESIS for the first); format 2."""
     key: str
     """Public key (hex) that made the signature, for reference; verification uses the key given."""
     signature: str
+
+    def message(self) -> bytes:
+        """The bytes the signature covers."""
+        return _message(self.format, self.id, self.hash, self.at, self.prev)
+
+    def digest(self) -> str:
+        """What the next checkpoint's `prev` holds."""
+        return hashlib.sha256(self.message()).hexdigest()
 
 
 def _ed25519() -> Any:
@@ -49,8 +73,12 @@ def _ed25519() -> Any:
     return ed25519
 
 
-def _message(entry_id: int, entry_hash: str, at: str) -> bytes:
-    return DOMAIN + canonical({"id": entry_id, "hash": entry_hash, "at": at})
+def _message(format: int, entry_id: int, entry_hash: str, at: str, prev: str) -> bytes:
+    if format == 1:
+        return DOMAIN + canonical({"id": entry_id, "hash": entry_hash, "at": at})
+    return DOMAIN_V2 + canonical(
+        {"format": format, "id": entry_id, "hash": entry_hash, "at": at, "prev": prev}
+    )
 
 
 def generate_key(path: Path) -> str:
@@ -98,13 +126,17 @@ def public_key(value: str) -> Any:
         raise CheckpointError(f"not an Ed25519 public key: {value}") from exc
 
 
-def sign(key_path: Path, entry_id: int, entry_hash: str, at: str) -> Checkpoint:
+def sign(key_path: Path, entry_id: int, entry_hash: str, at: str, prev: str = GENESIS) -> Checkpoint:
+    """A checkpoint of the log head (entry_id, entry_hash), chained after the checkpoint whose
+    digest is `prev`."""
     from cryptography.hazmat.primitives import serialization
 
     key = _private_key(key_path)
     public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
-    signature = key.sign(_message(entry_id, entry_hash, at)).hex()
-    return Checkpoint(id=entry_id, hash=entry_hash, at=at, key=public, signature=signature)
+    signature = key.sign(_message(FORMAT, entry_id, entry_hash, at, prev)).hex()
+    return Checkpoint(
+        format=FORMAT, id=entry_id, hash=entry_hash, at=at, prev=prev, key=public, signature=signature
+    )
 
 
 def append(path: Path, checkpoint: Checkpoint) -> None:
@@ -114,15 +146,53 @@ def append(path: Path, checkpoint: Checkpoint) -> None:
         os.fsync(f.fileno())
 
 
-def load(path: Path) -> list[Checkpoint]:
+def load(path: Path, *, allow_empty: bool = False) -> list[Checkpoint]:
+    """The file's checkpoints, checked as a file: complete lines, chained, in order (see the module
+    docstring). CheckpointError otherwise; an empty file is one unless `allow_empty` (the first
+    `audit checkpoint` writes to a file that does not exist yet)."""
     try:
-        lines = path.read_bytes().splitlines()
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if allow_empty:
+            return []
+        raise CheckpointError(f"checkpoints file {path} not found") from None
     except OSError as exc:
         raise CheckpointError(f"cannot read checkpoints {path}: {exc}") from exc
-    try:
-        return [msgspec.json.decode(line, type=Checkpoint) for line in lines if line.strip()]
-    except msgspec.DecodeError as exc:
-        raise CheckpointError(f"malformed checkpoints file {path}: {exc}") from exc
+    if not data.strip():
+        if allow_empty:
+            return []
+        raise CheckpointError(f"checkpoints file {path} holds no checkpoint")
+    if not data.endswith(b"\n"):
+        raise CheckpointError(f"checkpoints file {path} is truncated: its last line is incomplete")
+    marks: list[Checkpoint] = []
+    for number, line in enumerate(data.splitlines(), 1):
+        try:
+            marks.append(msgspec.json.decode(line, type=Checkpoint))
+        except msgspec.DecodeError as exc:
+            raise CheckpointError(f"malformed checkpoints file {path}, line {number}: {exc}") from exc
+    problem = chain_problem(marks)
+    if problem is not None:
+        raise CheckpointError(f"checkpoints file {path}: {problem}")
+    return marks
+
+
+def chain_problem(marks: list[Checkpoint]) -> str | None:
+    """Why these checkpoints are not one chain in order, or None."""
+    prev, chained = GENESIS, False
+    for n, mark in enumerate(marks, 1):
+        if mark.format not in (1, FORMAT):
+            return f"checkpoint {n} is of unknown format {mark.format}"
+        if mark.format == 1:
+            if chained:
+                return f"checkpoint {n} (of entry {mark.id}) is not chained, after chained ones"
+        elif mark.prev != prev:
+            return f"checkpoint {n} (of entry {mark.id}) is not chained to the one before it"
+        else:
+            chained = True
+        if n > 1 and (mark.id < marks[n - 2].id or mark.at < marks[n - 2].at):
+            return f"checkpoint {n} (of entry {mark.id}) goes back from the one before it"
+        prev = mark.digest()
+    return None
 
 
 @dataclass
@@ -138,9 +208,7 @@ def check(checkpoints: list[Checkpoint], key: Any, hashes: dict[int, str]) -> Ch
 
     for checkpoint in checkpoints:
         try:
-            key.verify(
-                bytes.fromhex(checkpoint.signature), _message(checkpoint.id, checkpoint.hash, checkpoint.at)
-            )
+            key.verify(bytes.fromhex(checkpoint.signature), checkpoint.message())
         except (InvalidSignature, ValueError):
             return CheckpointProblem(checkpoint, "signature does not verify with the given public key")
         found = hashes.get(checkpoint.id)

@@ -2,13 +2,13 @@
 
     tigapilar serve [--host H] [--port P] [--cert F --key F]   run the server (migrates first)
     tigapilar migrate                                          create/upgrade the database
-    tigapilar seed-demo                                        demo warehouses, users and records
+    tigapilar seed-demo                                        demo data, into a new database only
     tigapilar user add|passwd|disable|enable|assign|list       accounts
     tigapilar backup PATH                                      online copy of the SQLite database
     tigapilar restore BACKUP [--force]                         put a backup in place (server stopped)
     tigapilar purge-tombstones --older-than DAYS --yes         the only deletion; audited
     tigapilar copy-to-postgres SQLITE_URL POSTGRES_URL         move a SQLite database into PostgreSQL
-    tigapilar audit verify|head                                check the tamper-evident log
+    tigapilar audit verify [--head ID HASH] [--checkpoints F]  check the tamper-evident log
     tigapilar audit keygen|checkpoint                          signed checkpoints of the log's head
 
 Every command takes --database URL (else $TIGAPILAR_DATABASE, else sqlite:///data/tigapilar.db):
@@ -22,6 +22,7 @@ import asyncio
 import gc
 import getpass
 import os
+import re
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -102,7 +103,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CliError("--cert and --key go together")
 
     async def prepare(storage: Storage) -> int:
+        from server.seed.demo import DEMO_MARK, DEMO_PASSWORD
+
         await install_reference_data(storage)
+        if await storage.database_mark(DEMO_MARK) is not None:
+            print(f"WARNING: this is a demo database (tigapilar seed-demo): its accounts have the public"
+                  f" password {DEMO_PASSWORD!r}. Never use it for real inspections.", flush=True)  # fmt: skip
         return 0
 
     static_dir: Path | None = None
@@ -159,10 +165,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
-    from server.seed.demo import seed_demo
+    from server.seed.demo import NotADemoDatabase, seed_demo
 
     async def action(storage: Storage) -> int:
-        result = await seed_demo(storage)
+        try:
+            result = await seed_demo(storage)
+        except NotADemoDatabase as exc:
+            raise CliError(str(exc)) from exc
         print(result.describe())
         return 0
 
@@ -414,12 +423,22 @@ def cmd_purge_tombstones(args: argparse.Namespace) -> int:
     return _run(args, action)
 
 
+def _published_head(value: list[str] | None) -> tuple[int, str] | None:
+    if value is None:
+        return None
+    entry_id, entry_hash = value
+    if not entry_id.isdigit() or not re.fullmatch(r"[0-9a-f]{64}", entry_hash):
+        raise CliError("--head takes an entry id and its hash (64 hex digits), as `audit head` prints them")
+    return int(entry_id), entry_hash
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from server import checkpoints as cp
     from server.audit import verify_log
 
     marks: list[cp.Checkpoint] = []
     key = None
+    published = _published_head(args.head)
     if args.checkpoints:
         if not args.public_key:
             raise CliError(
@@ -431,18 +450,33 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from exc
 
     async def action(storage: Storage) -> int:
-        report = await verify_log(storage, want={m.id for m in marks})
+        want = {m.id for m in marks} | ({published[0]} if published else set())
+        report = await verify_log(storage, want=want)
         if not report.ok:
             print(f"audit log BROKEN at entry {report.first_broken}: {report.reason}")
             return 1
-        print(f"audit log intact: {report.count} entries, head {report.head_id} {report.head}")
+        formats = ", ".join(f"{n} of format {f}" for f, n in sorted(report.formats.items()))
+        head = f"head {report.head_id} {report.head}"
+        print(f"audit log intact: {report.count} entries ({formats or 'none'}), {head}")
+        if report.legacy_time_steps_back:
+            print(f"note: {report.legacy_time_steps_back} entries of format 1 (written before times were"
+                  " kept in order) are timed before the entry preceding them")  # fmt: skip
+        if published is not None:
+            found = report.hashes.get(published[0])
+            if found is None:
+                print(f"published head {published[0]} FAILS: the log no longer has that entry (truncated?)")
+                return 1
+            if found != published[1]:
+                print(f"published head {published[0]} FAILS: that entry has another hash now (rewritten?)")
+                return 1
+            print(f"published head {published[0]} {published[1]} is in the log")
         if key is not None:
             problem = cp.check(marks, key, report.hashes)
             if problem is not None:
                 mark = problem.checkpoint
                 print(f"checkpoint of entry {mark.id} signed at {mark.at} FAILS: {problem.reason}")
                 return 1
-            print(f"{len(marks)} signed checkpoint(s) match the log")
+            print(f"{len(marks)} signed checkpoint(s) match the log, chained one to the next")
         return 0
 
     return _run(args, action)
@@ -464,6 +498,7 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
     from server import checkpoints as cp
     from server.audit import verify_log
     from server.models import now_iso
+    from sync.audit import GENESIS
 
     async def action(storage: Storage) -> int:
         report = await verify_log(storage)
@@ -478,11 +513,14 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
             else Path(f"{sqlite_path(database_from_env(args.database))}.checkpoints")
         )
         try:
-            mark = cp.sign(Path(args.key), report.head_id, report.head, now_iso())
+            earlier = cp.load(out, allow_empty=True)  # refuses to extend a file that is not whole
+            prev = earlier[-1].digest() if earlier else GENESIS
+            mark = cp.sign(Path(args.key), report.head_id, report.head, now_iso(), prev)
             cp.append(out, mark)
         except cp.CheckpointError as exc:
             raise CliError(str(exc)) from exc
         print(f"checkpoint of entry {mark.id} {mark.hash} signed at {mark.at}, appended to {out}")
+        print(f"checkpoint digest {mark.digest()} (the next checkpoint is chained to it)")
         return 0
 
     return _run(args, action)
@@ -550,7 +588,9 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(func=cmd_migrate)
 
     seed = commands.add_parser(
-        "seed-demo", parents=[common], help="add demo data (does nothing if already seeded)"
+        "seed-demo",
+        parents=[common],
+        help="add demo data to a new, empty database (refuses any other; does nothing if already seeded)",
     )
     seed.set_defaults(func=cmd_seed_demo)
 
@@ -630,8 +670,19 @@ def build_parser() -> argparse.ArgumentParser:
     verify = audits.add_parser(
         "verify", parents=[common], help="walk the hash chain; exit 1 at the first broken entry"
     )
-    verify.add_argument("--checkpoints", metavar="FILE", help="also check these signed checkpoints")
+    verify.add_argument(
+        "--checkpoints",
+        metavar="FILE",
+        help="also check these signed checkpoints (fails on an empty, cut or unchained file)",
+    )
     verify.add_argument("--public-key", metavar="HEX|FILE", help="key the checkpoints must be signed with")
+    verify.add_argument(
+        "--head",
+        nargs=2,
+        metavar=("ID", "HASH"),
+        help="a head published earlier (`audit head`, X-Audit-Head-Id/X-Audit-Head of an export): the log"
+        " must still hold that entry with that hash, which catches its newest entries being removed",
+    )
     verify.set_defaults(func=cmd_audit_verify)
     head = audits.add_parser("head", parents=[common], help="print the id and hash of the newest entry")
     head.set_defaults(func=cmd_audit_head)

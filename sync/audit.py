@@ -1,19 +1,37 @@
 """Hash chain of the audit log.
 
-Each entry commits to the previous entry's hash and to the canonical bytes of its own content, so
-changing, removing or reordering any entry breaks every hash after it. Backends call `chain()`
-when appending and `verify()` walks a log from the start.
+Entry n stores its content (canonical JSON bytes) and hash_n = SHA-256(hash_{n-1} + "\\n" +
+content_n), hash_0 = GENESIS: changing, removing, inserting or reordering an entry breaks every hash
+after it. What the content holds is versioned by a `format` inside it, so entries written before a
+new format still verify as they were written:
+
+    format 1   the entry's fields (at, kind, actor_id, actor_agency, device, warehouse_id, subject,
+               detail). No id: such entries can be renumbered unnoticed.
+    format 2   the same fields plus "format": 2 and "id": the entry's number. Its place in the log is
+               hashed, so a renumbered log breaks the chain, and a published head (id, hash) names
+               exactly one entry. Written only with at >= the previous entry's at.
+
+`Walk` checks a log entry by entry, in id order, by these rules: each link and hash; no format
+older than the one before it; a format-2 entry's id is the one hashed and one more than the
+previous entry's; a format-2 entry's time is not before the previous entry's (format-1 entries whose
+time went back are counted, not refused: two writers could interleave). Backends append with
+`seal()`, which numbers the entry and moves its time up to the head's if the clock went back.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
+from sync.store import AuditEntry
+
 GENESIS = "0" * 64
+FORMAT = 2
+"""The format new entries are written in."""
+FORMATS = (1, 2)
 
 
 def canonical(content: Any) -> bytes:
@@ -25,12 +43,92 @@ def chain(prev_hash: str, content_bytes: bytes) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + content_bytes).hexdigest()
 
 
+def content_of(entry_id: int, entry: AuditEntry, format: int = FORMAT) -> bytes:
+    """The hashed bytes of `entry` as entry `entry_id`, in `format`."""
+    if format == 1:
+        return canonical(entry)
+    fields = msgspec.structs.asdict(entry)
+    fields["format"], fields["id"] = format, entry_id
+    return canonical(fields)
+
+
+class Head(NamedTuple):
+    """The newest entry of a log: id, hash, time (id 0 and GENESIS for an empty log)."""
+
+    id: int = 0
+    hash: str = GENESIS
+    at: str = ""
+
+
+class Sealed(NamedTuple):
+    entry: AuditEntry
+    """As stored: its time moved up to the previous entry's if the clock went back."""
+    content: bytes
+    head: Head
+    """This entry as the log's new head."""
+
+
+def seal(head: Head, entry: AuditEntry) -> Sealed:
+    """The entry that follows `head`, numbered, timed and hashed in the current format."""
+    if entry.at < head.at:  # the clock went back, or another writer got the lock first
+        entry = msgspec.structs.replace(entry, at=head.at)
+    entry_id = head.id + 1
+    content = content_of(entry_id, entry)
+    return Sealed(entry, content, Head(entry_id, chain(head.hash, content), entry.at))
+
+
+class _Stamp(msgspec.Struct):
+    """What the chain rules read of a content."""
+
+    at: str = ""
+    format: int = 1
+    id: int = 0
+
+
+_stamp = msgspec.json.Decoder(_Stamp).decode
+
+
+class Walk:
+    """The log's rules, applied entry by entry in id order (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.head = Head()
+        self.format = 1
+        self.count = 0
+        self.legacy_time_steps_back = 0
+        """Format-1 entries whose time is before the previous entry's (written before times were
+        kept in order: reported, not refused)."""
+
+    def step(self, entry_id: int, content: bytes, prev_hash: str, entry_hash: str) -> str | None:
+        """Why this entry breaks the log, or None (and it becomes the head)."""
+        if prev_hash != self.head.hash or chain(prev_hash, content) != entry_hash:
+            return "hash chain broken"
+        try:
+            stamp = _stamp(content)
+        except msgspec.DecodeError:
+            return "content is not an audit entry"
+        if stamp.format not in FORMATS:
+            return f"unknown hash format {stamp.format}"
+        if stamp.format < self.format:
+            return f"hash format {stamp.format} after format {self.format}"
+        if stamp.format >= 2:
+            if stamp.id != entry_id or entry_id != self.head.id + 1:
+                return f"entry {entry_id} is hashed as entry {stamp.id}, after entry {self.head.id}"
+            if stamp.at < self.head.at:
+                return f"time goes backwards ({stamp.at} after {self.head.at})"
+        elif stamp.at < self.head.at:
+            self.legacy_time_steps_back += 1
+        self.format = stamp.format
+        self.count += 1
+        self.head = Head(entry_id, entry_hash, stamp.at)
+        return None
+
+
 def verify(entries: Iterable[tuple[int, bytes, str, str]]) -> int | None:
     """Walk (id, content_bytes, prev_hash, hash) in id order; return the id of the first entry
-    whose link or hash is wrong, or None when the whole chain holds."""
-    expected_prev = GENESIS
+    that breaks the log's rules, or None when the whole chain holds."""
+    walk = Walk()
     for entry_id, content_bytes, prev_hash, entry_hash in entries:
-        if prev_hash != expected_prev or chain(prev_hash, content_bytes) != entry_hash:
+        if walk.step(entry_id, content_bytes, prev_hash, entry_hash) is not None:
             return entry_id
-        expected_prev = entry_hash
     return None

@@ -11,7 +11,7 @@ import copy
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from sync.audit import GENESIS, canonical, chain
+from sync.audit import Head, seal
 from sync.digest import EMPTY
 from sync.domain import Template
 from sync.messages import Digest, MutationResult
@@ -30,6 +30,7 @@ class MemoryStore:
         self.attachments: set[str] = set()
         self.attachment_refs: set[tuple[str, str, str]] = set()
         self.audit: list[tuple[int, bytes, str, str]] = []
+        self.audit_head = Head()
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
@@ -60,9 +61,9 @@ class MemoryStore:
         self.attachment_refs.update((r.sha256, r.record_id, r.client_id) for r in effects.attachment_refs)
 
     def append_audit(self, entry: AuditEntry) -> None:
-        content = canonical(entry)
-        prev = self.audit[-1][3] if self.audit else GENESIS
-        self.audit.append((len(self.audit) + 1, content, prev, chain(prev, content)))
+        sealed = seal(self.audit_head, entry)
+        self.audit.append((sealed.head.id, sealed.content, self.audit_head.hash, sealed.head.hash))
+        self.audit_head = sealed.head
 
 
 class _MemoryWriteTx:

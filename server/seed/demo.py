@@ -4,6 +4,11 @@ admin, stock levels and a few days of inspections, stock counts and incidents.
 Every synced record is made by pushing mutations through sync.engine.SyncEngine, as the phones
 would, under each demo user's own client id (seed-<username>) with clocks set to the past. Running
 it again does nothing: each step first checks whether it already happened.
+
+Every demo account has the same public password, so seed-demo writes only to a new, empty database
+(which it then marks as a demo database) or to one it marked before; anything else is refused
+(NotADemoDatabase), and `tigapilar serve` warns when it serves a demo database. Everything it
+writes is in the audit log, in time order.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
+import msgspec
 from PIL import Image, ImageDraw
 
 from server.auth import Passwords
@@ -25,8 +31,10 @@ from sync.clock import HybridClock, format_hlc
 from sync.domain import Actor, Role
 from sync.engine import SyncEngine, stock_level_id
 from sync.messages import PROTOCOL_VERSION, SCHEMA_VERSION, Mutation, MutationResult, PushRequest
+from sync.store import AuditEntry
 
 DEMO_PASSWORD = "tigapilar"
+"""Public (printed, in the README): the reason seed-demo writes only to a database of its own."""
 WIB = timezone(timedelta(hours=7), "WIB")
 
 JB, CP, KM, SN = "gd-johar-baru", "gd-cempaka-putih", "gd-kemayoran", "gd-senen"
@@ -117,6 +125,7 @@ USERS = [
     DemoUser("lestari", "Lestari Handayani", "SATPOL_PP", "officer", "", "184521", (SN,),
              "Satpol PP Kec. Senen"),
 ]  # fmt: skip
+DEMO_USERNAMES = frozenset(u.username for u in USERS)
 
 
 @dataclass
@@ -176,6 +185,8 @@ class _Seeder:
         self.counter = 0
         self.template_id = load_template().id
         self.records = 0
+        self.photos: list[str] = []
+        """Hashes of the photos written (files and metadata; the records reference them)."""
 
     def _ms(self) -> int:
         return int(self.moment.timestamp() * 1000)
@@ -254,6 +265,7 @@ class _Seeder:
                 created_at=iso(self.moment),
             )
         )
+        self.photos.append(sha)
         return sha
 
     # -- the demo story ------------------------------------------------------------------------------
@@ -633,17 +645,75 @@ class _Seeder:
         )  # fmt: skip
 
 
+DEMO_MARK = "demo"
+"""The database mark (server/storage, database_marks) of a database seed-demo made."""
+SEED_ACTOR = "seed-demo"
+
+
+class NotADemoDatabase(Exception):
+    """seed-demo was pointed at a database it did not make: it adds nothing there."""
+
+
+async def check_demo_database(storage: Storage) -> bool:
+    """Whether seed-demo may write here: True for a demo database (marked by an earlier seed-demo),
+    False for an empty one (nothing in it yet). NotADemoDatabase for anything else: accounts it did
+    not make would sit beside demo accounts whose password is public."""
+    users = await storage.users()
+    marked = await storage.database_mark(DEMO_MARK) is not None
+    if marked:
+        foreign = sorted(u.username for u in users if u.username not in DEMO_USERNAMES)
+        if foreign:
+            raise NotADemoDatabase(
+                f"this demo database also holds accounts seed-demo did not make ({', '.join(foreign[:5])}"
+                f"{', ...' if len(foreign) > 5 else ''}): not adding demo data to it"
+            )
+        return True
+    if users or await storage.latest_revision() > 0:
+        raise NotADemoDatabase(
+            f"this database holds {len(users)} account(s) and records that seed-demo did not make, and is"
+            " not a demo database: seed-demo adds demo accounts (with the public password"
+            f" {DEMO_PASSWORD!r}) only to a new, empty database. A demo database made by an earlier"
+            " version is not marked as one: delete it and run seed-demo again"
+        )
+    return False
+
+
+def _audit(kind: str, subject: str, **detail: Any) -> AuditEntry:
+    return AuditEntry(
+        at=iso(datetime.now(UTC)),
+        kind=kind,
+        actor_id=SEED_ACTOR,
+        actor_agency="",
+        device="",
+        warehouse_id=detail.pop("warehouse_id", None),
+        subject=subject,
+        detail=detail,
+    )
+
+
 async def seed_demo(
     storage: Storage, *, today: date | None = None, passwords: Passwords | None = None
 ) -> SeedResult:
+    """Add the demo data to an empty database (marking it as a demo database) or complete it in a
+    demo one; NotADemoDatabase for any other. Everything it writes is in the audit log: the mark,
+    each warehouse and account, each synced record (the engine's mutation entries), a summary with
+    the photos; the log's times stay in order although the records are dated in the past (an entry
+    is stamped no earlier than the one before it, sync.audit.seal)."""
     result = SeedResult()
+    if not await check_demo_database(storage):
+        await storage.set_database_mark(DEMO_MARK, iso(datetime.now(UTC)))
+        await storage.append_audit(_audit("demo.marked", DEMO_MARK, reason="seed-demo on an empty database"))
     added = await install_reference_data(storage)
     if added:
+        await storage.append_audit(_audit("reference_data.installed", DEMO_MARK, added=added))
         result.created.append("template and stock item types")
 
     for warehouse in WAREHOUSES:
         if await storage.warehouse(warehouse.id) is None:
             await storage.put_warehouse(warehouse)
+            await storage.append_audit(
+                _audit("warehouse.created", warehouse.id, warehouse=msgspec.structs.asdict(warehouse))
+            )
             result.created.append(f"warehouse {warehouse.code}")
 
     passwords = passwords or Passwords()
@@ -664,6 +734,10 @@ async def seed_demo(
                 ),
                 await passwords.hash(DEMO_PASSWORD),
             )
+            await storage.append_audit(
+                _audit("user.created", user.id, username=user.username, role=user.role, agency=user.agency,
+                       warehouses=user.warehouses, demo=True)
+            )  # fmt: skip
             result.created.append(f"user {demo.username}")
         else:
             user = found[0]
@@ -674,6 +748,9 @@ async def seed_demo(
     if not seeded:
         seeder = _Seeder(storage, today or datetime.now(UTC).astimezone(WIB).date(), users)
         await seeder.story()
+        await storage.append_audit(
+            _audit("demo.seeded", DEMO_MARK, records=seeder.records, photos=seeder.photos)
+        )
         result.created.append(f"{seeder.records} synced records")
     result.already = not result.created
     return result

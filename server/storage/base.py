@@ -101,6 +101,14 @@ class Storage(SyncStore, Protocol):
 
     async def schema_version(self) -> int: ...
 
+    async def database_mark(self, name: str) -> str | None:
+        """The value of a fact about the database itself (table database_marks), e.g. `demo`."""
+        ...
+
+    async def set_database_mark(self, name: str, value: str) -> None:
+        """Record a fact about the database (kept if already set)."""
+        ...
+
     # -- warehouses ----------------------------------------------------------------------------
     async def put_warehouse(self, warehouse: Warehouse) -> None:
         """Insert or update by id."""

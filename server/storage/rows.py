@@ -10,7 +10,7 @@ from typing import Any, cast
 import msgspec
 
 from server.storage.base import AttachmentMeta
-from sync.audit import canonical, chain
+from sync.audit import Head, seal
 from sync.messages import Change
 from sync.store import AuditEntry, Record
 
@@ -95,26 +95,27 @@ def change_from_feed_row(row: Sequence[Any]) -> Change:
     )
 
 
-def audit_rows(entries: Sequence[AuditEntry], head: str) -> tuple[list[tuple[Any, ...]], str]:
-    """Rows for the audit_log table, chained after `head`; returns the rows and the new head."""
+def audit_rows(entries: Sequence[AuditEntry], head: Head) -> tuple[list[tuple[Any, ...]], Head]:
+    """Rows for the audit_log table (AUDIT_COLUMNS), sealed after `head` (sync.audit.seal: numbered,
+    timed not before the head, hashed in the current format); returns the rows and the new head."""
     rows = []
     for entry in entries:
-        content = canonical(entry)
-        entry_hash = chain(head, content)
+        sealed = seal(head, entry)
+        e = sealed.entry
         rows.append(
-            (
-                entry.at,
-                entry.kind,
-                entry.actor_id,
-                entry.actor_agency,
-                entry.device,
-                entry.warehouse_id,
-                entry.subject,
-                _encode(entry.detail).decode(),
-                content,
-                head,
-                entry_hash,
-            )
-        )
-        head = entry_hash
+            (sealed.head.id, e.at, e.kind, e.actor_id, e.actor_agency, e.device, e.warehouse_id, e.subject,
+             _encode(e.detail).decode(), sealed.content, head.hash, sealed.head.hash)
+        )  # fmt: skip
+        head = sealed.head
     return rows, head
+
+
+AUDIT_COLUMNS = (
+    "id, at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail, content, prev_hash, hash"
+)
+HEAD_QUERY = "SELECT id, hash, at FROM audit_log ORDER BY id DESC LIMIT 1"
+"""The chain's head, read inside the write transaction that appends after it."""
+
+
+def head_from_row(row: Sequence[Any] | None) -> Head:
+    return Head(int(row[0]), str(row[1]), str(row[2])) if row else Head()

@@ -4,15 +4,21 @@ removal or reordering of an entry made behind the server's back (sqlite3 on the 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from server import cli
 from server.audit import verify_log
+from server.storage import Storage
 from server.storage.sqlite import SqliteStorage
+from sync.audit import GENESIS, chain, content_of
 from sync.store import AuditEntry, BatchEffects
 from tests.factories import PASSWORD, Factory, bearer
 from tests.server.test_sync_api import INCIDENT, Device
@@ -382,3 +388,212 @@ def test_a_checkpoint_signed_by_another_key_or_edited_fails(
     capsys.readouterr()
     assert run_cli(*verify) == 1
     assert "signature does not verify" in capsys.readouterr().out
+
+
+# -- the log proves its order: ids and times are hashed (format 2), on both backends --------------------
+Rows = Callable[..., list[tuple[object, ...]]]
+INSERT = (
+    "INSERT INTO audit_log (id, at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail,"
+    " content, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def insert_rows(sql_rows: Rows, rows: list[tuple[int, AuditEntry, bytes, str, str]]) -> None:
+    """Write entries behind the storage's back, as they are given (id, entry, content, prev, hash)."""
+    for entry_id, e, content, prev, digest in rows:
+        sql_rows(INSERT, entry_id, e.at, e.kind, e.actor_id, e.actor_agency, e.device, e.warehouse_id,
+                 e.subject, msgspec.json.encode(e.detail).decode(), content, prev, digest)  # fmt: skip
+
+
+def forged(entries: list[AuditEntry], *, format: int = 2, first: int = 1, head: str = GENESIS) -> list[Any]:
+    """A chain as a forger with write access would compute it, hashes right, nothing else checked."""
+    rows = []
+    for n, e in enumerate(entries, first):
+        content = content_of(n, e, format)
+        digest = chain(head, content)
+        rows.append((n, e, content, head, digest))
+        head = digest
+    return rows
+
+
+async def test_renumbered_entries_break_the_chain(storage: Storage, sql_rows: Rows) -> None:
+    for n in range(1, 8):
+        await storage.append_audit(entry(n))
+    assert (await verify_log(storage)).ok
+    # Make room for an entry "between" 4 and 5: every later id moves up, nothing else changes.
+    sql_rows("UPDATE audit_log SET id = id + 100 WHERE id >= 5")
+    report = await verify_log(storage)
+    assert (report.first_broken, report.count) == (105, 5)
+    assert "hashed as entry 5" in report.reason
+
+
+async def test_a_log_whose_times_go_back_fails_verify(storage: Storage, sql_rows: Rows) -> None:
+    """A chain recomputed by someone who slipped in an entry dated in the past: every hash is
+    right, but the log cannot prove its order, so verify refuses it."""
+    entries = [entry(n) for n in (1, 2, 3)]
+    backdated = msgspec.structs.replace(entry(4), at="2026-11-27T23:59:00.000Z")
+    insert_rows(sql_rows, forged([*entries, backdated, entry(5)]))
+    report = await verify_log(storage)
+    assert (report.first_broken, report.count) == (4, 4) and "time goes backwards" in report.reason
+
+
+async def test_the_first_format_still_verifies_and_cannot_follow_format_2(
+    storage: Storage, sql_rows: Rows
+) -> None:
+    """Entries written before ids were hashed verify as they were written (their times may step
+    back: counted, not refused); entries appended now are of format 2 after them; an entry of
+    format 1 after one of format 2 breaks the log (no way back to the weaker format)."""
+    old = [entry(n) for n in (1, 3, 2)]  # written by two processes at once: one time steps back
+    insert_rows(sql_rows, forged(old, format=1))
+    await storage.append_audit(entry(9))
+    report = await verify_log(storage)
+    assert report.ok and report.formats == {1: 3, 2: 1} and report.legacy_time_steps_back == 1
+    assert report.head_id == 4
+    head = await storage.audit_head()
+    assert head is not None
+    insert_rows(sql_rows, forged([entry(10)], format=1, first=5, head=head[1]))
+    report = await verify_log(storage)
+    assert report.first_broken == 5 and "format 1 after format 2" in report.reason
+
+
+async def test_a_published_head_catches_the_newest_entries_being_removed(
+    storage: Storage, sql_rows: Rows, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(1, 8):
+        await storage.append_audit(entry(n))
+    head = await storage.audit_head()
+    assert head is not None
+    published = ["--head", str(head[0]), head[1]]
+
+    async def verify(*args: str) -> int:  # the CLI runs its own event loop: in a thread
+        return await asyncio.to_thread(run_cli, "audit", "verify", "--database", database_url, *args)
+
+    assert await verify(*published) == 0
+    assert f"published head 7 {head[1]} is in the log" in capsys.readouterr().out
+    sql_rows("DELETE FROM audit_log WHERE id >= 6")
+    assert await verify() == 0  # the chain alone still holds
+    assert await verify(*published) == 1
+    assert "published head 7 FAILS: the log no longer has that entry" in capsys.readouterr().out
+    assert await verify("--head", "5", head[1]) == 1
+    assert "entry has another hash" in capsys.readouterr().out
+    assert await verify("--head", "5", "xyz") == 1
+
+
+# -- checkpoints are one chain, and a file cut short or empty fails -------------------------------------
+@pytest.fixture
+def signed(chained_db: tuple[str, Path], tmp_path: Path) -> tuple[list[str], Path, list[str]]:
+    """Three checkpoints of the chained log, one after each of three new entries: (the verify
+    command, the checkpoints file, its lines)."""
+    pytest.importorskip("cryptography")
+    url, path = chained_db
+    key, marks = tmp_path / "sekretariat.key", tmp_path / "audit.checkpoints"
+    assert run_cli("audit", "keygen", str(key)) == 0
+    for n in (8, 9, 10):
+        asyncio.run(_append(path, entry(n)))
+        assert run_cli("audit", "checkpoint", "--key", str(key), "--out", str(marks), "--database", url) == 0
+    verify = ["audit", "verify", "--database", url, "--checkpoints", str(marks), "--public-key", f"{key}.pub"]
+    return verify, marks, marks.read_text().splitlines(keepends=True)
+
+
+async def _append(path: Path, e: AuditEntry) -> None:
+    storage = SqliteStorage(path)
+    await storage.open()
+    try:
+        await storage.append_audit(e)
+    finally:
+        await storage.close()
+
+
+def test_chained_checkpoints_verify(
+    signed: tuple[list[str], Path, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    verify, _, lines = signed
+    assert [msgspec.json.decode(line)["format"] for line in lines] == [2, 2, 2]
+    assert run_cli(*verify) == 0
+    assert "3 signed checkpoint(s) match the log, chained" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda lines: "", "holds no checkpoint"),
+        (lambda lines: "\n\n", "holds no checkpoint"),
+        (lambda lines: "".join(lines)[:-40], "truncated"),
+        (lambda lines: "".join(lines).rstrip("\n"), "truncated"),
+        (lambda lines: lines[0] + lines[2], "not chained"),  # the middle one removed
+        (lambda lines: lines[1] + lines[0] + lines[2], "not chained"),  # two swapped
+        (lambda lines: lines[1] + lines[2], "not chained"),  # the first one removed
+    ],
+    ids=[
+        "empty",
+        "blank-lines",
+        "cut-mid-line",
+        "no-final-newline",
+        "middle-removed",
+        "swapped",
+        "first-removed",
+    ],
+)
+def test_an_empty_cut_or_unchained_checkpoints_file_fails(
+    signed: tuple[list[str], Path, list[str]],
+    capsys: pytest.CaptureFixture[str],
+    change: Callable[[list[str]], str],
+    reason: str,
+) -> None:
+    verify, marks, lines = signed
+    marks.write_text(change(lines))
+    assert run_cli(*verify) == 1
+    assert reason in capsys.readouterr().err
+
+
+def test_a_checkpoint_is_appended_only_to_a_whole_file(
+    chained_db: tuple[str, Path], signed: tuple[list[str], Path, list[str]], tmp_path: Path
+) -> None:
+    url, _ = chained_db
+    _, marks, lines = signed
+    marks.write_text(lines[0] + lines[2])
+    key = tmp_path / "sekretariat.key"
+    assert run_cli("audit", "checkpoint", "--key", str(key), "--out", str(marks), "--database", url) == 1
+    assert marks.read_text() == lines[0] + lines[2]
+
+
+def test_first_format_checkpoints_verify_before_chained_ones(
+    chained_db: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file written before checkpoints were chained goes on: its lines verify as they are, and
+    the next checkpoint is chained to the last of them."""
+    pytest.importorskip("cryptography")
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from server import checkpoints as cp
+
+    url, path = chained_db
+    key, marks = tmp_path / "sekretariat.key", tmp_path / "audit.checkpoints"
+    assert run_cli("audit", "keygen", str(key)) == 0
+    private = ed25519.Ed25519PrivateKey.from_private_bytes(bytes.fromhex(key.read_text()))
+    head = asyncio.run(_head(path))
+    message = cp.DOMAIN + cp.canonical({"id": head[0], "hash": head[1], "at": "2026-11-28T01:00:00.000Z"})
+    public = Path(f"{key}.pub").read_text().strip()
+    legacy = {"id": head[0], "hash": head[1], "at": "2026-11-28T01:00:00.000Z",
+              "key": public, "signature": private.sign(message).hex()}  # fmt: skip
+    marks.write_bytes(msgspec.json.encode(legacy) + b"\n")
+    asyncio.run(_append(path, entry(8)))
+    assert run_cli("audit", "checkpoint", "--key", str(key), "--out", str(marks), "--database", url) == 0
+    lines = marks.read_text().splitlines()
+    assert msgspec.json.decode(lines[1])["prev"] == hashlib.sha256(message).hexdigest()
+    verify = ["audit", "verify", "--database", url, "--checkpoints", str(marks), "--public-key", f"{key}.pub"]
+    assert run_cli(*verify) == 0
+    assert "2 signed checkpoint(s) match" in capsys.readouterr().out
+    marks.write_text(lines[1] + "\n" + lines[0] + "\n")  # a first-format line after a chained one
+    assert run_cli(*verify) == 1
+
+
+async def _head(path: Path) -> tuple[int, str]:
+    storage = SqliteStorage(path)
+    await storage.open()
+    try:
+        head = await storage.audit_head()
+    finally:
+        await storage.close()
+    assert head is not None
+    return head

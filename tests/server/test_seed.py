@@ -8,15 +8,17 @@ from typing import Any
 
 import httpx
 import msgspec
+import pytest
 
+from server import cli
 from server.audit import verify_log
 from server.seed import TEMPLATE_FILE, install_reference_data, load_stock_items, load_template
-from server.seed.demo import DEMO_PASSWORD, JB, SN, USERS, WAREHOUSES, seed_demo
+from server.seed.demo import DEMO_MARK, DEMO_PASSWORD, JB, SN, USERS, WAREHOUSES, NotADemoDatabase, seed_demo
 from server.storage import Storage
 from server.storage.sqlite import SqliteStorage
 from sync.collections import INCIDENT_STATUSES, INSPECTION_STATUSES
 from sync.domain import Template
-from tests.factories import FAST_PASSWORDS, bearer
+from tests.factories import FAST_PASSWORDS, Factory, bearer
 
 
 def test_the_template_decodes_as_a_sync_template() -> None:
@@ -134,3 +136,51 @@ async def test_two_processes_installing_reference_data_at_once_both_start(storag
     results = await asyncio.gather(install_reference_data(storage), install_reference_data(storage))
     assert sum(f"template {load_template().id}" in added for added in results) == 1
     assert await storage.get_template(load_template().id) == load_template()
+
+
+# -- seed-demo writes only to a database of its own, and audits all it writes ----------------------------
+async def test_seed_demo_refuses_a_database_with_accounts_it_did_not_make(
+    storage: Storage, factory: Factory, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await factory.user(username="operator", role="admin")
+    with pytest.raises(NotADemoDatabase, match="not a demo database"):
+        await seed_demo(storage, passwords=FAST_PASSWORDS)
+    assert [u.username for u in await storage.users()] == ["operator"]
+    assert await storage.warehouses() == [] and await storage.audit_head() is None
+    assert await storage.database_mark(DEMO_MARK) is None
+    # The command says so and fails.
+    assert await asyncio.to_thread(cli.main, ["seed-demo", "--database", database_url]) == 1
+    assert "not a demo database" in capsys.readouterr().err
+    assert len(await storage.users()) == 1
+
+
+async def test_seed_demo_refuses_a_demo_database_that_got_real_accounts(
+    storage: Storage, factory: Factory
+) -> None:
+    await seed_demo(storage, today=date(2024, 11, 20), passwords=FAST_PASSWORDS)
+    await factory.user(username="operator")
+    with pytest.raises(NotADemoDatabase, match="operator"):
+        await seed_demo(storage, passwords=FAST_PASSWORDS)
+
+
+async def test_everything_seed_demo_writes_is_audited_in_time_order(storage: Storage, sql_rows: Any) -> None:
+    await seed_demo(storage, today=date(2024, 11, 20), passwords=FAST_PASSWORDS)
+    rows = [row async for row in storage.audit_rows()]
+    kinds = [r.entry.kind for r in rows]
+    users, warehouses = await storage.users(), await storage.warehouses()
+    assert kinds[:2] == ["demo.marked", "reference_data.installed"] and kinds[-1] == "demo.seeded"
+    assert sorted(r.entry.subject for r in rows if r.entry.kind == "user.created") == sorted(
+        u.id for u in users
+    )
+    assert sorted(r.entry.subject for r in rows if r.entry.kind == "warehouse.created") == sorted(
+        w.id for w in warehouses
+    )
+    [(outcomes,)] = sql_rows("SELECT count(*) FROM outcomes")
+    assert kinds.count("mutation") == outcomes > 0
+    photos = {h for r in rows if r.entry.kind == "demo.seeded" for h in r.entry.detail["photos"]}
+    assert photos and await storage.attachments_present(sorted(photos)) == photos
+    # The records are dated in the past, the log is not: its times never go back.
+    times = [r.entry.at for r in rows]
+    assert times == sorted(times) and times[0] > "2024-11-21"
+    report = await verify_log(storage)
+    assert report.ok and report.formats == {2: len(rows)}

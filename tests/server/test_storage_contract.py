@@ -19,7 +19,7 @@ from server.seed import load_template
 from server.storage import AttachmentMeta, Conflict, Storage, StorageError
 from server.storage.postgres.testing import postgres_builder
 from server.storage.sqlite import SqliteStorage
-from sync.audit import GENESIS, canonical, chain, verify
+from sync.audit import GENESIS, chain, content_of, verify
 from sync.clock import format_hlc
 from sync.digest import EMPTY
 from sync.domain import Actor
@@ -204,6 +204,23 @@ async def test_an_exception_after_commit_rolls_the_batch_back(store: Storage) ->
     assert prev == GENESIS and digest == chain(GENESIS, content)
 
 
+async def test_appended_times_never_go_back_even_when_the_clock_does(store: Storage) -> None:
+    """An entry stamped before the head (a clock set back, a writer that waited for the lock) is
+    stored at the head's time, in a batch as alone: the log's times only go forward."""
+    later = msgspec.structs.replace(entry("auth.login"), at="2026-11-27T10:00:00.000Z")
+    earlier = msgspec.structs.replace(entry("auth.logout"), at="2026-11-27T09:00:00.000Z")
+    await store.append_audit(later)
+    await store.append_audit(earlier)
+    batch = effects(record("r1", 1))
+    batch.audit = [msgspec.structs.replace(a, at="2026-01-01T00:00:00.000Z") for a in batch.audit]
+    async with store.write() as tx:
+        await tx.commit(batch)
+    rows = [row async for row in store.audit_rows()]
+    assert [r.entry.at for r in rows] == ["2026-11-27T10:00:00.000Z"] * len(rows)
+    assert all(msgspec.json.decode(r.content)["at"] == r.entry.at for r in rows)
+    assert verify(await audit_tuples(store)) is None
+
+
 async def test_an_upsert_replaces_the_record_and_revision_never_goes_back(store: Storage) -> None:
     async with store.write() as tx:
         await tx.commit(effects(record("r1", 5)))
@@ -317,8 +334,10 @@ async def test_audit_entries_form_a_hash_chain_over_their_canonical_content(stor
     rows = [row async for row in store.audit_rows()]
     assert next(r.id for r in rows) == first and rows[-1].id == last
     assert [r.entry.kind for r in rows] == ["auth.login", "mutation", "auth.logout"]
+    assert [r.id for r in rows] == [1, 2, 3]  # numbered in the chain, without gaps
     for row in rows:
-        assert row.content == canonical(row.entry)
+        assert row.content == content_of(row.id, row.entry)
+        assert msgspec.json.decode(row.content)["id"] == row.id  # the id is hashed
     assert rows[0].prev_hash == GENESIS
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
     assert verify(await audit_tuples(store)) is None

@@ -223,6 +223,19 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin):
         rows = await self._fetch("SELECT coalesce(max(version), 0) FROM schema_version")
         return int(rows[0][0])
 
+    async def database_mark(self, name: str) -> str | None:
+        rows = await self._fetch("SELECT value FROM database_marks WHERE name = $1", name)
+        return str(rows[0][0]) if rows else None
+
+    async def set_database_mark(self, name: str, value: str) -> None:
+        await self._execute(
+            "INSERT INTO database_marks (name, value, set_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (name) DO NOTHING",
+            name,
+            value,
+            now_iso(),
+        )
+
     # -- transactions ------------------------------------------------------------------------------
     @asynccontextmanager
     async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:

@@ -31,9 +31,17 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from server.storage.rows import audit_rows, change_from_feed_row, record_from_row, take_prefetched
+from server.storage.rows import (
+    AUDIT_COLUMNS,
+    HEAD_QUERY,
+    audit_rows,
+    change_from_feed_row,
+    head_from_row,
+    record_from_row,
+    take_prefetched,
+)
 from sync import digest as digest_mod
-from sync.audit import GENESIS
+from sync.audit import Head
 from sync.domain import Template
 from sync.messages import Change, Digest, MutationResult
 from sync.store import AuditEntry, BatchEffects, Record, StoredOutcome
@@ -62,11 +70,9 @@ RECORD_COLUMNS = (
 FEED_COLUMNS = "id, collection, warehouse_id, revision, fields, deleted, created_by, updated_by, updated_at"
 """What a Change carries: the pull feed needs none of the per-field merge bookkeeping."""
 
-_INSERT_AUDIT = """
-INSERT INTO audit_log (at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail,
-                       content, prev_hash, hash)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-"""
+_INSERT_AUDIT = (
+    f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+)
 
 LOCK_SYNC_AND_AUDIT = (
     f"DO $$BEGIN PERFORM pg_advisory_xact_lock({LOCK_NAMESPACE}, {SYNC_LOCK});"
@@ -79,7 +85,7 @@ _PREFETCH = f"""
 SELECT
     (SELECT last_seq FROM client_state WHERE client_id = $1),
     (SELECT revision FROM sync_meta WHERE id = 1),
-    (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1),
+    (SELECT ROW(id, hash, at) FROM audit_log ORDER BY id DESC LIMIT 1),
     ARRAY(SELECT ROW({RECORD_COLUMNS}) FROM records WHERE id = ANY($2::text[])),
     ARRAY(SELECT ROW(warehouse_id, count, checksum) FROM digests
           WHERE warehouse_id = ANY($3::text[])
@@ -101,7 +107,7 @@ class _Statement:
 
 def _commit_batch_sql() -> str:
     """Every write of a push batch as one statement: each table's rows as one array per column,
-    inserted from unnest(); the audit rows in chain order (their identity ids follow it)."""
+    inserted from unnest(); the audit rows with the ids their content was hashed with."""
     n = _Statement()
     records = n.params(
         "text[]", "text[]", "text[]", "bigint[]", "text[]", "text[]", "text[]", "text[]", "boolean[]",
@@ -115,7 +121,7 @@ def _commit_batch_sql() -> str:
     client_id = client.split(", ")[0]
     digests = n.params("text[]", "bigint[]", "text[]")
     refs = n.params("text[]", "text[]", "text[]", "text[]")
-    audit = n.params(*("text[]",) * 8, "bytea[]", "text[]", "text[]")
+    audit = n.params("bigint[]", *("text[]",) * 8, "bytea[]", "text[]", "text[]")
     revision, notify, channel = n.params("bigint", "boolean", "text").split(", ")
     return f"""
 WITH
@@ -148,13 +154,7 @@ referenced AS (
     ON CONFLICT DO NOTHING
 ),
 audited AS (
-    INSERT INTO audit_log (at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail,
-                           content, prev_hash, hash)
-    SELECT at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail, content, prev_hash, hash
-    FROM unnest({audit}) WITH ORDINALITY
-        AS a(at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail, content, prev_hash,
-             hash, n)
-    ORDER BY n
+    INSERT INTO audit_log ({AUDIT_COLUMNS}) SELECT * FROM unnest({audit})
 )
 UPDATE sync_meta SET revision = GREATEST(revision, {revision}) WHERE id = 1
 RETURNING revision, CASE WHEN {notify} THEN pg_notify({channel}, revision::text) END
@@ -210,13 +210,9 @@ async def append_audit_entries(conn: asyncpg.Connection, entries: Sequence[Audit
     if not entries:
         return []
     await lock(conn, AUDIT_LOCK)
-    head = await conn.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1") or GENESIS
-    rows, _ = audit_rows(entries, head)
-    if len(rows) == 1:
-        return [int(await conn.fetchval(_INSERT_AUDIT.strip() + " RETURNING id", *rows[0]))]
-    # executemany inserts row after row, so the identity ids follow the chain order.
+    rows, head = audit_rows(entries, head_from_row(await conn.fetchrow(HEAD_QUERY)))
     await conn.executemany(_INSERT_AUDIT, rows)
-    return []
+    return [head.id] if len(rows) == 1 else []
 
 
 async def fetch_digests(conn: asyncpg.Connection, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
@@ -254,7 +250,7 @@ class PostgresWriteTx:
         self.committed = False
         self.revision_committed: int | None = None
         """The revision after commit() when it changed records (what was NOTIFYed)."""
-        self._audit_head: str | None = None
+        self._audit_head: Head | None = None
         self._last_seq: dict[str, int] = {}
         self._revision: int | None = None
         self._records: dict[str, Sequence[Any] | None] = {}
@@ -272,7 +268,7 @@ class PostgresWriteTx:
         last_seq, revision, head, records, digests, present = row
         self._last_seq[client_id] = int(last_seq or 0)
         self._revision = int(revision)
-        self._audit_head = head or GENESIS
+        self._audit_head = head_from_row(head)
         self._records.update(dict.fromkeys(ids))
         self._records.update((record[0], record) for record in records)
         found = {d[0]: Digest(count=d[1], checksum=d[2]) for d in digests}
@@ -336,8 +332,8 @@ class PostgresWriteTx:
         conn = self._conn
         head = self._audit_head
         if head is None and effects.audit:  # not prefetched (tools, tests): AUDIT_LOCK is held
-            head = await conn.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1") or GENESIS
-        audit, _ = audit_rows(effects.audit, head or GENESIS)
+            head = head_from_row(await conn.fetchrow(HEAD_QUERY))
+        audit, _ = audit_rows(effects.audit, head or Head())
         at = effects.outcomes[-1].at if effects.outcomes else ""
         row = await conn.fetchrow(
             _COMMIT_BATCH,
@@ -353,7 +349,7 @@ class PostgresWriteTx:
             *_by_column(
                 [(r.sha256, r.record_id, r.client_id, effects.user_id) for r in effects.attachment_refs], 4
             ),
-            *_by_column(audit, 11),
+            *_by_column(audit, 12),
             effects.revision,
             # Delivered to every LISTENing session when (and only if) this transaction commits,
             # in commit order.

@@ -34,11 +34,19 @@ import msgspec
 from server.models import now_iso
 from server.storage.base import AttachmentMeta, AuditRow, Conflict, StorageError, StorageUnavailable
 from server.storage.feed_cache import FeedCache, capacity_from_env
-from server.storage.rows import ATTACHMENT_COLUMNS, attachment_from_row, attachment_row, audit_rows
+from server.storage.rows import (
+    ATTACHMENT_COLUMNS,
+    HEAD_QUERY,
+    attachment_from_row,
+    attachment_row,
+    audit_rows,
+    head_from_row,
+)
 from server.storage.sqlite import migrations
 from server.storage.sqlite.accounts import AccountsMixin
 from server.storage.sqlite.reports import SupervisorQueriesMixin
 from server.storage.sqlite.sync_tx import (
+    INSERT_AUDIT,
     SqliteReadTx,
     SqliteWriteTx,
     execute_and_commit,
@@ -47,7 +55,7 @@ from server.storage.sqlite.sync_tx import (
     run_on_connection,
 )
 from sync import digest as digest_mod
-from sync.audit import GENESIS
+from sync.audit import Head
 from sync.store import AuditEntry
 
 _detail = msgspec.json.Decoder(dict[str, object]).decode
@@ -228,6 +236,20 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin):
             rows = list(await conn.execute_fetchall("SELECT max(version) FROM schema_version"))
         return int(rows[0][0] or 0)
 
+    async def database_mark(self, name: str) -> str | None:
+        async with self._reading() as conn:
+            rows = list(
+                await conn.execute_fetchall("SELECT value FROM database_marks WHERE name = ?", (name,))
+            )
+        return str(rows[0][0]) if rows else None
+
+    async def set_database_mark(self, name: str, value: str) -> None:
+        async with self._writing() as conn:
+            await conn.execute(
+                "INSERT OR IGNORE INTO database_marks (name, value, set_at) VALUES (?, ?, ?)",
+                (name, value, now_iso()),
+            )
+
     async def backup(self, target: str | Path) -> None:
         """Copy the database with SQLite's online backup API: a consistent copy, safe while the
         server is writing."""
@@ -291,10 +313,10 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin):
             queue.put_nowait(conn)
 
     @staticmethod
-    async def _head(conn: aiosqlite.Connection) -> str:
-        """Hash of the newest audit entry, read inside the caller's write transaction."""
-        rows = list(await conn.execute_fetchall("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1"))
-        return str(rows[0][0]) if rows else GENESIS
+    async def _head(conn: aiosqlite.Connection) -> Head:
+        """The newest audit entry, read inside the caller's write transaction."""
+        rows = list(await conn.execute_fetchall(HEAD_QUERY))
+        return head_from_row(rows[0] if rows else None)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[SqliteWriteTx]:
@@ -359,14 +381,9 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin):
             return await self._append_audit(conn, entry)
 
     async def _append_audit(self, conn: aiosqlite.Connection, entry: AuditEntry) -> int:
-        rows, _ = audit_rows([entry], await self._head(conn))
-        cursor = await conn.execute(
-            "INSERT INTO audit_log (at, kind, actor_id, actor_agency, device, warehouse_id, subject,"
-            " detail, content, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows[0],
-        )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        rows, head = audit_rows([entry], await self._head(conn))
+        await conn.execute(INSERT_AUDIT, rows[0])
+        return head.id
 
     async def audit_head(self) -> tuple[int, str] | None:
         async with self._reading() as conn:

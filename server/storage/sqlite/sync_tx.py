@@ -14,9 +14,17 @@ import aiosqlite
 import msgspec
 
 from server.storage.feed_cache import FeedCache
-from server.storage.rows import audit_rows, change_from_feed_row, record_from_row, take_prefetched
+from server.storage.rows import (
+    AUDIT_COLUMNS,
+    HEAD_QUERY,
+    audit_rows,
+    change_from_feed_row,
+    head_from_row,
+    record_from_row,
+    take_prefetched,
+)
 from sync import digest as digest_mod
-from sync.audit import GENESIS
+from sync.audit import Head
 from sync.domain import Template
 from sync.messages import Change, Digest, MutationResult
 from sync.store import BatchEffects, Record, StoredOutcome
@@ -61,11 +69,7 @@ INSERT INTO outcomes (client_id, seq, user_id, warehouse_id, collection, record_
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
-_INSERT_AUDIT = """
-INSERT INTO audit_log (at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail,
-                       content, prev_hash, hash)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
+INSERT_AUDIT = f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 _UPSERT_CLIENT = (
@@ -165,11 +169,11 @@ class SqliteWriteTx(_BeginsWithFirstRead):
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
-        self.audit_head = GENESIS
-        """Hash of the newest audit entry (read when the transaction begins)."""
+        self.audit_head = Head()
+        """The newest audit entry (read when the transaction begins)."""
         self.statements: list[tuple[str, list[tuple[Any, ...]]]] | None = None
         """What commit() decided to write; SqliteStorage.write() runs it with the COMMIT."""
-        self.head_after = GENESIS
+        self.head_after = Head()
         """The audit head once `statements` are written."""
         self._revision: int | None = None
         """sync_meta.revision as read in this transaction (inside it only our commit moves it)."""
@@ -185,8 +189,7 @@ class SqliteWriteTx(_BeginsWithFirstRead):
 
     def _begin(self, db: sqlite3.Connection) -> None:
         db.execute("BEGIN IMMEDIATE")
-        row = db.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
-        self.audit_head = str(row[0]) if row else GENESIS
+        self.audit_head = head_from_row(db.execute(HEAD_QUERY).fetchone())
 
     async def prefetch(
         self, client_id: str, ids: Sequence[str], warehouse_ids: Sequence[str], hashes: Sequence[str]
@@ -293,8 +296,8 @@ def _execute_all(db: sqlite3.Connection, statements: list[tuple[str, list[tuple[
 
 
 def commit_statements(
-    effects: BatchEffects, audit_head: str
-) -> tuple[list[tuple[str, list[tuple[Any, ...]]]], str]:
+    effects: BatchEffects, audit_head: Head
+) -> tuple[list[tuple[str, list[tuple[Any, ...]]]], Head]:
     """Every statement of a batch commit with its rows, and the audit head after it. Built entirely
     before touching the database, so the writes then run in one go on the connection's thread."""
     statements: list[tuple[str, list[tuple[Any, ...]]]] = []
@@ -320,7 +323,7 @@ def commit_statements(
         )
     if effects.audit:
         rows, audit_head = audit_rows(effects.audit, audit_head)
-        statements.append((_INSERT_AUDIT, rows))
+        statements.append((INSERT_AUDIT, rows))
     return statements, audit_head
 
 
