@@ -13,7 +13,7 @@ import { SYNC_TAG, backgroundSync } from './js/background-sync.js';
 
 // A hash of the shell files (tests/browser/test_shell.py checks it and prints the new value):
 // any change to a shell file changes sw.js too, which is how browsers notice an update.
-const VERSION = 'd559237922c6';
+const VERSION = 'dbf6fa833b3d';
 const CACHE = `tigapilar-shell-${VERSION}`;
 
 const SHELL = [
@@ -37,6 +37,7 @@ const SHELL = [
   '/js/labels.js',
   '/js/outbox.js',
   '/js/photos.js',
+  '/js/reachability.js',
   '/js/records.js',
   '/js/replica.js',
   '/js/server-time.js',
@@ -52,6 +53,7 @@ const SHELL = [
   '/js/views/login.js',
   '/js/views/status-bar.js',
   '/js/views/stock.js',
+  '/js/views/sync-state.js',
   '/js/views/sync.js',
   '/js/views/warehouse.js',
   '/js/views/warehouses.js',

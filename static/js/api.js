@@ -3,6 +3,11 @@
 // Errors: ApiError for an answer with a 4xx/5xx status (the server's {code, message} attached),
 // NetworkError when no answer came (offline, timeout, connection dropped). Only NetworkError
 // and 5xx are worth retrying.
+//
+// Every outcome is also told to an observer (`api.observe(fn)`): fn({ answered: true }) when our
+// server answered (any status with its JSON error body counts), fn({ answered: false, error })
+// when it did not, fn({ activity: true }) when bytes of an answer arrive. The sync client decides
+// from these whether the server is reachable (reachability.js).
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -18,16 +23,55 @@ export class ApiError extends Error {
 }
 
 export class NetworkError extends Error {
-  constructor(cause) {
+  /**
+   * kind: 'timeout' (no answer in time), 'aborted' (given up on: stuck), 'failed' (the request
+   * failed outright: no network, refused, reset), 'garbled' (an answer that is not our server's:
+   * a captive portal's page, a body cut off). elapsedMs: how long it took to fail.
+   */
+  constructor(cause, { kind = 'failed', elapsedMs = 0 } = {}) {
     super(cause?.message || 'network error');
     this.name = 'NetworkError';
     this.retryable = true;
+    this.kind = kind;
+    this.elapsedMs = elapsedMs;
   }
 }
 
+/** The body as JSON, read piece by piece so a slow download still shows it is alive. */
+async function readJson(response, onBytes) {
+  if (!response.body?.getReader) return response.json();
+  const reader = response.body.getReader();
+  const pieces = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    pieces.push(value);
+    size += value.length;
+    onBytes();
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const piece of pieces) {
+    all.set(piece, at);
+    at += piece.length;
+  }
+  return JSON.parse(new TextDecoder().decode(all));
+}
+
 export function createApi(token, { timeoutMs = 45_000 } = {}) {
-  async function request(method, path, { json, body, contentType, raw = false, timeout = timeoutMs } = {}) {
-    const headers = {};
+  let observer = () => {};
+  const inFlight = new Set();
+  const tell = (outcome) => {
+    try {
+      observer(outcome);
+    } catch (error) {
+      console.warn('api observer', error);
+    }
+  };
+
+  async function request(method, path, { json, body, contentType, headers: extra = {}, raw = false, timeout = timeoutMs } = {}) {
+    const headers = { ...extra };
     if (token) headers.Authorization = `Bearer ${token}`;
     if (json !== undefined) {
       headers['Content-Type'] = 'application/json';
@@ -36,34 +80,89 @@ export function createApi(token, { timeoutMs = 45_000 } = {}) {
       headers['Content-Type'] = contentType;
     }
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), timeout);
-    let response;
+    const started = Date.now();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeout);
+    const entry = { controller, started, lastActivity: started, bytes: body?.size ?? body?.length ?? 0 };
+    inFlight.add(entry);
+    const activity = () => {
+      entry.lastActivity = Date.now();
+      tell({ activity: true });
+    };
+    const failure = (error, kind) => {
+      const failed = new NetworkError(error, {
+        kind: kind ?? (timedOut ? 'timeout' : controller.signal.aborted ? 'aborted' : 'failed'),
+        elapsedMs: Date.now() - started,
+      });
+      tell({ answered: false, error: failed });
+      return failed;
+    };
     try {
-      response = await fetch(path, { method, headers, body, signal: controller.signal, cache: 'no-store' });
-    } catch (error) {
-      throw new NetworkError(error);
+      let response;
+      try {
+        response = await fetch(path, { method, headers, body, signal: controller.signal, cache: 'no-store' });
+      } catch (error) {
+        throw failure(error);
+      }
+      activity();
+      if (!response.ok) {
+        let payload = null;
+        try {
+          payload = await response.json();
+        } catch {
+          /* not JSON */
+        }
+        // Our server always answers errors as JSON with a code; anything else is not our server
+        // (a captive portal, a proxy's error page).
+        if (payload?.code) tell({ answered: true, status: response.status });
+        else tell({ answered: false, error: new NetworkError(null, { kind: 'garbled', elapsedMs: Date.now() - started }) });
+        throw new ApiError(response.status, payload);
+      }
+      if (raw) {
+        tell({ answered: true, status: response.status });
+        return response;
+      }
+      if (response.status === 204) {
+        tell({ answered: true, status: 204 });
+        return null;
+      }
+      let parsed;
+      try {
+        parsed = await readJson(response, activity);
+      } catch (error) {
+        throw failure(error, controller.signal.aborted ? undefined : 'garbled'); // cut off, or not JSON
+      }
+      tell({ answered: true, status: response.status });
+      return parsed;
     } finally {
       clearTimeout(timer);
-    }
-    if (!response.ok) {
-      let payload = null;
-      try {
-        payload = await response.json();
-      } catch {
-        /* not JSON */
-      }
-      throw new ApiError(response.status, payload);
-    }
-    if (raw) return response;
-    if (response.status === 204) return null;
-    try {
-      return await response.json();
-    } catch (error) {
-      throw new NetworkError(error); // body cut off mid-way
+      inFlight.delete(entry);
     }
   }
 
   return {
+    /** Tell fn every request's outcome (one observer: the sync client's reachability). */
+    observe: (fn) => {
+      observer = fn;
+    },
+    /** Give up on every request in flight (they fail with NetworkError kind 'aborted'). */
+    abortAll: () => {
+      for (const { controller } of inFlight) controller.abort();
+    },
+    /** Requests under way: [{started, lastActivity, bytes (of the body sent)}]. */
+    inFlight: () => [...inFlight].map(({ started, lastActivity, bytes }) => ({ started, lastActivity, bytes })),
+    /** A cheap question to the server: does it answer? Resolves true/false, never throws. */
+    probe: async (timeout = 2500) => {
+      try {
+        const answer = await request('GET', '/healthz', { timeout });
+        return answer?.status === 'ok';
+      } catch {
+        return false;
+      }
+    },
     login: (body) => request('POST', '/api/auth/login', { json: body }),
     logout: () => request('POST', '/api/auth/logout', { json: {} }),
     me: () => request('GET', '/api/me'),
@@ -81,6 +180,16 @@ export function createApi(token, { timeoutMs = 45_000 } = {}) {
         contentType: blob.type || 'image/jpeg',
         timeout: 120_000,
       }),
+    /** One range of a photo's bytes (resumable upload): {stored, size, complete}. */
+    putAttachmentRange: (sha, part, start, total) =>
+      request('PUT', `/api/attachments/${sha}`, {
+        body: part,
+        contentType: 'application/octet-stream',
+        headers: { 'Content-Range': `bytes ${start}-${start + part.size - 1}/${total}` },
+        timeout: 60_000,
+      }),
+    /** How many bytes of a photo the server holds: {stored, size, complete}. */
+    uploadStatus: (sha) => request('GET', `/api/attachments/${sha}/upload`),
     attachment: async (sha, thumb = false) => {
       const response = await request('GET', `/api/attachments/${sha}${thumb ? '/thumb' : ''}`, { raw: true });
       return response.blob();

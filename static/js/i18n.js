@@ -64,6 +64,13 @@ export function formatTime(value) {
     : formatDateTime(value);
 }
 
+/** A time of day to the second ("14.05.30"): when the next try is, seconds away. */
+export function formatClock(value) {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return '';
+  return date.toLocaleTimeString(locale(), { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
 /** A length of time, rounded to its largest unit: "3 hari", "5 jam", "12 menit" (en: "3 days"). */
 export function formatDuration(ms) {
   const abs = Math.abs(ms);

@@ -1,9 +1,16 @@
 // Synchronisation: upload photos, push the outbox in order, then pull until caught up.
 //
 // `syncOnce` is one complete round and runs in a page or in the service worker (Background
-// Sync). `SyncClient` decides when to run it in a page: on start, when the network comes back,
-// every 30 s while the app is open, shortly after a local edit, and after a failure with
-// exponential backoff and jitter.
+// Sync). `SyncClient` decides when to run it in a page: on start, every 30 s while the app is
+// open, shortly after a local edit, and after a failure with exponential backoff and jitter.
+// Whether the server is reachable comes from what it answers (reachability.js): while it is not,
+// something waiting is retried by a cheap probe first; `online`/`offline` events only bring that
+// probe forward. A round whose requests hang is watched: the officer sees within seconds that the
+// server does not answer, and a request stuck after the server answers again is given up on.
+//
+// Photos go up in ranges sized to the link (about CHUNK_TARGET_MS each), so a dropped connection
+// resends at most the range in flight: the server keeps what arrived (server/uploads.py), and a
+// photo whose upload had started asks the server where to go on.
 //
 // Safety rules:
 // - No network request inside an IndexedDB transaction: read, let the transaction commit, send,
@@ -17,6 +24,7 @@
 //   date went back since its last sync pulls first and moves the times it wrote since forward.
 
 import { ApiError, NetworkError } from './api.js';
+import { Reachability } from './reachability.js';
 import {
   PROTOCOL,
   SCHEMA_VERSION,
@@ -47,28 +55,80 @@ export function withLock(name, work) {
 
 /** Refusals of a photo's bytes that no retry can change (the photo itself is the problem). */
 const PHOTO_REFUSALS = new Set([400, 413, 415]);
+const CHUNK_MIN = 16 * 1024;
+const CHUNK_MAX = 1024 * 1024;
+const CHUNK_TARGET_MS = 2500;
+/** Upload speed measured on the last ranges (bytes per ms); starts low, like a weak signal. */
+const link = { upRate: 8 };
 
-/**
- * PUT one photo. A photo the server refuses (corrupt, unsupported type, too large) is marked
- * `refused` and skipped from then on, so one bad photo never blocks the rest of the outbox; the
- * sync screen lists it.
- */
-async function putPhoto(db, api, photo) {
-  try {
-    await api.putAttachment(photo.sha, photo.blob);
-    return true;
-  } catch (error) {
-    if (!(error instanceof ApiError) || !PHOTO_REFUSALS.has(error.status)) throw error;
-    await db.tx('photos', 'readwrite', async ({ photos }) => {
-      const stored = await photos.get(photo.sha);
-      if (stored) await photos.put({ ...stored, refused: { code: error.code, message: error.message } });
-    });
-    return false;
-  }
+function chunkSize() {
+  return Math.max(CHUNK_MIN, Math.min(CHUNK_MAX, Math.round(link.upRate * CHUNK_TARGET_MS)));
 }
 
-/** Make sure the server holds every photo in `hashes` that we have locally. */
-export async function uploadPhotos(db, api, hashes) {
+function noteUpload(bytes, ms) {
+  if (bytes <= 0 || ms <= 0) return;
+  link.upRate = 0.5 * link.upRate + 0.5 * (bytes / ms);
+}
+
+async function refuse(db, photo, error) {
+  await db.tx('photos', 'readwrite', async ({ photos }) => {
+    const stored = await photos.get(photo.sha);
+    if (stored) await photos.put({ ...stored, refused: { code: error.code, message: error.message } });
+  });
+}
+
+/**
+ * PUT one photo, range by range, from where the server's copy ends. A photo the server refuses
+ * (corrupt, unsupported type, too large) is marked `refused` and skipped from then on, so one bad
+ * photo never blocks the rest of the outbox; the sync screen lists it. `onBytes(n)` reports bytes
+ * the server confirmed.
+ */
+async function putPhoto(db, api, photo, onBytes = () => {}) {
+  const total = photo.blob.size;
+  let offset = 0;
+  if (photo.upload_started) {
+    const status = await api.uploadStatus(photo.sha);
+    if (status.complete) {
+      onBytes(total);
+      return true;
+    }
+    offset = status.stored;
+  } else {
+    await db.tx('photos', 'readwrite', async ({ photos }) => {
+      const stored = await photos.get(photo.sha);
+      if (stored) await photos.put({ ...stored, upload_started: true });
+    });
+  }
+  onBytes(offset);
+  while (offset < total) {
+    const part = photo.blob.slice(offset, Math.min(total, offset + chunkSize()));
+    const started = Date.now();
+    let answer;
+    try {
+      answer = await api.putAttachmentRange(photo.sha, part, offset, total);
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 'upload_offset_mismatch' && Number.isInteger(error.body.stored)) {
+        onBytes(error.body.stored - offset);
+        offset = error.body.stored;
+        continue;
+      }
+      if (!(error instanceof ApiError) || !PHOTO_REFUSALS.has(error.status)) throw error;
+      await refuse(db, photo, error);
+      return false;
+    }
+    noteUpload(part.size, Date.now() - started);
+    const stored = answer.complete ? total : answer.stored;
+    onBytes(stored - offset);
+    offset = stored;
+  }
+  return true;
+}
+
+/**
+ * Make sure the server holds every photo in `hashes` that we have locally. `progress` (optional)
+ * is told {photos, photosDone, bytes, bytesDone} as the upload goes.
+ */
+export async function uploadPhotos(db, api, hashes, progress = () => {}) {
   const wanted = [...new Set(hashes)];
   if (!wanted.length) return 0;
   const local = (await Promise.all(wanted.map((sha) => db.get('photos', sha)))).filter(Boolean);
@@ -79,9 +139,19 @@ export async function uploadPhotos(db, api, hashes) {
     const chunk = candidates.slice(i, i + 1000);
     const { missing } = await api.missingAttachments(chunk.map((photo) => photo.sha));
     const absent = new Set(missing);
+    const sending = chunk.filter((photo) => absent.has(photo.sha));
+    const counts = { photos: sending.length, photosDone: 0, bytes: 0, bytesDone: 0 };
+    for (const photo of sending) counts.bytes += photo.blob.size;
+    if (sending.length) progress({ ...counts });
     for (const photo of chunk) {
       if (absent.has(photo.sha)) {
-        if (!(await putPhoto(db, api, photo))) continue;
+        const sent = await putPhoto(db, api, photo, (bytes) => {
+          counts.bytesDone += bytes;
+          progress({ ...counts });
+        });
+        counts.photosDone += 1;
+        progress({ ...counts });
+        if (!sent) continue;
         uploaded += 1;
       }
       await markUploaded(db, photo.sha);
@@ -113,14 +183,16 @@ function noteServerClock(db, answer, arrivedAt) {
   return db.tx('meta', 'readwrite', ({ meta }) => noteServerTime(meta, answer, arrivedAt));
 }
 
-async function push(db, api, clientId) {
+async function push(db, api, clientId, progress) {
   let results = [];
   let renumbered = false;
   let restamped = false;
+  let sent = 0;
   for (;;) {
     const pending = await pendingEntries(db);
     if (!pending.length) return results;
-    await uploadPhotos(db, api, pending.flatMap(referencedPhotos));
+    await uploadPhotos(db, api, pending.flatMap(referencedPhotos), (photos) => progress({ photos }));
+    progress({ mutations: { total: sent + pending.length, done: sent } });
     const batch = await takeBatch(db, PUSH_BATCH);
     let response;
     let arrived;
@@ -157,6 +229,8 @@ async function push(db, api, clientId) {
     await noteServerClock(db, response, arrived);
     await applyResults(db, response.results);
     results = results.concat(response.results);
+    sent += batch.length;
+    progress({ mutations: { total: sent + pending.length - batch.length, done: sent } });
     const pendingPhotos = response.results.flatMap((result) => result.pending_attachments ?? []);
     if (pendingPhotos.length) await reupload(db, api, pendingPhotos);
   }
@@ -228,11 +302,17 @@ async function catchUpWithAClockGoneBack(db, api, clientId) {
   if (learnt - offset > NOTICE_MS) await correctTimesBehind(db, learnt - offset, Date.now() + learnt);
 }
 
-/** One complete round: photos, push, pull. Throws ApiError / NetworkError on failure. */
-export async function syncOnce({ db, api, clientId, lockName = `tigapilar-sync-${db.name}` }) {
+/**
+ * One complete round: photos, push, pull. Throws ApiError / NetworkError on failure. `progress`
+ * (optional) is told {phase, mutations: {total, done}, photos: {photos, photosDone, bytes,
+ * bytesDone}} as the round goes.
+ */
+export async function syncOnce({ db, api, clientId, lockName = `tigapilar-sync-${db.name}`, progress = () => {} }) {
   return withLock(lockName, async () => {
     await catchUpWithAClockGoneBack(db, api, clientId);
-    const results = await push(db, api, clientId);
+    progress({ phase: 'push' });
+    const results = await push(db, api, clientId, (part) => progress({ phase: 'push', ...part }));
+    progress({ phase: 'pull' });
     const changes = await pull(db, api, clientId);
     await pruneUploadedPhotos(db);
     await db.tx('meta', 'readwrite', async ({ meta }) => {
@@ -243,7 +323,25 @@ export async function syncOnce({ db, api, clientId, lockName = `tigapilar-sync-$
   });
 }
 
-/** Scheduling in a page. Emits "status" (state changed) and "synced" (data may have changed). */
+/** How long a round may go without any sign of life before the server is asked whether it answers. */
+export const STALL_MS = 1200;
+/** A probe's own time limit: short, so a silent server shows within seconds. */
+export const PROBE_TIMEOUT_MS = 2500;
+/** A request with no sign of life this long (beyond what its body needs) is stuck once the server answers again. */
+const STUCK_MS = 10_000;
+const WATCH_MS = 500;
+/** Longest wait between probes while something waits and the server does not answer. */
+const PROBE_EVERY_MS = 4_000;
+/** Status events at most this often while bytes move (the bar shows progress, not every byte). */
+const PROGRESS_EVENT_MS = 400;
+
+/**
+ * Scheduling in a page. Emits "status" (state, progress or reachability changed) and "synced"
+ * (data may have changed), "failed" (a refusal that waits for the officer).
+ *
+ * What the officer is shown comes from: `reachability.state`, `syncing`, `progress`,
+ * `nextAttemptAt` (when the next try is due while the server does not answer), `lastError`.
+ */
 export class SyncClient extends EventTarget {
   constructor({ db, api, clientId, intervalMs = 30_000, debounceMs = 1_500 }) {
     super();
@@ -255,14 +353,21 @@ export class SyncClient extends EventTarget {
     this.running = null;
     this.failures = 0;
     this.timer = null;
+    this.nextAttemptAt = null;
     this.lastError = null;
     this.stopped = false;
+    this.progress = null;
+    this.probing = null;
+    this.reachability = new Reachability();
+    this.reachability.addEventListener('change', () => this.status());
+    api.observe?.((outcome) => this.reachability.note(outcome));
+    this.lastProgressEvent = 0;
+    // Hints only: they bring the next probe forward, the answer decides.
     this.onOnline = () => {
       this.failures = 0;
-      this.status();
       this.now('online');
     };
-    this.onOffline = () => this.status();
+    this.onOffline = () => this.now('offline');
     this.onVisible = () => {
       if (document.visibilityState === 'visible') this.now('visible');
     };
@@ -278,6 +383,7 @@ export class SyncClient extends EventTarget {
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearInterval(this.watchTimer);
     removeEventListener('online', this.onOnline);
     removeEventListener('offline', this.onOffline);
     document.removeEventListener('visibilitychange', this.onVisible);
@@ -299,6 +405,7 @@ export class SyncClient extends EventTarget {
   schedule(delay) {
     if (this.stopped) return;
     clearTimeout(this.timer);
+    this.nextAttemptAt = Date.now() + delay;
     this.timer = setTimeout(() => this.now('timer'), delay);
   }
 
@@ -308,7 +415,16 @@ export class SyncClient extends EventTarget {
     return Math.round(base * (0.5 + Math.random()));
   }
 
-  /** Sync now (joins a round already running). Never throws; the outcome is in lastError. */
+  /** While the server does not answer and something waits: 1 s, 2 s, 3 s, then every ~4 s. */
+  probeDelay() {
+    return Math.round(Math.min(PROBE_EVERY_MS, 1_000 * this.failures) * (0.85 + 0.15 * Math.random()));
+  }
+
+  /**
+   * Sync now (joins a round already running). Never throws; the outcome is in lastError and
+   * reachability. While the server is not known to answer, a probe goes first: a round is only
+   * started against a server that answers.
+   */
   now(reason = 'manual') {
     if (this.stopped) return Promise.resolve();
     if (this.running) {
@@ -316,10 +432,7 @@ export class SyncClient extends EventTarget {
       return this.running;
     }
     clearTimeout(this.timer);
-    if (!navigator.onLine) {
-      this.schedule(this.intervalMs);
-      return Promise.resolve();
-    }
+    this.nextAttemptAt = null;
     this.reason = reason;
     this.running = this.round();
     this.status();
@@ -328,33 +441,101 @@ export class SyncClient extends EventTarget {
 
   async round() {
     let delay = this.intervalMs;
+    this.progress = null;
+    this.watch();
     try {
-      const outcome = await syncOnce({ db: this.db, api: this.api, clientId: this.clientId });
+      if (!this.reachability.reachable && !(await this.probe())) {
+        throw new NetworkError(null, { kind: this.reachability.state === 'offline' ? 'failed' : 'timeout' });
+      }
+      const outcome = await syncOnce({
+        db: this.db,
+        api: this.api,
+        clientId: this.clientId,
+        progress: (part) => this.noteProgress(part),
+      });
       this.failures = 0;
       this.lastError = null;
       this.dispatchEvent(new CustomEvent('synced', { detail: outcome }));
     } catch (error) {
       this.lastError = error;
       await this.db
-        .put('meta', { code: error.code || error.name, message: error.message, at: Date.now() }, 'last_error')
+        .put('meta', { code: error.code || error.kind || error.name, at: Date.now() }, 'last_error')
         .catch(() => {});
       this.failures += 1;
       if (error instanceof ApiError && !error.retryable) {
         this.dispatchEvent(new CustomEvent('failed', { detail: error }));
         // 401 and 426 wait for the officer (log in again / update); other refusals back off.
         delay = error.status === 401 || error.status === 426 ? null : this.backoffDelay();
+      } else if (error instanceof NetworkError && !this.reachability.reachable) {
+        // No answer: probe again soon while something waits, so the officer sees within seconds
+        // when the server answers again (a probe is a few hundred bytes).
+        delay = (await pendingEntries(this.db)).length ? this.probeDelay() : this.intervalMs;
       } else {
         if (!(error instanceof NetworkError) && !(error instanceof ApiError)) console.warn('sync failed', error);
-        delay = this.backoffDelay();
+        delay = error instanceof NetworkError && error.kind === 'aborted' && this.reachability.reachable ? 0 : this.backoffDelay();
       }
     } finally {
       this.running = null;
+      this.progress = null;
+      clearInterval(this.watchTimer);
     }
     if (this.again) {
       this.again = false;
       delay = Math.min(delay ?? this.debounceMs, this.debounceMs);
     }
     if (delay !== null) this.schedule(delay);
+    this.status();
+  }
+
+  /** GET /healthz with a short time limit; the outcome also goes to reachability. */
+  probe() {
+    if (!this.probing) {
+      this.probing = this.api.probe(PROBE_TIMEOUT_MS).finally(() => {
+        this.probing = null;
+      });
+    }
+    return this.probing;
+  }
+
+  /**
+   * While a round runs: after STALL_MS without any sign of life, ask the server (a probe on its
+   * own connection). No answer → the officer sees it at once, and the round gives up until the
+   * next probe. An answer while a request stays silent far longer than its body needs → that
+   * request is stuck on a dead connection: give it up, and the round starts again at once.
+   */
+  watch() {
+    clearInterval(this.watchTimer);
+    this.watchTimer = setInterval(async () => {
+      if (!this.running || this.probing) return;
+      const now = Date.now();
+      const requests = this.api.inFlight?.() ?? [];
+      if (!requests.length) return;
+      const quiet = now - Math.max(this.reachability.lastActivityAt, ...requests.map((r) => r.lastActivity));
+      if (quiet < STALL_MS) return;
+      const answered = await this.probe();
+      if (!answered) {
+        // The server does not answer a fresh request either: stop waiting on the silent ones,
+        // and retry on the probe schedule (what is sent resumes where the server's copy ends).
+        this.api.abortAll();
+        return;
+      }
+      const stuck = requests.some((r) => Date.now() - r.lastActivity > STUCK_MS + 3 * (r.bytes / link.upRate));
+      if (stuck) this.api.abortAll();
+    }, WATCH_MS);
+  }
+
+  noteProgress(part) {
+    this.progress = { ...(this.progress ?? {}), ...part };
+    const wait = this.lastProgressEvent + PROGRESS_EVENT_MS - Date.now();
+    if (wait > 0 && !part.phase) {
+      this.progressTimer ??= setTimeout(() => {
+        this.progressTimer = null;
+        this.lastProgressEvent = Date.now();
+        this.status();
+      }, wait);
+      return;
+    }
+    this.lastProgressEvent = Date.now();
     this.status();
   }
 }

@@ -1,8 +1,11 @@
 """Browser tests: the real server as a subprocess, Debian's Chromium driven by Playwright.
 
 Each test gets a fresh server (temp SQLite database with the demo data, its own copy of static/
-so a test can deploy a "new version") and a fresh browser. Pages opened through `open_app`
-collect console errors and uncaught exceptions; any of them fails the test at teardown.
+so a test can deploy a "new version") and a fresh browser. Each phone opened through `open_app`
+reaches the server through its own network link (tests/browser/link.py: a loopback forwarder the
+test can cut, black-hole, slow down or drop), and collects console errors and uncaught exceptions;
+any of them fails the test at teardown (the browser's own network-error lines are expected once
+the test has impaired the link).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from tests.browser.link import Link
 
 REPO = Path(__file__).resolve().parents[2]
 STATIC = REPO / "static"
@@ -72,6 +77,7 @@ class Server:
     database: Path
     static_dir: Path
     log_path: Path
+    port: int
 
     def api(self, username: str, client_id: str | None = None) -> ServerApi:
         return ServerApi(self, username, client_id or f"verify-{username}-{os.urandom(4).hex()}")
@@ -200,7 +206,11 @@ def server(tmp_path: Path, seeded_dir: Path) -> Iterator[Server]:
             stderr=subprocess.STDOUT,
         )
     srv = Server(
-        base_url=f"http://localhost:{port}", database=database, static_dir=static_dir, log_path=log_path
+        base_url=f"http://localhost:{port}",
+        database=database,
+        static_dir=static_dir,
+        log_path=log_path,
+        port=port,
     )
     try:
         deadline = time.monotonic() + 30
@@ -235,13 +245,20 @@ async def browser() -> AsyncIterator[Browser]:
             await instance.close()
 
 
+NETWORK_NOISE = re.compile(r"net::ERR_[A-Z_]+|Failed to fetch|Failed to load resource")
+"""What Chromium itself logs for a request the network failed (not the app's own errors)."""
+
+
 @dataclass
 class App:
-    """One phone: a browser context (its own storage) and the page showing the app."""
+    """One phone: a browser context (its own storage), the page showing the app, and its network
+    link to the server (`app.link.refuse()` takes the signal away, `app.link.restore()` brings it
+    back)."""
 
     name: str
     context: BrowserContext
     page: Page
+    link: Link
     base_url: str
     errors: list[str] = field(default_factory=list)
     http_errors: list[str] = field(default_factory=list)
@@ -253,7 +270,8 @@ class App:
         self.allowed.append(re.compile(pattern))
 
     def unexpected_errors(self) -> list[str]:
-        return [e for e in self.errors if not any(p.search(e) for p in self.allowed)]
+        allowed = [*self.allowed, NETWORK_NOISE] if self.link.impaired else self.allowed
+        return [e for e in self.errors if not any(p.search(e) for p in allowed)]
 
     def watch(self, page: Page) -> Page:
         def on_console(message) -> None:
@@ -310,7 +328,8 @@ async def open_app(browser: Browser, server: Server, request: pytest.FixtureRequ
             timezone_id="Asia/Jakarta",
         )
         page = await context.new_page()
-        app = App(name=name, context=context, page=page, base_url=server.base_url)
+        link = Link(server.port)
+        app = App(name=name, context=context, page=page, link=link, base_url=link.url)
         app.watch(page)
         apps.append(app)
         return app
@@ -326,4 +345,5 @@ async def open_app(browser: Browser, server: Server, request: pytest.FixtureRequ
         if unexpected:
             problems += [f"[{app.name}] HTTP {e}" for e in app.http_errors]
         await app.context.close()
+        app.link.close()
     assert not problems, "console errors:\n" + "\n".join(problems)

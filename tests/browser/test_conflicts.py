@@ -31,7 +31,7 @@ async def test_concurrent_severity_edits_converge_and_show_both_values(open_app,
 
     # Both go offline and set a different severity.
     for app, severity in ((slamet, "Tinggi"), (agus, "Kritis")):
-        await app.context.set_offline(True)
+        app.link.refuse()
         await go(app.page, url)
         await app.page.locator("fieldset.choice label", has_text=severity).click()
         await expect(app.page.locator("#status-bar .status-pending")).to_have_attribute("data-count", "1")
@@ -39,9 +39,9 @@ async def test_concurrent_severity_edits_converge_and_show_both_values(open_app,
 
     # Slamet's change reaches the server first; Agus's arrives as a concurrent change of a
     # flagged field: the server keeps Slamet's value and records Agus's in a conflict.
-    await slamet.context.set_offline(False)
+    slamet.link.restore()
     await wait_synced(slamet.page)
-    await agus.context.set_offline(False)
+    agus.link.restore()
     await wait_synced(agus.page)
     await sync_now(slamet.page)
 

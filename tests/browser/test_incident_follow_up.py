@@ -21,14 +21,14 @@ async def test_acknowledge_and_note_offline_reach_the_reporter(open_app, server:
 
     # Joko (TNI), offline: acknowledges and adds a note.
     page = joko.page
-    await joko.context.set_offline(True)
+    joko.link.refuse()
     await go(page, f"#/w/{WAREHOUSE}/incident/{incident_id}")
     await page.get_by_role("button", name="Terima laporan").click()
     await expect(page.locator(".meta-card .status-acknowledged")).to_be_visible()
     await page.get_by_label("Catatan baru").fill("Sudah dilaporkan ke PLN, teknisi datang pukul 10.00")
     await page.get_by_role("button", name="Tambah catatan").click()
     await expect(page.locator(".notes .note")).to_have_count(1)
-    await joko.context.set_offline(False)
+    joko.link.restore()
     await wait_synced(joko.page)
 
     # Slamet sees the status, who acknowledged, and the note with its author.
@@ -53,7 +53,7 @@ async def test_refused_change_is_listed_with_code_and_message(open_app, server: 
     await wait_synced(page)
 
     # Offline, Slamet acknowledges; meanwhile the supervisor resolves the incident.
-    await app.context.set_offline(True)
+    app.link.refuse()
     await go(page, f"#/w/{WAREHOUSE}/incident/{incident_id}")
     await page.get_by_role("button", name="Terima laporan").click()
     with server.api("rina") as api:
@@ -69,7 +69,7 @@ async def test_refused_change_is_listed_with_code_and_message(open_app, server: 
         )
         assert result["status"] == "applied"
 
-    await app.context.set_offline(False)
+    app.link.restore()
     await wait_synced(page)
     bar = page.locator("#status-bar .status-rejected")
     await expect(bar).to_have_attribute("data-count", "1")

@@ -1,5 +1,9 @@
 """The officer's day without signal: log in once, then inspect and report offline; when the
-network comes back, the outbox drains by itself and the server holds exactly one copy."""
+network comes back, the outbox drains by itself and the server holds exactly one copy.
+
+The network is cut for real (tests/browser/link.py refuses the phone's connections, its service
+worker's included) and `navigator.onLine` keeps saying online: the app must tell from the
+server's (missing) answers."""
 
 from __future__ import annotations
 
@@ -38,9 +42,9 @@ async def offline_inspection_and_incident(app: App, server: Server) -> tuple[str
     await login(app, "slamet")
     page = app.page
 
-    await app.context.set_offline(True)
+    app.link.refuse()
     await page.reload()
-    await expect(page.locator("#status-bar .status-net")).to_have_text("Luring")
+    await expect(page.locator("#status-bar .status-net")).to_have_text("Tidak ada koneksi")
     await expect(page.get_by_role("heading", name="Gudang saya")).to_be_visible()
 
     inspection_id = await start_inspection(page)
@@ -70,7 +74,7 @@ async def offline_inspection_and_incident(app: App, server: Server) -> tuple[str
     # A stock count against the warehouse's expected quantity, a few ballot boxes short.
     await count_stock(page, STOCK_ITEM, expected - SHORT, damaged_light=2)
     assert await pending_count(page) > 0
-    await expect(page.locator("#status-bar .status-net")).to_have_text("Luring")
+    await expect(page.locator("#status-bar .status-net")).to_have_text("Tidak ada koneksi")
     return inspection_id, incident_id, template, expected
 
 
@@ -108,7 +112,7 @@ async def test_reconnect_drains_outbox_exactly_once(open_app, server: Server) ->
     page = app.page
     local_hashes = set(await local_photo_hashes(page))
 
-    await app.context.set_offline(False)  # no click: the app notices the network by itself
+    app.link.restore()  # no click, no online event: the app notices the answers by itself
     await wait_synced(page)
     await expect(page.locator("#status-bar .status-net")).to_have_text("Daring")
     await app.screenshot("synced")

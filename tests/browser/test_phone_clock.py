@@ -163,14 +163,14 @@ async def test_phone_days_ahead_stamps_by_the_server_clock(open_app, server: Ser
     offset = await phone_meta(page, "clock_offset_ms")
     assert near(offset, -3 * DAY_MS, MINUTE_MS), offset
 
-    await app.context.set_offline(True)
+    app.link.refuse()
     incident_id = await report_incident(page, description="Gembok pintu samping rusak")
     [entry] = await phone_outbox(page)
     assert near(stamp_ms(entry["hlc"]), real_ms()), entry["hlc"]
     # The record id (UUIDv7) carries server time too.
     assert near(int(incident_id.replace("-", "")[:12], 16), real_ms())
 
-    await app.context.set_offline(False)
+    app.link.restore()
     await wait_synced(page)
     assert [p["status"] for p in await heard(page, pushes, 1)] == [200], pushes
     stored = server_record(server, incident_id)
@@ -200,7 +200,7 @@ async def test_phone_days_behind_dates_offline_edits_by_the_server_clock(open_ap
     last_sync_stamp = (await phone_meta(page, "hlc"))["ms"]
     assert near(last_sync_stamp, real_ms())
 
-    await app.context.set_offline(True)
+    app.link.refuse()
     await app.context.clock.fast_forward("30:00")
     later = real_ms() + 30 * MINUTE_MS
     incident_id = await report_incident(page, description="Atap gudang bocor di atas rak 2")
@@ -208,7 +208,7 @@ async def test_phone_days_behind_dates_offline_edits_by_the_server_clock(open_ap
     assert near(stamp_ms(entry["hlc"]), later), (entry["hlc"], later)
     assert stamp_ms(entry["hlc"]) > last_sync_stamp + 25 * MINUTE_MS
 
-    await app.context.set_offline(False)
+    app.link.restore()
     await wait_synced(page)
     stored = server_record(server, incident_id)
     assert near(iso_ms(stored["fields"]["occurred_at"]), later), stored["fields"]["occurred_at"]
@@ -230,7 +230,7 @@ async def test_future_stamps_refused_then_restamped_and_sent_once(open_app, serv
     app.allow_console(r"Failed to load resource: the server responded with a status of 400")
     page = app.page
 
-    await app.context.set_offline(True)
+    app.link.refuse()
     before_jump = await report_incident(page, description="Lampu lorong padam sebelum tengah malam")
     await app.context.clock.set_system_time(time.time() + 3 * 24 * 3600)
     description = "Jendela belakang gudang pecah"
@@ -242,7 +242,7 @@ async def test_future_stamps_refused_then_restamped_and_sent_once(open_app, serv
     assert all(near(stamp_ms(e["hlc"]), real_ms() + 3 * DAY_MS) for e in queued), queued
 
     sent_before = len(pushes)
-    await app.context.set_offline(False)
+    app.link.restore()
     await wait_synced(page)
     refused, retry, *_ = (await heard(page, pushes, sent_before + 2))[sent_before:]
     assert refused["status"] == 400 and refused["body"]["code"] == "clock_ahead", refused
@@ -294,7 +294,7 @@ async def test_date_gone_back_after_sync_moves_the_times_written_since(open_app,
     app, pushes, expected = await phone_with_the_right_date(open_app, server)
     page = app.page
 
-    await app.context.set_offline(True)
+    app.link.refuse()
     before_jump = await report_incident(page, description="Segel pintu utama diperiksa, utuh")
     await app.context.clock.set_system_time(time.time() - 2 * 24 * 3600)
     incident_id = await report_incident(page, description="Kabel CCTV lantai 4 terlepas")
@@ -303,7 +303,7 @@ async def test_date_gone_back_after_sync_moves_the_times_written_since(open_app,
     assert counts, "the count was not queued"
 
     sent_before = len(pushes)
-    await app.context.set_offline(False)
+    app.link.restore()
     await wait_synced(page)
     assert all(p["status"] == 200 for p in (await heard(page, pushes, sent_before + 1))[sent_before:]), pushes
     for record_id, field in (
@@ -343,7 +343,7 @@ async def test_times_moved_forward_are_only_those_written_after_the_date_went_ba
     phone pulled 50 minutes ahead): moved by the jump it would land in the future."""
     app = await open_app("slamet")
     await login(app, "slamet")
-    await app.context.set_offline(True)  # the crafted entries must not be pushed
+    app.link.refuse()  # the crafted entries must not be pushed
     now = real_ms()
 
     def entry(seq: int, occurred: int, stamp: int) -> dict[str, Any]:

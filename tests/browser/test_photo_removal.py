@@ -87,7 +87,7 @@ async def test_photo_removed_offline_survives_reload_and_reaches_other_phones(
     assert await shown_photos(joko.page, 2) == [first, second]
 
     # Offline, Slamet changes his mind twice: cancelling keeps the photo, confirming removes it.
-    await slamet.context.set_offline(True)
+    slamet.link.refuse()
     await remove_photo(page, first, confirm=False)
     assert await shown_photos(page, 2) == [first, second]
     await page.locator(f"{THUMBS}[data-sha='{first}'] .thumb-remove").click()
@@ -105,7 +105,7 @@ async def test_photo_removed_offline_survives_reload_and_reaches_other_phones(
     await expect(page.locator(".meta-card .chip-pending")).to_be_visible()
     assert server_photos(server, incident_id) == [first, second]  # nothing sent yet
 
-    await slamet.context.set_offline(False)
+    slamet.link.restore()
     await wait_synced(page)
     incident, conflicts = server_incident(server, incident_id)
     assert incident["fields"]["photos"] == [second]
@@ -137,7 +137,7 @@ async def test_concurrent_add_wins_over_an_offline_removal(open_app, server: Ser
     await go(joko.page, incident_url)
     assert await shown_photos(joko.page, 2) == [a, b]
 
-    await slamet.context.set_offline(True)
+    slamet.link.refuse()
     await remove_photo(page, a)
     assert await shown_photos(page, 1) == [b]
 
@@ -148,7 +148,7 @@ async def test_concurrent_add_wins_over_an_offline_removal(open_app, server: Ser
     assert server_photos(server, incident_id) == [a, b, c]
 
     # Slamet's removal reaches the server after Joko's edit it had not seen: union, A is back.
-    await slamet.context.set_offline(False)
+    slamet.link.restore()
     await wait_synced(page)
     incident, conflicts = server_incident(server, incident_id)
     assert incident["fields"]["photos"] == [a, b, c]
@@ -210,7 +210,7 @@ async def test_inspection_draft_photo_and_co_inspector_removed_offline(open_app,
     [photo] = fields["photos"]
     assert len(fields["co_inspectors"]) == 1
 
-    await app.context.set_offline(True)
+    app.link.refuse()
     await remove_photo(page, photo)
     await expect(general.locator(".thumbs li")).to_have_count(0)
     await joko.uncheck()
@@ -220,7 +220,7 @@ async def test_inspection_draft_photo_and_co_inspector_removed_offline(open_app,
     await expect(general.locator(".thumbs li")).to_have_count(0)
     await expect(joko).not_to_be_checked()
 
-    await app.context.set_offline(False)
+    app.link.restore()
     await wait_synced(page)
     with server.api("rina") as api:
         records = api.pull_all()
@@ -271,9 +271,9 @@ async def test_a_photo_added_from_a_screen_older_than_the_replica_keeps_the_newe
     with server.api("rina") as api:
         a, c = api.pull_all()[inspection_id]["fields"]["photos"]
 
-    # Slamet's phone comes back online and pulls Joko's photo; his screen is not redrawn.
-    await slamet.context.set_offline(True)
-    await slamet.context.set_offline(False)
+    # Slamet's phone comes back online (the browser says so) and pulls Joko's photo; his screen
+    # is not redrawn.
+    await page.evaluate("dispatchEvent(new Event('online'))")
     for _ in range(100):
         held = await local_record(page, inspection_id)
         if held and c in held["fields"].get("photos", []):

@@ -33,7 +33,7 @@ async def test_update_banner_reload_keeps_pending_edits(open_app, server: Server
     assert old_version in await page.evaluate("caches.keys().then((k) => k.join(','))")
 
     # Offline edits: an inspection with a few answers, not sent.
-    await app.context.set_offline(True)
+    app.link.refuse()
     inspection_id = await start_inspection(page)
     items = [item for section in template["sections"] for item in section["items"]]
     chosen = [next(i for i in items if i["kind"] == kind) for kind in ("yes_no", "text", "number")]
@@ -49,7 +49,7 @@ async def test_update_banner_reload_keeps_pending_edits(open_app, server: Server
         sw.read_text().replace(f"const VERSION = '{old_version}';", f"const VERSION = '{new_version}';")
     )
     await page.route("**/api/sync/push", lambda route: route.abort())
-    await app.context.set_offline(False)
+    app.link.restore()
     await page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update())")
 
     banner = page.locator("#update-banner")

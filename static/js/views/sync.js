@@ -1,14 +1,54 @@
-// Sync status: connection, last sync, what is still waiting, conflicts (the server's value next
-// to mine) and changes the server refused (with its code and message).
+// Sync status: connection (as the server's answers show it, the same words as the status bar:
+// sync-state.js), what is being sent, last sync, what is still waiting, conflicts (the server's
+// value next to mine) and changes the server refused (with its code and message).
+// "Sinkronkan sekarang" is never disabled and always answers in words.
 
-import { h } from '../dom.js';
+import { h, replace } from '../dom.js';
 import { templateOf } from '../context.js';
-import { formatDateTime, formatDuration, t } from '../i18n.js';
+import { formatClock, formatDateTime, formatDuration, formatTime, t } from '../i18n.js';
 import { collectionLabel, opLabel } from '../labels.js';
 import { allEntries, dismiss } from '../outbox.js';
-import { allConflicts } from '../records.js';
-import { OFFSET_KEY, clockIsOff } from '../server-time.js';
 import { conflictList } from './widgets.js';
+import { describeSync } from './sync-state.js';
+
+const kb = (bytes) => Math.round(bytes / 1024);
+
+/** The connection card's facts: rebuilt on every status change while the page is open. */
+function connectionFacts(s) {
+  const problems = s.problems.filter((p) => p.advice);
+  return [
+    h('p', { class: 'sync-state', id: 'sync-state', dataset: { state: s.state, net: s.net } }, t(`sync.state.${s.state}`),
+      s.retryAt ? [' ', h('span', { class: 'next-try' }, t('sync.next_try', { time: formatClock(s.retryAt) }))] : null),
+    h('dl', { class: 'facts' },
+      h('dt', {}, t('sync.connection')), h('dd', { id: 'connection', dataset: { state: s.net } }, s.netLabel),
+      s.activity ? [h('dt', {}, t('sync.sending')), h('dd', { id: 'sync-activity' }, s.activity)] : null,
+      h('dt', {}, t('sync.last')), h('dd', { id: 'last-sync', dataset: { at: s.lastSync } }, s.lastSync ? formatDateTime(s.lastSync) : t('status.never')),
+      h('dt', {}, t('sync.pending')), h('dd', { id: 'pending-count' }, String(s.pending)),
+      h('dt', {}, t('sync.photos_waiting')), h('dd', { id: 'photos-waiting', dataset: { count: s.photosWaiting } },
+        t('sync.photos_waiting_value', { count: s.photosWaiting, size: kb(s.photoBytesWaiting) })),
+    ),
+    problems.map((p) => h('p', { class: 'notice', dataset: { problem: p.code } }, p.advice,
+      p.code === 'session_expired' ? [' ', h('a', { href: '#/login' }, t('login.again_title'))] : null)),
+  ];
+}
+
+/** The answer to the last tap, kept for a minute: the page may be redrawn while the round ends. */
+let lastResult = null;
+const RESULT_KEEP_MS = 60_000;
+
+function showResult(el, text, outcome) {
+  el.textContent = text;
+  el.dataset.outcome = outcome;
+}
+
+/** What a tap on "Sinkronkan sekarang" came to, in words (never the browser's error text). */
+function resultText(s) {
+  if (s.state === 'attention') return t('sync.result.attention');
+  if (s.net === 'offline') return t('sync.result.offline');
+  if (s.net === 'unreachable') return t('sync.result.unreachable');
+  if (s.rejected.length) return t('sync.result.refused');
+  return t('sync.result.ok', { time: formatTime(s.lastSync || Date.now()) });
+}
 
 function recordLink(ctx, collection, id, warehouseId) {
   if (!warehouseId) return null;
@@ -21,28 +61,50 @@ function recordLink(ctx, collection, id, warehouseId) {
 
 export async function render(app) {
   const { ctx } = app;
-  const [entries, conflicts, lastSync, lastError, photos, clockOffset] = await Promise.all([
-    allEntries(ctx.db),
-    allConflicts(ctx.db),
-    ctx.db.get('meta', 'last_sync'),
-    ctx.db.get('meta', 'last_error'),
-    ctx.db.getAll('photos'),
-    ctx.db.get('meta', OFFSET_KEY),
-  ]);
-  const refusedPhotos = photos.filter((photo) => photo.refused);
+  const s = await describeSync(app);
+  const entries = await allEntries(ctx.db);
+  const { refusedPhotos, rejected } = s;
   const pending = entries.filter((e) => e.state === 'pending');
-  const rejected = entries.filter((e) => e.state === 'rejected');
-  const open = conflicts.filter((c) => c.fields.status === 'open');
-  const closed = conflicts.filter((c) => c.fields.status !== 'open');
+  const open = s.conflictsOpen;
+  const closed = s.conflictsClosed;
+  const clockProblem = s.problems.find((p) => p.code === 'clock_off');
+  const clockOffset = clockProblem?.offset;
   const templateFor = (conflict) => (conflict.fields.record_collection === 'inspections' ? templateOf(ctx) : null);
   const records = new Map((await ctx.db.getAll('records')).map((r) => [r.id, r]));
 
-  const syncButton = h('button', { type: 'button', class: 'button block', id: 'sync-now', disabled: !navigator.onLine, on: { click: async () => {
+  const facts = h('div', { class: 'sync-facts' }, connectionFacts(s));
+  const result = h('p', { class: 'sync-result', id: 'sync-result', role: 'status', 'aria-live': 'polite' });
+  if (lastResult && lastResult.ctx === ctx && Date.now() - lastResult.at < RESULT_KEEP_MS) {
+    showResult(result, lastResult.text, lastResult.outcome);
+  }
+  // Always enabled, whatever the browser says about the network: the answer decides, and is shown.
+  const syncButton = h('button', { type: 'button', class: 'button block', id: 'sync-now', on: { click: async () => {
     syncButton.disabled = true;
-    syncButton.textContent = t('status.syncing');
+    syncButton.textContent = t('sync.trying');
+    lastResult = { ctx, at: Date.now(), text: t('sync.trying'), outcome: 'trying' };
+    showResult(result, lastResult.text, lastResult.outcome);
+    ctx.sync.failures = 0; // the officer asked: try now, and soon again if it fails
     await ctx.sync.now('manual');
-    app.rerender({ keepFocus: true });
-  } } }, navigator.onLine ? t('sync.now') : t('sync.offline'));
+    const after = await describeSync(app);
+    const outcome = after.net === 'online' && after.state !== 'attention' && !after.rejected.length ? 'ok' : 'failed';
+    lastResult = { ctx, at: Date.now(), text: resultText(after), outcome };
+    syncButton.disabled = false;
+    syncButton.textContent = t('sync.now');
+    replace(facts, ...connectionFacts(after));
+    // The page may have been redrawn meanwhile (new data arrived): answer on the one shown.
+    showResult(document.getElementById('sync-result') ?? result, lastResult.text, outcome);
+  } } }, t('sync.now'));
+  let refreshing = false;
+  const onStatus = async () => {
+    if (refreshing || !facts.isConnected) return;
+    refreshing = true;
+    try {
+      replace(facts, ...connectionFacts(await describeSync(app)));
+    } finally {
+      refreshing = false;
+    }
+  };
+  ctx.sync.addEventListener('status', onStatus);
 
   const entryRow = (entry, extra) =>
     h(
@@ -60,20 +122,14 @@ export async function render(app) {
     h(
       'div',
       { class: 'card' },
-      h('dl', { class: 'facts' },
-        h('dt', {}, t('sync.connection')), h('dd', {}, navigator.onLine ? t('status.online') : t('status.offline')),
-        h('dt', {}, t('sync.last')), h('dd', { id: 'last-sync', dataset: { at: lastSync ?? 0 } }, lastSync ? formatDateTime(lastSync) : t('status.never')),
-        h('dt', {}, t('sync.pending')), h('dd', { id: 'pending-count' }, String(pending.length)),
-        lastError ? [h('dt', {}, t('sync.last_error')), h('dd', {}, `${lastError.code}: ${lastError.message}`)] : null,
-      ),
-      app.sessionExpired ? h('p', { class: 'notice' }, t('sync.session_expired'), ' ', h('a', { href: '#/login' }, t('login.again_title'))) : null,
-      app.upgradeRequired ? h('p', { class: 'notice' }, t('sync.upgrade_required')) : null,
+      facts,
       // The phone's date is wrong: say so (the app works anyway, with the server's time).
-      clockIsOff(clockOffset)
+      clockProblem
         ? h('p', { class: 'notice', id: 'clock-notice', dataset: { offset: clockOffset } },
             t(clockOffset < 0 ? 'sync.clock_ahead' : 'sync.clock_behind', { amount: formatDuration(clockOffset) }))
         : null,
       syncButton,
+      result,
       h('p', { class: 'hint' }, t('sync.explain')),
     ),
     h('h2', {}, t('sync.conflicts_open', { count: open.length })),
@@ -110,5 +166,5 @@ export async function render(app) {
       ? h('details', { class: 'card' }, h('summary', {}, t('sync.conflicts_closed', { count: closed.length })), conflictList(ctx, closed, templateFor))
       : null,
   );
-  return { node, live: true };
+  return { node, live: true, cleanup: () => ctx.sync.removeEventListener('status', onStatus) };
 }

@@ -11,8 +11,11 @@ import { now as serverNow, nowIso } from '../server-time.js';
 import { uuid7 } from '../uuid7.js';
 import { warehouseAddress } from './warehouses.js';
 
+/** Whether the server has this record as shown: every record says one or the other. */
 export function pendingBadge(record) {
-  return record.pending ? h('span', { class: 'chip chip-pending' }, t('common.pending')) : null;
+  return record.pending
+    ? h('span', { class: 'chip chip-pending', dataset: { sync: 'pending' } }, t('common.pending'))
+    : h('span', { class: 'chip chip-synced', dataset: { sync: 'on-server' } }, t('common.on_server'));
 }
 
 export function statusChip(collection, status) {
