@@ -139,10 +139,19 @@ export async function uploadPhotos(db, api, hashes, progress = () => {}) {
     const chunk = candidates.slice(i, i + 1000);
     const { missing } = await api.missingAttachments(chunk.map((photo) => photo.sha));
     const absent = new Set(missing);
-    const sending = chunk.filter((photo) => absent.has(photo.sha));
-    const counts = { photos: sending.length, photosDone: 0, bytes: 0, bytesDone: 0 };
-    for (const photo of sending) counts.bytes += photo.blob.size;
-    if (sending.length) progress({ ...counts });
+    // Counted over every photo the waiting changes carry (those the server has count as done),
+    // so "2 dari 5 foto" stays the same five across a dropped connection.
+    const counts = { photos: 0, photosDone: 0, bytes: 0, bytesDone: 0 };
+    for (const photo of local.filter((p) => !p.refused)) {
+      const size = photo.blob?.size ?? photo.size ?? 0;
+      counts.photos += 1;
+      counts.bytes += size;
+      if (!absent.has(photo.sha)) {
+        counts.photosDone += 1;
+        counts.bytesDone += size;
+      }
+    }
+    if (absent.size) progress({ ...counts });
     for (const photo of chunk) {
       if (absent.has(photo.sha)) {
         const sent = await putPhoto(db, api, photo, (bytes) => {
@@ -330,6 +339,8 @@ export const PROBE_TIMEOUT_MS = 2500;
 /** A request with no sign of life this long (beyond what its body needs) is stuck once the server answers again. */
 const STUCK_MS = 10_000;
 const WATCH_MS = 500;
+/** At most this much of a request body's expected sending time is waited before a probe. */
+const BODY_GRACE_MS = CHUNK_TARGET_MS;
 /** Longest wait between probes while something waits and the server does not answer. */
 const PROBE_EVERY_MS = 4_000;
 /** Status events at most this often while bytes move (the bar shows progress, not every byte). */
@@ -510,8 +521,12 @@ export class SyncClient extends EventTarget {
       const now = Date.now();
       const requests = this.api.inFlight?.() ?? [];
       if (!requests.length) return;
-      const quiet = now - Math.max(this.reachability.lastActivityAt, ...requests.map((r) => r.lastActivity));
-      if (quiet < STALL_MS) return;
+      // A request is silent once it had the time its body needs on this link (an upload shows
+      // no sign of life until its answer) plus STALL_MS; the round is, when all of them are.
+      const silent = requests.every(
+        (r) => now - Math.max(r.lastActivity, this.reachability.lastActivityAt) >= STALL_MS + Math.min(BODY_GRACE_MS, r.bytes / link.upRate),
+      );
+      if (!silent) return;
       const answered = await this.probe();
       if (!answered) {
         // The server does not answer a fresh request either: stop waiting on the silent ones,

@@ -208,20 +208,18 @@ class Link:
         direction: Direction,
         connection: Connection,
     ) -> None:
-        try:
-            while True:
-                data = await reader.read(SHAPED_CHUNK if direction.bps else CHUNK)
-                if not data:
-                    with contextlib.suppress(OSError):
-                        writer.write_eof()
-                    return
-                while self.mode == "black_hole":
-                    await asyncio.sleep(0.05)  # swallowed: the connection hangs
-                delay = direction.delivery_time(len(data)) - time.monotonic()
+        """Read as fast as the link's bandwidth allows, deliver each piece after the latency: a
+        long transfer keeps the pipe full (latency is paid once, not per piece)."""
+        queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while (item := await queue.get()) is not None:
+                at, data = item
+                delay = at - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 if self.mode != "pass":
-                    continue
+                    continue  # swallowed
                 writer.write(data)
                 await writer.drain()
                 direction.bytes += len(data)
@@ -231,5 +229,23 @@ class Link:
                     self.drops += 1
                     self._cut_all()
                     return
+            with contextlib.suppress(OSError):
+                writer.write_eof()
+
+        delivering = asyncio.ensure_future(deliver())
+        connection.tasks.append(delivering)
+        try:
+            while True:
+                ahead = direction.free_at - time.monotonic()
+                if direction.bps and ahead > 0:
+                    await asyncio.sleep(ahead)
+                data = await reader.read(SHAPED_CHUNK if direction.bps else CHUNK)
+                while data and self.mode == "black_hole":
+                    await asyncio.sleep(0.05)  # swallowed: the connection hangs
+                if not data:
+                    queue.put_nowait(None)
+                    break
+                queue.put_nowait((direction.delivery_time(len(data)), data))
+            await delivering
         except (ConnectionError, OSError):
             connection.cut()
