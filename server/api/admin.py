@@ -20,7 +20,7 @@ from litestar import Controller, Request, get, patch, post, put
 from litestar.params import JSONBody, Parameter
 from msgspec import Meta, Struct
 
-from server.api.wire import WireBody, refuse_nul
+from server.api.wire import WireBody, refuse_deep_nesting, refuse_nul
 from server.auth import (
     MAX_PASSWORD,
     MIN_PASSWORD,
@@ -142,17 +142,19 @@ def parse_template(body: bytes, content_type: str) -> Template:
     """A template from an uploaded JSON or YAML document, or 400 with where it is wrong."""
     if not body.strip():
         raise ApiError(400, "empty_body", "Berkas template kosong")
+    refuse_deep_nesting(body)  # JSON, and YAML's flow style ([...], {...})
     try:
         if "yaml" in content_type or not body.lstrip().startswith((b"{", b"[")):
             document = yaml.safe_load(body.decode("utf-8"))
         else:
             document = msgspec.json.decode(body)
+        template = msgspec.convert(document, Template)
     except (yaml.YAMLError, msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise ApiError(400, "template_unreadable", f"Bukan JSON/YAML yang sah: {exc}") from exc
-    try:
-        template = msgspec.convert(document, Template)
     except msgspec.ValidationError as exc:
         raise ApiError(400, "template_invalid", str(exc), errors=[str(exc)]) from exc
+    except RecursionError as exc:  # YAML's block style nests by indentation, which no scan bounds
+        raise ApiError(400, "template_unreadable", "Dokumen bersarang terlalu dalam") from exc
     # The body is not JSON when it is YAML ("\0", "\x00"...): look for NUL in what was read.
     refuse_nul(msgspec.json.encode(template))
     problems = check_template(template)

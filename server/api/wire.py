@@ -1,4 +1,4 @@
-"""Sync messages decoded straight from the request bytes, and no NUL in any JSON body.
+"""Sync messages decoded straight from the request bytes; no NUL and no deep nesting in any JSON body.
 
 Litestar's default for `data: PushRequest` decodes the JSON body into dicts and lists, then converts
 those into the Struct: two passes over a body that holds up to 2,000 mutations, about a tenth of the
@@ -11,6 +11,10 @@ No text may hold U+0000 (NUL): PostgreSQL refuses it in `text` columns (a 500 th
 it cuts strings short in many tools. `refuse_nul` answers 400 `invalid_text` for a JSON body that
 escapes one, before the body is decoded: for push and pull in `WireBody`, for every other JSON body
 in `JsonRequest` (the app's `request_class`). Raw uploads (photos) are bytes and not checked.
+
+Nesting is limited to MAX_DEPTH (64) levels, also before decoding (`nesting_deeper_than`, a scan
+of the raw bytes, not a recursive parse): decoders recurse, and a body nested a thousand deep made
+them run out of stack (a 500). Deeper bodies are 400 `invalid_request`, in the same two places.
 """
 
 from __future__ import annotations
@@ -50,12 +54,70 @@ def refuse_nul(body: bytes) -> None:
         raise ApiError(400, "invalid_text", "Teks tidak boleh berisi karakter NUL (U+0000)")
 
 
+MAX_DEPTH = 64
+"""Deepest nesting of arrays and objects a JSON body may have (the deepest the API uses is 5)."""
+_BRACKETS = bytes.maketrans(b"[{]}", b"(())")
+_NOT_QUOTES_OR_BRACKETS = bytes(b for b in range(256) if b not in b'"[]{}')
+
+
+def _brackets_outside_strings(body: bytes) -> bytes:
+    """The brackets of JSON text that are not inside its strings, as `(` and `)`. With every escaped
+    backslash and then every escaped quote dropped (escapes read left to right, as in has_nul), the
+    quotes left are exactly the strings' delimiters; of the quotes and brackets alone, every other
+    piece between quotes is outside a string."""
+    unescaped = body.replace(_ESCAPED_BACKSLASH, b"").replace(b'\\"', b"")
+    pieces = unescaped.translate(None, _NOT_QUOTES_OR_BRACKETS).split(b'"')
+    return b"".join(pieces[::2]).translate(_BRACKETS)
+
+
+def nesting_deeper_than(body: bytes, limit: int = MAX_DEPTH) -> bool:
+    """Whether JSON text `body` nests arrays and objects more than `limit` deep, found from the raw
+    bytes before any decoder recurses into them (msgspec and PyYAML run out of stack near 1,000).
+
+    Strings are cut out (a bracket inside one is text), every other byte but brackets dropped, and
+    brackets made one kind: `(` and `)`. Then, at most `limit` times, every innermost pair `()` is
+    removed: a pass removes the leaves of every nesting, so whatever is left after `limit` passes
+    was nested deeper than `limit`; a run of more than `limit` openers says so at once. Every step
+    is a C-speed bytes operation (no per-character Python loop); a body with at most `limit`
+    openers in all is not scanned. Unbalanced brackets are left to the decoder (malformed, not
+    deep)."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    brackets = _brackets_outside_strings(body)
+    if brackets.count(b"(") != brackets.count(b")"):
+        return False
+    too_deep = b"(" * (limit + 1)
+    for _ in range(limit):
+        if not brackets:
+            return False
+        if too_deep in brackets:
+            return True
+        brackets = brackets.replace(b"()", b"")
+    return bool(brackets)
+
+
+def refuse_deep_nesting(body: bytes) -> None:
+    if nesting_deeper_than(body):
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"JSON bersarang lebih dari {MAX_DEPTH} tingkat",
+            max_depth=MAX_DEPTH,
+        )
+
+
+def check_json_body(body: bytes) -> None:
+    """What every JSON body must pass before it is decoded: no NUL, nesting at most MAX_DEPTH."""
+    refuse_nul(body)
+    refuse_deep_nesting(body)
+
+
 class JsonRequest(Request[Any, Any, Any]):
     """The app's request class: JSON bodies decoded by Litestar (`data: JSONBody[...]`) go through
     `json()`, which refuses NUL first. `body()` (photos, template uploads) is left as it is."""
 
     async def json(self) -> Any:
-        refuse_nul(await self.body())
+        check_json_body(await self.body())
         return await super().json()
 
 
@@ -73,7 +135,7 @@ class WireBody(AbstractDTO[T], Generic[T]):
     """A request-body DTO that is only a msgspec Decoder: no transfer model, no field renaming."""
 
     def decode_bytes(self, value: bytes) -> Any:
-        refuse_nul(value)
+        check_json_body(value)
         try:
             return _decoder(self.model_type).decode(value)
         except msgspec.ValidationError as exc:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from litestar import Litestar, get, post
 from litestar.params import JSONBody
 
-from server.api.wire import has_nul
+from server.api.wire import has_nul, nesting_deeper_than
 from server.app import create_app
 from server.auth import require_role
 from server.config import Config
@@ -268,3 +268,87 @@ def test_the_nul_check_agrees_with_the_json_decoder(pieces: list[bytes]) -> None
         return
     assert has_nul(raw) is ("\x00" in text)
     assert has_nul(msgspec.json.encode(text)) is ("\x00" in text)
+
+
+# -- nesting: limited before decoding ---------------------------------------------------------------------
+def nested(depth: int, leaf: bytes = b"1") -> bytes:
+    """`depth` levels of arrays and objects around `leaf`, alternating: [{"k": [{"k": ... }]}]."""
+    body = leaf
+    for level in range(depth):
+        body = b"[" + body + b"]" if level % 2 == 0 else b'{"k": ' + body + b"}"
+    return body
+
+
+@pytest.mark.parametrize("depth", [65, 1000, 2000])
+async def test_json_nested_deeper_than_64_levels_is_400_on_every_json_endpoint(
+    c: httpx.AsyncClient, factory: Factory, sql_rows: Any, depth: int
+) -> None:
+    """Decoders recurse: a body nested a thousand deep made them run out of stack (500). Any JSON
+    body nested deeper than 64 is refused first, logged in or not, and nothing is written."""
+    officer = bearer(await factory.token(await factory.user(), client_id="dev-deep-0001"))
+    admin = bearer(await factory.token(await factory.user(role="admin")))
+    deep = nested(depth)
+    push = b'{"protocol": 1, "client_id": "dev-deep-0001", "schema_version": 2, "mutations": [{"seq": 1,'
+    push += b' "id": "inc-1", "collection": "incidents", "op": "create", "warehouse_id": "w",'
+    push += b' "hlc": "0000000000001-00000-dev-deep-0001", "fields": {"notes": ' + deep + b"}}]}"
+    calls = [
+        (
+            LOGIN,
+            b'{"username": ' + deep + b', "password": "x", "device_name": "d", "client_id": "c-00001"}',
+            {},
+        ),
+        ("/api/sync/push", push, officer),
+        ("/api/attachments/missing", b'{"hashes": ' + deep + b"}", officer),
+        ("/api/admin/users", b'{"username": "baru", "warehouses": ' + deep + b"}", admin),
+        ("/api/admin/templates", b'{"id": "x", "sections": ' + deep + b"}", admin),
+    ]
+    for path, body, headers in calls:
+        response = await c.post(path, content=body, headers={**headers, **JSON})
+        error = assert_error(response, 400, "invalid_request")
+        assert "64" in str(error["message"]), path
+    assert sql_rows("SELECT count(*) FROM outcomes") == [(0,)]
+    assert sql_rows("SELECT count(*) FROM users WHERE username = 'baru'") == [(0,)]
+
+
+async def test_a_yaml_template_nested_too_deep_is_400(c: httpx.AsyncClient, factory: Factory) -> None:
+    admin = {
+        **bearer(await factory.token(await factory.user(role="admin"))),
+        "Content-Type": "application/yaml",
+    }
+    flow = b"sections: " + b"[" * 2000 + b"]" * 2000
+    assert_error(await c.post("/api/admin/templates", content=flow, headers=admin), 400, "invalid_request")
+    block = "".join("  " * i + "a:\n" for i in range(700)).encode()  # indentation: no bracket to count
+    assert_error(
+        await c.post("/api/admin/templates", content=block, headers=admin), 400, "template_unreadable"
+    )
+
+
+def depth_of(value: Any) -> int:
+    if isinstance(value, list):
+        return 1 + max((depth_of(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((depth_of(v) for v in value.values()), default=0)
+    return 0
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab\x00\u00e9,:'),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet='[]{}"\\k'), inner, max_size=3)
+    ),
+    max_leaves=60,
+)
+
+
+@given(value=json_values, limit=st.integers(min_value=0, max_value=8))
+@settings(max_examples=400, deadline=None)
+def test_the_nesting_scan_agrees_with_a_recursive_parse(value: Any, limit: int) -> None:
+    """Brackets in keys and strings, escaped quotes and backslashes: the byte scan says "deeper than
+    limit" exactly when the decoded value is."""
+    body = msgspec.json.encode(value)
+    assert nesting_deeper_than(body, limit) == (depth_of(value) > limit)
+
+
+def test_the_nesting_scan_leaves_malformed_json_to_the_decoder() -> None:
+    assert not nesting_deeper_than(b"[" * 100)  # unbalanced: the decoder says malformed_json
+    assert nesting_deeper_than(b"[" * 65 + b"]" * 65) and not nesting_deeper_than(nested(64))
