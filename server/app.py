@@ -4,7 +4,7 @@ handlers, security headers, the static PWA shell and the lifespan that opens the
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +16,7 @@ from litestar.datastructures import MutableScopeHeaders, State
 from litestar.file_system import BaseLocalFileSystem
 from litestar.handlers import head
 from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response.file import ASGIFileResponse
 from litestar.static_files import StaticFiles, create_static_files_router
@@ -82,32 +83,38 @@ DOCS_CSP = (
     "font-src 'self' data: https://fonts.gstatic.com; worker-src 'self' blob:; connect-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 )
-"""The interactive API docs under /schema load their viewer from a CDN with inline bootstrapping."""
+"""Only with `tigapilar serve --api-docs`: the interactive viewers under /schema load their scripts
+from CDNs and bootstrap them inline, on the origin where supervisor pages keep their token."""
 
 NO_CACHE_PATHS = frozenset({"/", "/index.html", "/sw.js", "/manifest.webmanifest"})
 """The service worker and the shell entry must be revalidated, or an update never reaches phones."""
 
 
-async def security_headers(message: Message, scope: Scope) -> None:
-    """before_send hook: security headers on every response, errors and static files included."""
-    if message["type"] != "http.response.start":
-        return
-    headers = MutableScopeHeaders.from_message(message)
-    path = scope.get("path", "")
-    is_docs = path.startswith("/schema") and not path.startswith("/schema/openapi.")
-    headers["Content-Security-Policy"] = DOCS_CSP if is_docs else CSP
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "no-referrer"
-    headers["X-Frame-Options"] = "DENY"
-    headers["Cross-Origin-Opener-Policy"] = "same-origin"
-    headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    headers["Permissions-Policy"] = "camera=(self), geolocation=(), microphone=(), payment=(), usb=()"
-    if scope.get("scheme") == "https":
-        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-    if path in NO_CACHE_PATHS:
-        headers["Cache-Control"] = "no-cache"
-    elif path.startswith("/api/") and "cache-control" not in headers:
-        headers["Cache-Control"] = "no-store"
+def security_headers(*, api_docs: bool = False) -> Callable[[Message, Scope], Awaitable[None]]:
+    """The before_send hook: security headers on every response, errors and static files included.
+    The strict CSP everywhere, unless `api_docs` serves the interactive viewers under /schema."""
+
+    async def hook(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        headers = MutableScopeHeaders.from_message(message)
+        path = scope.get("path", "")
+        is_docs = api_docs and path.startswith("/schema") and not path.startswith("/schema/openapi.")
+        headers["Content-Security-Policy"] = DOCS_CSP if is_docs else CSP
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["Referrer-Policy"] = "no-referrer"
+        headers["X-Frame-Options"] = "DENY"
+        headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        headers["Permissions-Policy"] = "camera=(self), geolocation=(), microphone=(), payment=(), usb=()"
+        if scope.get("scheme") == "https":
+            headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+        if path in NO_CACHE_PATHS:
+            headers["Cache-Control"] = "no-cache"
+        elif path.startswith("/api/") and "cache-control" not in headers:
+            headers["Cache-Control"] = "no-store"
+
+    return hook
 
 
 def document_errors(app: Litestar) -> None:
@@ -209,7 +216,7 @@ def create_app(config: Config | None = None, *, storage: Storage | None = None) 
         exception_handlers=EXCEPTION_HANDLERS,
         # JSON bodies with a NUL character are refused before they are decoded (server.api.wire).
         request_class=JsonRequest,
-        before_send=[security_headers],
+        before_send=[security_headers(api_docs=config.api_docs)],
         request_max_body_size=config.max_body_size,
         # gzip JSON answers (a pull page of 5,000 records shrinks to about a tenth) and the PWA shell;
         # level 1: most of the saving for a fraction of the CPU of level 9.
@@ -225,6 +232,9 @@ def create_app(config: Config | None = None, *, storage: Storage | None = None) 
             version=VERSION,
             description="Offline-first inspections of election-logistics warehouses.",
             path="/schema",
+            # The schema itself always (JSON, also at /schema; YAML); the interactive viewers, which
+            # run third-party scripts, only when asked for (DOCS_CSP).
+            render_plugins=[] if config.api_docs else [JsonRenderPlugin(), YamlRenderPlugin()],
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")},
             ),

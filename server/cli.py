@@ -33,6 +33,7 @@ import msgspec
 
 from server.auth import Passwords, audit_entry, check_password_strength
 from server.config import Config, database_from_env, default_static_dir, missing_static_files
+from server.connections import HEADER_TIMEOUT_S, MAX_CONNECTIONS
 from server.models import ROLES, UserInput
 from server.storage import Conflict, Storage, StorageError, open_storage, sqlite_path
 from sync.domain import AGENCIES
@@ -42,6 +43,10 @@ KEEP_ALIVE_S = 75
 connections (nginx 60 s) and HTTP clients' pools (httpx 5 s): otherwise the server may close a
 connection just as the other side sends a request on it, and that request fails with a read error
 (seen in the reconnect-storm benchmark at uvicorn's default of 5 s)."""
+
+
+GRACEFUL_SHUTDOWN_S = 10
+"""On SIGTERM, requests in flight get this long to finish; open live streams are then closed."""
 
 
 class CliError(Exception):
@@ -96,6 +101,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.connections import limited_h11
     from server.seed import install_reference_data
 
     database = database_from_env(args.database)
@@ -125,6 +131,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = Config(
         database=database,
         static_dir=static_dir,
+        api_docs=args.api_docs,
         debug=args.debug,
     )
     app = create_app(config)
@@ -144,6 +151,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         proxy_headers=True,
         forwarded_allow_ips=args.forwarded_allow_ips,
         timeout_keep_alive=args.keep_alive,
+        # A header timeout and a cap on open connections, which uvicorn alone lacks.
+        http=limited_h11(args.header_timeout, args.max_connections),
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         log_level="debug" if args.debug else "info",
     )
     return 0
@@ -580,6 +590,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-static",
         action="store_true",
         help="serve the API only, without the web app",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=HEADER_TIMEOUT_S,
+        metavar="SECONDS",
+        help="time a client has to send a request's line and headers, from the connection's start or"
+        f" the request's first byte; slower connections are closed (default {HEADER_TIMEOUT_S})",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=MAX_CONNECTIONS,
+        metavar="N",
+        help="open connections this process holds at once; more are answered 503 and closed"
+        f" (default {MAX_CONNECTIONS}; each open supervisor page holds one; keep it under the open-file"
+        " limit)",
+    )
+    serve.add_argument(
+        "--api-docs",
+        action="store_true",
+        help="serve the interactive API docs under /schema (they run scripts from CDNs on this origin;"
+        " the schema at /schema/openapi.json is always served)",
     )
     serve.add_argument("--debug", action="store_true", help="debug mode (tracebacks in logs)")
     serve.set_defaults(func=cmd_serve)

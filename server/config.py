@@ -72,6 +72,10 @@ class Config:
     """Worker processes that decode uploaded photos (server/images.py), at a lower CPU priority."""
     image_decode_timeout_s: float = 10.0
     """A photo that takes longer to decode is refused (415 image_too_complex), its worker killed."""
+    api_docs: bool = False
+    """Serve the interactive API docs (Swagger, ReDoc...) under /schema (`serve --api-docs`). They run
+    scripts from CDNs, inline, on the origin where supervisor pages keep their token: off unless
+    asked for. The schema itself (/schema/openapi.json) is always served."""
     debug: bool = False
 
 

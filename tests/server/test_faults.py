@@ -50,8 +50,8 @@ def free_port() -> int:
 class ServerProcess:
     """`tigapilar serve` in a subprocess on a free loopback port, its output in a log file."""
 
-    def __init__(self, db: Path, log: Path) -> None:
-        self.db, self.log_path = db, log
+    def __init__(self, db: Path, log: Path, *args: str) -> None:
+        self.db, self.log_path, self.args = db, log, args
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
 
@@ -70,7 +70,7 @@ class ServerProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "server.cli", "serve", "--database", self.database,
                  "--host", "127.0.0.1", "--port", str(self.port),
-                 "--no-static"],
+                 "--no-static", *self.args],
                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**env, "PYTHONUNBUFFERED": "1"},
             )  # fmt: skip
         deadline = time.monotonic() + timeout

@@ -3,11 +3,13 @@ throttling, tokens kept only as hashes and never logged, CORS closed."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
 import os
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -64,13 +66,34 @@ async def test_app_pages_and_api_get_a_strict_policy(client: httpx.AsyncClient, 
     assert "strict-transport-security" not in headers  # plain HTTP: HSTS would be meaningless
 
 
+@pytest.fixture
+async def docs_client(config: Config, storage: SqliteStorage) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app as `tigapilar serve --api-docs` runs it."""
+    async for c in open_client(create_app(dataclasses.replace(config, api_docs=True), storage=storage)):
+        yield c
+
+
 @pytest.mark.parametrize("path", ["/schema", "/schema/swagger", "/schema/redoc"])
-async def test_only_the_api_docs_may_run_inline_scripts(client: httpx.AsyncClient, path: str) -> None:
-    """The documented exception: the interactive docs bootstrap their CDN viewer inline."""
-    response = await client.get(path)
+async def test_only_the_api_docs_may_run_inline_scripts(docs_client: httpx.AsyncClient, path: str) -> None:
+    """With --api-docs, the documented exception: the viewers bootstrap their CDN scripts inline."""
+    response = await docs_client.get(path)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     assert response.headers["content-security-policy"] == DOCS_CSP
     assert "frame-ancestors 'none'" in DOCS_CSP and "object-src 'none'" in DOCS_CSP
     assert response.headers["x-frame-options"] == "DENY"
+
+
+async def test_the_api_docs_are_off_unless_asked_for(client: httpx.AsyncClient) -> None:
+    """Without --api-docs no third-party script runs on this origin, where supervisor pages keep
+    their token: the viewers are gone, /schema is the schema itself, all under the strict policy."""
+    for path in ("/schema/swagger", "/schema/redoc", "/schema/rapidoc", "/schema/elements"):
+        response = await client.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["content-security-policy"] == CSP
+    for path in ("/schema", "/schema/openapi.json", "/schema/openapi.yaml"):
+        response = await client.get(path)
+        assert response.status_code == 200 and "Tiga Pilar API" in response.text, path
+        assert "<script" not in response.text and response.headers["content-security-policy"] == CSP
 
 
 async def test_hsts_over_tls_on_every_response(app: Litestar) -> None:

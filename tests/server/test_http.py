@@ -10,6 +10,7 @@ import pytest
 
 from server.app import CSP, create_app
 from server.config import Config
+from server.storage import Storage
 from server.storage.sqlite import SqliteStorage
 from tests.conftest import STATIC_FILES, open_client
 
@@ -102,10 +103,12 @@ async def test_openapi_schema_describes_the_api(client: httpx.AsyncClient) -> No
     assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
 
 
-async def test_interactive_docs_are_served(client: httpx.AsyncClient) -> None:
-    for path in ("/schema", "/schema/swagger"):
-        response = await client.get(path)
-        assert response.status_code == 200, path
-        assert response.headers["content-type"].startswith("text/html")
-        # The docs viewer is loaded from a CDN, so its pages get their own (looser) policy.
-        assert "https://cdn.jsdelivr.net" in response.headers["content-security-policy"]
+async def test_interactive_docs_are_served_with_api_docs(config: Config, storage: Storage) -> None:
+    app = create_app(dataclasses.replace(config, api_docs=True), storage=storage)
+    async for client in open_client(app):
+        for path in ("/schema", "/schema/swagger"):
+            response = await client.get(path)
+            assert response.status_code == 200, path
+            assert response.headers["content-type"].startswith("text/html")
+            # The docs viewer is loaded from a CDN, so its pages get their own (looser) policy.
+            assert "https://cdn.jsdelivr.net" in response.headers["content-security-policy"]
