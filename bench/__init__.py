@@ -7,4 +7,5 @@ storm    500 phones reconnecting at once; exactly-once verified on the SQLite fi
 initial  a new phone's initial pull of 100k records: time, bytes (gzip or not), server RSS
 growth   push and pull latency as the database grows from 10k to 1M records
 pwa      app shell weight, requests on first load, time to usable after an offline reload
+link     the phone on a bad link: reachability change → status bar, a drop mid-photo, 2G inspection
 """

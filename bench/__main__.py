@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import growth, images, initial, push, pwa, storm
+from bench import growth, images, initial, link, push, pwa, storm
 from bench.context import Context
 from bench.env import REPO, machine
 from bench.report import Section, render, write_doc
@@ -31,6 +31,7 @@ SECTIONS: dict[str, Callable[[Context], Awaitable[Section | list[Section]]]] = {
     "growth": growth.run,
     "pwa": pwa.run,
     "images": images.run,
+    "link": link.run,
 }
 
 

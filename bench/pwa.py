@@ -6,8 +6,10 @@ gzip -9 as a reference, and as this server actually sends them (Accept-Encoding:
 Browser: headless Debian Chromium (Playwright, never a downloaded browser) against a real
 `tigapilar serve` with the demo data. First visit: requests the page makes and the service
 worker's precache requests, time to the login form. Then log in (online), and reload with the
-network cut: time from reload to the officer's warehouse list on screen, served by the service
-worker and IndexedDB alone. The online reload time is the baseline it is compared with.
+network cut (the page and its service worker reach the server through the loopback forwarder of
+the browser tests, tests/browser/link.py, which then refuses every connection): time from reload
+to the officer's warehouse list on screen, served by the service worker and IndexedDB alone. The
+online reload time is the baseline it is compared with.
 """
 
 from __future__ import annotations
@@ -68,7 +70,10 @@ def weigh(server: Server, urls: list[str]) -> tuple[int, int, int, int]:
 async def browse(server: Server, reloads: int) -> dict[str, object]:
     from playwright.async_api import async_playwright
 
+    from tests.browser.link import Link
+
     out: dict[str, object] = {}
+    link = Link(server.port)
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -82,7 +87,7 @@ async def browse(server: Server, reloads: int) -> dict[str, object]:
             page.on("pageerror", lambda e: errors.append(str(e)))
 
             t0 = time.perf_counter()
-            await page.goto(server.url + "/")
+            await page.goto(link.url + "/")
             await page.get_by_label("Nama pengguna").wait_for(timeout=30_000)
             out["first_usable"] = time.perf_counter() - t0
             await wait_for_controller(page)
@@ -104,14 +109,14 @@ async def browse(server: Server, reloads: int) -> dict[str, object]:
                 await home.wait_for(timeout=30_000)
                 online.append(time.perf_counter() - t0)
                 await page.wait_for_load_state("networkidle")
-            await context.set_offline(True)
+            link.refuse()
             before, failed_before = len(requests), len(failed)
             for _ in range(reloads):
                 t0 = time.perf_counter()
                 await page.reload()
                 await home.wait_for(timeout=30_000)
                 offline.append(time.perf_counter() - t0)
-            await context.set_offline(False)
+            link.restore()
             out["online_reload"] = online
             out["offline_reload"] = offline
             during = requests[before:]
@@ -120,6 +125,7 @@ async def browse(server: Server, reloads: int) -> dict[str, object]:
             out["errors"] = errors
         finally:
             await browser.close()
+            link.close()
     return out
 
 
@@ -131,6 +137,16 @@ async def wait_for_controller(page: object, timeout_s: float = 30) -> None:
     raise RuntimeError("no service worker took control of the page")
 
 
+def seed_demo(db: Path) -> None:
+    """A new SQLite database at `db` with the demo data (`tigapilar seed-demo`)."""
+    seed = subprocess.run(
+        [sys.executable, "-m", "server.cli", "seed-demo", "--database", f"sqlite:///{db}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if seed.returncode != 0:
+        raise RuntimeError(f"seed-demo failed: {seed.stderr[-500:]}")
+
+
 async def run(ctx: Context) -> Section:
     section = Section("pwa", "5. PWA weight and offline start", ["measure", "value", "note"])
     urls = shell_urls()
@@ -139,12 +155,7 @@ async def run(ctx: Context) -> Section:
         section.notes.append(f"precached but missing from static/: {', '.join(missing)}")
     work = ctx.dir("pwa")
     db = work / "pwa.db"
-    seed = subprocess.run(
-        [sys.executable, "-m", "server.cli", "seed-demo", "--database", f"sqlite:///{db}"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    if seed.returncode != 0:
-        raise RuntimeError(f"seed-demo failed: {seed.stderr[-500:]}")
+    seed_demo(db)
     with Server(db, log=work / "server.log") as server:
         files, raw, packed, served = weigh(server, [u for u in urls if u not in missing])
         section.add("app shell (precached files + sw.js)", f"{files} files", "")

@@ -172,6 +172,11 @@ class Link:
             self._server.close()
             self._server = None
         self._cut_all()
+        # Let every connection's task end before the loop stops (none is left pending).
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     def _cut_all(self) -> None:
         for connection in list(self.connections):

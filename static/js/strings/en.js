@@ -13,8 +13,6 @@ export default {
   'error.save': 'Could not save on this phone: {message}',
   'value.empty': '(empty)',
 
-  'status.online': 'Online',
-  'status.offline': 'No connection',
   'status.syncing': 'Syncing…',
   'status.pending': '{count} waiting',
   'status.all_sent': 'All sent',
@@ -249,7 +247,6 @@ export default {
   'sync.connection': 'Connection',
   'sync.last': 'Last sync',
   'sync.pending': 'Waiting to be sent',
-  'sync.last_error': 'Last error',
   'sync.now': 'Sync now',
   'sync.session_expired': 'Your session expired. Your data is safe on the phone; log in again to send it.',
   'sync.upgrade_required': 'The server needs a newer version of the app. Reload the app when there is signal; your data stays on the phone.',

@@ -13,8 +13,6 @@ export default {
   'error.save': 'Gagal menyimpan di ponsel: {message}',
   'value.empty': '(kosong)',
 
-  'status.online': 'Daring',
-  'status.offline': 'Tidak ada koneksi',
   'status.syncing': 'Menyinkronkan…',
   'status.pending': '{count} menunggu',
   'status.all_sent': 'Semua terkirim',
@@ -262,7 +260,6 @@ export default {
   'sync.connection': 'Koneksi',
   'sync.last': 'Sinkron terakhir',
   'sync.pending': 'Menunggu dikirim',
-  'sync.last_error': 'Kesalahan terakhir',
   'sync.now': 'Sinkronkan sekarang',
   'sync.session_expired': 'Sesi Anda berakhir. Data tetap aman di ponsel; masuk lagi untuk mengirimnya.',
   'sync.upgrade_required': 'Server memerlukan versi aplikasi yang lebih baru. Muat ulang aplikasi saat ada sinyal; data Anda tetap tersimpan.',
