@@ -8,7 +8,9 @@ bytes, never the client's Content-Type), and decodes the image once, in a worker
 limit (server/images.py: polyglots, truncated files, decompression and scan bombs are refused with
 415), keeping its dimensions and its thumbnail. So an upload is idempotent, cannot be mislabelled,
 and nothing decodes the original again.
-Reading a photo needs a warehouse in scope that references it (or being its uploader).
+Reading a photo needs a record in the caller's scope that its uploader made reference it (before it
+is attached anywhere, only its uploader reads it); /missing and the upload status answer only for
+photos the caller uploaded or may read.
 """
 
 from __future__ import annotations
@@ -144,10 +146,12 @@ class AttachmentController(Controller):
 
     @post("/missing", status_code=200)
     async def missing(
-        self, data: JSONBody[AttachmentsMissingRequest], storage: StorageDep
+        self, data: JSONBody[AttachmentsMissingRequest], session: SessionDep, storage: StorageDep
     ) -> AttachmentsMissingResponse:
-        """Which of these hashes the server does not have yet."""
-        present = await storage.attachments_present(data.hashes)
+        """Which of these hashes the server does not have yet, as far as the caller may know: a photo
+        is reported present only if the caller uploaded it or it belongs to a record in the caller's
+        scope (anything else is reported missing, and an upload of its bytes is harmless)."""
+        present = await _visible(session, storage, data.hashes)
         return AttachmentsMissingResponse(missing=[h for h in dict.fromkeys(data.hashes) if h not in present])
 
     @put("/{sha256:str}", request_max_body_size=MAX_ATTACHMENT, status_code=201)
@@ -174,7 +178,9 @@ class AttachmentController(Controller):
             return await store_photo(data, sha256, session, storage, state.images)
 
         byte_range = parse_content_range(header, MAX_ATTACHMENT)
-        known = await storage.attachment(sha256)
+        # A range proves no possession of the photo: a stored one the caller may not know of is
+        # treated as new until all its bytes are in (store_photo checks them against the hash).
+        known = await storage.attachment(sha256) if await _visible(session, storage, [sha256]) else None
         if known is not None:
             return Response(
                 {
@@ -212,9 +218,10 @@ class AttachmentController(Controller):
             await asyncio.to_thread(uploads.discard, sha256)
 
     @get("/{sha256:str}/upload")
-    async def upload_status(self, sha256: Sha, storage: StorageDep) -> dict[str, Any]:
-        """How many bytes of this photo the server holds: where a resumed upload goes on."""
-        meta = await storage.attachment(sha256)
+    async def upload_status(self, sha256: Sha, session: SessionDep, storage: StorageDep) -> dict[str, Any]:
+        """How many bytes of this photo the server holds: where a resumed upload goes on (a stored
+        photo the caller may not know of, as for /missing, reads as not stored)."""
+        meta = await storage.attachment(sha256) if await _visible(session, storage, [sha256]) else None
         if meta is not None:
             return {"sha256": sha256, "stored": meta.size, "size": meta.size, "complete": True}
         status = partial_uploads(storage).status(sha256)
@@ -245,17 +252,26 @@ class AttachmentController(Controller):
 
     @staticmethod
     async def _readable(sha256: str, session: Session, storage: Storage) -> AttachmentMeta:
+        """A photo is read through a record the caller can see now, that references it by the hand
+        of its uploader (storage.attachment_warehouses): not because the caller put its hash in a
+        record of their own, nor because the caller once took it (an officer moved to another
+        warehouse keeps no access). Until its uploader has attached it to any record, only the
+        uploader reads it (their own bytes, between upload and push)."""
         meta = await storage.attachment(sha256)
         if meta is None:
             raise ApiError(404, "attachment_not_found", "Foto belum diunggah", sha256=sha256)
-        if meta.uploaded_by != session.user.id:
-            warehouses = await storage.attachment_warehouses(sha256)
-            if not warehouses & session.actor.warehouses:
-                raise ApiError(403, "out_of_scope", "Foto ini di luar penugasan Anda")
+        warehouses = await storage.attachment_warehouses(sha256)
+        if not warehouses & session.actor.warehouses and (warehouses or meta.uploaded_by != session.user.id):
+            raise ApiError(403, "out_of_scope", "Foto ini di luar penugasan Anda")
         return meta
 
 
 _IMMUTABLE = {"Cache-Control": "private, max-age=31536000, immutable"}
+
+
+async def _visible(session: Session, storage: Storage, hashes: list[str]) -> set[str]:
+    """The stored photos among `hashes` the caller may learn exist (storage.attachments_visible)."""
+    return await storage.attachments_visible(hashes, sorted(session.actor.warehouses), session.user.id)
 
 
 async def stored_thumbnail(decoder: ImageDecoder, storage: Storage, meta: AttachmentMeta) -> Path:

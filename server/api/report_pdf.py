@@ -47,7 +47,9 @@ async def _photos(
     for label, sha in report_pdf.photo_refs(record, template):
         meta = await storage.attachment(sha)
         paths: tuple[Path, ...] = ()
-        if meta is not None:
+        # Only a photo this record's warehouse may see (referenced by its uploader there): a hash
+        # copied into the record from elsewhere shows as not uploaded.
+        if meta is not None and record.warehouse_id in await storage.attachment_warehouses(sha):
             try:
                 await stored_thumbnail(decoder, storage, meta)
             except ApiError as exc:

@@ -227,7 +227,16 @@ class Storage(SyncStore, Protocol):
     async def attachments_present(self, hashes: Sequence[str]) -> set[str]: ...
 
     async def attachment_warehouses(self, sha256: str) -> set[str]:
-        """Warehouses of the records that reference a photo (who may see it)."""
+        """Warehouses whose records reference a photo by the hand of its uploader (a reference's
+        user is the pushing user): who may see it. A reference by anyone else grants nothing, so
+        knowing a photo's hash is not a key to it."""
+        ...
+
+    async def attachments_visible(
+        self, hashes: Sequence[str], warehouse_ids: Sequence[str], user_id: str
+    ) -> set[str]:
+        """Of `hashes`, those stored that `user_id` uploaded, or that their uploader referenced from a
+        record of one of `warehouse_ids` (what a caller of that scope may learn exists)."""
         ...
 
     # -- audit log -------------------------------------------------------------------------------

@@ -336,20 +336,20 @@ async def world(client: httpx.AsyncClient, app: Litestar, factory: Factory, stor
         "disabled": await factory.user(warehouses=[a], disabled=True),
         "loginuser": await factory.user(username="loginuser"),
     }
-    uploader = await factory.token(users["admin_global"])
     template = load_template()
     inspection, photo = {}, {}
     for scope, user, warehouse in ((OWN, users["officer"], a), (OTHER, users["officer_b"], b)):
+        client_id = f"seed-{scope}-{user.id[:8]}"
+        phone = Device(client, await factory.token(user, client_id=client_id), client_id)
         data = jpeg(1000 + len(photo))
         sha = hashlib.sha256(data).hexdigest()
+        # The officer takes the photo and attaches it: what makes it readable in the warehouse.
         stored = await client.put(
             f"/api/attachments/{sha}",
             content=data,
-            headers={**bearer(uploader), "Content-Type": "image/jpeg"},
+            headers={**bearer(phone.token), "Content-Type": "image/jpeg"},
         )
         assert stored.status_code == 201
-        client_id = f"seed-{scope}-{user.id[:8]}"
-        phone = Device(client, await factory.token(user, client_id=client_id), client_id)
         incident = {**INCIDENT, "photos": [sha]}
         inspection_fields = {"template_id": template.id, "shift": "pagi"}
         pushed = await phone.push(

@@ -226,10 +226,17 @@ async def test_a_decompression_bomb_is_refused(client: httpx.AsyncClient, factor
 async def test_the_stored_type_comes_from_the_bytes_not_the_header(
     client: httpx.AsyncClient, factory: Factory
 ) -> None:
-    token = await factory.token(await factory.user())
+    warehouse = await factory.warehouse()
+    token = await factory.token(await factory.user(warehouses=[warehouse]), client_id="dev-type-0001")
     png = image("PNG")
     stored = await upload(client, token, png, "image/jpeg")
     assert stored.status_code == 201 and stored.json()["mime"] == "image/png"
+    phone = Device(client, token, "dev-type-0001")  # attached to a record: readable in its warehouse
+    sha = hashlib.sha256(png).hexdigest()
+    fields = {**INCIDENT, "photos": [sha]}
+    assert (
+        await phone.push([phone.mutation("create", "inc-1", warehouse_id=warehouse.id, fields=fields)])
+    ).is_success
     got = await client.get(f"/api/attachments/{hashlib.sha256(png).hexdigest()}", headers=bearer(token))
     assert got.headers["content-type"] == "image/png" and got.headers["x-content-type-options"] == "nosniff"
     webp = image("WEBP")

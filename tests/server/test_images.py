@@ -25,6 +25,7 @@ from server.images import ImageDecoder, ImageRefused, ImagesBusy, decode_image, 
 from server.storage import Storage
 from tests.conftest import open_client
 from tests.factories import PASSWORD, Factory, bearer, scan_bomb
+from tests.server.test_sync_api import INCIDENT, Device
 
 
 def encoded(kind: str, size: tuple[int, int] = (320, 240), **options: Any) -> bytes:
@@ -175,10 +176,16 @@ async def test_a_photo_that_decodes_too_slowly_is_refused(
 async def test_dimensions_and_thumbnail_are_kept_at_upload_so_nothing_decodes_the_original_again(
     client: httpx.AsyncClient, factory: Factory, storage: Storage
 ) -> None:
-    token = await factory.token(await factory.user())
+    warehouse = await factory.warehouse()
+    token = await factory.token(await factory.user(warehouses=[warehouse]), client_id="dev-thumb-001")
     photo = encoded("JPEG", (1600, 1200))
     sha = hashlib.sha256(photo).hexdigest()
     assert (await upload(client, token, photo)).status_code == 201
+    phone = Device(client, token, "dev-thumb-001")
+    fields = {**INCIDENT, "photos": [sha]}
+    assert (
+        await phone.push([phone.mutation("create", "inc-1", warehouse_id=warehouse.id, fields=fields)])
+    ).is_success
     meta = await storage.attachment(sha)
     assert meta is not None and (meta.mime, meta.width, meta.height) == ("image/jpeg", 1600, 1200)
     thumb_file = images.thumbnail_path(storage.data_dir, sha)

@@ -327,8 +327,25 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin):
     async def attachment_warehouses(self, sha256: str) -> set[str]:
         rows = await self._fetch(
             "SELECT DISTINCT rec.warehouse_id FROM attachment_refs AS ref"
+            " JOIN attachments AS a ON a.sha256 = ref.sha256 AND a.uploaded_by = ref.user_id"
             " JOIN records AS rec ON rec.id = ref.record_id WHERE ref.sha256 = $1",
             sha256,
+        )
+        return {row[0] for row in rows}
+
+    async def attachments_visible(
+        self, hashes: Sequence[str], warehouse_ids: Sequence[str], user_id: str
+    ) -> set[str]:
+        if not hashes:
+            return set()
+        rows = await self._fetch(
+            "SELECT a.sha256 FROM attachments AS a WHERE a.sha256 = ANY($1::text[])"
+            " AND (a.uploaded_by = $2 OR EXISTS (SELECT 1 FROM attachment_refs AS ref"
+            " JOIN records AS rec ON rec.id = ref.record_id WHERE ref.sha256 = a.sha256"
+            " AND ref.user_id = a.uploaded_by AND rec.warehouse_id = ANY($3::text[])))",
+            list(hashes),
+            user_id,
+            list(warehouse_ids),
         )
         return {row[0] for row in rows}
 

@@ -370,8 +370,24 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin):
         async with self._reading() as conn:
             rows = await conn.execute_fetchall(
                 "SELECT DISTINCT rec.warehouse_id FROM attachment_refs AS ref"
+                " JOIN attachments AS a ON a.sha256 = ref.sha256 AND a.uploaded_by = ref.user_id"
                 " JOIN records AS rec ON rec.id = ref.record_id WHERE ref.sha256 = ?",
                 (sha256,),
+            )
+        return {row[0] for row in rows}
+
+    async def attachments_visible(
+        self, hashes: Sequence[str], warehouse_ids: Sequence[str], user_id: str
+    ) -> set[str]:
+        if not hashes:
+            return set()
+        async with self._reading() as conn:
+            rows = await conn.execute_fetchall(
+                "SELECT a.sha256 FROM attachments AS a WHERE a.sha256 IN (SELECT value FROM json_each(?))"
+                " AND (a.uploaded_by = ? OR EXISTS (SELECT 1 FROM attachment_refs AS ref"
+                " JOIN records AS rec ON rec.id = ref.record_id WHERE ref.sha256 = a.sha256"
+                " AND ref.user_id = a.uploaded_by AND rec.warehouse_id IN (SELECT value FROM json_each(?))))",
+                (json_list(hashes), user_id, json_list(warehouse_ids)),
             )
         return {row[0] for row in rows}
 
