@@ -37,9 +37,16 @@ export class NetworkError extends Error {
   }
 }
 
-/** The body as JSON, read piece by piece so a slow download still shows it is alive. */
+/** Answers at least this large (or of unknown length) are read piece by piece. */
+const STREAM_ABOVE_BYTES = 64 * 1024;
+
+/**
+ * The body as JSON. A large one is read piece by piece so a slow download still shows it is alive;
+ * a small one (pushes, uploads, probes) in one go, as the browser's own tools expect to see it.
+ */
 async function readJson(response, onBytes) {
-  if (!response.body?.getReader) return response.json();
+  const length = Number(response.headers.get('Content-Length'));
+  if (!response.body?.getReader || (length > 0 && length < STREAM_ABOVE_BYTES)) return response.json();
   const reader = response.body.getReader();
   const pieces = [];
   let size = 0;
