@@ -399,7 +399,10 @@ def _details(pdf: _Document, data: ReportInput, warehouse_name: str) -> None:
             f" — {person_name(people, f['reviewed_by'])} {datetime_text(f.get('reviewed_at'), tz)}".rstrip()
         )
     inspector = f.get("inspector_id")
-    co_inspectors = [person_with_agency(people, p) for p in _strings(f.get("co_inspectors"))]
+    co_inspectors = [
+        f"{person_with_agency(people, p)} — {confirmation_text(f, p, tz)}"
+        for p in _strings(f.get("co_inspectors"))
+    ]
     rows = [
         ("Gudang", warehouse_name),
         ("Shift jaga", SHIFTS.get(str(f.get("shift")), str(f.get("shift") or ""))),
@@ -594,10 +597,27 @@ def _thumbnail(paths: Iterable[Path]) -> tuple[bytes, int, int] | None:
     return None
 
 
+NOT_CONFIRMED = "belum konfirmasi"
+
+
+def confirmation_text(fields: dict[str, Any], user_id: str, tz: tzinfo) -> str:
+    """Whether and when a co-inspector confirmed taking part, from their own account and phone."""
+    confirmations = fields.get("confirmations")
+    entry = confirmations.get(user_id) if isinstance(confirmations, dict) else None
+    if not isinstance(entry, dict):
+        return NOT_CONFIRMED
+    return f"dikonfirmasi {datetime_text(entry.get('at'), tz)}".rstrip()
+
+
 def _signatures(pdf: _Document, data: ReportInput) -> None:
     f, people = data.record.fields, data.people
-    officers = [str(p) for p in [f.get("inspector_id"), *_strings(f.get("co_inspectors"))] if p]
+    inspector = str(f.get("inspector_id") or "")
+    officers = [p for p in [inspector, *_strings(f.get("co_inspectors"))] if p]
     officers = list(dict.fromkeys(officers))
+
+    def note_of(user_id: str) -> str:
+        # Only a co-inspector who confirmed signs; one who did not is named as not confirmed.
+        return "" if user_id == inspector else confirmation_text(f, user_id, data.tz)
 
     def agency_of(user_id: str) -> str:
         person = people.get(user_id)
@@ -605,14 +625,16 @@ def _signatures(pdf: _Document, data: ReportInput) -> None:
             return person.agency
         return str(f.get("inspector_agency", "")) if user_id == f.get("inspector_id") else ""
 
-    columns: list[tuple[str, list[tuple[str, str]]]] = []
+    columns: list[tuple[str, list[tuple[str, str, str]]]] = []
     for role, agencies in PILLARS:
         signers = [
-            (person_name(people, p), agency_label(agency_of(p))) for p in officers if agency_of(p) in agencies
+            (person_name(people, p), agency_label(agency_of(p)), note_of(p))
+            for p in officers
+            if agency_of(p) in agencies
         ]
-        columns.append((role, signers or [(NAME_BLANK, " / ".join(agency_label(a) for a in agencies))]))
+        columns.append((role, signers or [(NAME_BLANK, " / ".join(agency_label(a) for a in agencies), "")]))
     witness = str(f.get("a.saksi_kpu") or "").strip() or NAME_BLANK
-    columns.append((KPU_WITNESS, [(witness, "KPU")]))
+    columns.append((KPU_WITNESS, [(witness, "KPU", "")]))
 
     pdf.ln(3)
     gap, sign_space, person_h = 4.0, 16.0, 25.0
@@ -634,7 +656,7 @@ def _signatures(pdf: _Document, data: ReportInput) -> None:
         for i, (_, signers) in enumerate(columns):
             if r >= len(signers):
                 continue
-            name, agency = signers[r]
+            name, agency, note = signers[r]
             x = pdf.l_margin + i * (col_w + gap)
             y = top + sign_space
             pdf.line(x + 3, y, x + col_w - 3, y)
@@ -643,5 +665,8 @@ def _signatures(pdf: _Document, data: ReportInput) -> None:
             pdf.multi_cell(col_w, 4, name, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
             pdf.set_font(pdf.face, "", 7.5)
             pdf.multi_cell(col_w, 3.6, agency, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
+            if note:
+                pdf.set_font(pdf.face, "", 7)
+                pdf.multi_cell(col_w, 3.4, f"({note})", align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
             bottom = max(bottom, pdf.get_y())
         pdf.set_xy(pdf.l_margin, bottom + 2)

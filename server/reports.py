@@ -154,7 +154,7 @@ class WarehouseOverview(Struct, kw_only=True):
     awaiting_review: int
     needs_fix: int
     open_findings: list[str]
-    """Findings of the most recent submitted inspection: the warehouse as last seen."""
+    """Findings of every inspection not yet reviewed, and of the most recent submitted one."""
     open_incidents: dict[str, int]
     """Open (not resolved) incidents by severity."""
     stock_discrepancies: int
@@ -199,6 +199,9 @@ class WarehouseFold(Struct, kw_only=True, frozen=True):
     """Open incidents by severity."""
     conflicts: int = 0
     stock_discrepancies: int = 0
+    open_findings: list[str] = []
+    """Findings of every inspection not yet reviewed, and of the most recent one: a clean
+    inspection after a bad one never hides what is still waiting for a supervisor."""
 
 
 class _WarehouseState:
@@ -211,6 +214,7 @@ class _WarehouseState:
         self.incidents: Counter[str] = Counter()
         self.conflicts = 0
         self.stock: list[Record] = []
+        self.unreviewed_findings: set[str] = set()
 
 
 def fold(
@@ -237,6 +241,8 @@ def fold(
                 state.awaiting += 1
             elif status == "needs_fix":
                 state.needs_fix += 1
+            if status != "reviewed":
+                state.unreviewed_findings.update(str(c) for c in f.get("findings") or [])
             ref = _inspection_ref(record)
             if state.last is None or ref.at > state.last.at:
                 state.last = ref
@@ -262,6 +268,7 @@ def fold(
             incidents={s: state.incidents[s] for s in SEVERITY_ORDER if state.incidents[s]},
             conflicts=state.conflicts,
             stock_discrepancies=sum(1 for ln in reconcile(state.stock, templates, items) if ln.discrepancy),
+            open_findings=sorted(state.unreviewed_findings | set(state.last.findings if state.last else [])),
         )
         for wid, state in states.items()
     }
@@ -327,7 +334,7 @@ def compose(
         at = parse_time(last.at) if last else None
         hours = round((now - at).total_seconds() / 3600, 1) if at else None
         overdue = hours is None or hours > interval
-        findings = list(state.last.findings) if state.last else []
+        findings = list(state.open_findings)
         mine = sorted(device_rows.get(w.id, []), key=lambda r: (not r.stale, r.last_contact))
         flags: list[str] = []
         if state.incidents.get("kritis") or state.incidents.get("tinggi"):
@@ -422,6 +429,20 @@ class CountEntry(Struct, kw_only=True, frozen=True):
     damaged_heavy: int | None = None
     note: str = ""
     stamp: str = ""
+    expected: int | None = None
+    """What this count was compared with: the server's stock level when it was counted (a stock
+    count records it; an inspection's answer is compared with the level now)."""
+    difference: int | float | None = None
+    settled: bool = False
+    """A supervisor has reviewed it: its inspection was reviewed, or (a count of its own) an
+    inspection of the warehouse was reviewed after it reached the server."""
+
+
+def _is_open(entry: CountEntry, tolerance: float) -> bool:
+    """A count still waiting for a supervisor that differs from what it was compared with, or
+    reports damage."""
+    off = entry.difference is not None and abs(entry.difference) > tolerance
+    return not entry.settled and (off or bool(entry.damaged_light) or bool(entry.damaged_heavy))
 
 
 class StockLine(Struct, kw_only=True):
@@ -435,8 +456,15 @@ class StockLine(Struct, kw_only=True):
     """last counted - expected."""
     tolerance: float
     discrepancy: bool
+    """The last count differs from expected, or an unreviewed count differs or reports damage."""
     history: list[CountEntry]
     """Newest first (at most 20)."""
+    open_counts: list[CountEntry] = []
+    """Counts not yet reviewed that differ from what they were compared with or report damage,
+    newest first: a later clean count never hides them."""
+    damaged_light: int = 0
+    damaged_heavy: int = 0
+    """Damage reported by the newest count that reported any (until a count reports none)."""
 
 
 def _stock_answers(template: Template | None) -> list[TemplateItem]:
@@ -451,20 +479,35 @@ def reconcile(
     history: int = 20,
 ) -> list[StockLine]:
     """Per warehouse and item type: expected (stock level) against the last count, from a stock
-    count record or a submitted inspection's number answer for that item."""
+    count record or a submitted inspection's number answer for that item; every count kept with
+    who counted it, when, and what it was compared with; the unreviewed ones that differ or report
+    damage stay listed (`open_counts`) whatever was counted after them."""
     expected: dict[tuple[str, str], int] = {}
     counts: dict[tuple[str, str], list[CountEntry]] = defaultdict(list)
     tolerance: dict[tuple[str, str], float] = {}
-    for record in records:
-        if record.deleted:
-            continue
+    reviewed: dict[str, str] = {}
+    """Reviewed inspections: id -> server time of the review."""
+    live = [r for r in records if not r.deleted]
+    for record in live:
         f = record.fields
-        if record.collection == "stock_levels":
-            if isinstance(f.get("expected"), int):
-                expected[(record.warehouse_id, str(f.get("item_type")))] = f["expected"]
-        elif record.collection == "stock_counts" and isinstance(f.get("counted"), int):
+        if record.collection == "stock_levels" and isinstance(f.get("expected"), int):
+            expected[(record.warehouse_id, str(f.get("item_type")))] = f["expected"]
+        elif record.collection == "inspections" and f.get("status") == "reviewed":
+            reviewed[record.id] = str(f.get("reviewed_at") or record.updated_at)
+    last_review: dict[str, str] = {}
+    for record in live:
+        if record.id in reviewed:
+            last_review[record.warehouse_id] = max(
+                last_review.get(record.warehouse_id, ""), reviewed[record.id]
+            )
+    for record in live:
+        f = record.fields
+        if record.collection == "stock_counts" and isinstance(f.get("counted"), int):
             stamp = record.field_hlcs.get("counted", "")
-            counts[(record.warehouse_id, str(f.get("item_type")))].append(
+            key = (record.warehouse_id, str(f.get("item_type")))
+            was = f.get("expected") if isinstance(f.get("expected"), int) else None
+            linked = str(f.get("inspection_id") or "")
+            counts[key].append(
                 CountEntry(
                     value=f["counted"],
                     at=hlc_time(stamp) or record.created_at,
@@ -476,6 +519,10 @@ def reconcile(
                     damaged_heavy=f.get("damaged_heavy"),
                     note=str(f.get("note", "")),
                     stamp=stamp,
+                    expected=was,
+                    difference=f["counted"] - was if was is not None else None,
+                    settled=linked in reviewed
+                    or last_review.get(record.warehouse_id, "") > record.created_at,
                 )
             )
         elif record.collection == "inspections" and f.get("status") in DONE_INSPECTION:
@@ -486,6 +533,7 @@ def reconcile(
                 key = (record.warehouse_id, str(item.stock_item))
                 tolerance[key] = item.tolerance
                 stamp = record.field_hlcs.get(answer_field(item), "")
+                now_expected = expected.get(key)
                 counts[key].append(
                     CountEntry(
                         value=value,
@@ -495,6 +543,9 @@ def reconcile(
                         by=str(f.get("inspector_id") or record.created_by),
                         agency=str(f.get("inspector_agency", "")),
                         stamp=stamp,
+                        expected=now_expected,
+                        difference=value - now_expected if now_expected is not None else None,
+                        settled=record.id in reviewed,
                     )
                 )
     names = {i.code: i for i in stock_items}
@@ -508,6 +559,10 @@ def reconcile(
         difference = last.value - exp if last is not None and exp is not None else None
         tol = tolerance.get(key, 0.0)
         kind = names.get(item_type)
+        still_open = [e for e in entries if _is_open(e, tol)]
+        damage = next(
+            (e for e in entries if e.damaged_light is not None or e.damaged_heavy is not None), None
+        )
         lines.append(
             StockLine(
                 warehouse_id=warehouse_id,
@@ -518,8 +573,11 @@ def reconcile(
                 last=last,
                 difference=difference,
                 tolerance=tol,
-                discrepancy=difference is not None and abs(difference) > tol,
+                discrepancy=(difference is not None and abs(difference) > tol) or bool(still_open),
                 history=entries[:history],
+                open_counts=still_open,
+                damaged_light=(damage.damaged_light or 0) if damage else 0,
+                damaged_heavy=(damage.damaged_heavy or 0) if damage else 0,
             )
         )
     return lines

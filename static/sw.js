@@ -13,7 +13,7 @@ import { SYNC_TAG, backgroundSync } from './js/background-sync.js';
 
 // A hash of the shell files (tests/browser/test_shell.py checks it and prints the new value):
 // any change to a shell file changes sw.js too, which is how browsers notice an update.
-const VERSION = '0a85c04470d8';
+const VERSION = '4b3540fd0aef';
 const CACHE = `tigapilar-shell-${VERSION}`;
 
 const SHELL = [
@@ -23,6 +23,7 @@ const SHELL = [
   '/icons/icon.svg',
   '/icons/icon-192.png',
   '/icons/maskable-192.png',
+  '/js/answers.js',
   '/js/api.js',
   '/js/app.js',
   '/js/autosave.js',
@@ -40,6 +41,7 @@ const SHELL = [
   '/js/reachability.js',
   '/js/records.js',
   '/js/replica.js',
+  '/js/rules-data.js',
   '/js/server-time.js',
   '/js/session.js',
   '/js/strings/en.js',

@@ -6,9 +6,11 @@ Policies (what happens when a patch changes a field that changed on the server s
 client's base revision):
 
 flag       keep the server value, store the client's in an open conflict for supervisor review
-           (counts, statuses, seal numbers, answers);
+           (counts, seal numbers, answers, and evidence text: an incident's description, location
+           and action taken, an inspection's summary — two officers' contradicting accounts are
+           never decided by a clock);
 lww        the later hybrid-logical-clock stamp wins; the loser is kept in an auto-resolved
-           conflict record, so nothing is lost even where the rule is harmless;
+           conflict record, so nothing is lost where the rule is harmless (title, times, shift);
 union      set union of both lists (photos, co-inspectors): nothing can be lost;
 append     the patch carries new entries only; entries are appended, deduplicated by id (notes);
 counter    the patch carries {"delta": n}; deltas always add, so concurrent stock movements
@@ -23,8 +25,10 @@ from typing import Literal
 
 from msgspec import Struct
 
+from sync.domain import AGENCIES
+
 Policy = Literal["flag", "lww", "union", "append", "counter", "immutable", "system"]
-FieldType = Literal["str", "int", "number", "bool", "str_list", "entries", "any"]
+FieldType = Literal["str", "int", "number", "bool", "str_list", "photo_list", "entries", "any"]
 
 
 class FieldSpec(Struct, frozen=True, kw_only=True):
@@ -34,6 +38,9 @@ class FieldSpec(Struct, frozen=True, kw_only=True):
     max_len: int = 4000
     required: bool = False
     """Must be present on create."""
+    minimum: int = -(2**53)
+    maximum: int = 2**53
+    """Bounds of an int field, and of a counter's value after each delta."""
 
 
 class CollectionSpec(Struct, frozen=True, kw_only=True):
@@ -59,6 +66,15 @@ def _f(
     return FieldSpec(policy=policy, type=type_, choices=choices, max_len=max_len, required=required)
 
 
+MAX_QUANTITY = 1_000_000_000
+"""Largest count, damaged quantity, stock level or movement: far inside ±2^53, the integers a
+JavaScript phone holds exactly."""
+
+
+def _quantity(policy: Policy, *, required: bool = False) -> FieldSpec:
+    return FieldSpec(policy=policy, type="int", required=required, minimum=0, maximum=MAX_QUANTITY)
+
+
 SHIFTS = ("pagi", "siang", "malam")
 INSPECTION_STATUSES = ("draft", "submitted", "needs_fix", "reviewed")
 INCIDENT_CATEGORIES = (
@@ -82,9 +98,9 @@ INSPECTIONS = CollectionSpec(
         "shift": _f("lww", "str", *SHIFTS),
         "started_at": _f("lww", "str", max_len=40),
         "co_inspectors": _f("union", "str_list"),
-        "photos": _f("union", "str_list"),
+        "photos": _f("union", "photo_list"),
         "notes": _f("append", "entries"),
-        "summary": _f("lww", "str"),
+        "summary": _f("flag", "str"),
         "status": _f("system", "str", *INSPECTION_STATUSES),
         "findings": _f("system", "str_list"),
         "submitted_at": _f("system", "str"),
@@ -94,12 +110,13 @@ INSPECTIONS = CollectionSpec(
         "review_comment": _f("system", "str"),
         "inspector_id": _f("system", "str"),
         "inspector_agency": _f("system", "str"),
+        "confirmations": _f("system", "any"),
     },
     prefixed={
         "a.": _f("flag", "any", max_len=500),
-        "p.": _f("union", "str_list"),
+        "p.": _f("union", "photo_list"),
     },
-    actions=frozenset({"submit", "review", "request_changes"}),
+    actions=frozenset({"submit", "review", "request_changes", "confirm"}),
 )
 
 INCIDENTS = CollectionSpec(
@@ -108,12 +125,12 @@ INCIDENTS = CollectionSpec(
         "category": _f("flag", "str", *INCIDENT_CATEGORIES, required=True),
         "severity": _f("flag", "str", *SEVERITIES, required=True),
         "title": _f("lww", "str", max_len=200),
-        "description": _f("lww", "str", required=True),
+        "description": _f("flag", "str", required=True),
         "occurred_at": _f("lww", "str", max_len=40),
-        "location": _f("lww", "str", max_len=200),
-        "action_taken": _f("lww", "str"),
-        "assigned_agency": _f("flag", "str", max_len=20),
-        "photos": _f("union", "str_list"),
+        "location": _f("flag", "str", max_len=200),
+        "action_taken": _f("flag", "str"),
+        "assigned_agency": _f("flag", "str", *AGENCIES),
+        "photos": _f("union", "photo_list"),
         "notified": _f("union", "str_list"),
         "notes": _f("append", "entries"),
         "status": _f("system", "str", *INCIDENT_STATUSES),
@@ -133,10 +150,10 @@ STOCK_COUNTS = CollectionSpec(
     fields={
         "item_type": _f("immutable", "str", required=True, max_len=48),
         "inspection_id": _f("immutable", "str", max_len=64),
-        "expected": _f("immutable", "int"),
-        "counted": _f("flag", "int", required=True),
-        "damaged_light": _f("flag", "int"),
-        "damaged_heavy": _f("flag", "int"),
+        "expected": _f("system", "int"),
+        "counted": _quantity("flag", required=True),
+        "damaged_light": _quantity("flag"),
+        "damaged_heavy": _quantity("flag"),
         "note": _f("lww", "str"),
         "counted_at": _f("lww", "str", max_len=40),
         "counted_by": _f("system", "str"),
@@ -148,7 +165,7 @@ STOCK_LEVELS = CollectionSpec(
     name="stock_levels",
     fields={
         "item_type": _f("immutable", "str", required=True, max_len=48),
-        "expected": _f("counter", "int"),
+        "expected": _quantity("counter"),
         "movements": _f("append", "entries"),
     },
 )

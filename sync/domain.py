@@ -24,6 +24,14 @@ Code = Annotated[str, Meta(pattern=r"^[a-z0-9_]{1,48}$")]
 TemplateId = Annotated[str, Meta(max_length=64)]
 
 
+class Member(Struct, kw_only=True, frozen=True):
+    """A user assigned to a warehouse, as the rules about signatories need them."""
+
+    user_id: str
+    role: Role
+    agency: str
+
+
 class Actor(Struct, kw_only=True, frozen=True):
     """The authenticated user behind a push or pull, and the device they use."""
 
@@ -51,6 +59,12 @@ class TemplateItem(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True
     """Answers that are a finding (yes_no / choice), e.g. ["tidak"] for "Segel pintu utuh"."""
     expected: float | None = None
     """Expected value of a number item; when `stock_item` is set, the warehouse's expected stock."""
+    integer: bool = True
+    """A number item takes whole numbers only (counts of people, units, items)."""
+    min: float | None = 0
+    """Smallest answer of a number item (None: -MAX_QUANTITY)."""
+    max: float | None = None
+    """Largest answer of a number item (None: MAX_QUANTITY, sync.answers)."""
     tolerance: Annotated[float, Meta(ge=0)] = 0
     stock_item: Code | None = None
     unit: Annotated[str, Meta(max_length=30)] = ""
@@ -70,6 +84,8 @@ class Template(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     version: Annotated[int, Meta(ge=1)] = 1
     title: Annotated[str, Meta(min_length=1, max_length=200)]
     sections: Annotated[list[TemplateSection], Meta(min_length=1)]
+    supervisor_co_inspectors: bool = False
+    """Whether a supervisor may be listed as a co-inspector (a signatory) of this checklist."""
 
     def items(self) -> list[TemplateItem]:
         return [item for section in self.sections for item in section.items]

@@ -15,10 +15,11 @@ Either all of it commits or none of it does, so a crash mid-batch is repaired by
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
@@ -68,6 +69,28 @@ server's (static/js/server-time.js), so only a wrong date on a phone (or an old 
 REFLECT_WINDOW = 10_000
 """Outcomes a pull looks at past the phone's acknowledged number to tell how far its own mutations
 are reflected in the changes it has been sent."""
+
+
+MAX_KEPT_BODY = 16 * 1024
+"""Bytes of a refused mutation's body kept for the supervisor to see (and its fields in the audit
+trail); a longer one keeps its size and SHA-256 instead. Applied mutations are bounded by the field
+rules already."""
+
+
+def bounded_fields(m: Mutation) -> dict[str, Any]:
+    """A refused mutation's fields as the audit trail keeps them: whole when small, else a digest."""
+    body = msgspec.json.encode(m.fields)
+    if len(body) <= MAX_KEPT_BODY:
+        return m.fields
+    return {"_truncated": {"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}}
+
+
+def kept_body(m: Mutation) -> bytes:
+    """The stored body of a refused mutation, bounded by MAX_KEPT_BODY."""
+    body = msgspec.json.encode(m)
+    if len(body) <= MAX_KEPT_BODY:
+        return body
+    return msgspec.json.encode(msgspec.structs.replace(m, fields=bounded_fields(m)))
 
 
 def utc_now() -> str:
@@ -223,13 +246,20 @@ class SyncEngine:
                     seq=m.seq,
                     id=m.id,
                     status="conflict" if applied.conflicts else "applied",
-                    revision=batch.revision if batch.revision > before else None,
+                    # The revision of the record the mutation names, as it now stands (a conflict
+                    # record's own revision is in the pull feed): what the phone's next edit of it
+                    # is based on. None when nothing changed.
+                    revision=record.revision if record is not None and batch.revision > before else None,
                     conflicts=applied.conflicts,
                     pending_attachments=pending,
                 )
             except Rejection as refusal:
                 known = batch.records.get(m.id)
-                warehouse_id = known.warehouse_id if known is not None else m.warehouse_id
+                home = known.warehouse_id if known is not None else m.warehouse_id
+                # A refused mutation is filed under the warehouse it names only when the pusher
+                # may write there: anything else stays with the pushing device (warehouse None),
+                # never in another warehouse's queue or trail.
+                warehouse_id = home if home in actor.warehouses else None
                 result = MutationResult(
                     seq=m.seq, id=m.id, status="rejected", code=refusal.code, message=refusal.message
                 )
@@ -244,7 +274,7 @@ class SyncEngine:
                     record_id=m.id,
                     op=m.op,
                     result=result,
-                    mutation=msgspec.json.encode(m) if result.status == "rejected" else b"",
+                    mutation=kept_body(m) if result.status == "rejected" else b"",
                     at=now,
                 )
             )
@@ -262,7 +292,7 @@ class SyncEngine:
                         "seq": m.seq,
                         "hlc": m.hlc,
                         "base_rev": m.base_rev,
-                        "fields": m.fields,
+                        "fields": m.fields if result.status != "rejected" else bounded_fields(m),
                         "status": result.status,
                         "revision": result.revision,
                         "conflicts": result.conflicts,
@@ -312,17 +342,18 @@ class SyncEngine:
             return await OPERATIONS[(m.collection, "create")].apply(ctx, existing)
         if existing is None:
             raise Rejection("not_found", f"{m.collection} {m.id} does not exist")
-        if existing.collection != m.collection:
-            raise Rejection("wrong_collection", f"{m.id} is a record of {existing.collection}")
+        # Scope first: nothing else may tell what a record outside it is.
         if existing.warehouse_id not in actor.warehouses:
             raise Rejection("out_of_scope", "this warehouse is not assigned to you")
+        if existing.collection != m.collection:
+            raise Rejection("wrong_collection", f"{m.id} is a record of {existing.collection}")
         if m.base_rev > existing.revision:
             raise Rejection("bad_base_rev", f"base revision {m.base_rev} is newer than the server's")
         op = OPERATIONS.get((m.collection, m.op))
         if op is None:
             raise Rejection("bad_op", f"{m.op} is not an operation on {m.collection}")
         if existing.deleted and m.op != "delete" and (m.collection, m.op) not in EDITS_AFTER_DELETE_APPLY:
-            return edit_after_delete(ctx, existing)
+            return await edit_after_delete(ctx, existing)
         return await op.apply(ctx, existing)
 
     # ----------------------------------------------------------------- pull
@@ -386,4 +417,5 @@ class SyncEngine:
             missing_attachments=missing,
             server_hlc=self.clock.now(),
             server_time_ms=self.clock.wall_ms(),
+            tombstone_horizon=horizon,
         )

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 
 from sync.audit import Head, seal
 from sync.digest import EMPTY
-from sync.domain import Template
+from sync.domain import Member, Template
 from sync.messages import Digest, MutationResult
 from sync.store import AuditEntry, BatchEffects, Record, StoredOutcome
 
@@ -27,6 +27,8 @@ class MemoryStore:
         self.revision = 0
         self.horizon = 0
         self.templates: dict[str, Template] = {}
+        self.members: dict[str, dict[str, Member]] = {}
+        """Users assigned to each warehouse (the server's assignments table)."""
         self.attachments: set[str] = set()
         self.attachment_refs: set[tuple[str, str, str]] = set()
         self.audit: list[tuple[int, bytes, str, str]] = []
@@ -93,6 +95,9 @@ class _MemoryWriteTx:
 
     async def template(self, template_id: str) -> Template | None:
         return self.store.templates.get(template_id)
+
+    async def members(self, warehouse_id: str) -> dict[str, Member]:
+        return dict(self.store.members.get(warehouse_id, {}))
 
     async def commit(self, effects: BatchEffects) -> None:
         self.staged = copy.deepcopy(effects)

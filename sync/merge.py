@@ -9,6 +9,7 @@ record.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from msgspec import Struct
@@ -17,6 +18,9 @@ from sync.collections import FieldSpec
 from sync.errors import Rejection
 
 MAX_LIST = 200
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+"""A photo reference: the lowercase hex SHA-256 of the file's bytes."""
+_SHA256 = re.compile(SHA256_PATTERN)
 MAX_ENTRY_KEYS = 20
 
 
@@ -42,6 +46,8 @@ def validate(name: str, spec: FieldSpec, value: Any) -> None:
     if spec.policy == "counter":
         if not (isinstance(value, dict) and set(value) == {"delta"} and _is_int(value["delta"])):
             raise bad('expected {"delta": <integer>}')
+        if abs(value["delta"]) > spec.maximum:
+            raise bad(f"a movement is at most {spec.maximum}")
         return
     if kind == "str":
         if not isinstance(value, str):
@@ -51,8 +57,10 @@ def validate(name: str, spec: FieldSpec, value: Any) -> None:
         if spec.choices and value not in spec.choices:
             raise bad(f"must be one of {', '.join(spec.choices)}")
     elif kind == "int":
-        if not _is_int(value) or not -(2**53) <= value <= 2**53:
+        if not _is_int(value):
             raise bad("expected a whole number")
+        if not spec.minimum <= value <= spec.maximum:
+            raise bad(f"must be between {spec.minimum} and {spec.maximum}")
     elif kind == "number":
         if not (_is_int(value) or isinstance(value, float)):
             raise bad("expected a number")
@@ -64,6 +72,11 @@ def validate(name: str, spec: FieldSpec, value: Any) -> None:
             raise bad(f"expected a list of at most {MAX_LIST} texts")
         if not all(isinstance(v, str) and 0 < len(v) <= 200 for v in value):
             raise bad("expected a list of non-empty texts")
+    elif kind == "photo_list":
+        if not isinstance(value, list) or len(value) > MAX_LIST:
+            raise bad(f"expected a list of at most {MAX_LIST} photo hashes")
+        if not all(isinstance(v, str) and _SHA256.match(v) for v in value):
+            raise bad("each photo is the 64 lowercase hex digits of its SHA-256")
     elif kind == "entries":
         if not isinstance(value, list) or len(value) > MAX_LIST:
             raise bad(f"expected a list of at most {MAX_LIST} entries")
@@ -105,7 +118,14 @@ def merge_field(
     """
     policy = spec.policy
     if policy == "counter":
-        return FieldMerge(value=(current or 0) + incoming["delta"], changed=incoming["delta"] != 0)
+        value = (current or 0) + incoming["delta"]
+        if not spec.minimum <= value <= spec.maximum:
+            raise Rejection(
+                "invalid_value",
+                f"a movement of {incoming['delta']} takes the level from {current or 0} "
+                f"outside {spec.minimum}..{spec.maximum}",
+            )
+        return FieldMerge(value=value, changed=incoming["delta"] != 0)
     if policy == "append":
         existing = list(current or [])
         seen = {entry["id"] for entry in existing}

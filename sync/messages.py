@@ -39,6 +39,7 @@ Op = Literal[
     "submit",
     "review",
     "request_changes",
+    "confirm",
     # incidents
     "acknowledge",
     "resolve",
@@ -158,6 +159,9 @@ class PullResponse(Struct, kw_only=True, frozen=True):
     server_time_ms: int = 0
     """The server's wall clock (Unix ms) when it answered. Phones set their clock offset from it:
     `server_hlc` may run up to MAX_CLOCK_AHEAD_MS ahead of it after a fast phone's push."""
+    tombstone_horizon: int = 0
+    """No tombstone (deleted record) of a revision at or below this exists on the server any more:
+    a phone drops those it holds, so its digests keep agreeing after a purge."""
 
 
 class AttachmentsMissingRequest(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

@@ -19,15 +19,17 @@ from typing import Any
 
 import msgspec
 
+from sync.answers import check_answers_fields, normalise_field
 from sync.clock import HybridClock
 from sync.collections import COLLECTIONS, CollectionSpec
-from sync.domain import Actor, Template
+from sync.domain import Actor, Member, Template
 from sync.errors import Rejection
 from sync.merge import FieldMerge, merge_field, validate
 from sync.messages import Mutation
 from sync.rules import (
     changed_since,
     check_answers,
+    check_delete_allowed,
     check_patch_allowed,
     conflict_id,
     created_system_fields,
@@ -57,6 +59,7 @@ class Batch:
         self.dirty: dict[str, Record] = {}
         self.previous_rev: dict[str, int | None] = {}
         self.templates: dict[str, Template | None] = {}
+        self.members_of: dict[str, dict[str, Member]] = {}
         self.present: set[str] = set()
 
     def write(self, record: Record) -> Record:
@@ -74,6 +77,11 @@ class Batch:
         if template_id not in self.templates:
             self.templates[template_id] = await self.tx.template(template_id)
         return self.templates[template_id]
+
+    async def members(self, warehouse_id: str) -> dict[str, Member]:
+        if warehouse_id not in self.members_of:
+            self.members_of[warehouse_id] = await self.tx.members(warehouse_id)
+        return self.members_of[warehouse_id]
 
     async def template(self, template_id: str) -> Template:
         template = await self.template_or_none(template_id)
@@ -221,6 +229,48 @@ record (if any), the same batch's create of it (if any) and its template (inspec
 # -------------------------------------------------------------------------------------- generic
 
 
+def checked_fields(spec: CollectionSpec, fields: dict[str, Any]) -> dict[str, Any]:
+    """Each field known, settable by a phone, of the right shape, its free text normalised."""
+    checked: dict[str, Any] = {}
+    for name, value in fields.items():
+        field = field_spec(spec, name)
+        if field.policy == "system":
+            raise Rejection("read_only_field", f"{name} is set by the server")
+        validate(name, field, value)
+        checked[name] = normalise_field(field, value)
+    return checked
+
+
+async def domain_fields(
+    ctx: OpContext, collection: str, warehouse_id: str, existing: Record | None, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """The rules a collection's fields obey beyond their shape, for a create (existing None) or a
+    patch: answers against the inspection's template version, co-inspectors who may sign."""
+    if collection != "inspections":
+        return fields
+    template_id = (existing.fields if existing else fields).get("template_id")
+    template = await ctx.batch.template(str(template_id or ""))
+    fields = check_answers_fields(template, fields)
+    listed = fields.get("co_inspectors")
+    if listed:
+        inspector = existing.fields.get("inspector_id") if existing else ctx.actor.user_id
+        members = await ctx.batch.members(warehouse_id)
+        for user_id in listed:
+            member = members.get(user_id)
+            if user_id == inspector:
+                raise Rejection("invalid_value", "co_inspectors: the inspector is not their own co-inspector")
+            if member is None:
+                raise Rejection(
+                    "invalid_value", f"co_inspectors: {user_id} is not an officer assigned to this warehouse"
+                )
+            if member.role != "officer" and not template.supervisor_co_inspectors:
+                raise Rejection(
+                    "invalid_value",
+                    f"co_inspectors: {user_id} is a {member.role}; this checklist is signed by officers",
+                )
+    return fields
+
+
 def _merge_patch(
     ctx: OpContext,
     spec: CollectionSpec,
@@ -229,14 +279,11 @@ def _merge_patch(
     *,
     system: dict[str, Any] | None = None,
 ) -> Applied:
-    """Merge a patch field by field; `system` carries server-set fields of a domain action."""
+    """Merge a checked patch field by field; `system` carries server-set fields of a domain action."""
     m, actor = ctx.m, ctx.actor
     merges: dict[str, tuple[FieldMerge, Any]] = {}
     for name, value in patch.items():
         field = field_spec(spec, name)
-        if field.policy == "system":
-            raise Rejection("read_only_field", f"{name} is set by the server")
-        validate(name, field, value)
         if field.policy == "immutable":
             if value != existing.fields.get(name):
                 raise Rejection("immutable_field", f"{name} cannot change after creation")
@@ -281,18 +328,25 @@ def _merge_patch(
     return Applied(record=record, conflicts=conflicts)
 
 
+async def checked_patch(ctx: OpContext, existing: Record, fields: dict[str, Any]) -> dict[str, Any]:
+    """A patch's fields checked like any edit: shape, normalisation, the collection's rules."""
+    spec = COLLECTIONS[existing.collection]
+    checked = checked_fields(spec, fields)
+    return await domain_fields(ctx, spec.name, existing.warehouse_id, existing, checked)
+
+
 def _system_change(ctx: OpContext, existing: Record, system: dict[str, Any]) -> Applied:
     return Applied(record=ctx.stamp(existing, system))
 
 
 def _new_in_scope(ctx: OpContext, existing: Record | None) -> str:
     m = ctx.m
-    if existing is not None:
-        raise Rejection("already_exists", f"{m.collection} {m.id} already exists")
     if m.warehouse_id is None:
         raise Rejection("warehouse_required", "a new record needs warehouse_id")
     if m.warehouse_id not in ctx.actor.warehouses:
         raise Rejection("out_of_scope", "this warehouse is not assigned to you")
+    if existing is not None:
+        raise Rejection("already_exists", f"{m.collection} {m.id} already exists")
     return m.warehouse_id
 
 
@@ -305,22 +359,36 @@ async def create(ctx: OpContext, existing: Record | None) -> Applied:
             raise Rejection("forbidden", "only a supervisor or admin sets up stock levels")
         if m.id != stock_level_id(warehouse_id, str(m.fields.get("item_type", ""))):
             raise Rejection("invalid_value", "a stock level id is sl.<warehouse>.<item_type>")
-    fields: dict[str, Any] = {}
-    for name, value in m.fields.items():
+    fields = await domain_fields(ctx, spec.name, warehouse_id, None, checked_fields(spec, m.fields))
+    for name, value in list(fields.items()):
         field = field_spec(spec, name)
-        if field.policy == "system":
-            raise Rejection("read_only_field", f"{name} is set by the server")
-        validate(name, field, value)
         if field.policy == "counter":
-            value = value["delta"]
+            fields[name] = merge_field(
+                field, current=0, current_hlc="", incoming=value, hlc=m.hlc, concurrent=False
+            ).value
         elif field.policy == "append":
-            value = stamp_entries(value, actor, ctx.now)
-        fields[name] = value
+            fields[name] = stamp_entries(value, actor, ctx.now)
     missing = [n for n in REQUIRED[spec.name] if n not in fields]
     if missing:
         raise Rejection("required_missing", f"required: {', '.join(missing)}")
     fields.update(created_system_fields(spec.name, actor))
+    if spec.name == "stock_counts":
+        # What the count is compared with is the server's stock level at the time of the count,
+        # never a number the phone sends.
+        level = ctx.batch.records.get(stock_level_id(warehouse_id, str(fields["item_type"])))
+        expected = level.fields.get("expected") if level is not None else None
+        fields["expected"] = expected if isinstance(expected, int) else None
     return Applied(record=ctx.new_record(m.collection, m.id, warehouse_id, fields))
+
+
+def count_reads(
+    m: Mutation, known: Record | None, origin: Mutation | None, template: Template | None
+) -> Iterable[str]:
+    """A stock count's expected quantity is read from the warehouse's stock level."""
+    item_type = m.fields.get("item_type")
+    return (
+        [stock_level_id(m.warehouse_id, item_type)] if m.warehouse_id and isinstance(item_type, str) else ()
+    )
 
 
 async def refuse_create(ctx: OpContext, existing: Record | None) -> Applied:
@@ -330,21 +398,18 @@ async def refuse_create(ctx: OpContext, existing: Record | None) -> Applied:
 
 async def patch(ctx: OpContext, existing: Record | None) -> Applied:
     assert existing is not None
-    check_patch_allowed(ctx.actor, existing)
-    return _merge_patch(ctx, COLLECTIONS[existing.collection], existing, ctx.m.fields)
+    check_patch_allowed(ctx.actor, existing, ctx.m.fields)
+    fields = await checked_patch(ctx, existing, ctx.m.fields)
+    return _merge_patch(ctx, COLLECTIONS[existing.collection], existing, fields)
 
 
 async def delete(ctx: OpContext, existing: Record | None) -> Applied:
     assert existing is not None
-    actor, m = ctx.actor, ctx.m
+    m = ctx.m
     if existing.deleted:
         return Applied(record=existing)
-    status = existing.fields.get("status")
-    if not actor.is_supervisor:
-        if existing.created_by != actor.user_id:
-            raise Rejection("forbidden", "only its author or a supervisor may delete this record")
-        if existing.collection == "inspections" and status not in ("draft", None):
-            raise Rejection("inspection_submitted", "a submitted inspection cannot be deleted")
+    check_delete_allowed(ctx.actor, existing)
+    only_fields(m, {"reason"})
     if any(changed_since(existing, name, m.base_rev, ctx.client_id) for name in existing.field_revs):
         # The record changed since the deleting phone saw it: deleting now would silently
         # throw that change away, so keep the record and ask a supervisor.
@@ -367,15 +432,23 @@ async def refuse_delete(ctx: OpContext, existing: Record | None) -> Applied:
     raise Rejection("not_allowed", f"{existing.collection} records are never deleted")
 
 
-def edit_after_delete(ctx: OpContext, existing: Record) -> Applied:
-    """An edit of a record someone deleted meanwhile: keep the edit as a conflict to decide."""
+async def edit_after_delete(ctx: OpContext, existing: Record) -> Applied:
+    """An edit of a record someone deleted meanwhile: kept, checked like any edit, as a conflict
+    for a supervisor to decide (keeping the record applies it)."""
+    edit: Any = ctx.m.op
+    if ctx.m.op in ("patch", "submit"):  # the operations whose fields a kept record takes
+        if ctx.m.op == "patch":
+            check_patch_allowed(ctx.actor, existing, ctx.m.fields)
+        edit = await checked_patch(ctx, existing, ctx.m.fields) or ctx.m.op
+    elif ctx.m.fields:
+        edit = dict(ctx.m.fields)
     cid = ctx.conflict(
         existing,
         "_deleted",
         reason="edit_after_delete",
         policy="flag",
         server=ConflictSide(value=True, by=existing.updated_by, hlc=existing.field_hlcs.get("_deleted", "")),
-        client=dict(ctx.m.fields) or ctx.m.op,
+        client=edit,
     )
     return Applied(record=existing, conflicts=[cid])
 
@@ -391,7 +464,8 @@ async def submit_inspection(ctx: OpContext, existing: Record | None) -> Applied:
     if status == "submitted":
         return Applied(record=existing)  # a co-inspector submitted first
     template = await ctx.batch.template(str(existing.fields.get("template_id", "")))
-    answers = {**existing.fields, **ctx.m.fields}
+    fields = await checked_patch(ctx, existing, ctx.m.fields)
+    answers = {**existing.fields, **fields}
     findings = check_answers(template, answers, ctx.batch.records, existing.warehouse_id)
     system = {
         "status": "submitted",
@@ -399,7 +473,7 @@ async def submit_inspection(ctx: OpContext, existing: Record | None) -> Applied:
         "submitted_by": ctx.actor.user_id,
         "findings": findings,
     }
-    return _merge_patch(ctx, COLLECTIONS["inspections"], existing, ctx.m.fields, system=system)
+    return _merge_patch(ctx, COLLECTIONS["inspections"], existing, fields, system=system)
 
 
 def submit_reads(
@@ -417,6 +491,23 @@ async def review_inspection(ctx: OpContext, existing: Record | None) -> Applied:
     if existing.fields.get("status") == "reviewed":
         raise Rejection("inspection_locked", "this inspection has been reviewed and is locked")
     return _system_change(ctx, existing, review_transition(ctx.actor, ctx.m, existing, ctx.now))
+
+
+async def confirm_inspection(ctx: OpContext, existing: Record | None) -> Applied:
+    """A co-inspector confirms, from their own account and device, that they took part: only then
+    are they a signatory of the berita acara."""
+    assert existing is not None
+    actor = ctx.actor
+    only_fields(ctx.m, set())
+    if existing.fields.get("status") == "reviewed":
+        raise Rejection("inspection_locked", "this inspection has been reviewed and is locked")
+    if actor.user_id not in (existing.fields.get("co_inspectors") or []):
+        raise Rejection("forbidden", "only an officer listed as co-inspector confirms taking part")
+    confirmations = dict(existing.fields.get("confirmations") or {})
+    if actor.user_id in confirmations:
+        return Applied(record=existing)  # confirmed already, from another device of theirs
+    confirmations[actor.user_id] = {"at": ctx.now, "agency": actor.agency, "client_id": ctx.client_id}
+    return _system_change(ctx, existing, {"confirmations": confirmations})
 
 
 # ------------------------------------------------------------------------------------ incidents
@@ -523,6 +614,11 @@ def kept_edit(target: Record, conflict: Record, edit: dict[str, Any], now: str) 
         field = spec.field(name)
         if field is None or field.policy in ("system", "immutable", "counter"):
             continue  # refused when the edit arrived; counters live on records never deleted
+        try:
+            validate(name, field, value)
+        except Rejection:
+            continue  # an edit kept before edits after a delete were checked: not applied
+        value = normalise_field(field, value)
         current = target.fields.get(name)
         if field.policy == "append":
             value = stamp_entries(value, author, now)
@@ -551,13 +647,14 @@ OPERATIONS: dict[tuple[str, str], OpSpec] = {
     ("inspections", "submit"): OpSpec(submit_inspection, submit_reads),
     ("inspections", "review"): OpSpec(review_inspection),
     ("inspections", "request_changes"): OpSpec(review_inspection),
+    ("inspections", "confirm"): OpSpec(confirm_inspection),
     ("incidents", "create"): OpSpec(create),
     ("incidents", "patch"): OpSpec(patch),
     ("incidents", "delete"): OpSpec(delete),
     ("incidents", "acknowledge"): OpSpec(incident_action),
     ("incidents", "resolve"): OpSpec(incident_action),
     ("incidents", "reopen"): OpSpec(incident_action),
-    ("stock_counts", "create"): OpSpec(create),
+    ("stock_counts", "create"): OpSpec(create, count_reads),
     ("stock_counts", "patch"): OpSpec(patch),
     ("stock_counts", "delete"): OpSpec(delete),
     ("stock_levels", "create"): OpSpec(create),

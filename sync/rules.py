@@ -47,6 +47,8 @@ def incident_transition(actor: Actor, m: Mutation, record: Record, now: str) -> 
     status = record.fields.get("status", "open")
     assigned = record.fields.get("assigned_agency")
     may_act = actor.is_supervisor or not assigned or assigned == actor.agency
+    if m.op in ("acknowledge", "resolve") and actor.user_id == record.fields.get("reported_by"):
+        raise Rejection("four_eyes", f"you reported this incident: someone else must {m.op} it")
     if m.op == "acknowledge":
         only_fields(m, set())
         if status == "acknowledged":
@@ -84,6 +86,11 @@ def review_transition(actor: Actor, m: Mutation, record: Record, now: str) -> di
     status = record.fields.get("status", "draft")
     if not actor.is_supervisor:
         raise Rejection("forbidden", "only a supervisor reviews inspections")
+    if actor.user_id in inspection_authors(record):
+        raise Rejection(
+            "four_eyes",
+            "you created, submitted or co-inspected this inspection: another supervisor reviews it",
+        )
     if status != "submitted":
         raise Rejection("invalid_transition", f"cannot {m.op} an inspection that is {status}")
     only_fields(m, {"comment"})
@@ -96,6 +103,14 @@ def review_transition(actor: Actor, m: Mutation, record: Record, now: str) -> di
     if not comment.strip():
         raise Rejection("comment_required", "say what needs fixing")
     return {"status": "needs_fix", "review_comment": comment, "reviewed_by": actor.user_id}
+
+
+def inspection_authors(record: Record) -> set[str]:
+    """Who wrote an inspection: its creator, inspector, submitter and listed co-inspectors."""
+    f = record.fields
+    authors = {record.created_by, str(f.get("inspector_id") or ""), str(f.get("submitted_by") or "")}
+    authors.update(str(u) for u in f.get("co_inspectors") or [])
+    return authors - {""}
 
 
 def field_spec(spec: CollectionSpec, name: str) -> FieldSpec:
@@ -128,13 +143,20 @@ def only_fields(m: Mutation, allowed: set[str]) -> None:
         raise Rejection("unknown_field", f"{m.op} takes no field {', '.join(extra)}")
 
 
-def check_patch_allowed(actor: Actor, record: Record) -> None:
+def check_patch_allowed(actor: Actor, record: Record, fields: dict[str, Any]) -> None:
     status = record.fields.get("status")
     if record.collection == "inspections":
         if status == "reviewed":
             raise Rejection("inspection_locked", "this inspection has been reviewed and is locked")
         if status == "submitted":
             raise Rejection("inspection_submitted", "a submitted inspection can no longer be edited")
+    elif record.collection == "incidents":
+        if status == "resolved":
+            raise Rejection(
+                "incident_locked", "this incident is resolved and locked; a supervisor may reopen it"
+            )
+        if "assigned_agency" in fields and not actor.is_supervisor:
+            raise Rejection("forbidden", "only a supervisor changes which agency an incident is assigned to")
     elif record.collection == "stock_levels":
         if not (actor.is_supervisor or actor.agency == "KPU"):
             raise Rejection("forbidden", "stock movements are recorded by KPU staff or a supervisor")
@@ -153,8 +175,34 @@ def created_system_fields(collection: str, actor: Actor) -> dict[str, Any]:
 
 
 def stamp_entries(entries: Iterable[dict[str, Any]], actor: Actor, now: str) -> list[dict[str, Any]]:
-    """Attribute appended entries (notes, movements) by the server, never by the phone."""
-    return [{**entry, "by": actor.user_id, "agency": actor.agency, "at": now} for entry in entries]
+    """Attribute appended entries (notes, movements) by the server, never by the phone. An id
+    sent twice in one mutation is one entry (the first)."""
+    unique: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        unique.setdefault(entry["id"], entry)
+    return [{**entry, "by": actor.user_id, "agency": actor.agency, "at": now} for entry in unique.values()]
+
+
+def check_delete_allowed(actor: Actor, record: Record) -> None:
+    """Who may delete what through sync. A reviewed inspection never (retention is the admin's
+    audited purge); a submitted one neither (request changes instead); an incident once another
+    person acknowledged it neither (it is on the record: resolve it, saying it was a mistake);
+    otherwise its author, or a supervisor."""
+    status = record.fields.get("status")
+    if record.collection == "inspections":
+        if status == "reviewed":
+            raise Rejection("inspection_locked", "a reviewed inspection is locked and cannot be deleted")
+        if status == "submitted":
+            raise Rejection("inspection_submitted", "a submitted inspection cannot be deleted")
+    if record.collection == "incidents" and status in ("acknowledged", "resolved"):
+        raise Rejection(
+            "incident_acknowledged",
+            f"an {status} incident cannot be deleted; resolve it with a reason instead",
+        )
+    if not actor.is_supervisor and record.created_by != actor.user_id:
+        raise Rejection("forbidden", "only its author or a supervisor may delete this record")
+    if not actor.is_supervisor and record.collection == "inspections" and status not in ("draft", None):
+        raise Rejection("inspection_submitted", "a submitted inspection cannot be deleted")
 
 
 def check_answers(

@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from msgspec import Struct
 
-from sync.domain import Template
+from sync.domain import Member, Template
 from sync.messages import Change, Digest, MutationResult
 
 
@@ -131,6 +131,11 @@ class WriteTx(Protocol):
     async def attachments_present(self, hashes: Sequence[str]) -> set[str]: ...
 
     async def template(self, template_id: str) -> Template | None: ...
+
+    async def members(self, warehouse_id: str) -> dict[str, Member]:
+        """Active (not disabled) users assigned to the warehouse, by user id: who may sign an
+        inspection of it as a co-inspector."""
+        ...
 
     async def commit(self, effects: BatchEffects) -> None:
         """Persist the batch. The transaction ends when the context manager exits; if commit() was

@@ -12,11 +12,13 @@ Bodies are decoded strictly (server.api.wire.WireBody): `"disabled": 0` or `"dis
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
 import yaml
 from litestar import Controller, Request, get, patch, post, put
+from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody
 from litestar.params import JSONBody, Parameter
 from msgspec import Meta, Struct
 
@@ -135,7 +137,26 @@ def check_template(template: Template) -> list[str]:
                     problems.append(f"{value!r} is not an answer of this item - at `{at}.finding_if[{f}]`")
             if item.stock_item and item.kind != "number":
                 problems.append(f"stock_item needs a number item - at `{at}.stock_item`")
+            bounded = item.min is not None and item.max is not None
+            if item.kind == "number" and bounded and item.min > item.max:  # type: ignore[operator]
+                problems.append(f"min is above max - at `{at}.min`")
+            if item.stock_item and (not item.integer or item.min is None or item.min < 0):
+                problems.append(f"a stock count is a whole number from 0 - at `{at}.integer`")
     return problems
+
+
+@dataclass
+class TemplateUpload(Operation):
+    """The template upload's OpenAPI operation: its body is read raw (JSON or YAML, checked by
+    parse_template), so the schema of that body is stated here rather than inferred."""
+
+    def __post_init__(self) -> None:
+        template = OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Template"))
+        self.request_body = RequestBody(
+            content={"application/json": template, "application/yaml": template},
+            required=True,
+            description="A checklist template version (JSON, or the same document in YAML).",
+        )
 
 
 def parse_template(body: bytes, content_type: str) -> Template:
@@ -335,7 +356,12 @@ class AdminController(Controller):
         return data
 
     # -- templates ---------------------------------------------------------------------------------
-    @post("/templates", status_code=201, request_max_body_size=MAX_TEMPLATE_BYTES)
+    @post(
+        "/templates",
+        status_code=201,
+        request_max_body_size=MAX_TEMPLATE_BYTES,
+        operation_class=TemplateUpload,
+    )
     async def publish_template(
         self, request: Request[Any, Any, Any], session: SessionDep, storage: StorageDep
     ) -> Template:

@@ -88,6 +88,8 @@ WAREHOUSE_COLUMNS = ["warehouse_id", "warehouse_name", "kecamatan"]
 async def inspection_rows(r: Record, ctx: _Context) -> list[list[Any]]:
     f = r.fields
     co = f.get("co_inspectors") or []
+    found = f.get("confirmations")
+    confirmed: dict[str, Any] = found if isinstance(found, dict) else {}
     return [
         [
             r.id,
@@ -101,6 +103,11 @@ async def inspection_rows(r: Record, ctx: _Context) -> list[list[Any]]:
             ctx.name(f.get("inspector_id")),
             f.get("inspector_agency"),
             [ctx.name(c) or c for c in co],
+            [
+                f"{ctx.name(c) or c} {confirmed[c].get('at', '')}"
+                for c in co
+                if isinstance(confirmed.get(c), dict)
+            ],
             len(f.get("findings") or []),
             f.get("findings") or [],
             f.get("reviewed_at"),
@@ -128,6 +135,7 @@ INSPECTION_COLUMNS = [
     "inspector_name",
     "inspector_agency",
     "co_inspectors",
+    "co_inspectors_confirmed",
     "findings_count",
     "findings",
     "reviewed_at",

@@ -358,6 +358,7 @@ class _Seeder:
         co: tuple[str, ...] = (),
         seal: str,
         submit: bool = True,
+        confirmed: bool = True,
         note: str = "",
         summary: str = "",
         **overrides: Any,
@@ -383,6 +384,10 @@ class _Seeder:
             username,
             {"id": record_id, "collection": "inspections", "warehouse_id": warehouse_id, "fields": fields},
         )
+        # Each co-inspector signs only by confirming from their own account and phone.
+        for co_inspector in co if confirmed else ():
+            self.at(days_ago, hour, 30)
+            await self.push(co_inspector, {"id": record_id, "collection": "inspections", "op": "confirm"})
         if submit:
             self.at(days_ago, hour, 40)
             await self.push(username, {"id": record_id, "collection": "inspections", "op": "submit"})
@@ -400,7 +405,6 @@ class _Seeder:
                 "fields": {
                     "item_type": item,
                     "inspection_id": inspection_id,
-                    "expected": expected_stock(warehouse_id)[item],
                     "counted": counted,
                     "counted_at": iso(self.moment),
                     **extra,
@@ -565,6 +569,7 @@ class _Seeder:
             shift="pagi",
             co=("siti",),
             seal="KPU-JB 004217",
+            confirmed=False,  # Siti has not confirmed from her phone yet: "belum konfirmasi"
         )
         await self.inspection(
             "wahyu",

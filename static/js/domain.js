@@ -89,7 +89,22 @@ export function isSupervisor(user) {
  */
 export function canHandleIncident(user, incident) {
   const assigned = incident.fields.assigned_agency;
+  if (isOwnReport(user, incident)) return false; // four eyes: someone else takes up a report
   return isSupervisor(user) || !assigned || assigned === user.agency;
+}
+
+/** Whether the user reported this incident (the server refuses him acknowledge and resolve). */
+export function isOwnReport(user, incident) {
+  return (incident.fields.reported_by ?? incident.created_by) === user.id;
+}
+
+/**
+ * A co-inspector's part in an inspection: 'confirmed' (signed from their own account), 'pending'
+ * (listed, not confirmed yet) or null (not listed).
+ */
+export function coInspectorState(inspection, userId) {
+  if (!(inspection.fields.co_inspectors ?? []).includes(userId)) return null;
+  return inspection.fields.confirmations?.[userId] ? 'confirmed' : 'pending';
 }
 
 /** Who may keep editing an inspection: its inspector and co-inspectors, while draft or sent back. */

@@ -17,6 +17,15 @@ export function applyPull(db, response, arrivedAt = Date.now()) {
     for (const warehouseId of gone) {
       for (const id of await records.getAllKeysFromIndex('warehouse_id', warehouseId)) await records.delete(id);
     }
+    // A purge on the server: its digests no longer count tombstones at or below the horizon,
+    // so this phone forgets its own too (they say only that a record is gone).
+    const horizon = response.tombstone_horizon ?? 0;
+    if (horizon > ((await meta.get('tombstone_horizon')) ?? 0)) {
+      for (const record of await records.getAll()) {
+        if (record.deleted && record.revision <= horizon) await records.delete(record.id);
+      }
+      await meta.put(horizon, 'tombstone_horizon');
+    }
     for (const change of response.changes ?? []) {
       await records.put({
         id: change.id,

@@ -1,5 +1,6 @@
 """Following an incident: another pillar acknowledges it and adds a note offline; the reporter
-sees both. A change the server refuses is shown with the server's code and message."""
+sees both, and is never offered to take up his own report. A change the server refuses is shown
+with the server's code and message; a resolved incident shows itself locked."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ async def test_acknowledge_and_note_offline_reach_the_reporter(open_app, server:
     )
     await wait_synced(slamet.page)
     await sync_now(joko.page)
+    # Four eyes: the reporter's own phone does not offer "Terima laporan".
+    await expect(slamet.page.locator("#incident-own")).to_be_visible()
+    await expect(slamet.page.get_by_role("button", name="Terima laporan")).to_have_count(0)
 
     # Joko (TNI), offline: acknowledges and adds a note.
     page = joko.page
@@ -47,10 +51,25 @@ async def test_refused_change_is_listed_with_code_and_message(open_app, server: 
     app = await open_app("slamet")
     await login(app, "slamet")
     page = app.page
-    incident_id = await report_incident(
-        page, description="Genangan air di dekat pintu darurat", severity="Rendah"
-    )
-    await wait_synced(page)
+    # Agus reported it (from his own phone): Slamet may take it up.
+    incident_id = "0192f3c4-8a1b-7c2d-9e3f-4a5b6c7d8e9f"
+    with server.api("agus") as api:
+        fields = {
+            "category": "kebocoran_banjir",
+            "severity": "rendah",
+            "description": "Genangan air di dekat pintu darurat",
+        }
+        [created] = api.push(
+            {
+                "collection": "incidents",
+                "op": "create",
+                "id": incident_id,
+                "warehouse_id": WAREHOUSE,
+                "fields": fields,
+            }
+        )
+        assert created["status"] == "applied"
+    await sync_now(page)
 
     # Offline, Slamet acknowledges; meanwhile the supervisor resolves the incident.
     app.link.refuse()
@@ -83,6 +102,8 @@ async def test_refused_change_is_listed_with_code_and_message(open_app, server: 
     # The incident shows the server's state, not the refused change; dismissing clears the list.
     await go(page, f"#/w/{WAREHOUSE}/incident/{incident_id}")
     await expect(page.locator(".meta-card .status-resolved")).to_be_visible()
+    await expect(page.locator("#incident-locked")).to_contain_text("Terkunci")
+    await expect(page.locator("textarea[name=description]")).to_be_disabled()
     await page.locator("#status-bar").click()
     await page.get_by_role("button", name="Tutup").click()
     await expect(page.locator("#status-bar .status-rejected")).to_have_count(0)

@@ -22,6 +22,8 @@ from sync import audit
 from sync.messages import MutationResult
 from sync.store import Record
 from tests.sync.helpers import TEMPLATE
+from tests.sync.test_evidence_properties import run_evidence_script, storage_members
+from tests.sync.test_evidence_properties import step as evidence_step
 from tests.sync.test_properties import outcomes_with_mutations, run_script, step
 
 pytestmark = pytest.mark.skipif(session_databases() is None, reason=SKIP_REASON)
@@ -86,3 +88,9 @@ async def postgres_store() -> AsyncIterator[_InspectablePostgres]:
 @given(st.lists(step, min_size=40, max_size=120))
 def test_replicas_converge_exactly_once_and_nothing_is_lost_postgres(steps: list[tuple[Any, ...]]) -> None:
     asyncio.run(run_script(postgres_store, steps))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(evidence_step, min_size=30, max_size=100))
+def test_evidence_holds_whoever_does_what_postgres(steps: list[tuple[Any, ...]]) -> None:
+    asyncio.run(run_evidence_script(postgres_store, storage_members, steps))

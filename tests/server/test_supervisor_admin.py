@@ -279,3 +279,32 @@ async def test_a_change_refused_in_part_changes_nothing(
     assert found is not None and not found.disabled
     assert me is not None and me.warehouses == [] and not me.disabled
     assert await audit_kinds(storage) == []
+
+
+async def test_template_number_bounds_are_checked_and_the_upload_body_is_in_openapi(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    await factory.reference_data()
+    admin = bearer(await factory.token(await factory.user(role="admin", agency="KPU")))
+    import msgspec
+
+    template = msgspec.to_builtins(load_template())
+    broken = {**template, "id": "", "version": 2}
+    items = broken["sections"][0]["items"]
+    number = next(i for i, item in enumerate(items) if item["kind"] == "number")
+    items[number] = {**items[number], "min": 10, "max": 2}
+    bad = await client.post(
+        "/api/admin/templates",
+        content=msgspec.json.encode(broken),
+        headers={**admin, "Content-Type": "application/json"},
+    )
+    assert (
+        bad.status_code == 400 and bad.json()["code"] == "template_invalid" and "min" in bad.json()["message"]
+    )
+
+    schema = (await client.get("/schema/openapi.json")).json()
+    body = schema["paths"]["/api/admin/templates"]["post"]["requestBody"]
+    assert body["required"] is True
+    assert set(body["content"]) == {"application/json", "application/yaml"}
+    assert body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Template"}
+    assert {"integer", "min", "max"} <= set(schema["components"]["schemas"]["TemplateItem"]["properties"])

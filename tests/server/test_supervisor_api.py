@@ -144,7 +144,13 @@ async def test_inspection_detail_has_template_counts_and_timeline_and_is_scoped(
     assert detail["record"]["fields"]["status"] == "reviewed"
     assert detail["template"]["id"] == detail["record"]["fields"]["template_id"]
     assert {c["fields"]["item_type"] for c in detail["stock_counts"]} == {"kotak_suara", "bilik_suara"}
-    assert [e["detail"]["op"] for e in detail["timeline"]] == ["create", "submit", "review"]
+    assert [e["detail"]["op"] for e in detail["timeline"]] == [
+        "create",
+        "confirm",
+        "confirm",
+        "submit",
+        "review",
+    ]
 
 
 async def test_incident_queue_orders_open_first_with_times_to_acknowledge_and_resolve(
@@ -163,7 +169,7 @@ async def test_incident_queue_orders_open_first_with_times_to_acknowledge_and_re
     assert len(unresolved) == 3 and all(r["fields"]["status"] != "resolved" for r in unresolved)
 
 
-async def test_stock_reconciliation_uses_the_latest_count_and_keeps_the_history(
+async def test_stock_reconciliation_keeps_every_count_and_an_unreviewed_short_count_open(
     client: httpx.AsyncClient, factory: Factory, demo: dict[str, User]
 ) -> None:
     auth = await tokens(factory, demo, "hendra")
@@ -171,8 +177,14 @@ async def test_stock_reconciliation_uses_the_latest_count_and_keeps_the_history(
         await client.get("/api/supervisor/stock", params={"warehouse_id": JB}, headers=auth["hendra"])
     ).json()
     boxes = next(line for line in lines if line["item_type"] == "kotak_suara")
-    assert boxes["expected"] == 356 and boxes["last"]["value"] == 356 and not boxes["discrepancy"]
+    assert boxes["expected"] == 356 and boxes["last"]["value"] == 356
     assert 354 in [c["value"] for c in boxes["history"]]  # the short count two days ago
+    # ...is waiting for review (changes were requested): a later clean count does not hide it,
+    # nor the three damaged boxes it reported.
+    [short] = [c for c in boxes["open_counts"] if c["source"] == "stock_count"]
+    assert short["value"] == 354 and short["expected"] == 356 and short["difference"] == -2
+    assert short["by"] == demo["agus"].id and short["at"]
+    assert boxes["discrepancy"] and boxes["damaged_light"] == 3
     assert {line["warehouse_id"] for line in lines} == {JB}
 
 

@@ -24,6 +24,8 @@ from sync import audit
 from sync.messages import MutationResult
 from sync.store import Record
 from tests.sync.helpers import TEMPLATE
+from tests.sync.test_evidence_properties import run_evidence_script, storage_members
+from tests.sync.test_evidence_properties import step as evidence_step
 from tests.sync.test_properties import outcomes_with_mutations, run_script, step
 
 
@@ -78,3 +80,9 @@ async def sqlite_store() -> AsyncIterator[_InspectableSqlite]:
 @given(st.lists(step, min_size=40, max_size=120))
 def test_replicas_converge_exactly_once_and_nothing_is_lost_sqlite(steps: list[tuple[Any, ...]]) -> None:
     asyncio.run(run_script(sqlite_store, steps))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(evidence_step, min_size=30, max_size=100))
+def test_evidence_holds_whoever_does_what_sqlite(steps: list[tuple[Any, ...]]) -> None:
+    asyncio.run(run_evidence_script(sqlite_store, storage_members, steps))

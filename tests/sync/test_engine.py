@@ -176,13 +176,13 @@ async def test_own_earlier_offline_edits_are_not_conflicts(engine: SyncEngine) -
 async def test_last_writer_wins_field_keeps_the_loser_in_an_auto_conflict(engine: SyncEngine) -> None:
     sari, joko = Phone(engine, actor("sari")), Phone(engine, actor("joko", agency="TNI"))
     await _incident(engine, sari, joko)
-    joko.mutate("patch", "inc-1", "incidents", {"description": "versi Joko (lebih awal)"})
+    joko.mutate("patch", "inc-1", "incidents", {"title": "versi Joko (lebih awal)"})
     sari.clock.receive(joko.clock.now())
-    sari.mutate("patch", "inc-1", "incidents", {"description": "versi Sari (lebih baru)"})
+    sari.mutate("patch", "inc-1", "incidents", {"title": "versi Sari (lebih baru)"})
     await sari.sync()
     await joko.sync()  # older stamp arrives last: it must not win
     await sari.pull()
-    assert joko.replica["inc-1"].fields["description"] == "versi Sari (lebih baru)"
+    assert joko.replica["inc-1"].fields["title"] == "versi Sari (lebih baru)"
     [conflict] = _conflicts(joko)
     assert conflict["status"] == "auto"
     assert conflict["client_value"] == "versi Joko (lebih awal)"
@@ -335,18 +335,22 @@ async def test_review_locks_and_request_changes_reopens_for_the_officer(engine: 
 
 async def test_incident_workflow_follows_the_allowed_path(engine: SyncEngine) -> None:
     sari, budi = Phone(engine, actor("sari")), Phone(engine, actor("budi", role="supervisor"))
-    joko = Phone(engine, actor("joko", agency="TNI"))
+    joko, dodi = Phone(engine, actor("joko", agency="TNI")), Phone(engine, actor("dodi"))
     sari.mutate("create", "inc-1", "incidents", {**INCIDENT, "assigned_agency": "POLRI"}, warehouse_id=WH)
     await sari.sync()
     await joko.pull()
+    await dodi.pull()
     joko.mutate("acknowledge", "inc-1", "incidents")
-    sari.mutate("resolve", "inc-1", "incidents", {"resolution": "Segel diganti"})
-    joko_result = (await joko.push()).results[0]
-    sari_result = (await sari.push()).results[-1]
-    assert (joko_result.code, sari_result.code) == ("forbidden", "invalid_transition")
+    dodi.mutate("resolve", "inc-1", "incidents", {"resolution": "Segel diganti"})
     sari.mutate("acknowledge", "inc-1", "incidents")
-    sari.mutate("resolve", "inc-1", "incidents", {"resolution": "Segel diganti, BA dibuat"})
-    assert [r.status for r in (await sari.push()).results[-2:]] == ["applied", "applied"]
+    joko_result = (await joko.push()).results[0]
+    dodi_result = (await dodi.push()).results[-1]
+    sari_result = (await sari.push()).results[-1]
+    assert (joko_result.code, dodi_result.code) == ("forbidden", "invalid_transition")
+    assert sari_result.code == "four_eyes"  # the reporter never acknowledges his own report
+    dodi.mutate("acknowledge", "inc-1", "incidents")
+    dodi.mutate("resolve", "inc-1", "incidents", {"resolution": "Segel diganti, BA dibuat"})
+    assert [r.status for r in (await dodi.push()).results[-2:]] == ["applied", "applied"]
     await budi.pull()
     fields = budi.replica["inc-1"].fields
     assert fields["status"] == "resolved" and fields["resolution"] == "Segel diganti, BA dibuat"

@@ -389,15 +389,19 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin):
         self, updated_before: str, audit: Callable[[list[str], int], AuditEntry]
     ) -> tuple[list[str], int, int]:
         """Delete deleted records (tombstones; conflict records are never purged) last changed
-        before `updated_before`, in one transaction holding the sync lock, with: the digests of
-        their warehouses recomputed, the tombstone horizon raised to the newest purged revision
+        before `updated_before`, and every other tombstone of a revision up to the newest of them
+        (so "no tombstone at or below the horizon" holds exactly: a phone drops its own by that
+        rule and keeps agreeing with the digests), in one transaction holding the sync lock, with:
+        the digests of their warehouses recomputed, the tombstone horizon raised to the newest purged revision
         (older pull cursors get `reset`), and the audit entry `audit(purged ids, new horizon)`.
         Returns (purged ids, horizon, audit entry id). Mirrors SqliteStorage.purge_tombstones."""
         async with self._writing() as conn:
             await lock(conn, SYNC_LOCK)
             rows = await conn.fetch(
                 "SELECT id, warehouse_id, revision FROM records WHERE deleted AND collection <> 'conflicts'"
-                ' AND updated_at COLLATE "C" < $1::text ORDER BY revision',
+                " AND revision <= (SELECT coalesce(max(revision), 0) FROM records"
+                "   WHERE deleted AND collection <> 'conflicts' AND updated_at COLLATE \"C\" < $1::text)"
+                " ORDER BY revision",
                 updated_before,
             )
             ids = [str(r[0]) for r in rows]

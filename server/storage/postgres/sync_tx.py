@@ -42,7 +42,7 @@ from server.storage.rows import (
 )
 from sync import digest as digest_mod
 from sync.audit import Head
-from sync.domain import Template
+from sync.domain import Member, Template
 from sync.messages import Change, Digest, MutationResult
 from sync.store import AuditEntry, BatchEffects, Record, StoredOutcome
 
@@ -324,6 +324,14 @@ class PostgresWriteTx:
     async def template(self, template_id: str) -> Template | None:
         body = await self._conn.fetchval("SELECT body FROM templates WHERE id = $1", template_id)
         return _template(body) if body is not None else None
+
+    async def members(self, warehouse_id: str) -> dict[str, Member]:
+        rows = await self._conn.fetch(
+            "SELECT u.id, u.role, u.agency FROM assignments a JOIN users u ON u.id = a.user_id"
+            " WHERE a.warehouse_id = $1 AND NOT u.disabled",
+            warehouse_id,
+        )
+        return {row[0]: Member(user_id=row[0], role=row[1], agency=row[2]) for row in rows}
 
     async def commit(self, effects: BatchEffects) -> None:
         """Everything the batch writes, in one statement (_COMMIT_BATCH)."""

@@ -25,7 +25,7 @@ from server.storage.rows import (
 )
 from sync import digest as digest_mod
 from sync.audit import Head
-from sync.domain import Template
+from sync.domain import Member, Template
 from sync.messages import Change, Digest, MutationResult
 from sync.store import BatchEffects, Record, StoredOutcome
 
@@ -247,12 +247,22 @@ class SqliteWriteTx(_BeginsWithFirstRead):
         rows = await self._run(_fetchall, "SELECT body FROM templates WHERE id = ?", (template_id,))
         return _template(rows[0][0]) if rows else None
 
+    async def members(self, warehouse_id: str) -> dict[str, Member]:
+        rows = await self._run(_fetchall, _SELECT_MEMBERS, (warehouse_id,))
+        return {row[0]: Member(user_id=row[0], role=row[1], agency=row[2]) for row in rows}
+
     async def commit(self, effects: BatchEffects) -> None:
         if self.committed:
             raise RuntimeError("commit() was already called in this transaction")
         if not self.begun:  # a batch written without reading first (tools, tests): begin now
             await self._run(lambda db: None)
         self.statements, self.head_after = commit_statements(effects, self.audit_head)
+
+
+_SELECT_MEMBERS = (
+    "SELECT u.id, u.role, u.agency FROM assignments a JOIN users u ON u.id = a.user_id"
+    " WHERE a.warehouse_id = ? AND u.disabled = 0"
+)
 
 
 def _fetchall(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:

@@ -5,7 +5,7 @@
 import { autosaver } from '../autosave.js';
 import { h } from '../dom.js';
 import { warehouseOf } from '../context.js';
-import { INCIDENT_CATEGORIES, SEVERITIES, canHandleIncident, isSupervisor } from '../domain.js';
+import { INCIDENT_CATEGORIES, SEVERITIES, canHandleIncident, isOwnReport, isSupervisor } from '../domain.js';
 import { formatDateTime, t } from '../i18n.js';
 import { agencyLabel, categoryLabel, personLabel, severityLabel } from '../labels.js';
 import { conflictsFor, getRecord } from '../records.js';
@@ -77,6 +77,11 @@ export async function render(app, { warehouseId, id }) {
       app.rerender();
     } } }, t('incident.resolve')));
   }
+  // Locked once resolved (the server refuses every edit until a supervisor reopens it); the
+  // reporter's own phone never offers to acknowledge or resolve his report.
+  const notices = [];
+  if (f.status === 'resolved') notices.push(h('p', { class: 'notice locked', id: 'incident-locked' }, t('incident.locked')));
+  else if (isOwnReport(ctx.me, record)) notices.push(h('p', { class: 'notice', id: 'incident-own' }, t('incident.own_report')));
   if (f.status === 'resolved' && isSupervisor(ctx.me)) {
     actions.push(h('button', { type: 'button', class: 'button secondary', on: { click: async () => {
       await mutate('reopen');
@@ -102,6 +107,7 @@ export async function render(app, { warehouseId, id }) {
         f.resolution ? [h('dt', {}, t('field.incidents.resolution')), h('dd', {}, f.resolution)] : null,
         (f.notified ?? []).length ? [h('dt', {}, t('field.incidents.notified')), h('dd', {}, f.notified.map((c) => t(`notify.${c}`)).join(', '))] : null,
       ),
+      notices,
     ),
     conflicts.length
       ? h('section', { class: 'card conflict-card', id: 'conflicts' }, h('h2', {}, t('conflict.title')), conflictList(ctx, conflicts))

@@ -2,6 +2,7 @@
 // queued in the outbox at once, so a killed tab loses nothing), findings marked as they are made,
 // required items enforced on submit. After submit it is read-only.
 
+import { checkAnswer } from '../answers.js';
 import { autosaver } from '../autosave.js';
 import { h } from '../dom.js';
 import { loadTemplate, warehouseOf } from '../context.js';
@@ -10,6 +11,7 @@ import {
   YES_NO,
   answerField,
   canEditInspection,
+  coInspectorState,
   expectedFor,
   findings,
   isFinding,
@@ -87,8 +89,18 @@ export async function render(app, { warehouseId, id }) {
   function itemControl(item) {
     const field = answerField(item);
     const value = fields[field];
+    // The server's answer rules, checked before queueing: an answer it would refuse stays on
+    // the screen with the reason, and is queued once it is valid.
     const onChange = (next, options) => {
-      const saved = save(field, next, options);
+      const checked = checkAnswer(item, next);
+      const error = itemViews.get(item.code)?.error;
+      if (error) {
+        error.hidden = checked.ok;
+        error.textContent = checked.ok ? '' : t('inspection.answer_invalid', { reason: t(checked.reason, checked.params) });
+        itemViews.get(item.code).el.classList.toggle('is-invalid', !checked.ok);
+      }
+      if (!checked.ok) return Promise.resolve();
+      const saved = save(field, checked.value, options);
       markFinding(item);
       return saved;
     };
@@ -126,8 +138,10 @@ export async function render(app, { warehouseId, id }) {
         };
         const input = h('input', {
           type: 'number',
-          inputmode: 'numeric',
-          step: 'any',
+          inputmode: item.integer === false ? 'decimal' : 'numeric',
+          step: item.integer === false ? 'any' : '1',
+          min: item.min === null ? undefined : String(item.min ?? 0),
+          max: item.max === null || item.max === undefined ? undefined : String(item.max),
           value: typeof value === 'number' ? String(value) : '',
           disabled: !editable,
           on: {
@@ -177,12 +191,13 @@ export async function render(app, { warehouseId, id }) {
 
   function itemView(item) {
     const badge = h('span', { class: 'badge-finding', hidden: true }, t('inspection.finding'));
+    const error = h('p', { class: 'answer-error', role: 'alert', hidden: true });
     const el = h('div', { class: 'item', id: `item-${item.code}`, dataset: { kind: item.kind, code: item.code } }, badge);
-    el.append(itemControl(item));
+    itemViews.set(item.code, { el, badge, error });
+    el.append(itemControl(item), error);
     if (item.help && item.kind !== 'number' && item.kind !== 'seal' && item.kind !== 'text') {
       el.append(h('p', { class: 'hint' }, item.help));
     }
-    itemViews.set(item.code, { el, badge });
     return el;
   }
 
@@ -225,10 +240,33 @@ export async function render(app, { warehouseId, id }) {
               },
             }),
             h('span', {}, personLabel(ctx.people, person.id)),
+            coInspectors.has(person.id) ? confirmationChip(person.id) : null,
           ),
         )
       : h('p', { class: 'empty' }, t('inspection.no_colleagues')),
   );
+
+  // A listed co-inspector signs only by confirming from their own account (queued like any edit).
+  const myPart = coInspectorState(record, ctx.me.id);
+  const confirmCard = myPart && fields.status !== 'reviewed'
+    ? h('section', { class: 'card confirm-card', id: 'co-inspector-confirm' },
+        h('p', {}, t('inspection.co_inspectors'), ': ', personLabel(ctx.people, ctx.me.id), ' ', confirmationChip(ctx.me.id)),
+        myPart === 'pending'
+          ? [h('p', { class: 'hint' }, t('inspection.confirm_part_hint')),
+             h('button', { type: 'button', class: 'button', id: 'confirm-part', on: { click: async () => {
+               await ctx.enqueue({ id, collection: 'inspections', op: 'confirm', warehouse_id: warehouseId, fields: {} });
+               app.toast(t('inspection.confirmed_part'));
+               app.rerender();
+             } } }, t('inspection.confirm_part'))]
+          : null)
+    : null;
+
+  function confirmationChip(personId) {
+    const at = fields.confirmations?.[personId]?.at;
+    return at
+      ? h('span', { class: 'chip chip-good co-confirmed', dataset: { person: personId } }, t('inspection.co_confirmed', { time: formatDateTime(at) }))
+      : h('span', { class: 'chip chip-warn co-pending', dataset: { person: personId } }, t('inspection.co_pending'));
+  }
 
   // --- sections ---
   const sections = template.sections.map((section) =>
@@ -300,8 +338,11 @@ export async function render(app, { warehouseId, id }) {
     el?.querySelector('input, textarea, select')?.focus({ preventScroll: true });
   }
 
-  const readonlyNote = !editable
-    ? h('p', { class: 'notice' }, fields.status === 'submitted' || fields.status === 'reviewed' ? t('inspection.readonly_submitted') : t('inspection.readonly_other'))
+  let readonlyText = null;
+  if (fields.status === 'reviewed') readonlyText = t('inspection.locked');
+  else if (!editable) readonlyText = fields.status === 'submitted' ? t('inspection.readonly_submitted') : t('inspection.readonly_other');
+  const readonlyNote = readonlyText
+    ? h('p', { class: ['notice', fields.status === 'reviewed' ? 'locked' : null], id: 'inspection-readonly' }, readonlyText)
     : null;
 
   const node = h(
@@ -320,6 +361,7 @@ export async function render(app, { warehouseId, id }) {
       readonlyNote,
     ),
     conflicts.length ? h('section', { class: 'card' }, h('h2', {}, t('conflict.title')), conflictList(ctx, conflicts, () => template)) : null,
+    confirmCard,
     coBox,
     sections,
     h(

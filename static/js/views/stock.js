@@ -103,9 +103,8 @@ export async function render(app, { warehouseId }) {
     const inspectionId = new URLSearchParams(location.hash.split('?')[1] ?? '').get('inspection');
     const at = nowIso();
     for (const [code, values] of counted) {
-      const expected = data.stockLevels[code]?.fields.expected;
+      // What the count is compared with is set by the server from its stock level at the count.
       const fields = { item_type: code, counted: values.counted, counted_at: at };
-      if (Number.isInteger(expected)) fields.expected = expected;
       if (values.damaged_light !== null) fields.damaged_light = values.damaged_light;
       if (values.damaged_heavy !== null) fields.damaged_heavy = values.damaged_heavy;
       if (draft.note?.trim()) fields.note = draft.note.trim();

@@ -3,7 +3,7 @@
 
 import { h } from '../dom.js';
 import { templateOf, warehouseOf } from '../context.js';
-import { shiftFor } from '../domain.js';
+import { coInspectorState, shiftFor } from '../domain.js';
 import { formatDateTime, formatNumber, t } from '../i18n.js';
 import { agencyLabel, categoryLabel, severityLabel, shiftLabel, statusLabel } from '../labels.js';
 import { warehouseData } from '../records.js';
@@ -61,6 +61,9 @@ function inspectionItem(ctx, warehouseId, inspection) {
         statusChip('inspections', f.status),
         pendingBadge(inspection),
         (f.findings ?? []).length ? h('span', { class: 'chip chip-finding' }, t('inspection.findings_count', { count: f.findings.length })) : null,
+        // A co-inspector's own phone shows what still needs their confirmation.
+        coInspectorState(inspection, ctx.me.id) === 'pending' && f.status !== 'reviewed'
+          ? h('span', { class: 'chip chip-warn co-pending' }, t('inspection.co_pending')) : null,
         who ? h('span', { class: 'muted small' }, `${who.full_name} · ${agencyLabel(who.agency)}`) : null,
       ),
     ),

@@ -256,10 +256,22 @@ export function conflictList(ctx, conflicts, templateFor) {
     conflicts.map((conflict) => {
       const f = conflict.fields;
       const template = templateFor?.(conflict);
-      const mine = f.client_id === ctx.clientId;
+      // Which value the record holds now: the one already there ("server"), or the incoming one
+      // when it won by its later stamp ("client"). Labelled by who wrote it, so each author's
+      // phone says correctly whose value is in force and whose waits for a decision.
+      const clientWon = f.status === 'resolved' ? f.resolution === f.client_value : f.winner === 'client';
+      const side = (which, value, by) => {
+        const inForce = (which === 'client') === clientWon;
+        const label = inForce ? t('conflict.in_force') : f.status === 'open' ? t('conflict.awaiting') : t('conflict.kept');
+        const yours = by && by === ctx.me?.id;
+        return h('div', { class: ['conflict-side', `conflict-${which}`, inForce ? 'in-force' : 'not-in-force'], dataset: { side: which, inForce: String(inForce) } },
+          h('dt', {}, label, yours ? h('span', { class: 'chip chip-mine' }, t('conflict.yours')) : null),
+          h('dd', {}, h('span', { class: 'value' }, valueLabel(f.field ?? '', value)),
+            by ? h('span', { class: 'muted small' }, ` — ${personLabel(ctx.people, by)}`) : null));
+      };
       return h(
         'li',
-        { class: ['conflict', `conflict-${f.status}`], dataset: { field: f.field ?? '', id: conflict.id } },
+        { class: ['conflict', `conflict-${f.status}`], dataset: { field: f.field ?? '', id: conflict.id, status: f.status ?? '' } },
         h(
           'p',
           { class: 'conflict-title' },
@@ -267,16 +279,7 @@ export function conflictList(ctx, conflicts, templateFor) {
           ' ',
           h('span', { class: ['chip', `status-${f.status}`] }, statusLabel('conflicts', f.status)),
         ),
-        h(
-          'dl',
-          { class: 'conflict-values' },
-          h('div', { class: 'conflict-server' }, h('dt', {}, t('conflict.server_value')),
-            h('dd', {}, h('span', { class: 'value' }, valueLabel(f.field ?? '', f.server_value)),
-              f.server_by ? h('span', { class: 'muted small' }, ` — ${personLabel(ctx.people, f.server_by)}`) : null)),
-          h('div', { class: 'conflict-client' }, h('dt', {}, mine ? t('conflict.my_value') : t('conflict.other_value')),
-            h('dd', {}, h('span', { class: 'value' }, valueLabel(f.field ?? '', f.client_value)),
-              f.client_by ? h('span', { class: 'muted small' }, ` — ${personLabel(ctx.people, f.client_by)}`) : null)),
-        ),
+        h('dl', { class: 'conflict-values' }, side('server', f.server_value, f.server_by), side('client', f.client_value, f.client_by)),
         f.status === 'open' ? h('p', { class: 'hint' }, t('conflict.open_hint')) : null,
         f.resolution !== undefined && f.resolution !== null && f.status === 'resolved'
           ? h('p', { class: 'hint' }, t('conflict.resolution', { value: valueLabel(f.field ?? '', f.resolution) }))

@@ -118,6 +118,10 @@ export default {
   'inspection.review_comment': 'Supervisor’s comment',
   'inspection.summary': 'Summary',
   'inspection.open_conflicts': '{count} data conflicts await a decision.',
+  'inspection.co_confirmed': 'confirmed {time}',
+  'inspection.co_pending': 'confirmation pending',
+  'inspection.four_eyes': 'You took part in writing this inspection: another supervisor reviews it.',
+  'inspection.locked': 'Locked: this inspection is reviewed and can no longer be changed or deleted.',
   'inspection.photos': 'Photos',
   'inspection.notes': 'Notes',
   'inspection.stock_counts': 'Stock counts',
@@ -211,6 +215,11 @@ export default {
   'reject.required_missing': 'Required answers missing',
   'reject.invalid_value': 'Invalid value',
   'reject.unknown_field': 'Unknown field',
+  'reject.four_eyes': 'Four eyes: nobody reviews or takes up their own work',
+  'reject.incident_locked': 'The incident is resolved and locked',
+  'reject.incident_acknowledged': 'The incident was acknowledged and cannot be deleted',
+  'reject.unknown_template': 'Unknown template',
+  'reject.read_only_field': 'Field set by the server',
 
   'stock.title': 'Stock reconciliation',
   'stock.item': 'Item type',
@@ -227,6 +236,7 @@ export default {
   'stock.show': 'Show',
   'stock.show_all': 'All item types',
   'stock.show_bad': 'Only discrepancies',
+  'stock.open_count': 'not yet reviewed',
 
   'charts.title': 'Charts',
   'charts.inspections': 'Inspections per day per agency',
@@ -399,6 +409,7 @@ export default {
   'op.acknowledge': 'acknowledged',
   'op.resolve': 'resolved',
   'op.reopen': 'reopened',
+  'op.confirm': 'confirmed taking part',
 
   'field.incidents.category': 'Category',
   'field.incidents.severity': 'Severity',

@@ -118,6 +118,10 @@ export default {
   'inspection.review_comment': 'Catatan pengawas',
   'inspection.summary': 'Ringkasan',
   'inspection.open_conflicts': '{count} konflik data menunggu keputusan.',
+  'inspection.co_confirmed': 'dikonfirmasi {time}',
+  'inspection.co_pending': 'belum konfirmasi',
+  'inspection.four_eyes': 'Anda ikut menulis inspeksi ini: supervisor lain yang memeriksanya.',
+  'inspection.locked': 'Terkunci: inspeksi sudah diperiksa dan tidak dapat diubah atau dihapus lagi.',
   'inspection.photos': 'Foto',
   'inspection.notes': 'Catatan',
   'inspection.stock_counts': 'Penghitungan stok',
@@ -211,6 +215,11 @@ export default {
   'reject.required_missing': 'Isian wajib belum diisi',
   'reject.invalid_value': 'Nilai tidak sah',
   'reject.unknown_field': 'Isian tidak dikenal',
+  'reject.four_eyes': 'Empat mata: tidak boleh memeriksa/menerima tulisan sendiri',
+  'reject.incident_locked': 'Kejadian sudah selesai dan dikunci',
+  'reject.incident_acknowledged': 'Kejadian sudah diterima dan tidak dapat dihapus',
+  'reject.unknown_template': 'Template tidak dikenal',
+  'reject.read_only_field': 'Isian ditetapkan server',
 
   'stock.title': 'Rekonsiliasi stok',
   'stock.item': 'Jenis logistik',
@@ -227,6 +236,7 @@ export default {
   'stock.show': 'Tampilkan',
   'stock.show_all': 'Semua jenis',
   'stock.show_bad': 'Hanya yang selisih',
+  'stock.open_count': 'belum diperiksa',
 
   'charts.title': 'Grafik',
   'charts.inspections': 'Inspeksi per hari per instansi',
@@ -409,6 +419,7 @@ export default {
   'op.acknowledge': 'menerima',
   'op.resolve': 'menyelesaikan',
   'op.reopen': 'membuka kembali',
+  'op.confirm': 'mengonfirmasi ikut memeriksa',
 
   'field.incidents.category': 'Kategori',
   'field.incidents.severity': 'Tingkat',

@@ -117,9 +117,19 @@ export async function renderInspection(ctx, main, id) {
 
   const co = f.co_inspectors ?? [];
   const notes = f.notes ?? [];
+  // Four eyes: nobody reviews what they created, submitted or co-inspected (the server refuses it).
+  const me = ctx.me.user.id;
+  const mine = [record.created_by, f.inspector_id, f.submitted_by, ...co].includes(me);
+  const reviewable = status === 'submitted' && !mine;
+  const coText = (p) => {
+    const at = f.confirmations?.[p]?.at;
+    return h('span', { class: 'co-inspector', dataset: { person: p, confirmed: String(Boolean(at)) } }, personWithAgency(ctx, p), ' ',
+      at ? badge('ok', t('inspection.co_confirmed', { time: formatDateTime(at) })) : badge('warn', t('inspection.co_pending')));
+  };
   const actions = h('div', { class: 'actions no-print' },
-    status === 'submitted' ? h('button', { class: 'button', id: 'action-review', on: { click: () => act('review') } }, t('review.submit')) : null,
-    status === 'submitted' ? h('button', { class: 'button secondary', id: 'action-request-changes', on: { click: () => act('request_changes') } }, t('request_changes.submit')) : null,
+    reviewable ? h('button', { class: 'button', id: 'action-review', on: { click: () => act('review') } }, t('review.submit')) : null,
+    reviewable ? h('button', { class: 'button secondary', id: 'action-request-changes', on: { click: () => act('request_changes') } }, t('request_changes.submit')) : null,
+    status === 'submitted' && mine ? h('p', { class: 'muted', id: 'four-eyes' }, t('inspection.four_eyes')) : null,
     h('a', { class: 'button ghost', href: `#/print/${record.id}` }, t('print.open')),
     h('button', { class: 'button ghost', id: 'action-report-pdf', type: 'button', on: { click: () => downloadReportPdf(ctx, record.id) } }, `${t('print.open')} (PDF)`));
 
@@ -132,7 +142,7 @@ export async function renderInspection(ctx, main, id) {
         (f.findings ?? []).length ? badge('bad', t('inspection.findings_count', { count: f.findings.length })) : badge('ok', t('inspection.no_findings'))),
       h('dl', { class: 'meta-list' },
         h('dt', {}, t('inspection.inspector')), h('dd', {}, personWithAgency(ctx, f.inspector_id)),
-        h('dt', {}, t('inspection.co_inspectors')), h('dd', {}, co.length ? co.map((p) => personWithAgency(ctx, p)).join(', ') : '—'),
+        h('dt', {}, t('inspection.co_inspectors')), h('dd', { id: 'co-inspectors' }, co.length ? co.flatMap((p, i) => (i ? [', ', coText(p)] : [coText(p)])) : '—'),
         h('dt', {}, t('inspection.shift')), h('dd', {}, f.shift ? t(`shift.${f.shift}`) : '—'),
         h('dt', {}, t('inspection.started')), h('dd', {}, formatDateTime(f.started_at) || '—'),
         h('dt', {}, t('inspection.submitted')), h('dd', {}, f.submitted_at ? `${formatDateTime(f.submitted_at)} (${ago(f.submitted_at)})` : '—'),
@@ -140,6 +150,7 @@ export async function renderInspection(ctx, main, id) {
         f.review_comment ? [h('dt', {}, t('inspection.review_comment')), h('dd', { id: 'review-comment' }, f.review_comment)] : null,
         f.summary ? [h('dt', {}, t('inspection.summary')), h('dd', {}, f.summary)] : null),
       actions),
+    status === 'reviewed' ? h('p', { class: 'banner', id: 'inspection-locked' }, t('inspection.locked')) : null,
     conflicts.some((c) => c.fields.status === 'open')
       ? h('p', { class: 'banner warn' }, t('inspection.open_conflicts', { count: conflicts.filter((c) => c.fields.status === 'open').length }), ' ', h('a', { href: '#/conflicts' }, t('nav.conflicts')))
       : null,

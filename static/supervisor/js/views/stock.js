@@ -24,10 +24,23 @@ export async function renderStock(ctx, main) {
         h('td', { class: 'num' }, line.expected === null ? '—' : formatNumber(line.expected)),
         h('td', { class: 'num' }, line.last ? formatNumber(line.last.value) : '—'),
         h('td', { class: 'num' }, line.discrepancy ? badge('bad', diffText(line.difference)) : diffText(line.difference)),
-        h('td', { class: 'num' }, line.last && (line.last.damaged_light || line.last.damaged_heavy) ? `${line.last.damaged_light ?? 0} / ${line.last.damaged_heavy ?? 0}` : '—'),
+        h('td', { class: 'num' }, line.damaged_light || line.damaged_heavy ? `${line.damaged_light} / ${line.damaged_heavy}` : '—'),
         h('td', { class: 'small' }, line.last ? [personWithAgency(ctx, line.last.by), h('br'), formatDateTime(line.last.at), ' · ', t(`stock.source.${line.last.source}`)] : '—'),
-        h('td', {}, line.history.length > 1 ? h('details', {}, h('summary', {}, t('stock.counts', { count: line.history.length })),
-          h('ol', { class: 'plain small' }, line.history.map((c) => h('li', {}, `${formatDateTime(c.at)}: ${formatNumber(c.value)} · ${personWithAgency(ctx, c.by)} · ${t(`stock.source.${c.source}`)}${c.note ? ` · ${c.note}` : ''}`)))) : '—')))));
+        h('td', {},
+          // Counts still waiting for a supervisor that differ or report damage: a later clean count
+          // never hides them.
+          (line.open_counts ?? []).length
+            ? h('ul', { class: 'plain small open-counts' }, line.open_counts.map((c) => h('li', { dataset: { record: c.record_id } },
+              badge('bad', t('stock.open_count')), ' ', countText(c))))
+            : null,
+          line.history.length > 1 ? h('details', {}, h('summary', {}, t('stock.counts', { count: line.history.length })),
+            h('ol', { class: 'plain small' }, line.history.map((c) => h('li', {}, countText(c))))) : (line.open_counts ?? []).length ? null : '—')))));
+  }
+
+  function countText(c) {
+    const compared = c.expected === null || c.expected === undefined ? '' : ` (${t('stock.expected')} ${formatNumber(c.expected)}, ${t('stock.difference')} ${diffText(c.difference)})`;
+    const damaged = c.damaged_light || c.damaged_heavy ? ` · ${t('stock.damaged')} ${c.damaged_light ?? 0} / ${c.damaged_heavy ?? 0}` : '';
+    return `${formatDateTime(c.at)}: ${formatNumber(c.value)}${compared}${damaged} · ${personWithAgency(ctx, c.by)} · ${t(`stock.source.${c.source}`)}${c.note ? ` · ${c.note}` : ''}`;
   }
 
   async function reload() {
