@@ -47,3 +47,57 @@ async def test_a_damaged_replica_is_detected_and_pulled_again(open_app, server: 
     assert restored is not None and restored["revision"] == victim["revision"]
     local = await page.evaluate(DIGEST, WAREHOUSE)
     assert local["count"] == sum(1 for r in records.values() if r["warehouse_id"] == WAREHOUSE)
+
+
+async def test_a_purge_on_the_server_leaves_an_up_to_date_phone_in_agreement(
+    open_app, server: Server
+) -> None:
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from server.retention import purge_tombstones
+    from server.storage.sqlite import SqliteStorage
+
+    app = await open_app("slamet")
+    await login(app, "slamet")
+    page = app.page
+    gone = str(uuid.uuid4())
+    with server.api("slamet") as api:
+        fields = {"category": "lainnya", "severity": "rendah", "description": "Laporan ganda"}
+        api.push(
+            {
+                "collection": "incidents",
+                "op": "create",
+                "id": gone,
+                "warehouse_id": WAREHOUSE,
+                "fields": fields,
+            }
+        )
+        revision = api.pull_all()[gone]["revision"]
+        api.push({"collection": "incidents", "op": "delete", "id": gone, "base_rev": revision})
+    await sync_now(page)
+    held = await local_record(page, gone)
+    assert held is not None and held["deleted"]
+
+    # An admin purges tombstones; the phone is up to date (its cursor is past the horizon).
+    storage = SqliteStorage(server.database)
+    await storage.open()
+    try:
+        report = await purge_tombstones(
+            storage, older_than_days=1, actor_id="test-admin", now=datetime.now(UTC) + timedelta(days=2)
+        )
+    finally:
+        await storage.close()
+    assert gone in report.purged
+
+    # The next pull tells the horizon: the phone drops its own tombstone, its digest agrees, and it
+    # never wipes the warehouse to pull it again from 0.
+    pulls: list[dict] = []
+    page.on("request", lambda r: pulls.append(r.post_data_json) if r.url.endswith("/api/sync/pull") else None)
+    await sync_now(page)
+    assert await local_record(page, gone) is None
+    assert pulls and all(WAREHOUSE in (p.get("cursors") or {}) for p in pulls), pulls
+    with server.api("slamet") as api:
+        records = api.pull_all()
+    local = await page.evaluate(DIGEST, WAREHOUSE)
+    assert local["count"] == sum(1 for r in records.values() if r["warehouse_id"] == WAREHOUSE)
