@@ -258,6 +258,10 @@ async def test_the_berita_acara_prints_with_photos_signatures_and_no_console_err
             "Aipda Slamet Riyadi"
         )
         await expect(sheet.locator(".sign[data-pillar=kpu] .sign-name")).to_have_text("Yuliani Pratiwi")
+        # Joko (TNI) signs because he confirmed taking part from his own phone.
+        await expect(sheet.locator(".sign[data-pillar=tni] .sign-confirmation")).to_contain_text(
+            "dikonfirmasi"
+        )
         thumbs = sheet.locator(".photo-grid img.thumb")
         assert await thumbs.count() >= 2
         for i in range(await thumbs.count()):

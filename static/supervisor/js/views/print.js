@@ -50,7 +50,10 @@ export async function renderPrint(ctx, main, id) {
       (people.length ? people : [null]).map((p) => h('div', { class: 'sign-person' },
         h('div', { class: 'sign-line' }),
         h('p', { class: 'sign-name' }, p ? personName(ctx, p) : t('print.name_blank')),
-        h('p', { class: 'sign-agency' }, p ? agencyLabel(ctx.people.get(p)?.agency) : agencies.map(agencyLabel).join(' / ')))));
+        h('p', { class: 'sign-agency' }, p ? agencyLabel(ctx.people.get(p)?.agency) : agencies.map(agencyLabel).join(' / ')),
+        // A co-inspector signs only once confirmed from their own account (as in the PDF).
+        p && p !== f.inspector_id ? h('p', { class: 'sign-confirmation', dataset: { confirmed: String(Boolean(f.confirmations?.[p])) } },
+          f.confirmations?.[p] ? t('inspection.co_confirmed', { time: formatDateTime(f.confirmations[p].at) }) : t('inspection.co_pending')) : null)));
   });
   signatures.push(h('div', { class: 'sign', dataset: { pillar: 'kpu' } },
     h('p', { class: 'sign-role' }, t('print.kpu_witness')),
