@@ -1,16 +1,19 @@
 """Bad input never costs data or a 500: schemathesis generates requests from the app's own OpenAPI
-schema (/schema/openapi.json), valid and invalid, and sends them in-process over ASGI, authenticated
-as an officer (sync, photos, reference data), a supervisor (supervisor view, exports) and an admin
-(administration). Every answer must be below 500 and, where the schema documents the status, match
-the documented body.
+schema (/schema/openapi.json), valid and invalid, and sends them in-process over ASGI, every
+operation with an officer's token and with an admin's (and a supervisor's for the supervisor view
+and exports). Every answer must be below 500 and, where the schema documents the status, match the
+documented body.
 
-Bounded: MAX_EXAMPLES per operation, so the whole run stays well under a minute.
+Bounded: EXAMPLES per (operation, role), at least MIN_CASES cases in all (counted, and checked by
+`test_the_run_made_at_least_5000_cases`), within a few minutes on a laptop; a case that takes longer
+than CASE_TIMEOUT_S fails the run rather than hang it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,8 +30,12 @@ from server.config import Config
 from server.storage.sqlite import SqliteStorage
 from tests.factories import Factory
 
-MAX_EXAMPLES = int(os.environ.get("TIGAPILAR_FUZZ_EXAMPLES", "15"))
-"""Examples per operation; set TIGAPILAR_FUZZ_EXAMPLES=500 for a deeper run by hand."""
+EXAMPLES = int(os.environ.get("TIGAPILAR_FUZZ_EXAMPLES", "70"))
+"""Examples per (operation, role); set TIGAPILAR_FUZZ_EXAMPLES=500 for a deeper run by hand."""
+MIN_CASES = 5000
+CASE_TIMEOUT_S = 30.0
+CASES: dict[tuple[str, str, str], int] = {}
+"""Cases sent, per (method, path, role)."""
 
 CLIENT_IDS = {"officer": "dev-fuzz-officer", "supervisor": "dev-fuzz-supervis", "admin": "dev-fuzz-admin01"}
 
@@ -83,26 +90,32 @@ EXCLUDED = {
 }
 
 
-def role_for(path: str) -> str:
-    if path.startswith("/api/admin"):
-        return "admin"
+def roles_for(path: str) -> list[str]:
+    """Every operation as an officer and as an admin; the supervisor view and exports also as a
+    supervisor (an officer is refused there, an admin is let through)."""
     if path.startswith(("/api/supervisor", "/api/exports", "/api/inspections")):
-        return "supervisor"
-    return "officer"
+        return ["officer", "supervisor", "admin"]
+    return ["officer", "admin"]
 
 
-@pytest.mark.parametrize(("method", "path"), documented_operations(), ids=lambda v: str(v))
+RUNS = [(method, path, role) for method, path in documented_operations() for role in roles_for(path)]
+
+
+# The fuzzed app runs on its own SQLite file whatever --backend says: run it once, in the SQLite half.
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize(("method", "path", "role"), RUNS, ids=lambda v: str(v))
 def test_no_input_gives_a_server_error_or_an_undocumented_answer(
-    method: str, path: str, api_schema: Any, fuzz_world: tuple[Any, dict[str, str], Path]
+    method: str, path: str, role: str, api_schema: Any, fuzz_world: tuple[Any, dict[str, str], Path]
 ) -> None:
     _, tokens, _ = fuzz_world
-    role = role_for(path)
     operation = api_schema[path][method]
     strategy = operation.as_strategy(GenerationMode.POSITIVE) | operation.as_strategy(GenerationMode.NEGATIVE)
+    key = (method, path, role)
+    CASES[key] = 0
 
     @given(case=strategy)
     @settings(
-        max_examples=MAX_EXAMPLES,
+        max_examples=EXAMPLES,
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),
@@ -111,14 +124,31 @@ def test_no_input_gives_a_server_error_or_an_undocumented_answer(
     def run(case: schemathesis.Case) -> None:
         if path.startswith("/api/sync/") and isinstance(case.body, dict) and "client_id" in case.body:
             case.body["client_id"] = CLIENT_IDS[role]  # reach the engine, not only the client-id check
+        CASES[key] += 1
+        started = time.monotonic()
         case.call_and_validate(
             headers={"Authorization": f"Bearer {tokens[role]}"},
             checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
         )
+        assert time.monotonic() - started < CASE_TIMEOUT_S, "a case took too long: a hang, not a slow machine"
 
     run()
 
 
+@pytest.mark.sqlite_only
+def test_the_run_made_at_least_5000_cases() -> None:
+    """The operations run above (all of them, in this module's order) sent MIN_CASES cases or more,
+    with an officer's token and with an admin's."""
+    if len(CASES) < len(RUNS):
+        pytest.skip(f"only {len(CASES)} of {len(RUNS)} (operation, role) runs were selected")
+    total = sum(CASES.values())
+    print(f"schemathesis: {total} cases over {len(CASES)} (operation, role) runs")
+    assert total >= MIN_CASES, total
+    for role in ("officer", "admin"):
+        assert sum(n for (_, _, r), n in CASES.items() if r == role) >= MIN_CASES // 3, role
+
+
+@pytest.mark.sqlite_only
 def test_the_fuzzed_database_is_intact(fuzz_world: tuple[Any, dict[str, str], Path]) -> None:
     """After all of it, the database and its audit chain are whole."""
     import sqlite3
