@@ -48,6 +48,11 @@ try:
 except ImportError:  # pragma: no cover - an older checkout, for before/after figures
     commit_statements = None  # type: ignore[assignment]
 from sync.audit import GENESIS
+
+try:
+    from server.storage.rows import HEAD_QUERY, head_from_row
+except ImportError:  # pragma: no cover - a checkout whose audit ids were not hashed (GENESIS heads)
+    HEAD_QUERY, head_from_row = None, None  # type: ignore[assignment]
 from sync.clock import HybridClock
 from sync.engine import SyncEngine
 from sync.messages import PushRequest, PushResponse
@@ -103,10 +108,13 @@ class CapturingStore:
             yield tx
 
 
-def effect_rows(effects: BatchEffects) -> list[tuple[str, list[tuple[Any, ...]]]]:
-    """Every statement and its rows, exactly as SqliteWriteTx.commit writes them."""
+def effect_rows(
+    effects: BatchEffects, head: Any = GENESIS
+) -> tuple[list[tuple[str, list[tuple[Any, ...]]]], Any]:
+    """Every statement and its rows, exactly as SqliteWriteTx.commit writes them after the audit
+    chain's `head`, and the head after them (audit ids follow the head: batches chain on)."""
     if commit_statements is not None:
-        return commit_statements(effects, GENESIS)[0]
+        return commit_statements(effects, head)
     from server.storage.sqlite import sync_tx as t  # a checkout older than commit_statements
 
     outcomes = [
@@ -126,7 +134,7 @@ def effect_rows(effects: BatchEffects) -> list[tuple[str, list[tuple[Any, ...]]]
         (digest, [(w, d.count, d.checksum) for w, d in effects.digests.items()]),
         ("UPDATE sync_meta SET revision = max(revision, ?) WHERE id = 1", [(effects.revision,)]),
         (t._INSERT_AUDIT, t.audit_rows(effects.audit, GENESIS)[0]),
-    ]
+    ], head
 
 
 def build(ctx: Context, phones: list[Phone], targets: list[tuple[str, int]]) -> list[Scenario]:
@@ -246,8 +254,12 @@ async def run(ctx: Context) -> Section:
     for pragma in ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON", "temp_store = MEMORY",
                    f"wal_autocheckpoint = {WAL_SAFETY_PAGES}"):  # fmt: skip
         conn.execute(f"PRAGMA {pragma}")
+    head = head_from_row(conn.execute(HEAD_QUERY).fetchone()) if head_from_row is not None else GENESIS
     for sc in scenarios:
-        batches = [effect_rows(e) for e in sc.effects]
+        batches = []
+        for e in sc.effects:
+            statements, head = effect_rows(e, head)
+            batches.append(statements)
         for statements in batches:
             t0 = time.perf_counter()
             conn.execute("BEGIN IMMEDIATE")
