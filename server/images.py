@@ -29,6 +29,7 @@ import asyncio
 import io
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -428,8 +429,10 @@ def thumbnail_path(data_dir: Path, sha: str) -> Path:
 
 
 def write_atomically(target: Path, data: bytes) -> None:
+    """Write to a temporary file of this write's own, then rename it into place: two requests
+    writing the same file at once (the same thumbnail asked for twice) each rename a whole file."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".part")
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.{secrets.token_hex(4)}.part")
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()

@@ -261,3 +261,27 @@ def test_a_new_thumbnail_goes_where_the_pdf_and_the_endpoint_look(tmp_path: Path
     sha = "ab" * 32
     assert images.thumbnail_path(tmp_path, sha) == tmp_path / "thumbs" / "ab" / f"{sha}.jpg"
     assert images.original_path(tmp_path, sha) == tmp_path / "attachments" / "ab" / sha
+
+
+def test_the_same_file_written_by_many_at_once_ends_whole(tmp_path: Path) -> None:
+    """The same thumbnail asked for by two pages at once is made twice and written twice: each write
+    renames its own temporary file, so neither fails and the file is one whole write."""
+    target = tmp_path / "thumbs" / "ab" / "x.jpg"
+    contents = [bytes([n]) * 200_000 for n in range(16)]
+    start = threading.Barrier(len(contents))
+    errors: list[BaseException] = []
+
+    def write(data: bytes) -> None:
+        start.wait()
+        try:
+            images.write_atomically(target, data)
+        except BaseException as exc:  # collected: the assertion below says which
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(c,)) for c in contents]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and target.read_bytes() in contents
+    assert [p.name for p in target.parent.iterdir()] == ["x.jpg"]
