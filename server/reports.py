@@ -30,6 +30,7 @@ from server.models import StockItemType, User, Warehouse, iso
 from server.storage.base import DeviceSyncState
 from sync.clock import parse_hlc
 from sync.domain import Template, TemplateItem, answer_field
+from sync.roster import HANDOVER_CONFIRM_MINUTES, parse_instant
 from sync.store import Record
 
 SEVERITY_ORDER = ("kritis", "tinggi", "sedang", "rendah")
@@ -47,6 +48,8 @@ class Settings:
     """A device not heard from for longer than this is flagged."""
     utc_offset_hours: float = 7
     """Local time of the days in charts (WIB = +7, WITA = +8, WIT = +9)."""
+    handover_confirm_minutes: float = HANDOVER_CONFIRM_MINUTES
+    """A handover not confirmed by both commanders this long after its shift ended is flagged."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -63,6 +66,7 @@ class Settings:
             inspection_interval_hours=number("TIGAPILAR_INSPECTION_INTERVAL_HOURS", 12),
             device_stale_hours=number("TIGAPILAR_DEVICE_STALE_HOURS", 24),
             utc_offset_hours=number("TIGAPILAR_UTC_OFFSET_HOURS", 7),
+            handover_confirm_minutes=number("TIGAPILAR_HANDOVER_CONFIRM_MINUTES", HANDOVER_CONFIRM_MINUTES),
         )
 
     @property
@@ -71,13 +75,8 @@ class Settings:
 
 
 def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    """A stored time; one without a zone is UTC."""
+    return parse_instant(value, naive_utc=True)
 
 
 def hours_between(start: Any, end: Any) -> float | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from sync.collections import MAX_QUANTITY, FieldSpec
@@ -98,16 +99,21 @@ def check_answer(item: TemplateItem, field: str, value: Any) -> Any:
                 return choice
         raise bad(f"must be one of {', '.join(item.choices)}")
     if kind == "seal":
-        seal = normalise_text(value).upper()
-        if seal == "":
-            return ""
-        if not _SEAL.match(seal) or not any(c.isdigit() for c in seal):
-            raise bad("a seal number is letters, digits, spaces, '-', '/' or '.', with at least one digit")
-        return seal
+        return check_seal(value, bad)
     text = normalise_text(value, multiline=True)
     if len(text) > MAX_ANSWER_TEXT:
         raise bad(f"longer than {MAX_ANSWER_TEXT} characters")
     return text
+
+
+def check_seal(value: str, bad: Callable[[str], Rejection]) -> str:
+    """A seal number normalised (upper case, single spaces), '' for none; `bad` words the refusal."""
+    seal = normalise_text(value).upper()
+    if seal == "":
+        return ""
+    if not _SEAL.match(seal) or not any(c.isdigit() for c in seal):
+        raise bad("a seal number is letters, digits, spaces, '-', '/' or '.', with at least one digit")
+    return seal
 
 
 def _plain(number: float) -> str:

@@ -28,7 +28,9 @@ from msgspec import Struct
 from sync.domain import AGENCIES
 
 Policy = Literal["flag", "lww", "union", "append", "counter", "immutable", "system"]
-FieldType = Literal["str", "int", "number", "bool", "str_list", "photo_list", "entries", "any"]
+FieldType = Literal[
+    "str", "int", "number", "bool", "str_list", "photo_list", "entries", "people_by_agency", "any"
+]
 
 
 class FieldSpec(Struct, frozen=True, kw_only=True):
@@ -170,6 +172,48 @@ STOCK_LEVELS = CollectionSpec(
     },
 )
 
+ROSTER_SHIFTS = CollectionSpec(
+    name="shifts",
+    fields={
+        "date": _f("immutable", "str", required=True, max_len=10),
+        "period": _f("immutable", "str", *SHIFTS, required=True),
+        "starts_at": _f("lww", "str", required=True, max_len=40),
+        "ends_at": _f("lww", "str", required=True, max_len=40),
+        "personnel": _f("flag", "people_by_agency"),
+        "commander": _f("flag", "str", max_len=64),
+        "notes": _f("append", "entries"),
+        "attendance": _f("system", "any"),
+        "planned_by": _f("system", "str"),
+    },
+    actions=frozenset({"check_in", "check_out", "copy_week"}),
+)
+
+HANDOVER_STATUSES = ("open", "confirmed")
+
+HANDOVERS = CollectionSpec(
+    name="handovers",
+    fields={
+        "outgoing_shift": _f("immutable", "str", required=True, max_len=64),
+        "incoming_shift": _f("system", "str"),
+        "keys": _f("flag", "str", max_len=1000),
+        "incidents": _f("union", "str_list"),
+        "notes": _f("append", "entries"),
+        "status": _f("system", "str", *HANDOVER_STATUSES),
+        "findings": _f("system", "str_list"),
+        "compared": _f("system", "any"),
+        "confirmations": _f("system", "any"),
+        "outgoing_commander": _f("system", "str"),
+        "incoming_commander": _f("system", "str"),
+    },
+    prefixed={"s.": _f("flag", "str", max_len=40)},
+    actions=frozenset({"confirm"}),
+)
+
+SEALS = CollectionSpec(
+    name="seals",
+    fields={"numbers": _f("system", "any")},
+)
+
 CONFLICTS = CollectionSpec(
     name="conflicts",
     fields={
@@ -201,5 +245,15 @@ CONFLICTS = CollectionSpec(
 )
 
 COLLECTIONS: dict[str, CollectionSpec] = {
-    spec.name: spec for spec in (INSPECTIONS, INCIDENTS, STOCK_COUNTS, STOCK_LEVELS, CONFLICTS)
+    spec.name: spec
+    for spec in (
+        INSPECTIONS,
+        INCIDENTS,
+        STOCK_COUNTS,
+        STOCK_LEVELS,
+        ROSTER_SHIFTS,
+        HANDOVERS,
+        SEALS,
+        CONFLICTS,
+    )
 }

@@ -236,7 +236,7 @@ class SyncEngine:
             try:
                 applied = await self._apply(batch, actor, client_id, m, now)
                 record = applied.record
-                warehouse_id = record.warehouse_id if record is not None else None
+                warehouse_id = record.warehouse_id if record is not None else applied.warehouse_id
                 referenced = sorted(set(found)) if found else []
                 pending = [h for h in referenced if h not in batch.present]
                 # Every reference is kept: it says which warehouse may see a photo, and the pending
@@ -340,6 +340,9 @@ class SyncEngine:
         ctx = OpContext(batch, actor, client_id, m, now, self.clock)
         if m.op == "create":
             return await OPERATIONS[(m.collection, "create")].apply(ctx, existing)
+        named = OPERATIONS.get((m.collection, m.op))
+        if named is not None and named.names_no_record and existing is None:
+            return await named.apply(ctx, None)
         if existing is None:
             raise Rejection("not_found", f"{m.collection} {m.id} does not exist")
         # Scope first: nothing else may tell what a record outside it is.

@@ -90,6 +90,14 @@ def validate(name: str, spec: FieldSpec, value: Any) -> None:
                 and all(len(v) <= spec.max_len for v in entry.values() if isinstance(v, str))
             ):
                 raise bad("each entry needs a text id and plain values")
+    elif kind == "people_by_agency":
+        if not (
+            isinstance(value, dict)
+            and len(value) <= MAX_ENTRY_KEYS
+            and all(isinstance(v, list) and len(v) <= MAX_LIST for v in value.values())
+            and all(isinstance(p, str) and 0 < len(p) <= 64 for v in value.values() for p in v)
+        ):
+            raise bad("expected {agency: [user id, ...]}")
     elif kind == "any":
         if not (value is None or isinstance(value, str | int | float | bool)):
             raise bad("expected a plain value")

@@ -14,18 +14,36 @@ Anything it refuses is a `Rejection`, answered "rejected" while the rest of the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import msgspec
 
-from sync.answers import check_answers_fields, normalise_field
-from sync.clock import HybridClock
+from sync.answers import check_answers_fields, check_seal, normalise_field
+from sync.clock import HybridClock, parse_hlc
 from sync.collections import COLLECTIONS, CollectionSpec
-from sync.domain import Actor, Member, Template
+from sync.domain import Actor, Member, Template, answer_field
 from sync.errors import Rejection
 from sync.merge import FieldMerge, merge_field, validate
 from sync.messages import Mutation
+from sync.roster import (
+    MAX_WAREHOUSE_ID,
+    check_in_flag,
+    check_personnel,
+    check_shift_times,
+    handover_id,
+    next_shift,
+    parse_instant,
+    parse_week_id,
+    planned_people,
+    seal_register_id,
+    shift_id,
+    shift_of_handover,
+    week_shift_ids,
+)
+from sync.roster import instant as roster_instant
 from sync.rules import (
     changed_since,
     check_answers,
@@ -95,6 +113,8 @@ class Applied(msgspec.Struct, kw_only=True):
 
     record: Record | None
     conflicts: list[str] = []
+    warehouse_id: str | None = None
+    """The warehouse of an operation that names no record (a week's copy), for its outcome."""
 
 
 class ConflictSide(msgspec.Struct, kw_only=True, frozen=True):
@@ -246,6 +266,10 @@ async def domain_fields(
 ) -> dict[str, Any]:
     """The rules a collection's fields obey beyond their shape, for a create (existing None) or a
     patch: answers against the inspection's template version, co-inspectors who may sign."""
+    if collection == "shifts":
+        return await shift_fields(ctx, warehouse_id, existing, fields)
+    if collection == "handovers":
+        return handover_fields(fields)
     if collection != "inspections":
         return fields
     template_id = (existing.fields if existing else fields).get("template_id")
@@ -278,8 +302,10 @@ def _merge_patch(
     patch: dict[str, Any],
     *,
     system: dict[str, Any] | None = None,
+    derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Applied:
-    """Merge a checked patch field by field; `system` carries server-set fields of a domain action."""
+    """Merge a checked patch field by field; `system` carries server-set fields of a domain action,
+    `derive` computes more of them from the fields as merged (a handover's seal findings)."""
     m, actor = ctx.m, ctx.actor
     merges: dict[str, tuple[FieldMerge, Any]] = {}
     for name, value in patch.items():
@@ -301,6 +327,9 @@ def _merge_patch(
         merges[name] = (merged, value)
     changed = {n: fm.value for n, (fm, _) in merges.items() if fm.changed}
     changed.update(system or {})
+    if derive is not None:
+        derived = derive({**existing.fields, **changed})
+        changed.update({n: v for n, v in derived.items() if existing.fields.get(n) != v})
     record = existing
     if changed:
         record = ctx.stamp(existing, changed)
@@ -359,6 +388,8 @@ async def create(ctx: OpContext, existing: Record | None) -> Applied:
             raise Rejection("forbidden", "only a supervisor or admin sets up stock levels")
         if m.id != stock_level_id(warehouse_id, str(m.fields.get("item_type", ""))):
             raise Rejection("invalid_value", "a stock level id is sl.<warehouse>.<item_type>")
+    if spec.name == "shifts":
+        check_shift_create(ctx, warehouse_id)
     fields = await domain_fields(ctx, spec.name, warehouse_id, None, checked_fields(spec, m.fields))
     for name, value in list(fields.items()):
         field = field_spec(spec, name)
@@ -393,7 +424,7 @@ def count_reads(
 
 async def refuse_create(ctx: OpContext, existing: Record | None) -> Applied:
     _new_in_scope(ctx, existing)
-    raise Rejection("not_allowed", "conflict records are made by the server")
+    raise Rejection("not_allowed", f"{ctx.m.collection} records are made by the server")
 
 
 async def patch(ctx: OpContext, existing: Record | None) -> Applied:
@@ -409,6 +440,8 @@ async def delete(ctx: OpContext, existing: Record | None) -> Applied:
     if existing.deleted:
         return Applied(record=existing)
     check_delete_allowed(ctx.actor, existing)
+    if existing.collection == "shifts":
+        check_shift_delete(existing, ctx.now)
     only_fields(m, {"reason"})
     if any(changed_since(existing, name, m.base_rev, ctx.client_id) for name in existing.field_revs):
         # The record changed since the deleting phone saw it: deleting now would silently
@@ -473,7 +506,15 @@ async def submit_inspection(ctx: OpContext, existing: Record | None) -> Applied:
         "submitted_by": ctx.actor.user_id,
         "findings": findings,
     }
-    return _merge_patch(ctx, COLLECTIONS["inspections"], existing, fields, system=system)
+    applied = _merge_patch(ctx, COLLECTIONS["inspections"], existing, fields, system=system)
+    if applied.record is not None:
+        seals = {
+            item.code: applied.record.fields.get(answer_field(item))
+            for item in template.items()
+            if item.kind == "seal"
+        }
+        record_seals(ctx, applied.record, {code: n for code, n in seals.items() if isinstance(n, str) and n})
+    return applied
 
 
 def submit_reads(
@@ -483,7 +524,9 @@ def submit_reads(
     home = known.warehouse_id if known else origin.warehouse_id if origin else None
     if not home or template is None:
         return ()
-    return [stock_level_id(home, i.stock_item) for i in template.items() if i.stock_item]
+    return [stock_level_id(home, i.stock_item) for i in template.items() if i.stock_item] + [
+        seal_register_id(home)
+    ]
 
 
 async def review_inspection(ctx: OpContext, existing: Record | None) -> Applied:
@@ -537,6 +580,10 @@ async def resolve_conflict(ctx: OpContext, conflict: Record | None) -> Applied:
     target = ctx.batch.records.get(str(conflict.fields.get("record_id")))
     if target is None:
         raise Rejection("not_found", "the record of this conflict no longer exists")
+    if target.collection == "handovers" and m.fields.get("value") != target.fields.get(
+        str(conflict.fields.get("field"))
+    ):
+        check_handover_editable(target)  # a confirmed handover keeps what its commanders confirmed
     conflicts: list[str] = []
     name = str(conflict.fields.get("field"))
     value = m.fields["value"]
@@ -630,6 +677,406 @@ def kept_edit(target: Record, conflict: Record, edit: dict[str, Any], now: str) 
     return kept
 
 
+# ---------------------------------------------------------------------------------- guard post
+
+
+def check_shift_create(ctx: OpContext, warehouse_id: str) -> None:
+    """Supervisors plan shifts, each at the id its warehouse, day and period derive."""
+    if not ctx.actor.is_supervisor:
+        raise Rejection("forbidden", "only a supervisor plans shifts")
+    if len(warehouse_id) > MAX_WAREHOUSE_ID:
+        raise Rejection(
+            "invalid_value", f"a roster needs a warehouse id of at most {MAX_WAREHOUSE_ID} characters"
+        )
+    day, period = str(ctx.m.fields.get("date", "")), str(ctx.m.fields.get("period", ""))
+    if ctx.m.id != shift_id(warehouse_id, day, period):
+        raise Rejection("invalid_value", "a shift id is sh.<warehouse>.<yyyy-mm-dd>.<period>")
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        raise Rejection("invalid_value", "date: expected yyyy-mm-dd") from None
+
+
+async def shift_fields(
+    ctx: OpContext, warehouse_id: str, existing: Record | None, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """Planned people are officers assigned to the warehouse, each under their own agency; the
+    commander is one of them; the times make a shift."""
+    merged = {**(existing.fields if existing else {}), **fields}
+    if existing is not None and set(fields) & {"starts_at", "ends_at", "personnel", "commander"}:
+        end = parse_instant(existing.fields.get("ends_at"))
+        now = parse_instant(ctx.now)
+        if end is not None and now is not None and now > end:
+            raise Rejection("shift_ended", "this shift has ended: its plan is on the record")
+    if "starts_at" in fields or "ends_at" in fields:
+        check_shift_times(merged.get("starts_at"), merged.get("ends_at"))
+    if "personnel" in fields:
+        fields["personnel"] = check_personnel(fields["personnel"])
+        members = await ctx.batch.members(warehouse_id)
+        for agency, people in fields["personnel"].items():
+            for person in people:
+                member = members.get(person)
+                if member is None or member.role != "officer":
+                    raise Rejection(
+                        "invalid_value", f"personnel: {person} is not an officer assigned to this warehouse"
+                    )
+                if member.agency != agency:
+                    raise Rejection(
+                        "invalid_value", f"personnel: {person} is of {member.agency}, not {agency}"
+                    )
+    commander = merged.get("commander")
+    planned = planned_people({"personnel": fields.get("personnel", merged.get("personnel"))})
+    if ("commander" in fields or "personnel" in fields) and commander and commander not in planned:
+        raise Rejection("invalid_value", "commander: the commander is one of the shift's planned personnel")
+    return fields
+
+
+def _hlc_moment(ctx: OpContext) -> datetime:
+    return datetime.fromtimestamp(parse_hlc(ctx.m.hlc)[0] / 1000, UTC)
+
+
+async def _guard(ctx: OpContext, shift: Record) -> tuple[datetime, datetime]:
+    """The acting officer is assigned to the shift's warehouse; the shift's times."""
+    member = (await ctx.batch.members(shift.warehouse_id)).get(ctx.actor.user_id)
+    if ctx.actor.role != "officer" or member is None:
+        raise Rejection("forbidden", "only officers assigned to this warehouse check in and out")
+    return check_shift_times(shift.fields.get("starts_at"), shift.fields.get("ends_at"))
+
+
+async def check_in(ctx: OpContext, shift: Record | None) -> Applied:
+    """An officer arrives, from their own phone. One check-in per person: the earliest stands,
+    whichever of their phones reaches the server first; one far outside the shift is flagged."""
+    assert shift is not None
+    only_fields(ctx.m, {"photos"})
+    start, end = await _guard(ctx, shift)
+    photos = ctx.m.fields.get("photos", [])
+    validate("photos", COLLECTIONS["incidents"].fields["photos"], photos)
+    at = _hlc_moment(ctx)
+    attendance = dict(shift.fields.get("attendance") or {})
+    user_id = ctx.actor.user_id
+    entry = attendance.get(user_id)
+    if entry is not None and entry["at"] <= roster_instant(at):
+        return Applied(record=shift)  # checked in already, from this phone or another of theirs
+    attendance[user_id] = {
+        **(entry or {}),
+        "at": roster_instant(at),
+        "agency": ctx.actor.agency,
+        "client_id": ctx.client_id,
+        "received_at": ctx.now,
+        "flag": check_in_flag(at, start, end),
+        "planned": user_id in planned_people(shift.fields),
+        "photos": sorted(set(photos) | set((entry or {}).get("photos", []))),
+    }
+    return _system_change(ctx, shift, {"attendance": attendance})
+
+
+async def check_out(ctx: OpContext, shift: Record | None) -> Applied:
+    """An officer leaves; the earliest check-out of their phones stands."""
+    assert shift is not None
+    only_fields(ctx.m, set())
+    await _guard(ctx, shift)
+    at = roster_instant(_hlc_moment(ctx))
+    attendance = dict(shift.fields.get("attendance") or {})
+    entry = attendance.get(ctx.actor.user_id)
+    if entry is None:
+        raise Rejection("not_checked_in", "check in before checking out")
+    if at < entry["at"]:
+        raise Rejection("invalid_transition", "a check-out cannot be before the check-in")
+    if entry.get("out_at") and entry["out_at"] <= at:
+        return Applied(record=shift)
+    attendance[ctx.actor.user_id] = {**entry, "out_at": at, "out_client_id": ctx.client_id}
+    return _system_change(ctx, shift, {"attendance": attendance})
+
+
+async def copy_week(ctx: OpContext, existing: Record | None) -> Applied:
+    """A supervisor plans a week as the copy of another: every shift of `from`'s week, seven days
+    (or a multiple) later, with the same hours and people (those still assigned). A shift already
+    planned is left as it is, so copying twice, or by two supervisors, plans each shift once."""
+    m = ctx.m
+    if m.warehouse_id is None or m.warehouse_id not in ctx.actor.warehouses:
+        raise Rejection("out_of_scope", "this warehouse is not assigned to you")
+    if not ctx.actor.is_supervisor:
+        raise Rejection("forbidden", "only a supervisor plans shifts")
+    only_fields(m, {"from"})
+    target, source = parse_week_id(m.id), _monday(m.fields.get("from"))
+    if target is None or target[0] != m.warehouse_id or source is None:
+        raise Rejection("invalid_value", "copy_week names wk.<warehouse>.<monday> and from: <monday>")
+    shift_by = target[1] - source
+    if shift_by.days % 7 or not shift_by.days:
+        raise Rejection("invalid_value", "from: the monday of another week")
+    members = await ctx.batch.members(m.warehouse_id)
+    for old_id in week_shift_ids(m.warehouse_id, source):
+        old = ctx.batch.records.get(old_id)
+        if old is None or old.deleted:
+            continue
+        day = date.fromisoformat(str(old.fields["date"])) + shift_by
+        new_id = shift_id(m.warehouse_id, day, str(old.fields["period"]))
+        current = ctx.batch.records.get(new_id)
+        if current is not None and not current.deleted:
+            continue
+        personnel = {
+            agency: [p for p in people if p in members and members[p].agency == agency]
+            for agency, people in (old.fields.get("personnel") or {}).items()
+        }
+        fields: dict[str, Any] = {
+            "date": day.isoformat(),
+            "period": old.fields["period"],
+            "starts_at": _later(old.fields["starts_at"], shift_by),
+            "ends_at": _later(old.fields["ends_at"], shift_by),
+            "personnel": {a: p for a, p in personnel.items() if p},
+            "attendance": {},
+            "planned_by": ctx.actor.user_id,
+        }
+        commander = old.fields.get("commander")
+        if commander and commander in planned_people(fields):
+            fields["commander"] = commander
+        if current is not None:
+            ctx.stamp(current, fields, deleted=False)
+        else:
+            ctx.new_record("shifts", new_id, m.warehouse_id, fields)
+    return Applied(record=None, warehouse_id=m.warehouse_id)
+
+
+def copy_week_reads(
+    m: Mutation, known: Record | None, origin: Mutation | None, template: Template | None
+) -> Iterable[str]:
+    """A week's copy reads the shifts of both weeks."""
+    target, source = parse_week_id(m.id), _monday(m.fields.get("from"))
+    if target is None or source is None:
+        return ()
+    return week_shift_ids(target[0], source) + week_shift_ids(*target)
+
+
+def _monday(value: Any) -> date | None:
+    try:
+        day = date.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return day if day.weekday() == 0 else None
+
+
+def _later(value: Any, delta: timedelta) -> str:
+    moment = parse_instant(value)
+    return roster_instant(moment + delta) if moment else str(value)
+
+
+def check_shift_delete(record: Record, now: str) -> None:
+    start, moment = parse_instant(record.fields.get("starts_at")), parse_instant(now)
+    if record.fields.get("attendance") or (start and moment and moment >= start):
+        raise Rejection("shift_started", "a shift that has started or has check-ins stays on the record")
+
+
+# ----------------------------------------------------------------------------------- handovers
+
+SEAL_CODE = re.compile(r"^[a-z0-9_]{1,48}$")
+"""A seal of a handover is named like the checklist item of that seal (`s.nomor_segel_pintu`)."""
+HANDOVER_CONTENT = ("keys", "incidents", "notes")
+"""A handover's fields that commanders confirm (with every seal number `s.<code>`)."""
+
+
+def _content(record: Record) -> list[str]:
+    return [n for n in record.fields if n in HANDOVER_CONTENT or n.startswith("s.")]
+
+
+def handover_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Seal numbers normalised like an inspection's; seals named like template items."""
+    checked = dict(fields)
+    for name, value in fields.items():
+        if name.startswith("s."):
+            code = name[2:]
+            if not SEAL_CODE.match(code):
+                raise Rejection("unknown_field", f"{name}: a seal is named by its checklist item code")
+
+            def bad(why: str, name: str = name) -> Rejection:
+                return Rejection("invalid_value", f"{name}: {why}")
+
+            checked[name] = check_seal(value, bad)
+    return checked
+
+
+def check_handover_editable(record: Record) -> None:
+    """Nothing the commanders confirmed changes afterwards: not after both (locked), nor after one
+    (their confirmation covers what they read)."""
+    if record.fields.get("status") == "confirmed":
+        raise Rejection("handover_locked", "this handover is confirmed by both commanders and locked")
+    if record.fields.get("confirmations"):
+        raise Rejection("handover_confirmed", "a commander has confirmed this handover: it no longer changes")
+
+
+def seal_findings(ctx: OpContext, warehouse_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """Seals whose number differs from the last one recorded (by an inspection or the handover
+    before), with what each was compared to."""
+    register = ctx.batch.records.get(seal_register_id(warehouse_id))
+    numbers = (register.fields.get("numbers") or {}) if register is not None else {}
+    compared: dict[str, Any] = {}
+    findings: list[str] = []
+    for name, value in sorted(fields.items()):
+        if not name.startswith("s.") or not value:
+            continue
+        last = numbers.get(name[2:])
+        if last is None:
+            continue
+        compared[name[2:]] = last
+        if last.get("number") != value:
+            findings.append(name[2:])
+    return {"findings": findings, "compared": compared}
+
+
+def record_seals(ctx: OpContext, source: Record, seals: dict[str, str]) -> None:
+    """Seal numbers just recorded (a submitted inspection, a confirmed handover) become the last
+    recorded ones of the warehouse."""
+    if not seals:
+        return
+    register_id = seal_register_id(source.warehouse_id)
+    register = ctx.batch.records.get(register_id)
+    entries = {
+        code: {
+            "number": number,
+            "collection": source.collection,
+            "record_id": source.id,
+            "at": ctx.now,
+            "by": ctx.actor.user_id,
+        }
+        for code, number in seals.items()
+    }
+    if register is None:
+        ctx.new_record("seals", register_id, source.warehouse_id, {"numbers": entries}, attributed=False)
+    else:
+        ctx.stamp(register, {"numbers": {**(register.fields.get("numbers") or {}), **entries}})
+
+
+def _commanders(ctx: OpContext, outgoing: str) -> tuple[str, str]:
+    """The commanders of the outgoing and the incoming shift, as planned now."""
+
+    def commander(record_id: str | None) -> str:
+        shift = ctx.batch.records.get(record_id or "")
+        return str(shift.fields.get("commander") or "") if shift is not None and not shift.deleted else ""
+
+    return commander(outgoing), commander(next_shift(outgoing))
+
+
+async def create_handover(ctx: OpContext, existing: Record | None) -> Applied:
+    """The handover at the end of a shift, started by either commander. Its id is derived from
+    the outgoing shift, so the other commander starting it offline too writes the same record:
+    their fields merge like a patch by each field's policy."""
+    m, actor = ctx.m, ctx.actor
+    outgoing = m.fields.get("outgoing_shift")
+    if existing is not None:
+        if existing.warehouse_id not in actor.warehouses:
+            raise Rejection("out_of_scope", "this warehouse is not assigned to you")
+        check_handover_editable(existing)
+        return await _patch_handover(ctx, existing, m.fields)
+    warehouse_id = _new_in_scope(ctx, None)
+    if not isinstance(outgoing, str) or m.id != handover_id(outgoing):
+        raise Rejection("invalid_value", "a handover id is ho.<outgoing shift id without sh.>")
+    shift = ctx.batch.records.get(outgoing)
+    if shift is None or shift.deleted or shift.warehouse_id != warehouse_id:
+        raise Rejection("not_found", f"shift {outgoing} is not planned in this warehouse")
+    out_commander, in_commander = _commanders(ctx, outgoing)
+    if not in_commander:
+        raise Rejection("incoming_shift_unplanned", "the next shift and its commander must be planned first")
+    if actor.user_id not in (out_commander, in_commander):
+        raise Rejection("forbidden", "a handover is written by the outgoing or the incoming commander")
+    spec = COLLECTIONS["handovers"]
+    fields = handover_fields(checked_fields(spec, m.fields))
+    for name, value in list(fields.items()):
+        if field_spec(spec, name).policy == "append":
+            fields[name] = stamp_entries(value, actor, ctx.now)
+    fields.update(
+        status="open",
+        incoming_shift=next_shift(outgoing),
+        outgoing_commander=out_commander,
+        incoming_commander=in_commander,
+        confirmations={},
+        **seal_findings(ctx, warehouse_id, fields),
+    )
+    return Applied(record=ctx.new_record("handovers", m.id, warehouse_id, fields))
+
+
+async def _patch_handover(ctx: OpContext, existing: Record, fields: dict[str, Any]) -> Applied:
+    if ctx.actor.user_id not in _commanders(ctx, shift_of_handover(existing.id)):
+        raise Rejection("forbidden", "a handover is written by the outgoing or the incoming commander")
+    spec = COLLECTIONS["handovers"]
+    checked = handover_fields(checked_fields(spec, fields))
+    return _merge_patch(
+        ctx, spec, existing, checked, derive=lambda merged: seal_findings(ctx, existing.warehouse_id, merged)
+    )
+
+
+async def patch_handover(ctx: OpContext, existing: Record | None) -> Applied:
+    assert existing is not None
+    check_handover_editable(existing)
+    return await _patch_handover(ctx, existing, ctx.m.fields)
+
+
+def handover_reads(
+    m: Mutation, known: Record | None, origin: Mutation | None, template: Template | None
+) -> Iterable[str]:
+    """A handover reads both shifts (their commanders) and the warehouse's seal register."""
+    outgoing = shift_of_handover(m.id)
+    home = known.warehouse_id if known else m.warehouse_id
+    ids = [outgoing, next_shift(outgoing) or ""]
+    return [*ids, seal_register_id(home)] if home else ids
+
+
+async def confirm_handover(ctx: OpContext, existing: Record | None) -> Applied:
+    """A commander confirms, from their own account and device, the handover as they read it
+    (its state at their base revision). The incoming commander acknowledges every open incident
+    handed over. Both confirmations make it count; then it is locked and its seal numbers are the
+    warehouse's last recorded ones."""
+    assert existing is not None
+    m, actor = ctx.m, ctx.actor
+    only_fields(m, {"side", "acknowledged"})
+    side = m.fields.get("side")
+    if side not in ("outgoing", "incoming"):
+        raise Rejection("invalid_value", "side: outgoing or incoming")
+    confirmations = dict(existing.fields.get("confirmations") or {})
+    mine = confirmations.get(side)
+    if mine is not None and mine.get("user") == actor.user_id:
+        return Applied(record=existing)  # confirmed already, from another device of theirs
+    if existing.fields.get("status") == "confirmed":
+        raise Rejection("handover_locked", "this handover is confirmed by both commanders and locked")
+    out_commander, in_commander = _commanders(ctx, shift_of_handover(existing.id))
+    if actor.user_id != (out_commander if side == "outgoing" else in_commander):
+        raise Rejection("forbidden", f"only the {side} shift's commander confirms for it")
+    other = confirmations.get("incoming" if side == "outgoing" else "outgoing")
+    if other is not None and other.get("user") == actor.user_id:
+        raise Rejection("four_eyes", "one person cannot confirm both sides of a handover")
+    if other is not None and other.get("client_id") == ctx.client_id:
+        raise Rejection("four_eyes", "each commander confirms from their own device")
+    if any(changed_since(existing, name, m.base_rev, ctx.client_id) for name in _content(existing)):
+        raise Rejection(
+            "handover_changed", "the handover changed since you read it: read it again, then confirm"
+        )
+    entry: dict[str, Any] = {
+        "user": actor.user_id,
+        "agency": actor.agency,
+        "at": ctx.now,
+        "client_id": ctx.client_id,
+    }
+    if side == "incoming":
+        acknowledged = m.fields.get("acknowledged", [])
+        if not isinstance(acknowledged, list) or not all(isinstance(i, str) for i in acknowledged):
+            raise Rejection("invalid_value", "acknowledged: the ids of the incidents handed over")
+        missing = sorted(set(existing.fields.get("incidents") or []) - set(acknowledged))
+        if missing:
+            raise Rejection(
+                "incidents_unacknowledged",
+                f"acknowledge every open incident handed over: {', '.join(missing)}",
+            )
+        entry["acknowledged"] = sorted(set(acknowledged))
+    elif "acknowledged" in m.fields:
+        raise Rejection("unknown_field", "the incoming commander acknowledges the incidents")
+    confirmations[side] = entry
+    system: dict[str, Any] = {"confirmations": confirmations}
+    if len(confirmations) == 2:
+        system["status"] = "confirmed"
+    record = ctx.stamp(existing, system)
+    if len(confirmations) == 2:
+        record_seals(ctx, record, {n[2:]: v for n, v in record.fields.items() if n.startswith("s.") and v})
+    return Applied(record=record)
+
+
 # ---------------------------------------------------------------------------------------- table
 
 
@@ -638,6 +1085,8 @@ class OpSpec(msgspec.Struct, frozen=True):
 
     apply: Operation
     reads: ReadAhead | None = None
+    names_no_record: bool = False
+    """The mutation's id names no record (a week's copy): applied with None, never not_found."""
 
 
 OPERATIONS: dict[tuple[str, str], OpSpec] = {
@@ -660,6 +1109,19 @@ OPERATIONS: dict[tuple[str, str], OpSpec] = {
     ("stock_levels", "create"): OpSpec(create),
     ("stock_levels", "patch"): OpSpec(patch),
     ("stock_levels", "delete"): OpSpec(refuse_delete),
+    ("shifts", "create"): OpSpec(create),
+    ("shifts", "patch"): OpSpec(patch),
+    ("shifts", "delete"): OpSpec(delete),
+    ("shifts", "check_in"): OpSpec(check_in),
+    ("shifts", "check_out"): OpSpec(check_out),
+    ("shifts", "copy_week"): OpSpec(copy_week, copy_week_reads, names_no_record=True),
+    ("handovers", "create"): OpSpec(create_handover, handover_reads),
+    ("handovers", "patch"): OpSpec(patch_handover, handover_reads),
+    ("handovers", "delete"): OpSpec(refuse_delete),
+    ("handovers", "confirm"): OpSpec(confirm_handover, handover_reads),
+    ("seals", "create"): OpSpec(refuse_create),
+    ("seals", "patch"): OpSpec(patch),
+    ("seals", "delete"): OpSpec(refuse_delete),
     ("conflicts", "create"): OpSpec(refuse_create),
     ("conflicts", "patch"): OpSpec(patch),
     ("conflicts", "delete"): OpSpec(refuse_delete),

@@ -162,6 +162,11 @@ def check_patch_allowed(actor: Actor, record: Record, fields: dict[str, Any]) ->
             raise Rejection("forbidden", "stock movements are recorded by KPU staff or a supervisor")
     elif record.collection == "conflicts":
         raise Rejection("not_allowed", "a conflict is decided with the resolve operation")
+    elif record.collection == "shifts":
+        if not actor.is_supervisor:
+            raise Rejection("forbidden", "only a supervisor plans shifts")
+    elif record.collection == "seals":
+        raise Rejection("not_allowed", "the seal register is kept by the server")
 
 
 def created_system_fields(collection: str, actor: Actor) -> dict[str, Any]:
@@ -171,6 +176,8 @@ def created_system_fields(collection: str, actor: Actor) -> dict[str, Any]:
         return {"status": "open", "reported_by": actor.user_id, "reporter_agency": actor.agency}
     if collection == "stock_counts":
         return {"counted_by": actor.user_id, "counter_agency": actor.agency}
+    if collection == "shifts":
+        return {"attendance": {}, "planned_by": actor.user_id}
     return {}
 
 
