@@ -30,6 +30,7 @@ from server.api.health import healthz
 from server.api.live import live
 from server.api.reference import ReferenceController
 from server.api.report_pdf import ReportPdfController
+from server.api.roster import RosterController
 from server.api.supervisor import SupervisorController
 from server.api.sync import SyncController
 from server.api.wire import JsonRequest
@@ -56,6 +57,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     SyncController,
     AttachmentController,
     SupervisorController,
+    RosterController,
     ReportPdfController,
     AdminController,
     export_csv,

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from msgspec import Struct
 
 from server.models import StockItemType, User, Warehouse, iso
+from server.roster import GuardNow, GuardShift, guard_flags, kept_shifts
 from server.storage.base import DeviceSyncState
 from sync.clock import parse_hlc
 from sync.domain import Template, TemplateItem, answer_field
@@ -144,7 +145,7 @@ class WarehouseOverview(Struct, kw_only=True):
     status: Status
     flags: list[str]
     """Every reason for attention: critical_incident, overdue, findings, incidents, stock,
-    conflicts, needs_review, stale_devices."""
+    conflicts, needs_review, stale_devices, and the guard post's (server.roster.GUARD_FLAGS)."""
     last_inspection: InspectionRef | None
     last_by_agency: dict[str, InspectionRef]
     hours_since_inspection: float | None
@@ -160,6 +161,8 @@ class WarehouseOverview(Struct, kw_only=True):
     open_conflicts: int
     devices: list[DeviceRow]
     """Devices of this warehouse's people; stale ones first."""
+    guard: GuardNow
+    """The guard post now: the shift under way and what needs attention (server.roster)."""
 
 
 class Overview(Struct, kw_only=True):
@@ -201,6 +204,8 @@ class WarehouseFold(Struct, kw_only=True, frozen=True):
     open_findings: list[str] = []
     """Findings of every inspection not yet reviewed, and of the most recent one: a clean
     inspection after a bad one never hides what is still waiting for a supervisor."""
+    guard: list[GuardShift] = []
+    """The most recent shifts with their handovers (server.roster.kept_shifts)."""
 
 
 class _WarehouseState:
@@ -214,6 +219,7 @@ class _WarehouseState:
         self.conflicts = 0
         self.stock: list[Record] = []
         self.unreviewed_findings: set[str] = set()
+        self.guard: list[Record] = []
 
 
 def fold(
@@ -256,6 +262,8 @@ def fold(
                 state.conflicts += 1
         elif record.collection in ("stock_counts", "stock_levels"):
             state.stock.append(record)
+        elif record.collection in ("shifts", "handovers"):
+            state.guard.append(record)
     items = list(stock_items)
     return {
         wid: WarehouseFold(
@@ -268,6 +276,7 @@ def fold(
             conflicts=state.conflicts,
             stock_discrepancies=sum(1 for ln in reconcile(state.stock, templates, items) if ln.discrepancy),
             open_findings=sorted(state.unreviewed_findings | set(state.last.findings if state.last else [])),
+            guard=kept_shifts(state.guard),
         )
         for wid, state in states.items()
     }
@@ -285,8 +294,8 @@ def overview(
     revision: int,
     agency: str | None = None,
 ) -> Overview:
-    """`records`: non-deleted inspections, incidents, stock counts, stock levels and conflicts of
-    the warehouses. With `agency`, "last inspection" and "overdue" are that agency's."""
+    """`records`: non-deleted inspections, incidents, stock counts, stock levels, conflicts, shifts
+    and handovers of the warehouses. With `agency`, "last inspection" and "overdue" are that agency's."""
     warehouses = list(warehouses)
     folds = fold([w.id for w in warehouses], records, templates, stock_items)
     return compose(warehouses, folds, devices, settings=settings, now=now, revision=revision, agency=agency)
@@ -352,6 +361,8 @@ def compose(
             flags.append("needs_review")
         if any(r.stale or r.missing_attachments for r in mine):
             flags.append("stale_devices")
+        guard = guard_flags(state.guard, now, settings.handover_confirm_minutes)
+        flags += guard.flags
         level: Status = (
             "critical"
             if "critical_incident" in flags
@@ -378,6 +389,7 @@ def compose(
                 stock_discrepancies=state.stock_discrepancies,
                 open_conflicts=state.conflicts,
                 devices=mine,
+                guard=guard,
             )
         )
     return Overview(

@@ -29,7 +29,9 @@ Hlc = Annotated[str, Meta(pattern=r"^\d{13}-\d{5}-[A-Za-z0-9_.:-]{1,64}$")]
 Seq = Annotated[int, Meta(ge=1, le=2**53)]
 Revision = Annotated[int, Meta(ge=0, le=2**53)]
 
-Collection = Literal["inspections", "incidents", "stock_counts", "stock_levels", "conflicts"]
+Collection = Literal[
+    "inspections", "incidents", "stock_counts", "stock_levels", "shifts", "handovers", "seals", "conflicts"
+]
 
 Op = Literal[
     "create",
@@ -44,6 +46,10 @@ Op = Literal[
     "acknowledge",
     "resolve",
     "reopen",
+    # shifts (handovers: confirm)
+    "check_in",
+    "check_out",
+    "copy_week",
 ]
 """What a mutation does. `resolve` on a conflict record is the supervisor's decision."""
 

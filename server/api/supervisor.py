@@ -37,7 +37,15 @@ T = TypeVar("T")
 K = TypeVar("K")
 
 SUPERVISORS = require_role("supervisor", "admin")
-RECORD_COLLECTIONS = ("inspections", "incidents", "stock_counts", "stock_levels", "conflicts")
+RECORD_COLLECTIONS = (
+    "inspections",
+    "incidents",
+    "stock_counts",
+    "stock_levels",
+    "conflicts",
+    "shifts",
+    "handovers",
+)
 
 WarehouseIds = Annotated[
     list[str] | None,

@@ -255,6 +255,15 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/supervisor/charts"): Route(
         lambda w, s: Req("GET", f"/api/supervisor/charts?{q(w, s)}"), scoped_reads()
     ),
+    ("GET", "/api/supervisor/roster"): Route(
+        lambda w, s: Req("GET", f"/api/supervisor/roster?{q(w, s)}"), scoped_reads()
+    ),
+    ("GET", "/api/supervisor/roster.csv"): Route(
+        lambda w, s: Req("GET", f"/api/supervisor/roster.csv?{q(w, s)}"), scoped_reads()
+    ),
+    ("GET", "/api/supervisor/mutasi"): Route(
+        lambda w, s: Req("GET", f"/api/supervisor/mutasi?{q(w, s)}&date=2026-02-09"), scoped_reads()
+    ),
     ("GET", "/api/supervisor/audit"): Route(
         lambda w, s: Req("GET", f"/api/supervisor/audit?{q(w, s)}"), scoped_reads()
     ),

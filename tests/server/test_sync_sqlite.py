@@ -27,6 +27,8 @@ from tests.sync.helpers import TEMPLATE
 from tests.sync.test_evidence_properties import run_evidence_script, storage_members
 from tests.sync.test_evidence_properties import step as evidence_step
 from tests.sync.test_properties import outcomes_with_mutations, run_script, step
+from tests.sync.test_roster_properties import run_roster_script
+from tests.sync.test_roster_properties import step as roster_step
 
 
 class _InspectableSqlite(SqliteStorage):
@@ -86,3 +88,11 @@ def test_replicas_converge_exactly_once_and_nothing_is_lost_sqlite(steps: list[t
 @given(st.lists(evidence_step, min_size=30, max_size=100))
 def test_evidence_holds_whoever_does_what_sqlite(steps: list[tuple[Any, ...]]) -> None:
     asyncio.run(run_evidence_script(sqlite_store, storage_members, steps))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(roster_step, min_size=20, max_size=80))
+def test_offline_check_ins_and_confirmations_converge_never_double_never_unlock_sqlite(
+    steps: list[tuple[Any, ...]],
+) -> None:
+    asyncio.run(run_roster_script(sqlite_store, storage_members, steps))
