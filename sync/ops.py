@@ -33,8 +33,8 @@ from sync.roster import (
     check_in_flag,
     check_personnel,
     check_shift_times,
+    following_shifts,
     handover_id,
-    next_shift,
     parse_instant,
     parse_week_id,
     planned_people,
@@ -945,14 +945,22 @@ def record_seals(ctx: OpContext, source: Record, seals: dict[str, str]) -> None:
         ctx.stamp(register, {"numbers": {**(register.fields.get("numbers") or {}), **entries}})
 
 
+def incoming_shift(ctx: OpContext, outgoing: str) -> Record | None:
+    """The shift that takes over: the nearest planned one of the next two periods."""
+    for candidate in following_shifts(outgoing):
+        shift = ctx.batch.records.get(candidate)
+        if shift is not None and not shift.deleted:
+            return shift
+    return None
+
+
 def _commanders(ctx: OpContext, outgoing: str) -> tuple[str, str]:
     """The commanders of the outgoing and the incoming shift, as planned now."""
-
-    def commander(record_id: str | None) -> str:
-        shift = ctx.batch.records.get(record_id or "")
-        return str(shift.fields.get("commander") or "") if shift is not None and not shift.deleted else ""
-
-    return commander(outgoing), commander(next_shift(outgoing))
+    shift, incoming = ctx.batch.records.get(outgoing), incoming_shift(ctx, outgoing)
+    return tuple(  # type: ignore[return-value]
+        str(s.fields.get("commander") or "") if s is not None and not s.deleted else ""
+        for s in (shift, incoming)
+    )
 
 
 async def create_handover(ctx: OpContext, existing: Record | None) -> Applied:
@@ -984,7 +992,7 @@ async def create_handover(ctx: OpContext, existing: Record | None) -> Applied:
             fields[name] = stamp_entries(value, actor, ctx.now)
     fields.update(
         status="open",
-        incoming_shift=next_shift(outgoing),
+        incoming_shift=incoming.id if (incoming := incoming_shift(ctx, outgoing)) else "",
         outgoing_commander=out_commander,
         incoming_commander=in_commander,
         confirmations={},
@@ -1015,7 +1023,7 @@ def handover_reads(
     """A handover reads both shifts (their commanders) and the warehouse's seal register."""
     outgoing = shift_of_handover(m.id)
     home = known.warehouse_id if known else m.warehouse_id
-    ids = [outgoing, next_shift(outgoing) or ""]
+    ids = [outgoing, *following_shifts(outgoing)]
     return [*ids, seal_register_id(home)] if home else ids
 
 

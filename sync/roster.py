@@ -99,27 +99,19 @@ def parse_week_id(record_id: str) -> tuple[str, date] | None:
     return (warehouse_id, monday) if monday.weekday() == 0 else None
 
 
-def next_shift(shift: str) -> str | None:
-    """The shift that takes over from `shift` (malam hands over to the next day's pagi)."""
+def following_shifts(shift: str) -> list[str]:
+    """The shifts that may take over from `shift`, nearest first: the next two periods (a
+    warehouse that plans 12-hour shifts, pagi and malam, hands pagi over to malam)."""
     parsed = parse_shift_id(shift)
     if parsed is None:
-        return None
+        return []
     warehouse_id, day, period = parsed
     index = PERIODS.index(period)
-    if index + 1 < len(PERIODS):
-        return shift_id(warehouse_id, day, PERIODS[index + 1])
-    return shift_id(warehouse_id, day + timedelta(days=1), PERIODS[0])
-
-
-def previous_shift(shift: str) -> str | None:
-    parsed = parse_shift_id(shift)
-    if parsed is None:
-        return None
-    warehouse_id, day, period = parsed
-    index = PERIODS.index(period)
-    if index > 0:
-        return shift_id(warehouse_id, day, PERIODS[index - 1])
-    return shift_id(warehouse_id, day - timedelta(days=1), PERIODS[-1])
+    after = [
+        (day + timedelta(days=(index + n) // len(PERIODS)), PERIODS[(index + n) % len(PERIODS)])
+        for n in (1, 2)
+    ]
+    return [shift_id(warehouse_id, d, p) for d, p in after]
 
 
 def week_shift_ids(warehouse_id: str, monday: date) -> list[str]:

@@ -1,5 +1,6 @@
 """`tigapilar seed-demo`: four Jakarta Pusat warehouses, officers of every pillar, supervisors, an
-admin, stock levels and a few days of inspections, stock counts and incidents.
+admin, stock levels, a few days of inspections, stock counts and incidents, and a week of the guard
+post's shifts, check-ins and handovers (server/seed/guard.py).
 
 Every synced record is made by pushing mutations through sync.engine.SyncEngine, as the phones
 would, under each demo user's own client id (seed-<username>) with clocks set to the past. Running
@@ -26,6 +27,7 @@ from PIL import Image, ImageDraw
 from server.auth import Passwords
 from server.models import UserInput, Warehouse, iso
 from server.seed import install_reference_data, load_template
+from server.seed.guard import guard_week
 from server.storage import AttachmentMeta, Storage
 from sync.clock import HybridClock, format_hlc
 from sync.domain import Actor, Role
@@ -124,6 +126,24 @@ USERS = [
     DemoUser("made", "I Made Suardana", "POLRI", "officer", "Aiptu", "77110245", (SN,), "Polsek Senen"),
     DemoUser("lestari", "Lestari Handayani", "SATPOL_PP", "officer", "", "184521", (SN,),
              "Satpol PP Kec. Senen"),
+    # The guard post's other shifts (server/seed/guard.py).
+    DemoUser("nanda", "Nanda Pratama", "SATPOL_PP", "officer", "", "183377", (CP,),
+             "Satpol PP Kec. Cempaka Putih"),
+    DemoUser("gilang", "Gilang Ramadhan", "POLRI", "officer", "Briptu", "96020311", (CP,),
+             "Polsek Cempaka Putih"),
+    DemoUser("teguh", "Teguh Wibowo", "TNI", "officer", "Serka", "21010567890", (CP,),
+             "Koramil 07 Cempaka Putih"),
+    DemoUser("ani", "Ani Rahmawati", "FKDM", "officer", "", "", (CP,), "FKDM Kelurahan Cempaka Putih Timur"),
+    DemoUser("yoga", "Yoga Permana", "DISHUB", "officer", "", "198811022015031002", (KM,),
+             "Dishub Jakarta Pusat"),
+    DemoUser("hari", "Hari Santoso", "POLRI", "officer", "Bripka", "86040522", (KM,), "Polsek Kemayoran"),
+    DemoUser("dimas", "Dimas Aditya", "TNI", "officer", "Sertu", "21130678901", (KM,),
+             "Koramil 03 Kemayoran"),
+    DemoUser("wulan", "Wulan Sari", "SATPOL_PP", "officer", "", "185633", (KM,), "Satpol PP Kec. Kemayoran"),
+    DemoUser("hasan", "Hasan Basri", "TNI", "officer", "Serda", "21150456789", (SN,), "Koramil 02 Senen"),
+    DemoUser("bayu", "Bayu Firmansyah", "POLRI", "officer", "Brigpol", "94110733", (SN,), "Polsek Senen"),
+    DemoUser("rizki", "Rizki Maulana", "TNI", "officer", "Kopda", "31020345678", (SN,), "Koramil 02 Senen"),
+    DemoUser("ratna", "Ratna Dewi", "FKDM", "officer", "", "", (SN,), "FKDM Kelurahan Kramat"),
 ]  # fmt: skip
 DEMO_USERNAMES = frozenset(u.username for u in USERS)
 
@@ -196,6 +216,13 @@ class _Seeder:
         wanted = datetime.combine(self.today - timedelta(days=days_ago), time(hour, minute), WIB)
         self.moment = min(wanted, datetime.now(WIB) - timedelta(minutes=1))
         return iso(self.moment)
+
+    def when(self, moment: datetime) -> bool:
+        """Move the seeding clock to `moment` if it is past; whether it is."""
+        if moment > datetime.now(WIB) - timedelta(minutes=1):
+            return False
+        self.moment = moment
+        return True
 
     def uid(self, username: str) -> str:
         return self.users[username][0]
@@ -648,6 +675,9 @@ class _Seeder:
             notified=["KPU", "BAWASLU", "POLRES"],
             action_taken="Pintu dijaga dua personel sampai KPU membuat berita acara pembukaan.",
         )  # fmt: skip
+
+        # A week of the guard post in every warehouse: rosters, check-ins, handovers.
+        await guard_week(self.push, self.when, self.today, self.uid, WIB)
 
 
 DEMO_MARK = "demo"

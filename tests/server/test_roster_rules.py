@@ -492,3 +492,21 @@ async def test_the_next_handover_compares_its_seals_with_the_confirmed_one_befor
         handover["findings"] == ["nomor_segel"]
         and handover["compared"]["nomor_segel"]["record_id"] == HANDOVER
     )
+
+
+async def test_a_warehouse_of_twelve_hour_shifts_hands_pagi_over_to_malam(post: Post) -> None:
+    _ok(await post.plan("pagi", ends_at="2026-02-09T12:00Z"))
+    dedi = {"POLRI": ["u-dedi"], "TNI": ["u-joko"]}
+    _ok(
+        await post.plan(
+            "malam",
+            starts_at="2026-02-09T12:00Z",
+            ends_at="2026-02-10T00:00Z",
+            personnel=dedi,
+            commander="u-dedi",
+        )
+    )
+    post.at(T0 + timedelta(hours=11, minutes=50))
+    _ok(await post.one("dedi", "create", HANDOVER, "handovers", {"outgoing_shift": PAGI}, warehouse_id=WH))
+    handover = await post.record(HANDOVER)
+    assert (handover["incoming_shift"], handover["incoming_commander"]) == (MALAM, "u-dedi")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ from server.storage import Storage
 from server.storage.sqlite import SqliteStorage
 from sync.collections import INCIDENT_STATUSES, INSPECTION_STATUSES
 from sync.domain import Template
+from sync.roster import attendance_of, missing_pillars, planned_people
 from tests.factories import FAST_PASSWORDS, Factory, bearer
 
 
@@ -184,3 +185,42 @@ async def test_everything_seed_demo_writes_is_audited_in_time_order(storage: Sto
     assert times == sorted(times) and times[0] > "2024-11-21"
     report = await verify_log(storage)
     assert report.ok and report.formats == {2: len(rows)}
+
+
+async def test_demo_guard_post_has_a_week_of_shifts_an_absence_and_a_seal_mismatch(
+    storage: SqliteStorage,
+) -> None:
+    await seed_demo(storage, today=date(2024, 11, 20), passwords=FAST_PASSWORDS)
+    records = await seeded(storage)
+    shifts = [r for r in records if r.collection == "shifts"]
+    handovers = {r.id: r for r in records if r.collection == "handovers"}
+    assert {(r.warehouse_id, r.fields["date"]) for r in shifts} == {
+        (w.id, f"2024-11-{d}") for w in WAREHOUSES for d in range(14, 21)
+    }
+    names = {u.id: u.username for u in await storage.users()}
+    now = datetime(2024, 11, 21, tzinfo=UTC)
+    absent, late = [], []
+    for shift in shifts:
+        night = shift.id == f"sh.{JB}.2024-11-18.malam"  # its only TNI member never came
+        assert missing_pillars(shift.fields, now) == (["TNI"] if night else []), shift.id
+        for person in planned_people(shift.fields):
+            state = attendance_of(shift.fields, person, now)
+            if state == "absent":
+                absent.append((shift.id, names[person]))
+            elif state == "late":
+                late.append((shift.id, names[person]))
+    assert absent == [(f"sh.{JB}.2024-11-18.malam", "wahyu")] and late == [
+        (f"sh.{JB}.2024-11-19.pagi", "dedi")
+    ]
+    # ... but the TNI of that night: its only TNI member never came.
+    [night] = [s for s in shifts if s.id == f"sh.{JB}.2024-11-18.malam"]
+    assert missing_pillars(night.fields, now) == ["TNI"] or night.fields["personnel"]["TNI"] == [
+        night.fields["commander"]
+    ]
+    # Every shift but each warehouse's last hands over, confirmed by both commanders.
+    assert len(handovers) == len(shifts) - len(WAREHOUSES)
+    assert all(
+        h.fields["status"] == "confirmed" and len(h.fields["confirmations"]) == 2 for h in handovers.values()
+    )
+    findings = {h.id: h.fields["findings"] for h in handovers.values() if h.fields["findings"]}
+    assert findings == {f"ho.{JB}.2024-11-19.siang": ["nomor_segel_pintu"]}
