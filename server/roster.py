@@ -66,10 +66,14 @@ class HandoverRow(Struct, kw_only=True, frozen=True):
     seals: dict[str, str]
     keys: str = ""
     incidents: list[str] = []
+    notes: list[str] = []
+    """The commanders' notes, in the order written."""
 
 
 class ShiftRow(Struct, kw_only=True, frozen=True):
     id: str
+    revision: int
+    """What a supervisor's change of the plan is based on."""
     date: str
     period: str
     starts_at: str
@@ -146,6 +150,7 @@ def shift_row(shift: Record, handover: Record | None, now: datetime, confirm_min
     hf = handover.fields if handover is not None and not handover.deleted else None
     return ShiftRow(
         id=shift.id,
+        revision=shift.revision,
         date=str(f.get("date", "")),
         period=str(f.get("period", "")),
         starts_at=str(f.get("starts_at", "")),
@@ -164,6 +169,7 @@ def shift_row(shift: Record, handover: Record | None, now: datetime, confirm_min
             seals={k[2:]: str(v) for k, v in (hf or {}).items() if k.startswith("s.") and v},
             keys=str((hf or {}).get("keys") or ""),
             incidents=[str(i) for i in (hf or {}).get("incidents") or []],
+            notes=[str(n.get("text", "")) for n in (hf or {}).get("notes") or [] if isinstance(n, dict)],
         ),
     )
 

@@ -6,6 +6,8 @@
 //   #/stock            stock reconciliation  #/charts            charts
 //   #/audit            audit trail           #/admin             administration (admins)
 //   #/print/<id>       printable berita acara of an inspection
+//   #/roster[/<warehouse>/<day>]   the guard post's roster of a week
+//   #/mutasi/<warehouse>/<day>     printable buku mutasi of a day
 
 import { h, replace } from '/js/dom.js';
 import { createHttp } from './http.js';
@@ -24,6 +26,8 @@ import { renderCharts } from './views/charts.js';
 import { renderAudit } from './views/audit.js';
 import { renderAdmin } from './views/admin.js';
 import { renderPrint } from './views/print.js';
+import { renderRoster } from './views/roster.js';
+import { renderMutasi } from './views/mutasi.js';
 
 const ROUTES = [
   [/^#?\/?$/, renderOverview, 'overview'],
@@ -36,8 +40,10 @@ const ROUTES = [
   [/^#\/audit$/, renderAudit, 'audit'],
   [/^#\/admin$/, renderAdmin, 'admin'],
   [/^#\/print\/([\w.:-]+)$/, renderPrint, 'print'],
+  [/^#\/roster(?:\/([\w.:-]+)\/(\d{4}-\d{2}-\d{2}))?$/, renderRoster, 'roster'],
+  [/^#\/mutasi\/([\w.:-]+)\/(\d{4}-\d{2}-\d{2})$/, renderMutasi, 'print'],
 ];
-const NAV = ['overview', 'inspections', 'incidents', 'conflicts', 'stock', 'charts', 'audit', 'admin'];
+const NAV = ['overview', 'roster', 'inspections', 'incidents', 'conflicts', 'stock', 'charts', 'audit', 'admin'];
 
 const main = document.getElementById('main');
 let ctx = null;

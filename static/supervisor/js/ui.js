@@ -88,3 +88,22 @@ export function errorText(error) {
   if (error?.name === 'NetworkError') return t('error.network');
   return error?.message || String(error);
 }
+
+/** Download a file the server answers (with the session's token); the response, or null after
+ * telling the user what went wrong. */
+export async function downloadFile(ctx, path, params) {
+  try {
+    const response = await ctx.http.request('GET', path, { params, raw: true });
+    const url = URL.createObjectURL(await response.blob());
+    const name = /filename="([^"]+)"/.exec(response.headers.get('content-disposition') ?? '')?.[1] ?? path.split('/').pop();
+    const link = h('a', { href: url, download: name, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    return response;
+  } catch (error) {
+    toast(errorText(error), 'error');
+    return null;
+  }
+}

@@ -4,7 +4,7 @@ import { h, replace } from '/js/dom.js';
 import { t } from '../i18n.js';
 import { agencyLabel, categoryLabel } from '../labels.js';
 import { stackedDays, horizontalBars } from '../svg-charts.js';
-import { empty, errorText, select, toast } from '../ui.js';
+import { downloadFile, empty, select, toast } from '../ui.js';
 
 const EXPORTS = ['inspections', 'answers', 'incidents', 'stock_counts'];
 
@@ -28,22 +28,8 @@ export async function renderCharts(ctx, main) {
   }
 
   async function download(kind) {
-    try {
-      const response = await ctx.http.request('GET', `/api/exports/${kind}.csv`, {
-        params: { warehouse_id: warehouse || undefined, from: start.value || undefined, to: end.value || undefined },
-        raw: true,
-      });
-      const url = URL.createObjectURL(await response.blob());
-      const name = /filename="([^"]+)"/.exec(response.headers.get('content-disposition') ?? '')?.[1] ?? `${kind}.csv`;
-      const link = h('a', { href: url, download: name, hidden: true });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
-      toast(t('export.done', { head: (response.headers.get('x-audit-head') ?? '').slice(0, 12) }), 'ok');
-    } catch (error) {
-      toast(errorText(error), 'error');
-    }
+    const response = await downloadFile(ctx, `/api/exports/${kind}.csv`, { warehouse_id: warehouse || undefined, from: start.value || undefined, to: end.value || undefined });
+    if (response) toast(t('export.done', { head: (response.headers.get('x-audit-head') ?? '').slice(0, 12) }), 'ok');
   }
 
   const exportsPanel = h('section', { class: 'panel no-print' },

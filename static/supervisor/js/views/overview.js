@@ -7,6 +7,7 @@ import { badge, empty, select } from '../ui.js';
 
 const STATUSES = ['critical', 'overdue', 'attention', 'ok'];
 const FLAGS = ['findings', 'incidents', 'stock', 'conflicts', 'needs_review', 'stale_devices'];
+const GUARD_FLAGS = ['understaffed', 'pillar_missing', 'handover_missing', 'handover_unconfirmed', 'seal_mismatch'];
 const SORTS = ['status', 'name', 'kecamatan', 'last_inspection'];
 const FILTER_KEY = 'tigapilar.supervisor.overview';
 
@@ -35,7 +36,7 @@ export async function renderOverview(ctx, main) {
     { class: 'filters no-print' },
     select(t('overview.kecamatan'), [['', t('common.all')], ...kecamatan.map((k) => [k, k])], filters.kecamatan ?? '', (v) => change('kecamatan', v), { id: 'filter-kecamatan' }),
     select(t('overview.agency'), [['', t('common.all')], ...agencies.map((a) => [a, agencyLabel(a)])], filters.agency ?? '', (v) => change('agency', v), { id: 'filter-agency' }),
-    select(t('overview.status'), [['', t('common.all')], ...STATUSES.map((s) => [s, t(`overview.status.${s}`)]), ...FLAGS.map((f) => [f, t(`overview.flag.${f}`)])], filters.status ?? '', (v) => change('status', v), { id: 'filter-status' }),
+    select(t('overview.status'), [['', t('common.all')], ...STATUSES.map((s) => [s, t(`overview.status.${s}`)]), ...[...FLAGS, ...GUARD_FLAGS].map((f) => [f, t(`overview.flag.${f}`)])], filters.status ?? '', (v) => change('status', v), { id: 'filter-status' }),
     select(t('overview.sort'), SORTS.map((s) => [s, t(`overview.sort.${s}`)]), filters.sort, (v) => change('sort', v), { id: 'filter-sort' }),
   );
 
@@ -89,6 +90,12 @@ export async function renderOverview(ctx, main) {
         w.open_conflicts ? h('a', { href: '#/conflicts', class: 'bad-text' }, t('overview.conflicts', { count: w.open_conflicts })) : null,
         w.drafts ? h('span', { class: 'muted small' }, t('overview.drafts', { count: w.drafts })) : null,
         !w.awaiting_review && !w.open_conflicts && !w.drafts ? h('span', { class: 'muted' }, '—') : null),
+      h('div', { class: 'wh-cell', dataset: { field: 'guard' } },
+        h('span', { class: 'cell-label' }, t('overview.guard')),
+        w.guard.flags.length
+          ? h('ul', { class: 'chips' }, w.guard.flags.map((f) => h('li', { class: 'chip chip-bad', dataset: { flag: f } }, t(`overview.flag.${f}`))))
+          : h('span', { class: 'ok-text' }, t('overview.guard_ok')),
+        h('a', { class: 'small', href: `#/roster/${w.warehouse.id}/${new Date().toISOString().slice(0, 10)}` }, t('overview.guard_roster'))),
       h('div', { class: 'wh-cell', dataset: { field: 'devices' } },
         h('span', { class: 'cell-label' }, t('overview.devices')),
         staleDevices.length
