@@ -13,7 +13,7 @@ import { SYNC_TAG, backgroundSync } from './js/background-sync.js';
 
 // A hash of the shell files (tests/browser/test_shell.py checks it and prints the new value):
 // any change to a shell file changes sw.js too, which is how browsers notice an update.
-const VERSION = 'a98b19b69298';
+const VERSION = '15c74170fe7b';
 const CACHE = `tigapilar-shell-${VERSION}`;
 
 const SHELL = [

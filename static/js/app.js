@@ -208,10 +208,32 @@ function renderHeader() {
   translateStatic();
 }
 
+// One status bar drawing at a time: each reads IndexedDB first, and under load a slow one that
+// started before a change landed would otherwise finish last and put back the count from before
+// it (an unsent edit hidden until the next redraw). A request while one runs draws again after.
 let statusTimer = null;
+let statusDrawing = false;
+let statusAgain = false;
 function renderStatus() {
   clearTimeout(statusTimer);
-  statusTimer = setTimeout(() => renderStatusBar(app, statusBar), 50);
+  statusTimer = setTimeout(drawStatus, 50);
+}
+
+async function drawStatus() {
+  if (statusDrawing) {
+    statusAgain = true;
+    return;
+  }
+  statusDrawing = true;
+  try {
+    await renderStatusBar(app, statusBar);
+  } finally {
+    statusDrawing = false;
+    if (statusAgain) {
+      statusAgain = false;
+      drawStatus();
+    }
+  }
 }
 
 async function onLogoutClick() {
