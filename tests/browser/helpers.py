@@ -98,8 +98,13 @@ async def wait_synced(page: Page, timeout: float = 30_000, *, after: int = 0) ->
     await expect(page.locator("#status-bar .status-last")).to_contain_text("Sinkron")
 
 
-async def pending_count(page: Page) -> int:
-    return int(await page.locator("#status-bar .status-pending").get_attribute("data-count") or 0)
+async def expect_pending(page: Page, count: int | None = None) -> None:
+    """Until the status bar counts `count` changes waiting to be sent (when None: at least one).
+    The bar is drawn a moment after the outbox changes (and after a reload): read at once, it may
+    still show the count from before, or none yet."""
+    await expect(page.locator("#status-bar .status-pending")).to_have_attribute(
+        "data-count", re.compile(r"^[1-9][0-9]*$") if count is None else str(count)
+    )
 
 
 async def go(page: Page, hash_: str) -> None:

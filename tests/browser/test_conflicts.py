@@ -7,10 +7,10 @@ from playwright.async_api import expect
 from tests.browser.conftest import Server
 from tests.browser.helpers import (
     WAREHOUSE,
+    expect_pending,
     go,
     local_record,
     login,
-    pending_count,
     report_incident,
     sync_now,
     wait_synced,
@@ -34,8 +34,7 @@ async def test_concurrent_severity_edits_converge_and_show_both_values(open_app,
         app.link.refuse()
         await go(app.page, url)
         await app.page.locator("fieldset.choice label", has_text=severity).click()
-        await expect(app.page.locator("#status-bar .status-pending")).to_have_attribute("data-count", "1")
-        assert await pending_count(app.page) == 1
+        await expect_pending(app.page, 1)
 
     # Slamet's change reaches the server first; Agus's arrives as a concurrent change of a
     # flagged field: the server keeps Slamet's value and records Agus's in a conflict.

@@ -103,30 +103,74 @@ def server_copies(server: Server, collection: str, **fields: Any) -> list[str]:
     return [rid for rid, text in rows if all(json.loads(text).get(k) == v for k, v in fields.items())]
 
 
-def watch_pushes(app: App) -> list[dict[str, Any]]:
-    """Every push the phone sends: its mutations, then the answer's status and code."""
-    pushes: list[dict[str, Any]] = []
+class PushLog:
+    """Every push the phone sends that got an answer, in the order the phone sent them: its
+    mutations, then the answer's status and body. The test hears of a finished request a moment
+    after the page, and of two in a row not always in the order they finished; so a push is
+    listed once every push sent before it has been heard of (answered, or failed without one)."""
 
-    async def on_finished(request: Request) -> None:
-        if not request.url.endswith("/api/sync/push"):
+    def __init__(self, page: Page) -> None:
+        self.sent: list[Request] = []
+        self.outcomes: dict[Request, dict[str, Any] | None] = {}
+        page.on("request", self.on_request)
+        page.on("requestfinished", self.on_finished)
+        page.on("requestfailed", self.on_failed)
+
+    @staticmethod
+    def is_push(request: Request) -> bool:
+        return request.url.endswith("/api/sync/push")
+
+    def on_request(self, request: Request) -> None:
+        if self.is_push(request):
+            self.sent.append(request)
+
+    async def on_finished(self, request: Request) -> None:
+        if not self.is_push(request):
             return
         mutations = json.loads(request.post_data or "{}").get("mutations", [])
         response = await request.response()
         body = await response.json() if response else None
-        pushes.append({"mutations": mutations, "status": response.status if response else None, "body": body})
+        self.outcomes[request] = {
+            "mutations": mutations,
+            "status": response.status if response else None,
+            "body": body,
+        }
 
-    app.page.on("requestfinished", on_finished)
-    return pushes
+    def on_failed(self, request: Request) -> None:
+        if self.is_push(request):
+            self.outcomes[request] = None
+
+    @property
+    def answered(self) -> list[dict[str, Any]]:
+        listed = []
+        for request in self.sent:
+            if request not in self.outcomes:
+                break
+            if (outcome := self.outcomes[request]) is not None:
+                listed.append(outcome)
+        return listed
+
+    def __len__(self) -> int:
+        return len(self.answered)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.answered[index]
+
+    def __repr__(self) -> str:
+        return repr(self.answered)
 
 
-async def heard(page: Page, pushes: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
-    """The pushes, once `count` of them were heard (the test hears of a finished request a moment
-    after the page)."""
-    for _ in range(50):
+def watch_pushes(app: App) -> PushLog:
+    return PushLog(app.page)
+
+
+async def heard(page: Page, pushes: PushLog, count: int) -> list[dict[str, Any]]:
+    """The answered pushes, once `count` of them were heard (call it after the phone synced)."""
+    for _ in range(300):
         if len(pushes) >= count:
-            break
+            return pushes.answered
         await page.wait_for_timeout(100)
-    return pushes
+    raise AssertionError(f"heard {len(pushes)} answered pushes of {count}: {pushes.answered}")
 
 
 async def shows_clock_notice(page: Page, *, amount: str, direction: str) -> None:
@@ -138,7 +182,7 @@ async def shows_clock_notice(page: Page, *, amount: str, direction: str) -> None
     await expect(notice).to_contain_text("Waktu catatan memakai jam server")
 
 
-async def phone_with_the_right_date(open_app: Any, server: Server) -> tuple[App, list[dict[str, Any]], int]:
+async def phone_with_the_right_date(open_app: Any, server: Server) -> tuple[App, PushLog, int]:
     """slamet's phone, logged in while its date is right (offset 0), with its pushes watched, and
     the warehouse's expected count of STOCK_ITEM."""
     app = await open_app("slamet")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from playwright.async_api import expect
 
 from tests.browser.conftest import PASSWORD, Server
-from tests.browser.helpers import WAREHOUSE, go, login, pending_count, report_incident, wait_synced
+from tests.browser.helpers import WAREHOUSE, expect_pending, go, login, report_incident, wait_synced
 
 DESCRIPTION = "Kabel ties pada tiga kotak suara terputus"
 
@@ -30,7 +30,7 @@ async def test_second_officer_sees_nothing_of_the_first(open_app, server: Server
     await go(page, f"#/w/{WAREHOUSE}/incident/new")
     await page.get_by_label("Uraian kejadian").fill("Draf milik Slamet")
     await go(page, "#/")
-    assert await pending_count(page) == 1
+    await expect_pending(page, 1)
 
     # Logging out warns about the unsent change; it stays on the phone.
     await page.get_by_role("button", name="Keluar").click()
@@ -42,7 +42,7 @@ async def test_second_officer_sees_nothing_of_the_first(open_app, server: Server
     # Agus on the same phone: nothing of Slamet's.
     await log_in_again(page, "agus")
     await wait_synced(page)
-    assert await pending_count(page) == 0
+    await expect_pending(page, 0)
     await go(page, f"#/w/{WAREHOUSE}/incident/new")
     await expect(page.get_by_label("Uraian kejadian")).to_have_value("")
     await go(page, f"#/w/{WAREHOUSE}")

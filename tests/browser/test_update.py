@@ -10,9 +10,9 @@ from tests.browser.conftest import Server
 from tests.browser.helpers import (
     WAREHOUSE,
     answer_item,
+    expect_pending,
     go,
     login,
-    pending_count,
     start_inspection,
     wait_for_controller,
     wait_saved,
@@ -40,7 +40,7 @@ async def test_update_banner_reload_keeps_pending_edits(open_app, server: Server
     for item in chosen:
         await answer_item(page, item)
     await wait_saved(page)
-    assert await pending_count(page) > 0
+    await expect_pending(page)
 
     # Deploy a new version; the network comes back but pushes fail for now, so the edits stay pending.
     sw = server.static_dir / "sw.js"
@@ -64,7 +64,7 @@ async def test_update_banner_reload_keeps_pending_edits(open_app, server: Server
     assert any(new_version in name for name in caches)
     assert not any(name.endswith(old_version) for name in caches)
     await expect(banner).to_be_hidden()
-    assert await pending_count(page) > 0
+    await expect_pending(page)
     await go(page, f"#/w/{WAREHOUSE}/inspection/{inspection_id}")
     yes_no, text, number = chosen
     await expect(page.locator(f"#item-{yes_no['code']} label.seg-ya input")).to_be_checked()
