@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import growth, images, initial, link, push, pwa, storm
+from bench import growth, http_path, images, initial, link, push, pwa, storm
 from bench.context import Context
 from bench.env import REPO, machine
 from bench.report import Section, render, write_doc
@@ -32,6 +32,7 @@ SECTIONS: dict[str, Callable[[Context], Awaitable[Section | list[Section]]]] = {
     "pwa": pwa.run,
     "images": images.run,
     "link": link.run,
+    "http": http_path.run,
 }
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -28,7 +30,8 @@ def _command() -> list[str]:
 class Server:
     """`tigapilar serve --database sqlite:///<db>` (or a postgresql:// URL given as a string) on
     127.0.0.1; stdout/stderr go to a log file. `data_dir` becomes $TIGAPILAR_DATA_DIR (attachments);
-    `env` adds to the server's environment."""
+    `env` adds to the server's environment; `args` go to `tigapilar serve`; `command(port)`, when
+    given, is the whole command line instead (another ASGI server, for the HTTP-path comparison)."""
 
     def __init__(
         self,
@@ -38,7 +41,11 @@ class Server:
         static_dir: Path | None = None,
         data_dir: Path | None = None,
         env: dict[str, str] | None = None,
+        args: Sequence[str] = (),
+        command: Callable[[int], list[str]] | None = None,
     ) -> None:
+        self.args = list(args)
+        self.command = command
         self.database = database
         self.data_dir = data_dir
         self.env = env or {}
@@ -64,9 +71,9 @@ class Server:
         return rss_bytes(self.pid)
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the server process, and any worker process it started (granian's
+        worker, the photo decoders), have used so far."""
+        return sum(_cpu_seconds(pid) for pid in _tree(self.pid))
 
     def start(self, timeout: float = 30.0, attempts: int = 3) -> None:
         """Start and wait for /healthz. The port was free when chosen but another program on this
@@ -92,7 +99,10 @@ class Server:
             str(self.port),
             "--static-dir",
             str(self.static_dir),
+            *self.args,
         ]
+        if self.command is not None:
+            cmd = self.command(self.port)
         # PYTHONPATH: the server runs this checkout's code even when the venv's editable install
         # points at another one (e.g. a copy of an older commit, for a before/after comparison).
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
@@ -127,3 +137,24 @@ class Server:
                 self.proc.wait()
         self._log.close()
         self.proc = None
+
+
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants, alive now."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo += [int(c) for c in task.read_text().split()]
+    return out
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # ended meanwhile
+        return 0.0
+    # utime, stime, and those of its children that ended and were waited for
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")

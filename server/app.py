@@ -35,6 +35,7 @@ from server.api.supervisor import SupervisorController
 from server.api.sync import SyncController
 from server.api.wire import JsonRequest
 from server.auth import Accounts, LoginThrottle, Passwords
+from server.compress import LazyCompression
 from server.config import Config
 from server.deps import DEPENDENCIES
 from server.errors import ERROR_STATUSES, EXCEPTION_HANDLERS, ErrorBody
@@ -226,6 +227,8 @@ def create_app(config: Config | None = None, *, storage: Storage | None = None) 
             backend="gzip",
             minimum_size=1024,
             gzip_compress_level=1,
+            # no compressor made for an answer below minimum_size (most API answers)
+            middleware_class=LazyCompression,
             # photos are compressed already; the pull feed compresses itself (server.compress)
             exclude=["^/api/attachments/", "^/api/sync/pull$"],
         ),

@@ -33,7 +33,7 @@ import msgspec
 
 from server.auth import Passwords, audit_entry, check_password_strength
 from server.config import Config, database_from_env, default_static_dir, missing_static_files
-from server.connections import HEADER_TIMEOUT_S, MAX_CONNECTIONS
+from server.connections import HEADER_TIMEOUT_S, LOOPS, MAX_CONNECTIONS, PARSERS
 from server.models import ROLES, UserInput
 from server.storage import Conflict, Storage, StorageError, open_storage, sqlite_path
 from sync.domain import AGENCIES
@@ -101,7 +101,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
-    from server.connections import limited_h11
+    from server.connections import MissingHttpExtra, http_stack
     from server.seed import install_reference_data
 
     database = database_from_env(args.database)
@@ -127,6 +127,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"the web app is not in {static_dir} (missing: {', '.join(missing)}); "
             "reinstall the package, pass --static-dir, or --no-static for the API alone"
         )
+    try:
+        protocol, loop, stack = http_stack(
+            args.http, args.loop, header_timeout_s=args.header_timeout, max_connections=args.max_connections
+        )
+    except MissingHttpExtra as exc:
+        raise CliError(str(exc)) from None
     _run(args, prepare, create=True)
     config = Config(
         database=database,
@@ -141,7 +147,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     scheme = "https" if args.cert else "http"
-    print(f"Tiga Pilar: {scheme}://{args.host}:{args.port}/  (database {database})", flush=True)
+    print(f"Tiga Pilar: {scheme}://{args.host}:{args.port}/  (database {database}; {stack})", flush=True)
     uvicorn.run(
         app,
         host=args.host,
@@ -152,7 +158,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         forwarded_allow_ips=args.forwarded_allow_ips,
         timeout_keep_alive=args.keep_alive,
         # A header timeout and a cap on open connections, which uvicorn alone lacks.
-        http=limited_h11(args.header_timeout, args.max_connections),
+        http=protocol,
+        loop=loop,
+        # A log line per request: CPU on the event loop and a log that grows with every phone's
+        # sync (docs/benchmarks.md, "HTTP path"). Off unless asked for; errors are logged anyway.
+        access_log=args.access_log,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         log_level="debug" if args.debug else "info",
     )
@@ -607,6 +617,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="open connections this process holds at once; more are answered 503 and closed"
         f" (default {MAX_CONNECTIONS}; each open supervisor page holds one; keep it under the open-file"
         " limit)",
+    )
+    serve.add_argument(
+        "--http",
+        choices=PARSERS,
+        default="auto",
+        help="HTTP/1.1 parser: httptools (C, the default when installed) or h11 (pure Python)",
+    )
+    serve.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default="auto",
+        help="event loop: uvloop (the default when installed) or asyncio's own",
+    )
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log one line per request (off by default: errors and warnings are logged either way)",
     )
     serve.add_argument(
         "--api-docs",

@@ -8,6 +8,7 @@ import zlib
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -77,3 +78,42 @@ async def test_pull_is_gzipped_for_clients_that_accept_it_and_identical_once_dec
         answer.pop("server_time_ms")
     assert a == b and len(a["changes"]) == 300
     assert zipped.headers["content-type"].startswith("application/json")
+
+
+async def test_small_answers_make_no_compressor_and_large_ones_are_still_gzipped(
+    client: httpx.AsyncClient, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from litestar.middleware.compression import middleware
+
+    made: list[object] = []
+    real = middleware.GzipCompression
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        made.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(middleware, "GzipCompression", counting)
+    await factory.reference_data()
+    warehouse = await factory.warehouse()
+    officer = await factory.user(warehouses=[warehouse])
+    token = await factory.token(officer, client_id="dev-gzip-0002")
+    headers = {**bearer(token), "Content-Type": "application/json", "Accept-Encoding": "gzip"}
+
+    def push(first: int, count: int) -> dict[str, Any]:
+        mutations = [
+            {"seq": n, "id": f"inc-z{n:04d}", "collection": "incidents", "op": "create",
+             "hlc": f"1764000000{n:03d}-00000-dev-gzip-0002", "warehouse_id": warehouse.id,
+             "fields": {"category": "segel_rusak", "severity": "sedang", "description": f"Segel {n}"}}
+            for n in range(first, first + count)
+        ]  # fmt: skip
+        return {"protocol": 1, "client_id": "dev-gzip-0002", "schema_version": 2, "mutations": mutations}
+
+    small = await client.post("/api/sync/push", json=push(1, 1), headers=headers)
+    assert small.status_code == 200 and small.json()["results"][0]["status"] == "applied"
+    assert "content-encoding" not in small.headers and len(small.content) < 1024
+    assert made == []  # below the threshold: no gzip stream set up at all
+    large = await client.post("/api/sync/push", json=push(2, 100), headers=headers)
+    assert large.status_code == 200 and large.headers["content-encoding"] == "gzip"
+    assert int(large.headers["content-length"]) < 1024 < len(large.content)
+    assert [r["status"] for r in large.json()["results"]] == ["applied"] * 100
+    assert len(made) == 1

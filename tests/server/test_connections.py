@@ -1,6 +1,7 @@
-"""server/connections.py against a real `tigapilar serve`: a connection that sends nothing, or its
-headers a byte at a time, is closed after --header-timeout; an idle one after --keep-alive; past
---max-connections a new one gets 503 at once. Ordinary requests are unaffected."""
+"""server/connections.py against a real `tigapilar serve`, with each HTTP parser (httptools, the
+default, and h11, the fallback): a connection that sends nothing, or its headers a byte at a time, is
+closed after --header-timeout; an idle one after --keep-alive; past --max-connections a new one gets
+503 at once. Ordinary requests are unaffected."""
 
 from __future__ import annotations
 
@@ -22,18 +23,21 @@ WAIT = 15
 """How long a test waits for the server to close a connection: a bound, not a measurement."""
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("connections")
     asyncio.run(seed(root / "db.sqlite", devices=0))
     process = ServerProcess(
         root / "db.sqlite",
         root / "server.log",
         "--header-timeout", str(HEADER_TIMEOUT), "--keep-alive", str(KEEP_ALIVE),
-        "--max-connections", str(MAX_CONNECTIONS),
+        "--max-connections", str(MAX_CONNECTIONS), "--http", request.param,
     )  # fmt: skip
     process.start()
     try:
+        assert f"+ {request.param})" in process.log()  # the start-up line names the stack it runs
         yield process
     finally:
         process.stop()
@@ -133,5 +137,23 @@ def test_the_limits_are_flags_of_serve_with_documented_defaults() -> None:
         MAX_CONNECTIONS,
         75,
     )
+    assert (args.http, args.loop, args.access_log) == ("auto", "auto", False)
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert "--header-timeout" in readme and "--max-connections" in readme
+
+
+def test_the_fast_stack_is_the_default_and_the_pure_python_one_its_fallback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from server import connections
+    from server.connections import MissingHttpExtra, http_stack
+
+    limits = {"header_timeout_s": 1.0, "max_connections": 4}
+    protocol, loop, stack = http_stack("auto", "auto", **limits)
+    assert (loop, stack) == ("uvloop", "uvloop + httptools")  # both are dependencies
+    assert protocol.__name__ == "LimitedHttpToolsProtocol" and protocol.max_connections == 4
+    monkeypatch.setattr(connections, "_installed", lambda module: False)  # a platform without wheels
+    protocol, loop, stack = http_stack("auto", "auto", **limits)
+    assert (protocol.__name__, loop, stack) == ("LimitedH11Protocol", "asyncio", "asyncio + h11")
+    with pytest.raises(MissingHttpExtra, match="httptools is not installed"):
+        http_stack("httptools", "auto", **limits)
