@@ -1,8 +1,10 @@
 """`python -m bench [--quick] [--only push,storm,storm-pg,...] [--no-write] [--keep]`
 
 Runs the benchmark sections, prints one Markdown table per section and writes them, with the
-machine they ran on, into docs/benchmarks.md (between the generated markers). `storm-pg` (the storm on
-PostgreSQL with two server processes) runs when PostgreSQL is available and says "skipped" otherwise.
+machine they ran on, into docs/benchmarks.md (between the generated markers). With --only, only
+those sections' parts of that block are rewritten; the others keep the figures they had.
+`storm-pg` (the storm on PostgreSQL with two server processes) runs when PostgreSQL is available
+and says "skipped" otherwise.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from bench import growth, http_path, images, initial, link, push, pwa, storm
 from bench.context import Context
 from bench.env import REPO, machine
-from bench.report import Section, render, write_doc
+from bench.report import Section, render, write_doc, write_parts
 
 SECTIONS: dict[str, Callable[[Context], Awaitable[Section | list[Section]]]] = {
     "push": push.run,
@@ -39,7 +41,11 @@ SECTIONS: dict[str, Callable[[Context], Awaitable[Section | list[Section]]]] = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of under a minute")
-    parser.add_argument("--only", default="", help=f"comma-separated sections ({', '.join(SECTIONS)})")
+    parser.add_argument(
+        "--only",
+        default="",
+        help=f"comma-separated sections ({', '.join(SECTIONS)}); only their parts of the doc are rewritten",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (databases, logs)")
     parser.add_argument("--workdir", help="where to put databases and logs (default: a temp dir)")
@@ -54,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(workdir=workdir, quick=args.quick)
     info = machine()
     ctx.log(f"work directory {workdir}; sections: {', '.join(chosen)}{' (quick)' if args.quick else ''}")
-    results: list[Section] = []
+    parts: dict[str, list[Section]] = {}
     failed = False
     try:
         for name in chosen:
@@ -69,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             sections = out if isinstance(out, list) else [out]
             sections[0].seconds = time.monotonic() - t0
             sections[0].load = f"{load0:.1f} → {os.getloadavg()[0]:.1f}"
-            results += sections
+            parts[name] = sections
             print(
                 sections[-1].markdown() if len(sections) == 1 else "\n".join(s.markdown() for s in sections),
                 flush=True,
@@ -80,9 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     command = (
         "python -m bench" + (" --quick" if args.quick else "") + (f" --only {args.only}" if args.only else "")
     )
-    body = render(info, results, command=command, quick=args.quick)
     if not args.no_write:
-        write_doc(Path(args.doc), body)
+        if args.only:  # only these parts of the doc: the others keep their figures
+            write_parts(Path(args.doc), info, parts, command=command, quick=args.quick)
+        else:
+            write_doc(Path(args.doc), render(info, parts, command=command, quick=args.quick))
         ctx.log(f"wrote {args.doc}")
     ctx.log(f"done in {time.monotonic() - ctx.started:.0f} s")
     return 1 if failed else 0
