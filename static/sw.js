@@ -13,7 +13,7 @@ import { SYNC_TAG, backgroundSync } from './js/background-sync.js';
 
 // A hash of the shell files (tests/browser/test_shell.py checks it and prints the new value):
 // any change to a shell file changes sw.js too, which is how browsers notice an update.
-const VERSION = '15c74170fe7b';
+const VERSION = 'b39199ee9dee';
 const CACHE = `tigapilar-shell-${VERSION}`;
 
 const SHELL = [
@@ -33,6 +33,7 @@ const SHELL = [
   '/js/digest.js',
   '/js/dom.js',
   '/js/domain.js',
+  '/js/guard.js',
   '/js/hlc.js',
   '/js/i18n.js',
   '/js/labels.js',
@@ -49,12 +50,14 @@ const SHELL = [
   '/js/sw-update.js',
   '/js/sync-client.js',
   '/js/uuid7.js',
+  '/js/views/handover.js',
   '/js/views/incident-new.js',
   '/js/views/incident.js',
   '/js/views/inspection.js',
   '/js/views/login.js',
   '/js/views/status-bar.js',
   '/js/views/stock.js',
+  '/js/views/shift-card.js',
   '/js/views/sync-state.js',
   '/js/views/sync.js',
   '/js/views/warehouse.js',

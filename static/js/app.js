@@ -8,6 +8,7 @@
 //   #/w/<wh>/incident/new           report an incident
 //   #/w/<wh>/incident/<id>          incident detail
 //   #/w/<wh>/stock                  stock count
+//   #/w/<wh>/handover/<shift>       serah terima jaga at the end of that shift (its commanders)
 //   #/sync                          sync status, conflicts and refused changes
 
 import { h, replace } from './dom.js';
@@ -25,6 +26,7 @@ import * as inspectionView from './views/inspection.js';
 import * as incidentView from './views/incident.js';
 import * as incidentNewView from './views/incident-new.js';
 import * as stockView from './views/stock.js';
+import * as handoverView from './views/handover.js';
 import * as syncView from './views/sync.js';
 
 const ROUTES = [
@@ -35,6 +37,7 @@ const ROUTES = [
   [/^\/w\/([^/]+)\/incident\/new$/, incidentNewView, ['warehouseId']],
   [/^\/w\/([^/]+)\/incident\/([^/]+)$/, incidentView, ['warehouseId', 'id']],
   [/^\/w\/([^/]+)\/stock$/, stockView, ['warehouseId']],
+  [/^\/w\/([^/]+)\/handover\/([^/]+)$/, handoverView, ['warehouseId', 'shiftId']],
   [/^\/sync$/, syncView],
 ];
 

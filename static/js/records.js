@@ -19,6 +19,8 @@ function createdFields(entry, me) {
       return { status: 'open', reported_by: me.id, reporter_agency: me.agency };
     case 'stock_counts':
       return { counted_by: me.id, counter_agency: me.agency, counted_at: at };
+    case 'handovers':
+      return { status: 'open', confirmations: {} };
     default:
       return {};
   }
@@ -49,6 +51,26 @@ const ACTION_STATUS = {
   reopen: 'open',
 };
 
+/** The guard post's actions as the server will record them (sync/ops.py check_in, check_out,
+ * confirm_handover): the fields they change, from the record's fields and the entry. */
+const GUARD_ACTIONS = {
+  'shifts.check_in': (fields, entry, me, at) => {
+    const attendance = { ...(fields.attendance ?? {}) };
+    attendance[me.id] ??= { at, agency: me.agency, photos: entry.fields.photos ?? [] };
+    return { attendance };
+  },
+  'shifts.check_out': (fields, entry, me, at) => {
+    const attendance = { ...(fields.attendance ?? {}) };
+    if (attendance[me.id] && !attendance[me.id].out_at) attendance[me.id] = { ...attendance[me.id], out_at: at };
+    return { attendance };
+  },
+  'handovers.confirm': (fields, entry, me, at) => {
+    const confirmations = { ...(fields.confirmations ?? {}) };
+    confirmations[entry.fields.side] ??= { user: me.id, agency: me.agency, at, acknowledged: entry.fields.acknowledged };
+    return Object.keys(confirmations).length === 2 ? { confirmations, status: 'confirmed' } : { confirmations };
+  },
+};
+
 /** One outbox entry applied to a display record (or to nothing, for a create). */
 export function applyEntry(record, entry, me) {
   const at = isoFrom(entry.created_at);
@@ -68,6 +90,8 @@ export function applyEntry(record, entry, me) {
     };
   }
   if (!record) return record;
+  const guard = GUARD_ACTIONS[`${entry.collection}.${entry.op}`];
+  if (guard) return { ...record, fields: { ...record.fields, ...guard(record.fields, entry, me, at) }, pending: true, updated_at: at };
   const next = { ...record, fields: mergePatch(record.fields, entry.fields), pending: true, updated_at: at };
   if (entry.op === 'delete') next.deleted = true;
   const status = ACTION_STATUS[entry.op];
@@ -114,6 +138,9 @@ export async function warehouseData(db, warehouseId, me) {
     stockCounts: of('stock_counts').sort(newestFirst('counted_at')),
     stockLevels,
     conflicts: of('conflicts'),
+    shifts: of('shifts'),
+    handovers: of('handovers'),
+    seals: of('seals')[0] ?? null,
   };
 }
 

@@ -16,8 +16,9 @@ from sync.digest import compute, fnv1a32
 from tests.browser.conftest import STATIC, Server
 from tests.browser.helpers import WAREHOUSE, go, login
 
-SHELL_BUDGET = 250 * 1024
-"""Raw bytes of everything the service worker precaches: the first visit happens on 3G at best."""
+SHELL_BUDGET = 280 * 1024
+"""Raw bytes of everything the service worker precaches: the first visit happens on 3G at best.
+(250 KiB until the phone carried the guard post: today's shift, check-in and the handover form.)"""
 
 
 def shell_files() -> list[Path]:

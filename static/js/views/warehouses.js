@@ -3,6 +3,7 @@
 import { h } from '../dom.js';
 import { t } from '../i18n.js';
 import { warehouseData } from '../records.js';
+import { todaysShifts } from './shift-card.js';
 
 export function warehouseAddress(warehouse) {
   return [warehouse.floor_room, warehouse.address, warehouse.kelurahan && `Kel. ${warehouse.kelurahan}`,
@@ -12,9 +13,11 @@ export function warehouseAddress(warehouse) {
 export async function render(app) {
   const { ctx } = app;
   const warehouses = (ctx.me?.warehouses ?? []).map((w) => (typeof w === 'object' ? w : { id: w, name: w }));
+  const dataOf = new Map();
   const cards = await Promise.all(
     warehouses.map(async (warehouse) => {
       const data = await warehouseData(ctx.db, warehouse.id, ctx.me);
+      dataOf.set(warehouse.id, data);
       const openIncidents = data.incidents.filter((i) => i.fields.status !== 'resolved').length;
       const drafts = data.inspections.filter((i) => i.fields.status === 'draft' || i.fields.status === 'needs_fix').length;
       return h(
@@ -42,6 +45,7 @@ export async function render(app) {
     {},
     h('h1', { tabindex: '-1' }, t('warehouses.title')),
     h('p', { class: 'muted' }, greeting),
+    await todaysShifts(app, warehouses, dataOf),
     cards.length ? h('ul', { class: 'list' }, cards) : h('p', { class: 'empty' }, t('warehouses.none')),
   );
   return { node, live: true };
