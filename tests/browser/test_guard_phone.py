@@ -128,6 +128,12 @@ async def test_an_offline_check_in_reaches_the_server_once_with_its_time_and_pho
     assert out["at"] == entry["at"] and out["out_at"] >= entry["at"]
     await expect(card.locator('[data-attendance="out"]')).to_be_visible()
 
+    # The same card in English, at 360 px, with nothing wider than the screen.
+    await page.get_by_role("button", name="Ganti bahasa ke English").click()
+    await expect(page.get_by_role("heading", name="On guard today")).to_be_visible()
+    await expect(card.locator('[data-attendance="out"]')).to_contain_text("In ")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+
 
 async def test_a_handover_written_and_confirmed_on_two_phones_reconciles_and_locks(
     open_app, server: Server
@@ -217,6 +223,7 @@ async def test_a_handover_written_and_confirmed_on_two_phones_reconciles_and_loc
     await expect(tpage.locator("#handover-state")).to_have_attribute("data-state", "confirmed")
     await wait_synced(tpage)
     await tpage.screenshot(path=str(screenshot_path("guard-handover.png")), full_page=True)
+    assert await tpage.evaluate("document.documentElement.scrollWidth") <= 360
 
     record = server_record(server, handover)
     assert record["fields"]["status"] == "confirmed"

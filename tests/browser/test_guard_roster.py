@@ -119,3 +119,39 @@ async def test_the_buku_mutasi_prints_a_day_of_the_guard_post(browser: Browser, 
         await page.emulate_media(media="print")
         await expect(page.locator("header, nav").first).to_be_hidden()
         await page.pdf(path=str(screenshot_path("buku-mutasi.pdf")))
+
+
+async def test_a_supervisor_copies_last_weeks_plan_in_one_action(browser: Browser, server: Server) -> None:
+    with server.api("hendra") as api:
+        this_week = api.get(f"/api/supervisor/roster?warehouse_id={JB}").json()
+    planned = {s["id"] for d in this_week["days"] for s in d["shifts"] if s}
+    assert planned, "the demo plans this week"
+    monday = datetime.fromisoformat(this_week["week"]).date()
+    next_monday = (monday + timedelta(days=7)).isoformat()
+    async with supervisor_page(browser, server, "hendra") as sup:
+        page = sup.page
+        await page.goto(f"{server.base_url}/supervisor/#/roster/{JB}")
+        await expect(page.locator("[data-shift]")).to_have_count(len(planned))
+        await page.get_by_role("link", name="Minggu depan").click()
+        await expect(page).to_have_url(f"{server.base_url}/supervisor/#/roster/{JB}/{next_monday}")
+        await expect(page.locator("td[data-day]").first).to_be_visible()
+        await expect(page.locator("[data-shift]")).to_have_count(0)
+        await page.get_by_role("button", name="Salin jadwal minggu lalu").click()
+        await expect(page.locator("[data-shift]")).to_have_count(len(planned))
+        # Copying again plans nothing twice.
+        await page.get_by_role("button", name="Salin jadwal minggu lalu").click()
+        await expect(page.locator(".toast").last).to_be_visible()
+        await expect(page.locator("[data-shift]")).to_have_count(len(planned))
+    with server.api("hendra") as api:
+        copied = api.get(f"/api/supervisor/roster?warehouse_id={JB}&week={next_monday}").json()
+    shifts = [s for d in copied["days"] for s in d["shifts"] if s]
+    assert len(shifts) == len(planned)
+    before = {s["id"]: s for d in this_week["days"] for s in d["shifts"] if s}
+    for shift in shifts:
+        day = (datetime.fromisoformat(shift["date"]).date() - timedelta(days=7)).isoformat()
+        source = before[f"sh.{JB}.{day}.{shift['period']}"]
+        assert shift["commander"] == source["commander"]
+        assert {p["user_id"] for p in shift["people"]} == {
+            p["user_id"] for p in source["people"] if p["planned"]
+        }
+        assert all(p["state"] == "expected" for p in shift["people"])

@@ -6,7 +6,7 @@
 //   #/stock            stock reconciliation  #/charts            charts
 //   #/audit            audit trail           #/admin             administration (admins)
 //   #/print/<id>       printable berita acara of an inspection
-//   #/roster[/<warehouse>/<day>]   the guard post's roster of a week
+//   #/roster[/<warehouse>[/<day>]] the guard post's roster of a week (this one by default)
 //   #/mutasi/<warehouse>/<day>     printable buku mutasi of a day
 
 import { h, replace } from '/js/dom.js';
@@ -40,7 +40,7 @@ const ROUTES = [
   [/^#\/audit$/, renderAudit, 'audit'],
   [/^#\/admin$/, renderAdmin, 'admin'],
   [/^#\/print\/([\w.:-]+)$/, renderPrint, 'print'],
-  [/^#\/roster(?:\/([\w.:-]+)\/(\d{4}-\d{2}-\d{2}))?$/, renderRoster, 'roster'],
+  [/^#\/roster(?:\/([\w.:-]+)(?:\/(\d{4}-\d{2}-\d{2}))?)?$/, renderRoster, 'roster'],
   [/^#\/mutasi\/([\w.:-]+)\/(\d{4}-\d{2}-\d{2})$/, renderMutasi, 'print'],
 ];
 const NAV = ['overview', 'roster', 'inspections', 'incidents', 'conflicts', 'stock', 'charts', 'audit', 'admin'];

@@ -95,7 +95,7 @@ export async function renderOverview(ctx, main) {
         w.guard.flags.length
           ? h('ul', { class: 'chips' }, w.guard.flags.map((f) => h('li', { class: 'chip chip-bad', dataset: { flag: f } }, t(`overview.flag.${f}`))))
           : h('span', { class: 'ok-text' }, t('overview.guard_ok')),
-        h('a', { class: 'small', href: `#/roster/${w.warehouse.id}/${new Date().toISOString().slice(0, 10)}` }, t('overview.guard_roster'))),
+        h('a', { class: 'small', href: `#/roster/${w.warehouse.id}` }, t('overview.guard_roster'))),
       h('div', { class: 'wh-cell', dataset: { field: 'devices' } },
         h('span', { class: 'cell-label' }, t('overview.devices')),
         staleDevices.length

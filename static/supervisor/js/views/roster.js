@@ -4,6 +4,7 @@
 // decision of this page) and copy the week before in one action (`copy_week`).
 //
 //   #/roster                     the first warehouse in scope, this week
+//   #/roster/<warehouse>         that warehouse, this week (the warehouse's local time)
 //   #/roster/<warehouse>/<date>  that warehouse, the week of that day
 
 import { h, replace } from '/js/dom.js';
