@@ -169,6 +169,9 @@ class RangeWriter:
                 stored=self.byte_range.start + self.written,
             )
         self.file.write(data)
+        # Out of Python's buffer at once: the upload status (a stat of the file) then tells the
+        # phone, while its range is still arriving, how far it got.
+        self.file.flush()
         self.written += len(data)
 
     @property

@@ -77,7 +77,7 @@ export function createApi(token, { timeoutMs = 45_000 } = {}) {
     }
   };
 
-  async function request(method, path, { json, body, contentType, headers: extra = {}, raw = false, timeout = timeoutMs } = {}) {
+  async function request(method, path, { json, body, contentType, headers: extra = {}, raw = false, timeout = timeoutMs, signal } = {}) {
     const headers = { ...extra };
     if (token) headers.Authorization = `Bearer ${token}`;
     if (json !== undefined) {
@@ -87,6 +87,9 @@ export function createApi(token, { timeoutMs = 45_000 } = {}) {
       headers['Content-Type'] = contentType;
     }
     const controller = new AbortController();
+    // The caller may give up too (kind 'aborted', like abortAll).
+    if (signal?.aborted) controller.abort();
+    signal?.addEventListener('abort', () => controller.abort(), { once: true });
     const started = Date.now();
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -188,15 +191,16 @@ export function createApi(token, { timeoutMs = 45_000 } = {}) {
         timeout: 120_000,
       }),
     /** One range of a photo's bytes (resumable upload): {stored, size, complete}. */
-    putAttachmentRange: (sha, part, start, total) =>
+    putAttachmentRange: (sha, part, start, total, { signal } = {}) =>
       request('PUT', `/api/attachments/${sha}`, {
         body: part,
         contentType: 'application/octet-stream',
         headers: { 'Content-Range': `bytes ${start}-${start + part.size - 1}/${total}` },
         timeout: 60_000,
+        signal,
       }),
-    /** How many bytes of a photo the server holds: {stored, size, complete}. */
-    uploadStatus: (sha) => request('GET', `/api/attachments/${sha}/upload`),
+    /** How many bytes of a photo the server holds, a range in flight included: {stored, size, complete}. */
+    uploadStatus: (sha, { timeout, signal } = {}) => request('GET', `/api/attachments/${sha}/upload`, { timeout, signal }),
     attachment: async (sha, thumb = false) => {
       const response = await request('GET', `/api/attachments/${sha}${thumb ? '/thumb' : ''}`, { raw: true });
       return response.blob();

@@ -8,9 +8,11 @@
 // probe forward. A round whose requests hang is watched: the officer sees within seconds that the
 // server does not answer, and a request stuck after the server answers again is given up on.
 //
-// Photos go up in ranges sized to the link (about CHUNK_TARGET_MS each), so a dropped connection
-// resends at most the range in flight: the server keeps what arrived (server/uploads.py), and a
-// photo whose upload had started asks the server where to go on.
+// Photos go up in ranges sized to the link (about CHUNK_TARGET_MS each); the server keeps what
+// arrived of each (server/uploads.py), so a dropped connection resends nothing it holds, and a
+// photo whose upload had started asks the server where to go on. While a range is on its way the
+// server is asked how much it holds (RANGE_POLL_MS): progress follows the bytes, and a link gone
+// silent mid-range shows within seconds.
 //
 // Safety rules:
 // - No network request inside an IndexedDB transaction: read, let the transaction commit, send,
@@ -57,9 +59,18 @@ export function withLock(name, work) {
 const PHOTO_REFUSALS = new Set([400, 413, 415]);
 const CHUNK_MIN = 16 * 1024;
 const CHUNK_MAX = 1024 * 1024;
-const CHUNK_TARGET_MS = 2500;
+const CHUNK_TARGET_MS = 4000;
 /** Upload speed measured on the last ranges (bytes per ms); starts low, like a weak signal. */
 const link = { upRate: 8 };
+/**
+ * While a range is on its way, the server is asked this often how many of its bytes it holds
+ * (GET .../upload, a few hundred bytes): the officer's progress follows the bytes the server has,
+ * within a range too, and a link gone silent mid-range shows within seconds (that question is
+ * also the probe: no answer in PROBE_TIMEOUT_MS is an unreachable server).
+ */
+export const RANGE_POLL_MS = 1200;
+/** A range whose bytes stop arriving this long while the server answers is stuck: given up on. */
+const RANGE_STUCK_MS = 10_000;
 
 function chunkSize() {
   return Math.max(CHUNK_MIN, Math.min(CHUNK_MAX, Math.round(link.upRate * CHUNK_TARGET_MS)));
@@ -78,14 +89,65 @@ async function refuse(db, photo, error) {
 }
 
 /**
+ * PUT one range, asking the server meanwhile how far it got (`onStored(n)`, n bytes of the photo
+ * held). A question that gets no answer, or bytes that stop arriving, give the range up
+ * (NetworkError): what arrived is kept by the server, and the next round goes on from there.
+ */
+async function putRange(api, photo, part, offset, total, onStored) {
+  const range = new AbortController();
+  let polling = true;
+  const watch = (async () => {
+    let held = offset;
+    let movedAt = Date.now();
+    let next = Date.now() + RANGE_POLL_MS;
+    while (polling) {
+      // Asked every RANGE_POLL_MS from one question's start to the next (a slow answer eats into the wait).
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - Date.now())));
+      if (!polling) return;
+      next = Date.now() + RANGE_POLL_MS;
+      let status;
+      try {
+        status = await api.uploadStatus(photo.sha, { timeout: PROBE_TIMEOUT_MS, signal: range.signal });
+      } catch (error) {
+        // No answer (reachability has been told): this range waits on a dead link.
+        if (polling && error instanceof NetworkError) range.abort();
+        return;
+      }
+      if (!polling) return;
+      if (status.stored > held) {
+        held = status.stored;
+        movedAt = Date.now();
+        onStored(Math.min(held, offset + part.size));
+      } else if (Date.now() - movedAt > RANGE_STUCK_MS) {
+        range.abort(); // the server answers, but this range's bytes no longer arrive
+        return;
+      }
+    }
+  })();
+  try {
+    return await api.putAttachmentRange(photo.sha, part, offset, total, { signal: range.signal });
+  } finally {
+    polling = false;
+    range.abort();
+    await watch;
+  }
+}
+
+/**
  * PUT one photo, range by range, from where the server's copy ends. A photo the server refuses
  * (corrupt, unsupported type, too large) is marked `refused` and skipped from then on, so one bad
  * photo never blocks the rest of the outbox; the sync screen lists it. `onBytes(n)` reports bytes
- * the server confirmed.
+ * the server confirmed (n < 0 if it holds fewer than it said).
  */
 async function putPhoto(db, api, photo, onBytes = () => {}) {
   const total = photo.blob.size;
   let offset = 0;
+  let confirmed = 0;
+  const confirm = (stored) => {
+    if (stored === confirmed) return;
+    onBytes(stored - confirmed);
+    confirmed = stored;
+  };
   if (photo.upload_started) {
     const status = await api.uploadStatus(photo.sha);
     if (status.complete) {
@@ -99,17 +161,17 @@ async function putPhoto(db, api, photo, onBytes = () => {}) {
       if (stored) await photos.put({ ...stored, upload_started: true });
     });
   }
-  onBytes(offset);
+  confirm(offset);
   while (offset < total) {
     const part = photo.blob.slice(offset, Math.min(total, offset + chunkSize()));
     const started = Date.now();
     let answer;
     try {
-      answer = await api.putAttachmentRange(photo.sha, part, offset, total);
+      answer = await putRange(api, photo, part, offset, total, confirm);
     } catch (error) {
       if (error instanceof ApiError && error.code === 'upload_offset_mismatch' && Number.isInteger(error.body.stored)) {
-        onBytes(error.body.stored - offset);
         offset = error.body.stored;
+        confirm(offset);
         continue;
       }
       if (!(error instanceof ApiError) || !PHOTO_REFUSALS.has(error.status)) throw error;
@@ -117,9 +179,8 @@ async function putPhoto(db, api, photo, onBytes = () => {}) {
       return false;
     }
     noteUpload(part.size, Date.now() - started);
-    const stored = answer.complete ? total : answer.stored;
-    onBytes(stored - offset);
-    offset = stored;
+    offset = answer.complete ? total : answer.stored;
+    confirm(offset);
   }
   return true;
 }
@@ -340,7 +401,7 @@ export const PROBE_TIMEOUT_MS = 2500;
 const STUCK_MS = 10_000;
 const WATCH_MS = 500;
 /** At most this much of a request body's expected sending time is waited before a probe. */
-const BODY_GRACE_MS = CHUNK_TARGET_MS;
+const BODY_GRACE_MS = 2500;
 /** Longest wait between probes while something waits and the server does not answer. */
 const PROBE_EVERY_MS = 4_000;
 /** Status events at most this often while bytes move (the bar shows progress, not every byte). */

@@ -5,7 +5,9 @@ photos and bytes counted while it goes, and the server ends with every photo exa
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
+from typing import Any
 
 from playwright.async_api import Page, expect
 
@@ -41,15 +43,20 @@ async def report_with_photos(page: Page, seeds: list[int]) -> None:
     await page.wait_for_url("**/incident/0*")
 
 
-async def test_a_2g_upload_dropped_mid_photo_resumes_and_shows_its_progress(open_app, server: Server) -> None:
+async def photos_taken_without_signal(open_app, seeds: list[int]) -> tuple[App, list[list[Any]]]:
+    """Slamet logged in, then reports an incident with these photos without signal: they wait in
+    the outbox, in order, as [sha, size]."""
     app: App = await open_app("slamet")
     await login(app, "slamet")
-    page = app.page
-
-    # Taken without signal, so both photos wait in the outbox.
     app.link.refuse()
-    await report_with_photos(page, [31, 32])
-    photos = await page.evaluate(PHONE_PHOTOS)
+    await report_with_photos(app.page, seeds)
+    return app, await app.page.evaluate(PHONE_PHOTOS)
+
+
+async def test_a_2g_upload_dropped_mid_photo_resumes_and_shows_its_progress(open_app, server: Server) -> None:
+    # Taken without signal, so both photos wait in the outbox.
+    app, photos = await photos_taken_without_signal(open_app, [31, 32])
+    page = app.page
     assert len(photos) == 2
     first_size = photos[0][1]
     photo_bytes = sum(size for _, size in photos)
@@ -96,3 +103,66 @@ async def test_a_2g_upload_dropped_mid_photo_resumes_and_shows_its_progress(open
         for sha, size in photos:
             body = api.get(f"/api/attachments/{sha}").content
             assert len(body) == size and hashlib.sha256(body).hexdigest() == sha
+
+
+RECORD_PROGRESS = """() => {
+  // Every text the status bar's progress shows, as it is drawn (no sampling: none is missed).
+  window.__progress = [];
+  const bar = document.getElementById('status-bar');
+  const note = () => {
+    const text = bar.querySelector('.status-syncing')?.textContent;
+    const shown = window.__progress;
+    if (text && shown[shown.length - 1] !== text) shown.push(text);
+  };
+  new MutationObserver(note).observe(bar, { childList: true, subtree: true, characterData: true });
+}"""
+
+
+async def test_2g_progress_moves_at_least_every_2_seconds_of_the_link(open_app, server: Server) -> None:
+    """The bar's bytes follow what the server holds, inside a range too: no step of the shown
+    progress is larger than what the link's upload rate sends in 2 s (ranges are 16 KiB and more,
+    so progress counted only per range jumps further)."""
+    app, photos = await photos_taken_without_signal(open_app, [41, 42])
+    page = app.page
+    app.link.shape(**TWO_G)
+    await page.evaluate(RECORD_PROGRESS)
+    app.link.restore()
+    await wait_synced(page, timeout=120_000)
+
+    shown: list[str] = await page.evaluate("window.__progress")
+    sent = [int(m.group(3)) for m in map(PROGRESS.search, shown) if m]
+    steps = [b - a for a, b in itertools.pairwise(sent)]
+    print("progress shown (KB sent):", sent)
+    photo_kb = sum(size for _, size in photos) / 1024
+    assert sent and sent[-1] >= photo_kb * 0.5, (sent, photo_kb)
+    two_seconds_kb = 2 * TWO_G["up_bps"] / 1024
+    assert all(0 <= step <= two_seconds_kb for step in steps), (steps, two_seconds_kb)
+
+
+async def test_2g_link_silent_mid_photo_shows_within_5_seconds_and_resumes(open_app, server: Server) -> None:
+    """The link goes silent while a photo range is on its way (an upload shows no sign of life
+    until its answer): within 5 s the bar says the server does not answer; when answers come back
+    the photo goes on from what the server holds."""
+    app, [(sha, size)] = await photos_taken_without_signal(open_app, [51])
+    page = app.page
+    app.link.shape(**TWO_G)
+
+    ranges: list[str] = []
+    page.on("request", lambda r: ranges.append(r.url) if r.method == "PUT" else None)
+    app.link.restore()
+    for _ in range(400):
+        if ranges:
+            break
+        await page.wait_for_timeout(50)
+    assert ranges, "no photo range was sent"
+    await page.wait_for_timeout(300)
+    app.link.black_hole()  # mid-range: the phone's bytes vanish, nothing comes back
+    status = page.locator("#status-bar")
+    await expect(status.locator(".status-net")).to_have_text("Server tidak menjawab", timeout=5_000)
+
+    app.link.restore()
+    await expect(status.locator(".status-net")).to_have_text("Daring", timeout=10_000)
+    await wait_synced(page, timeout=120_000)
+    with server.api("slamet") as api:
+        body = api.get(f"/api/attachments/{sha}").content
+    assert len(body) == size and hashlib.sha256(body).hexdigest() == sha
