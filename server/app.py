@@ -22,8 +22,10 @@ from litestar.response.file import ASGIFileResponse
 from litestar.static_files import StaticFiles, create_static_files_router
 from litestar.types import ControllerRouterHandler, Message, Scope
 
+from server.alerts.worker import AlertWorker
 from server.api.accounts import AuthController, MeController
 from server.api.admin import AdminController
+from server.api.alerts import AlertAdminController, PushController
 from server.api.attachments import AttachmentController
 from server.api.exports import export_csv
 from server.api.health import healthz
@@ -61,6 +63,8 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     RosterController,
     ReportPdfController,
     AdminController,
+    AlertAdminController,
+    PushController,
     export_csv,
     live,
 ]
@@ -183,12 +187,19 @@ def create_app(config: Config | None = None, *, storage: Storage | None = None) 
         # Devices' last_seen, noted by authenticate(), written once a second in one transaction.
         touches = app.state.touches = DeviceTouches(store, interval_s=config.touch_flush_interval_s)
         touches.start()
+        # Webhooks and Web Push from the outbox, and the scheduled events (server/alerts/worker.py).
+        worker = AlertWorker(store, config, app.state.events, app.state) if config.alerts else None
+        app.state.alerts = worker
+        if worker is not None:
+            worker.start()
         try:
             # With PostgreSQL, other server processes' commits wake this process's live views too.
             async with cross_process_events(store, app.state.events):
                 yield
         finally:
             try:
+                if worker is not None:
+                    await worker.close()
                 await touches.close()  # the last flush, before the storage closes
             finally:
                 images.close()

@@ -10,6 +10,8 @@
     tigapilar copy-to-postgres SQLITE_URL POSTGRES_URL         move a SQLite database into PostgreSQL
     tigapilar audit verify [--head ID HASH] [--checkpoints F]  check the tamper-evident log
     tigapilar audit keygen|checkpoint                          signed checkpoints of the log's head
+    tigapilar webhook add|list|remove|dead|replay              alert webhooks (docs/alerts.md)
+    tigapilar push keygen                                      the VAPID key pair of Web Push
 
 Every command takes --database URL (else $TIGAPILAR_DATABASE, else sqlite:///data/tigapilar.db):
 sqlite:///path/file.db or postgresql://user:password@host:5432/dbname (docs/postgres.md).
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import getpass
 import os
@@ -36,6 +39,7 @@ from server.config import Config, database_from_env, default_static_dir, missing
 from server.connections import HEADER_TIMEOUT_S, LOOPS, MAX_CONNECTIONS, PARSERS
 from server.models import ROLES, UserInput
 from server.storage import Conflict, Storage, StorageError, open_storage, sqlite_path
+from sync.alerts import EVENTS as ALERT_EVENTS
 from sync.domain import AGENCIES
 
 KEEP_ALIVE_S = 75
@@ -96,6 +100,19 @@ def _passwords() -> Passwords:
     return Passwords.from_config(Config())
 
 
+def alert_timing_from_env() -> dict[str, Any]:
+    """Retry timing of alerts from TIGAPILAR_ALERT_RETRY_FIRST_S, _MAX_S, _WINDOW_S (docs/alerts.md)."""
+    found: dict[str, Any] = {}
+    for name in ("first", "max", "window"):
+        value = os.environ.get(f"TIGAPILAR_ALERT_RETRY_{name.upper()}_S")
+        if value:
+            try:
+                found[f"alert_retry_{name}_s"] = float(value)
+            except ValueError as exc:
+                raise CliError(f"TIGAPILAR_ALERT_RETRY_{name.upper()}_S: not a number: {value!r}") from exc
+    return found
+
+
 # -- commands --------------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
@@ -139,7 +156,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         static_dir=static_dir,
         api_docs=args.api_docs,
         debug=args.debug,
+        alerts=not args.no_alerts,
+        public_url=args.public_url,
+        vapid_key=Path(args.vapid_key) if args.vapid_key else None,
     )
+    config = dataclasses.replace(config, **alert_timing_from_env())
     app = create_app(config)
     # Everything built so far (the app, its routes, imported modules) lives as long as the process:
     # move it out of the collector's reach, so the full collections a 1,000-mutation push triggers
@@ -558,6 +579,92 @@ def cmd_audit_head(args: argparse.Namespace) -> int:
     return _run(args, action)
 
 
+# -- alerts ----------------------------------------------------------------------------------------
+def cmd_webhook_add(args: argparse.Namespace) -> int:
+    from server.alerts import service
+
+    if not args.secret_stdin:
+        raise CliError("give the webhook's secret on standard input: --secret-stdin")
+    secret = sys.stdin.readline().rstrip("\r\n")
+
+    async def action(storage: Storage) -> int:
+        try:
+            webhook = await service.add_webhook(
+                storage,
+                url=args.url,
+                events=args.event,
+                warehouses=args.warehouse or [],
+                secret=secret,
+                allow_private=args.allow_private,
+                actor=service.Who(cli_actor()),
+            )
+        except service.AlertInputError as exc:
+            raise CliError(f"{exc.code}: {exc.message}") from exc
+        print(f"added webhook {webhook.id} -> {webhook.url} ({', '.join(webhook.events)})")
+        return 0
+
+    return _run(args, action)
+
+
+def cmd_webhook_list(args: argparse.Namespace) -> int:
+    async def action(storage: Storage) -> int:
+        for w in await storage.webhooks():
+            where = ", ".join(w.warehouses) if w.warehouses else "all warehouses"
+            private = " [allow-private]" if w.allow_private else ""
+            print(f"{w.id}  {w.url}{private}  events: {', '.join(w.events)}  warehouses: {where}")
+        return 0
+
+    return _run(args, action)
+
+
+def cmd_webhook_remove(args: argparse.Namespace) -> int:
+    from server.alerts import service
+
+    async def action(storage: Storage) -> int:
+        if not await service.remove_webhook(storage, args.id, actor=service.Who(cli_actor())):
+            raise CliError(f"no webhook {args.id!r}")
+        print(f"removed webhook {args.id}")
+        return 0
+
+    return _run(args, action)
+
+
+def cmd_webhook_dead(args: argparse.Namespace) -> int:
+    async def action(storage: Storage) -> int:
+        for d in await storage.deliveries("dead"):
+            print(f"{d.id}  {d.channel} {d.target_id}  {d.event} {d.subject}  attempts {d.attempts}"
+                  f"  last error: {d.last_error}")  # fmt: skip
+        return 0
+
+    return _run(args, action)
+
+
+def cmd_webhook_replay(args: argparse.Namespace) -> int:
+    import time
+
+    from server.alerts import service
+
+    async def action(storage: Storage) -> int:
+        if not await service.replay(storage, args.delivery_id, time.time(), actor=service.Who(cli_actor())):
+            raise CliError(f"no dead-letter delivery {args.delivery_id!r}")
+        print(f"delivery {args.delivery_id} queued again")
+        return 0
+
+    return _run(args, action)
+
+
+def cmd_push_keygen(args: argparse.Namespace) -> int:
+    from server.alerts import webpush
+
+    path = Path(args.out)
+    if path.exists():
+        raise CliError(f"{path} exists already: subscriptions made with it would stop working")
+    vapid = webpush.keygen(path)
+    print(f"VAPID private key written to {path}; public key (browsers subscribe with it):")
+    print(webpush.public_key(vapid))
+    return 0
+
+
 # -- argument parsing ------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -640,6 +747,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve the interactive API docs under /schema (they run scripts from CDNs on this origin;"
         " the schema at /schema/openapi.json is always served)",
+    )
+    serve.add_argument(
+        "--public-url",
+        default=os.environ.get("TIGAPILAR_PUBLIC_URL", ""),
+        metavar="URL",
+        help="origin of the supervisor pages as the people alerted reach them, for links in webhooks"
+        " (default $TIGAPILAR_PUBLIC_URL)",
+    )
+    serve.add_argument(
+        "--vapid-key",
+        metavar="FILE",
+        help="VAPID private key of Web Push (default vapid-private.pem beside the database, made when"
+        " missing)",
+    )
+    serve.add_argument(
+        "--no-alerts", action="store_true", help="do not deliver webhooks and Web Push from this process"
     )
     serve.add_argument("--debug", action="store_true", help="debug mode (tracebacks in logs)")
     serve.set_defaults(func=cmd_serve)
@@ -724,6 +847,54 @@ def build_parser() -> argparse.ArgumentParser:
         help="also copy attachment files into DIR (the PostgreSQL servers' data dir)",
     )
     copy.set_defaults(func=cmd_copy_to_postgres)
+
+    webhook = commands.add_parser("webhook", help="send alert events to other systems (docs/alerts.md)")
+    webhooks = webhook.add_subparsers(dest="webhook_command", required=True, metavar="ACTION")
+    hook_add = webhooks.add_parser(
+        "add", parents=[common], help="POST the named events, signed with a secret read from stdin, to URL"
+    )
+    hook_add.add_argument("url", help="https://... (http:// only with --allow-private)")
+    hook_add.add_argument(
+        "--event", action="append", required=True, metavar="EVENT",
+        help="an event to send (repeat for more): " + ", ".join(ALERT_EVENTS),
+    )  # fmt: skip
+    hook_add.add_argument(
+        "--warehouse",
+        action="append",
+        metavar="ID",
+        help="only this warehouse's events (repeat; default: all)",
+    )
+    hook_add.add_argument(
+        "--secret-stdin", action="store_true", help="read the signing secret (16+ characters) from stdin"
+    )
+    hook_add.add_argument(
+        "--allow-private", action="store_true",
+        help="allow a loopback or private-network target (a gateway on your LAN); refused otherwise",
+    )  # fmt: skip
+    hook_add.set_defaults(func=cmd_webhook_add)
+    hook_list = webhooks.add_parser("list", parents=[common], help="list webhooks")
+    hook_list.set_defaults(func=cmd_webhook_list)
+    hook_remove = webhooks.add_parser("remove", parents=[common], help="remove a webhook and its queue")
+    hook_remove.add_argument("id")
+    hook_remove.set_defaults(func=cmd_webhook_remove)
+    hook_dead = webhooks.add_parser(
+        "dead", parents=[common], help="list dead letters: deliveries that failed for the whole retry window"
+    )
+    hook_dead.set_defaults(func=cmd_webhook_dead)
+    hook_replay = webhooks.add_parser("replay", parents=[common], help="queue a dead letter again")
+    hook_replay.add_argument("delivery_id")
+    hook_replay.set_defaults(func=cmd_webhook_replay)
+
+    push = commands.add_parser("push", help="Web Push to supervisors' browsers and phones")
+    pushes = push.add_subparsers(dest="push_command", required=True, metavar="ACTION")
+    push_keygen = pushes.add_parser(
+        "keygen", help="make the VAPID key pair (serve makes one beside the database when missing)"
+    )
+    push_keygen.add_argument(
+        "--out", default="data/vapid-private.pem", metavar="FILE",
+        help="private key file (default data/vapid-private.pem, beside the default database)",
+    )  # fmt: skip
+    push_keygen.set_defaults(func=cmd_push_keygen)
 
     audit = commands.add_parser("audit", help="check the tamper-evident audit log")
     audits = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")

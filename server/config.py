@@ -77,6 +77,27 @@ class Config:
     scripts from CDNs, inline, on the origin where supervisor pages keep their token: off unless
     asked for. The schema itself (/schema/openapi.json) is always served."""
     debug: bool = False
+    alerts: bool = True
+    """Run the alert worker (server/alerts/worker.py): deliver webhooks and Web Push, raise the
+    scheduled events. Every server process may run it; they share the work through the database."""
+    public_url: str = ""
+    """Origin of the supervisor pages as the people alerted reach them (`serve --public-url`,
+    e.g. https://posko.example.go.id): the links in alerts start with it. Empty: paths only."""
+    alert_retry_first_s: float = 10.0
+    """Wait before the second attempt of a delivery; it doubles with each failure (with jitter)."""
+    alert_retry_max_s: float = 3600.0
+    """Longest wait between two attempts."""
+    alert_retry_window_s: float = 24 * 3600.0
+    """A delivery failing for this long since it was made goes to the dead-letter list."""
+    alert_timeout_s: float = 10.0
+    """Time limit of one delivery attempt (connect, send, answer)."""
+    alert_scan_interval_s: float = 60.0
+    """How often the scheduled events (inspection.overdue, device.stale) are looked for."""
+    vapid_key: Path | None = None
+    """VAPID private key (PEM) of Web Push; default vapid-private.pem beside the database, made at
+    first start when missing (`tigapilar push keygen` makes one ahead)."""
+    vapid_subject: str = "mailto:admin@tigapilar.invalid"
+    """Contact of this server for push services (RFC 8292 `sub`: a mailto: or https: URL)."""
 
 
 def database_from_env(value: str | None = None) -> str:

@@ -8,7 +8,8 @@ A push runs in one write transaction of the store:
 4. apply each mutation in client order in memory: domain rules (scope, role, state machine,
    required answers), then the field-level merge; a refused mutation is answered "rejected" and
    still consumes its number;
-5. hand the store one BatchEffects: records, outcomes, client's last number, digests, audit.
+5. hand the store one BatchEffects: records, outcomes, client's last number, digests, audit and
+   the alert events the changes raise (sync.alerts).
 
 Either all of it commits or none of it does, so a crash mid-batch is repaired by the client's retry.
 """
@@ -23,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
+from sync import alerts as alerts_
 from sync import digest as digests_
 from sync.clock import HybridClock, parse_hlc
 from sync.domain import Actor
@@ -330,6 +332,7 @@ class SyncEngine:
                 digests=new_digests,
                 audit=audit,
                 attachment_refs=refs,
+                alerts=alerts_.raised(batch.writes, now),
             )
         )
         return results

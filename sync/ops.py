@@ -79,9 +79,13 @@ class Batch:
         self.templates: dict[str, Template | None] = {}
         self.members_of: dict[str, dict[str, Member]] = {}
         self.present: set[str] = set()
+        self.writes: list[tuple[Record | None, Record]] = []
+        """Each write as (the record before it, the record written), in order: what alert events
+        compare (sync.alerts), so two actions on one record in one batch each raise theirs."""
 
     def write(self, record: Record) -> Record:
         """Give a changed record the next revision and remember its previous one for the digest."""
+        self.writes.append((self.records.get(record.id), record))
         if record.id not in self.previous_rev:
             old = self.records.get(record.id)
             self.previous_rev[record.id] = old.revision if old is not None else None

@@ -88,6 +88,20 @@ class AuditEntry(Struct, kw_only=True, frozen=True):
     detail: dict[str, Any]
 
 
+class AlertEvent(Struct, kw_only=True, frozen=True):
+    """Something the people who must act are told about (sync.alerts), written to the outbox in the
+    transaction of its cause. `key` is unique per occurrence: writing it twice raises it once."""
+
+    key: str
+    event: str
+    warehouse_id: str
+    subject: str
+    """collection/id of the record it is about."""
+    record: dict[str, Any]
+    """The record as a supervisor sees it when the event was raised (sync.messages.Change's fields)."""
+    occurred_at: str
+
+
 class AttachmentRef(Struct, kw_only=True, frozen=True):
     """A record references a photo. Kept for every reference, uploaded or not."""
 
@@ -111,6 +125,8 @@ class BatchEffects(Struct, kw_only=True):
     """New digest of every warehouse the batch touched."""
     audit: list[AuditEntry]
     attachment_refs: list[AttachmentRef]
+    alerts: list[AlertEvent] = []
+    """Events for the alert outbox (sync.alerts.raised), written in the same transaction."""
 
 
 class WriteTx(Protocol):

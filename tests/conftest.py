@@ -196,6 +196,8 @@ def config(tmp_path: Path, static_dir: Path, database_url: str, storage_backend:
         static_dir=static_dir,
         argon2_time_cost=1,
         argon2_memory_kib=8,
+        # The alert worker runs where a test asks for it (tests/alerts drive its rounds).
+        alerts=False,
     )
 
 

@@ -339,6 +339,38 @@ def _label(field: str, template: Template | None) -> str:
 _mutation = msgspec.json.Decoder(Mutation).decode
 
 
+async def build_overview(
+    storage: Storage,
+    state: State,
+    scope: Sequence[str],
+    *,
+    settings: reports.Settings,
+    agency: str | None = None,
+) -> reports.Overview:
+    """The overview of `scope` now, refolding only the warehouses whose records changed (also what
+    the scheduled alerts read: server/alerts/schedule.py)."""
+    revision = await storage.latest_revision()
+    revisions = await storage.warehouse_revisions(scope)
+    items = tuple(await storage.stock_item_types())
+    kept = overview_folds(state)
+    folds, stale = kept.lookup(revisions, items)
+    if stale:
+        records = await collect(storage, stale, RECORD_COLLECTIONS)
+        templates = await templates_for(storage, template_ids(records))
+        fresh = reports.fold(stale, records, templates, items)
+        kept.keep(fresh, revisions, items)
+        folds.update(fresh)
+    return reports.compose(
+        await storage.warehouses(scope),
+        folds,
+        await storage.device_sync_state(scope),
+        settings=settings,
+        now=datetime.now(UTC),
+        revision=revision,
+        agency=agency,
+    )
+
+
 class SupervisorController(Controller):
     path = "/api/supervisor"
     tags = ["supervisor"]  # noqa: RUF012
@@ -362,26 +394,7 @@ class SupervisorController(Controller):
         scope = sorted(actor.warehouses)
 
         async def build() -> reports.Overview:
-            revision = await storage.latest_revision()
-            revisions = await storage.warehouse_revisions(scope)
-            items = tuple(await storage.stock_item_types())
-            kept = overview_folds(state)
-            folds, stale = kept.lookup(revisions, items)
-            if stale:
-                records = await collect(storage, stale, RECORD_COLLECTIONS)
-                templates = await templates_for(storage, template_ids(records))
-                fresh = reports.fold(stale, records, templates, items)
-                kept.keep(fresh, revisions, items)
-                folds.update(fresh)
-            return reports.compose(
-                await storage.warehouses(scope),
-                folds,
-                await storage.device_sync_state(scope),
-                settings=settings,
-                now=datetime.now(UTC),
-                revision=revision,
-                agency=agency,
-            )
+            return await build_overview(storage, state, scope, settings=settings, agency=agency)
 
         built = await overview_flights(state).run((tuple(scope), agency), build)
         rows = reports.filter_and_sort(built.warehouses, kecamatan=kecamatan, status=status, sort=sort)

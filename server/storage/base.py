@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 from msgspec import Struct
 
 from server.models import Device, StockItemType, User, UserInput, Warehouse
+from server.storage.alerts import AlertStore
 from sync.domain import Template
 from sync.store import AuditEntry, Record, StoredOutcome, SyncStore
 
@@ -84,7 +85,7 @@ def first_failure(*, now: float, limit: int, lockout_s: int, max_lockout_s: floa
 
 
 @runtime_checkable
-class Storage(SyncStore, Protocol):
+class Storage(SyncStore, AlertStore, Protocol):
     data_dir: Path
     """Where the backend keeps files (attachments) next to the database."""
 

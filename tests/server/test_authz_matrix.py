@@ -183,6 +183,18 @@ def get(path: str) -> Build:
     return lambda world, scope: Req("GET", path)
 
 
+def new_webhook(world: World, scope: str) -> Req:
+    body = {"url": f"http://127.0.0.1:9/hook-{next(_n)}", "events": ["incident.created"],
+            "secret": "a-secret-of-enough-length", "allow_private": True}  # fmt: skip
+    return Req("POST", "/api/admin/webhooks", json=body)
+
+
+def new_subscription(world: World, scope: str) -> Req:
+    body = {"endpoint": f"https://push.example/sub-{next(_n)}", "lang": "id",
+            "keys": {"p256dh": "B" + "A" * 86, "auth": "AAAAAAAAAAAAAAAAAAAAAA"}}  # fmt: skip
+    return Req("POST", "/api/push/subscriptions", json=body)
+
+
 ROUTES: dict[tuple[str, str], Route] = {
     # -- public: health, login, the PWA's static files and the API docs
     ("GET", "/healthz"): Route(get("/healthz"), {}, public=200),
@@ -293,6 +305,22 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/admin/warehouses"): Route(new_warehouse, admins_only(403, 403, 201)),
     ("PUT", "/api/admin/warehouses/{warehouse_id:str}"): Route(update_warehouse, admins_only(200, 404, 200)),
     ("POST", "/api/admin/templates"): Route(new_template, admins_only(403, 403, 201)),
+    # -- alerts: webhooks and dead letters for unassigned admins; push subscriptions, one's own
+    ("GET", "/api/admin/webhooks"): Route(get("/api/admin/webhooks"), admins_only(403, 403, 200)),
+    ("POST", "/api/admin/webhooks"): Route(new_webhook, admins_only(403, 403, 201)),
+    ("DELETE", "/api/admin/webhooks/{webhook_id:str}"): Route(
+        lambda w, s: Req("DELETE", "/api/admin/webhooks/no-such-hook"), admins_only(403, 403, 404)
+    ),
+    ("GET", "/api/admin/alerts/dead"): Route(get("/api/admin/alerts/dead"), admins_only(403, 403, 200)),
+    ("POST", "/api/admin/alerts/dead/{delivery_id:str}/replay"): Route(
+        lambda w, s: Req("POST", "/api/admin/alerts/dead/no-such-delivery/replay"), admins_only(403, 403, 404)
+    ),
+    ("GET", "/api/push/key"): Route(get("/api/push/key"), same(200)),
+    ("GET", "/api/push/subscriptions"): Route(get("/api/push/subscriptions"), same(200)),
+    ("POST", "/api/push/subscriptions"): Route(new_subscription, same(201)),
+    ("DELETE", "/api/push/subscriptions/{subscription_id:str}"): Route(
+        lambda w, s: Req("DELETE", "/api/push/subscriptions/not-mine"), same(404)
+    ),
 }
 
 

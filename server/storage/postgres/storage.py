@@ -25,6 +25,7 @@ from server.models import now_iso
 from server.storage.base import AttachmentMeta, AuditRow, StorageError, StorageUnavailable
 from server.storage.postgres import migrations
 from server.storage.postgres.accounts import AccountsMixin, affected
+from server.storage.postgres.alerts import PostgresAlertsMixin
 from server.storage.postgres.reports import SupervisorQueriesMixin
 from server.storage.postgres.sync_tx import (
     LOCK_SYNC_AND_AUDIT,
@@ -114,7 +115,7 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-class PostgresStorage(AccountsMixin, SupervisorQueriesMixin):
+class PostgresStorage(AccountsMixin, SupervisorQueriesMixin, PostgresAlertsMixin):
     def __init__(
         self,
         url: str,

@@ -31,6 +31,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from server.storage.postgres.alerts import write_outbox
 from server.storage.rows import (
     AUDIT_COLUMNS,
     HEAD_QUERY,
@@ -366,6 +367,7 @@ class PostgresWriteTx:
         )
         if effects.records:
             self.revision_committed = int(row[0])
+        await write_outbox(conn, effects.alerts)  # alert events commit with their cause
         self.committed = True
 
 

@@ -44,6 +44,7 @@ from server.storage.rows import (
 )
 from server.storage.sqlite import migrations
 from server.storage.sqlite.accounts import AccountsMixin
+from server.storage.sqlite.alerts import SqliteAlertsMixin
 from server.storage.sqlite.reports import SupervisorQueriesMixin
 from server.storage.sqlite.sync_tx import (
     INSERT_AUDIT,
@@ -87,7 +88,7 @@ def unavailable(exc: sqlite3.Error) -> StorageUnavailable | None:
     return None
 
 
-class SqliteStorage(AccountsMixin, SupervisorQueriesMixin):
+class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
     def __init__(
         self,
         path: str | Path,

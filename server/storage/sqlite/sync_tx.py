@@ -23,6 +23,7 @@ from server.storage.rows import (
     record_from_row,
     take_prefetched,
 )
+from server.storage.sqlite.alerts import outbox_statements
 from sync import digest as digest_mod
 from sync.audit import Head
 from sync.domain import Member, Template
@@ -334,6 +335,7 @@ def commit_statements(
     if effects.audit:
         rows, audit_head = audit_rows(effects.audit, audit_head)
         statements.append((INSERT_AUDIT, rows))
+    statements += outbox_statements(effects.alerts)  # alert events commit with their cause
     return statements, audit_head
 
 

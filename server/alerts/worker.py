@@ -1,0 +1,185 @@
+"""The alert worker: every server process runs one (the app's lifespan starts it).
+
+One round: fan the new outbox events out into deliveries (server/alerts/recipients.py), claim the
+deliveries that are due, each the oldest pending one of its (target, warehouse) so a receiver sees a
+warehouse's events in order, attempt them concurrently, and record each outcome: delivered, another
+attempt later (server/alerts/retry.py), or the dead-letter list. A round starts when a push commits
+(the app's event hub, woken across processes on PostgreSQL), when a retry falls due, and at least
+every `POLL_S`. Every so often it also looks for the scheduled events (server/alerts/schedule.py).
+
+Everything it knows is in the database, so a restart (or another process) picks up where it left:
+a delivery whose attempt was cut off by a crash is attempted again when its lease ends, under the
+same delivery id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from litestar.datastructures import State
+from py_vapid import Vapid02
+
+from server.alerts import notifications, recipients, schedule, webhooks, webpush
+from server.alerts.retry import RetrySchedule
+from server.config import Config
+from server.events import EventHub
+from server.models import Warehouse
+from server.storage import Storage
+from server.storage.alerts import Delivery
+
+log = logging.getLogger("tigapilar.alerts")
+
+POLL_S = 1.0
+"""Longest sleep between two rounds (a retry due, or a commit another process did not announce)."""
+BATCH = 100
+"""Deliveries claimed, and events fanned out, per round."""
+LEASE_MARGIN_S = 30.0
+"""A claimed delivery is left alone by other processes for the attempt's time limit plus this."""
+
+
+def vapid_path(config: Config, storage: Storage) -> Path:
+    if config.vapid_key is not None:
+        return config.vapid_key
+    return Path(getattr(storage, "data_dir", None) or ".") / "vapid-private.pem"
+
+
+class AlertWorker:
+    def __init__(
+        self,
+        storage: Storage,
+        config: Config,
+        hub: EventHub,
+        state: State,
+        *,
+        clock: Callable[[], float] = time.time,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.storage = storage
+        self.config = config
+        self.hub = hub
+        self.state = state
+        self.clock = clock
+        self.retry = RetrySchedule(
+            first_s=config.alert_retry_first_s,
+            max_s=config.alert_retry_max_s,
+            window_s=config.alert_retry_window_s,
+        )
+        # TLS verified (httpx's default, certifi's roots), no redirects, every phase time-limited.
+        self.http = http or httpx.AsyncClient(
+            timeout=httpx.Timeout(config.alert_timeout_s),
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+            trust_env=False,
+        )
+        self.vapid: Vapid02 = webpush.load_or_create(vapid_path(config, storage))
+        self._warehouses: dict[str, Warehouse | None] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._next_scan = 0.0
+        self.rounds = 0
+        """Rounds run so far (tests wait on it)."""
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="alert-worker")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self.http.aclose()
+
+    async def _run(self) -> None:
+        while True:
+            wake = self.hub.next()
+            busy = False
+            try:
+                busy = await self.round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a database hiccup must not end alerting for good
+                log.exception("alert round failed; trying again shortly")
+            self.rounds += 1
+            if not busy:
+                await self.hub.wait(wake, POLL_S)
+
+    async def round(self) -> bool:
+        """One round; True when there may be more to do at once."""
+        now = self.clock()
+        if now >= self._next_scan:
+            self._next_scan = now + self.config.alert_scan_interval_s
+            await self.storage.raise_events(await schedule.scan(self.storage, self.state))
+        fanned = await self.fan_out()
+        claimed = await self.storage.claim_deliveries(
+            self.clock(), self.config.alert_timeout_s + LEASE_MARGIN_S, BATCH
+        )
+        await asyncio.gather(*(self.attempt(d) for d in claimed))
+        return bool(claimed) or fanned >= BATCH
+
+    async def fan_out(self) -> int:
+        events = await self.storage.undispatched_events(BATCH)
+        if events:
+            all_warehouses = frozenset(w.id for w in await self.storage.warehouses())
+            made = recipients.deliveries(
+                events,
+                await self.storage.webhooks(),
+                await self.storage.push_subscriptions(),
+                await self.storage.users(),
+                all_warehouses,
+            )
+            await self.storage.dispatch(events, made, self.clock())
+        return len(events)
+
+    async def warehouse(self, warehouse_id: str) -> Warehouse | None:
+        if warehouse_id not in self._warehouses:
+            self._warehouses[warehouse_id] = await self.storage.warehouse(warehouse_id)
+        return self._warehouses[warehouse_id]
+
+    async def attempt(self, delivery: Delivery) -> None:
+        event = delivery.event
+        warehouse = await self.warehouse(event.warehouse_id)
+        error: str | None
+        if delivery.channel == "webhook":
+            found = await self.storage.webhook_with_secret(delivery.target_id)
+            if found is None:  # removed meanwhile
+                await self.storage.delivery_failed(delivery, retry_at=None, error="webhook removed")
+                return
+            hook, secret = found
+            error = await webhooks.post(
+                self.http,
+                hook.url,
+                allow_private=hook.allow_private,
+                event=event.event,
+                delivery_id=delivery.id,
+                secret=secret,
+                body=webhooks.body_of(event, warehouse, self.config.public_url),
+            )
+        else:
+            sub = await self.storage.push_subscription(delivery.target_id)
+            if sub is None:
+                await self.storage.delivery_failed(delivery, retry_at=None, error="subscription removed")
+                return
+            error, gone = await webpush.send(
+                self.http,
+                self.vapid,
+                self.config.vapid_subject,
+                sub,
+                notifications.message(event, warehouse, sub.lang),
+            )
+            if gone:
+                log.info("push subscription %s is gone (%s): removed", sub.id, error)
+                await self.storage.remove_push_subscription(sub.id)
+                return
+        now = self.clock()
+        if error is None:
+            await self.storage.delivery_done(delivery, now)
+            return
+        retry_at = self.retry.next_attempt(delivery.attempts, delivery.created_at, now)
+        if retry_at is None:
+            log.warning("delivery %s of %s: dead letter after %d attempts (%s)", delivery.id, event.event,
+                        delivery.attempts, error)  # fmt: skip
+        await self.storage.delivery_failed(delivery, retry_at=retry_at, error=error)

@@ -1,0 +1,42 @@
+"""The alert queries (server/storage/alerts.py) on the SQLite writer connection."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import aiosqlite
+
+from server.storage.alerts import INSERT_EVENT, AlertsConn, AlertsMixin, event_rows
+from sync.store import AlertEvent
+
+
+class _Conn:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        return list(await self._conn.execute_fetchall(sql, params))
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cursor = await self._conn.execute(sql, params)
+        return cursor.rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._conn.executemany(sql, rows)
+
+
+class SqliteAlertsMixin(AlertsMixin):
+    def _writing(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        raise NotImplementedError
+
+    @asynccontextmanager
+    async def _alerts_tx(self) -> AsyncIterator[AlertsConn]:
+        async with self._writing() as conn:
+            yield _Conn(conn)
+
+
+def outbox_statements(events: Sequence[AlertEvent]) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The outbox rows of a push, among its commit statements (sync_tx.commit_statements)."""
+    return [(INSERT_EVENT, list(event_rows(events)))] if events else []
