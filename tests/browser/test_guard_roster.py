@@ -155,3 +155,33 @@ async def test_a_supervisor_copies_last_weeks_plan_in_one_action(browser: Browse
             p["user_id"] for p in source["people"] if p["planned"]
         }
         assert all(p["state"] == "expected" for p in shift["people"])
+
+
+async def test_a_supervisor_plans_a_shift_in_the_roster_page(browser: Browser, server: Server) -> None:
+    people, _ = _demo_week(server)
+    by_name = {name: uid for uid, name in people.items()}
+    with server.api("hendra") as api:
+        monday = api.get(f"/api/supervisor/roster?warehouse_id={JB}").json()["week"]
+    day = (datetime.fromisoformat(monday).date() + timedelta(days=14)).isoformat()
+    async with supervisor_page(browser, server, "hendra") as sup:
+        page = sup.page
+        await page.goto(f"{server.base_url}/supervisor/#/roster/{JB}/{day}")
+        await page.locator(f'td[data-day="{day}"][data-period="siang"]').get_by_role("button").click()
+        dialog = page.locator("dialog")
+        await expect(dialog.get_by_label("Mulai")).to_have_value("15:00")
+        await dialog.locator(f'input[value="{by_name["agus"]}"]').check()
+        await dialog.locator(f'input[value="{by_name["wahyu"]}"]').check()
+        await dialog.get_by_label("Danru").select_option(by_name["agus"])
+        await dialog.get_by_role("button", name="Simpan").click()
+        cell = page.locator(f'[data-shift="sh.{JB}.{day}.siang"]')
+        await expect(cell.locator('[data-agency="POLRI"]')).to_have_text("Polri 0/1")
+        await expect(cell.locator(f'[data-person="{by_name["wahyu"]}"]')).to_have_attribute(
+            "data-state", "expected"
+        )
+        # Nobody of the local government is planned: the page says which pillar is missing.
+        await expect(cell.locator('[data-field="missing-pillars"]')).to_have_text("Pilar tidak ada: Pemda")
+    with server.api("hendra") as api:
+        shift = api.pull_all()[f"sh.{JB}.{day}.siang"]
+    assert shift["fields"]["personnel"] == {"POLRI": [by_name["agus"]], "TNI": [by_name["wahyu"]]}
+    assert shift["fields"]["commander"] == by_name["agus"]
+    assert shift["fields"]["starts_at"].startswith(f"{day}T08:00")  # 15:00 WIB
