@@ -159,6 +159,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         alerts=not args.no_alerts,
         public_url=args.public_url,
         vapid_key=Path(args.vapid_key) if args.vapid_key else None,
+        vapid_subject=os.environ.get("TIGAPILAR_VAPID_SUBJECT") or Config.vapid_subject,
     )
     config = dataclasses.replace(config, **alert_timing_from_env())
     app = create_app(config)

@@ -96,6 +96,9 @@ class Config:
     vapid_key: Path | None = None
     """VAPID private key (PEM) of Web Push; default vapid-private.pem beside the database, made at
     first start when missing (`tigapilar push keygen` makes one ahead)."""
+    push_allow_private: bool = False
+    """Allow push endpoints on loopback or private addresses (a push service stand-in in tests). A
+    subscription's endpoint comes from a browser, so it is checked like a webhook's URL."""
     vapid_subject: str = "mailto:admin@tigapilar.invalid"
     """Contact of this server for push services (RFC 8292 `sub`: a mailto: or https: URL)."""
 

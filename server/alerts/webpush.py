@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from py_vapid import Vapid02
 
+from server.alerts.targets import TargetRefused, check_target
 from server.storage.alerts import PushSubscription
 
 TTL_S = 24 * 3600
@@ -78,6 +79,23 @@ def vapid_headers(vapid: Vapid02, endpoint: str, subject: str) -> dict[str, str]
     claims = {"aud": f"{parts.scheme}://{parts.netloc}", "exp": int(time.time()) + 12 * 3600, "sub": subject}
     signed: dict[str, str] = vapid.sign(claims)
     return {"Authorization": signed["Authorization"]}
+
+
+async def send_checked(
+    http: httpx.AsyncClient,
+    vapid: Vapid02,
+    subject: str,
+    sub: PushSubscription,
+    message: bytes,
+    *,
+    allow_private: bool,
+) -> tuple[str | None, bool]:
+    """`send`, once the endpoint (which a browser chose) passed the same checks as a webhook URL."""
+    try:
+        await check_target(sub.endpoint, allow_private=allow_private)
+    except TargetRefused as refused:
+        return f"{refused.code}: {refused.message}", False
+    return await send(http, vapid, subject, sub, message)
 
 
 async def send(

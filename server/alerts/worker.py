@@ -163,12 +163,13 @@ class AlertWorker:
             if sub is None:
                 await self.storage.delivery_failed(delivery, retry_at=None, error="subscription removed")
                 return
-            error, gone = await webpush.send(
+            error, gone = await webpush.send_checked(
                 self.http,
                 self.vapid,
                 self.config.vapid_subject,
                 sub,
                 notifications.message(event, warehouse, sub.lang),
+                allow_private=self.config.push_allow_private,
             )
             if gone:
                 log.info("push subscription %s is gone (%s): removed", sub.id, error)
