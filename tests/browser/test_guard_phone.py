@@ -75,9 +75,14 @@ async def test_an_offline_check_in_reaches_the_server_once_with_its_time_and_pho
     open_app, server: Server
 ) -> None:
     shift = plan(server, "siang", timedelta(minutes=-5), 4, {"fajar": "POLRI", "bambang": "TNI"}, "fajar")
+    later = plan(server, "malam", timedelta(hours=5), 4, {"bambang": "TNI"}, "bambang")
     app: App = await open_app("bambang")
     await login(app, "bambang")
     page = app.page
+    # A shift hours away is shown, its check-in not offered yet (the server would flag it).
+    later_card = page.locator(f'.shift-card[data-shift="{later}"]')
+    await expect(later_card.locator("[data-opens]")).to_contain_text("Masuk jaga dapat dicatat mulai")
+    await expect(later_card.get_by_role("button", name="Masuk jaga")).to_have_count(0)
     card = page.locator(f'.shift-card[data-shift="{shift}"]')
     await expect(card).to_be_visible()
     await expect(card.locator("[data-attendance]")).to_have_text("Belum masuk")

@@ -319,7 +319,7 @@ export default {
   'guard.checked_out': 'In {in} · out {out}',
   'guard.flag.late': 'late',
   'guard.flag.outside': 'outside the shift',
-  'guard.outside_hint': 'This is far outside the shift’s hours: the check-in will be flagged.',
+  'guard.opens_at': 'Check-in opens at {time}.',
   'guard.photo': 'Photo at check-in (optional)',
   'guard.check_in': 'Check in',
   'guard.check_out': 'Check out',

@@ -332,7 +332,7 @@ export default {
   'guard.checked_out': 'Masuk {in} · keluar {out}',
   'guard.flag.late': 'terlambat',
   'guard.flag.outside': 'di luar jam shift',
-  'guard.outside_hint': 'Sekarang jauh di luar jam shift ini: kehadiran akan ditandai.',
+  'guard.opens_at': 'Masuk jaga dapat dicatat mulai {time}.',
   'guard.photo': 'Foto saat masuk (opsional)',
   'guard.check_in': 'Masuk jaga',
   'guard.check_out': 'Selesai jaga',

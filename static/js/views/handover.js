@@ -46,7 +46,8 @@ export async function render(app, { warehouseId, shiftId }) {
   const register = data.seals;
   const openIncidents = data.incidents.filter((i) => i.fields.status !== 'resolved');
   const incidentsById = new Map(data.incidents.map((i) => [i.id, i]));
-  let dirty = false;
+  let dirty = false; // the form holds changes not queued yet
+  let ticked = false; // the incoming commander ticked an acknowledgement (kept only on screen)
   const markDirty = () => { dirty = true; };
 
   // --- what is handed over: seals, keys, incidents ---
@@ -127,6 +128,7 @@ export async function render(app, { warehouseId, shiftId }) {
     }
     return h('li', { dataset: { incident: incidentId } }, h('label', { class: 'check' },
       h('input', { type: 'checkbox', name: 'acknowledge', value: incidentId, on: { change: (e) => {
+        ticked = true;
         if (e.target.checked) acknowledged.add(incidentId);
         else acknowledged.delete(incidentId);
         refreshBlocker();
@@ -197,7 +199,7 @@ export async function render(app, { warehouseId, shiftId }) {
   return {
     node,
     get live() {
-      return !dirty;
+      return !dirty && !ticked; // a refresh from a sync would lose them
     },
   };
 }

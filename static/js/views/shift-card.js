@@ -7,6 +7,7 @@ import { h } from '../dom.js';
 import { checkInFlag, handoverId, handoverSide, handoverState, incomingShift, myShifts } from '../guard.js';
 import { formatTime, t } from '../i18n.js';
 import { agencyLabel, personLabel, shiftLabel } from '../labels.js';
+import { RULES } from '../rules-data.js';
 import { now } from '../server-time.js';
 import { pendingBadge } from './warehouse.js';
 import { photoPicker } from './widgets.js';
@@ -54,9 +55,11 @@ async function shiftCard(app, warehouse, shift, data) {
   const keep = (all) => ctx.db.put('drafts', { ...draft, photos: (draft.photos = all), at: Date.now() });
   const actions = [];
 
-  if (!entry) {
-    const flag = checkInFlag(now(), shift);
-    if (flag === 'outside') actions.push(h('p', { class: 'hint warn-text' }, t('guard.outside_hint')));
+  const opensAt = new Date(f.starts_at).getTime() - RULES.roster.farOutsideMinutes * 60_000;
+  if (!entry && now() < opensAt) {
+    // Far before the start the server would flag a check-in: the button comes when it is due.
+    actions.push(h('p', { class: 'hint', dataset: { opens: new Date(opensAt).toISOString() } }, t('guard.opens_at', { time: formatTime(opensAt) })));
+  } else if (!entry) {
     actions.push(
       photoPicker(ctx, {
         label: t('guard.photo'),
