@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import growth, http_path, images, initial, link, push, pwa, storm
+from bench import core, growth, http_path, images, initial, link, push, pwa, storm
 from bench.context import Context
 from bench.env import REPO, machine
 from bench.report import Section, render, write_doc, write_parts
@@ -35,6 +35,7 @@ SECTIONS: dict[str, Callable[[Context], Awaitable[Section | list[Section]]]] = {
     "images": images.run,
     "link": link.run,
     "http": http_path.run,
+    "core": core.run,
 }
 
 

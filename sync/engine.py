@@ -20,7 +20,7 @@ import hashlib
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import msgspec
 
@@ -53,6 +53,7 @@ from sync.store import (
     AttachmentRef,
     AuditEntry,
     BatchEffects,
+    ChangeFeed,
     Prefetch,
     PullPrefetch,
     ReadTx,
@@ -97,14 +98,6 @@ def kept_body(m: Mutation) -> bytes:
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@runtime_checkable
-class ChangeFeed(Protocol):
-    """Optional fast path of a ReadTx: the pull feed as Changes straight from the backend (SQLite
-    passes each record's stored `fields` JSON through untouched instead of decoding it)."""
-
-    async def change_feed(self, warehouse_id: str, after: int, limit: int) -> list[Change]: ...
 
 
 async def feed(rx: ReadTx, warehouse_id: str, after: int, limit: int, *, wire: bool = False) -> list[Change]:

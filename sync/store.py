@@ -160,6 +160,15 @@ class WriteTx(Protocol):
 
 
 @runtime_checkable
+class ChangeFeed(Protocol):
+    """Optional fast path of a ReadTx: the pull feed as Changes straight from the backend (SQLite
+    passes each record's stored `fields` JSON through untouched instead of decoding it). Here, not
+    beside feed() in sync/engine.py: a Protocol must stay Python, and engine.py is compiled."""
+
+    async def change_feed(self, warehouse_id: str, after: int, limit: int) -> list[Change]: ...
+
+
+@runtime_checkable
 class Prefetch(Protocol):
     """Optional for a WriteTx whose reads are costly one by one (SQLite: each is a round trip to
     its thread, made while the writer lock is held): the engine announces what a push will read,

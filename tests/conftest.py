@@ -97,13 +97,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    from server.sync_core import build
+
+    core = f"sync/: {build()}"
     url = pg_testing.configured_url() if pg_testing is not None else None
     if url is None:
-        return f"storage backend: {_backend} (PostgreSQL tests skip: no TIGAPILAR_TEST_POSTGRES_URL)"
+        return [f"storage backend: {_backend} (PostgreSQL tests skip: no TIGAPILAR_TEST_POSTGRES_URL)", core]
     from server.storage.postgres import mask_url
 
-    return f"storage backend: {_backend}; PostgreSQL tests on {mask_url(url)}"
+    return [f"storage backend: {_backend}; PostgreSQL tests on {mask_url(url)}", core]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
