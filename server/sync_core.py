@@ -89,3 +89,18 @@ def use_pure_python() -> None:
 def use_pure_python_if_asked() -> None:
     if os.environ.get(PURE_ENV) == "1" and "sync" not in sys.modules:
         use_pure_python()
+
+
+def never_stale() -> None:
+    """In a checkout (the tests, the benchmarks): when a sync/*.py changed after it was compiled, run
+    pure Python, in this process and (through the environment) in the servers it starts, rather than
+    the old compiled code. Not for installed packages, whose files' times say nothing."""
+    stale = stale_modules() if os.environ.get(PURE_ENV) != "1" else []
+    if stale:
+        print(
+            f"note: sync/ changed since it was compiled ({', '.join(stale[:3])}): running it as pure"
+            " Python; scripts/build-core compiles it again",
+            file=sys.stderr,
+        )
+        os.environ[PURE_ENV] = "1"
+        use_pure_python()

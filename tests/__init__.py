@@ -8,17 +8,6 @@ run tests (server/sync_core.py), before anything imports sync.
   `scripts/build-core` compiles again.
 """
 
-import os
-import sys
-
 from server import sync_core
 
-_stale = sync_core.stale_modules() if os.environ.get(sync_core.PURE_ENV) != "1" else []
-if _stale:
-    print(
-        f"note: sync/ changed since it was compiled ({', '.join(_stale[:3])}): testing it as pure"
-        " Python; scripts/build-core compiles it again",
-        file=sys.stderr,
-    )
-    os.environ[sync_core.PURE_ENV] = "1"
-    sync_core.use_pure_python()
+sync_core.never_stale()
