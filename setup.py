@@ -33,7 +33,7 @@ PURE = (
     "sync/errors.py",
     "sync/merge.py",
     "sync/messages.py",
-    "sync/ops.py",
+    "sync/op_types.py",
     "sync/store.py",
 )
 

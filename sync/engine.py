@@ -47,7 +47,8 @@ from sync.messages import (
     PushRequest,
     PushResponse,
 )
-from sync.ops import EDITS_AFTER_DELETE_APPLY, OPERATIONS, Applied, Batch, OpContext, edit_after_delete
+from sync.op_types import Applied
+from sync.ops import EDITS_AFTER_DELETE_APPLY, OPERATIONS, Batch, OpContext, edit_after_delete
 from sync.rules import conflict_id, photo_hashes, stock_level_id
 from sync.store import (
     AttachmentRef,

@@ -15,7 +15,7 @@ Anything it refuses is a `Rejection`, answered "rejected" while the rest of the 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,7 @@ from sync.domain import Actor, Member, Template, answer_field
 from sync.errors import Rejection
 from sync.merge import FieldMerge, merge_field, validate
 from sync.messages import Mutation
+from sync.op_types import Applied, ConflictSide, OpSpec
 from sync.roster import (
     MAX_WAREHOUSE_ID,
     check_in_flag,
@@ -110,23 +111,6 @@ class Batch:
         if template is None:
             raise Rejection("unknown_template", f"template {template_id} is not published")
         return template
-
-
-class Applied(msgspec.Struct, kw_only=True):
-    """What an operation did: the record as it now stands, and the conflicts it kept."""
-
-    record: Record | None
-    conflicts: list[str] = []
-    warehouse_id: str | None = None
-    """The warehouse of an operation that names no record (a week's copy), for its outcome."""
-
-
-class ConflictSide(msgspec.Struct, kw_only=True, frozen=True):
-    """One value of a conflict and who wrote it (with the stamp of that write)."""
-
-    value: Any
-    by: str
-    hlc: str
 
 
 class OpContext:
@@ -240,14 +224,6 @@ def server_side(record: Record, name: str) -> ConflictSide:
         by=record.field_by.get(name, record.updated_by),
         hlc=record.field_hlcs.get(name, ""),
     )
-
-
-Operation = Callable[[OpContext, Record | None], Awaitable[Applied]]
-"""An operation: the context and the record the mutation names (None when there is none yet)."""
-
-ReadAhead = Callable[[Mutation, Record | None, Mutation | None, Template | None], Iterable[str]]
-"""Ids of further records an operation will read, besides its own: given the mutation, the stored
-record (if any), the same batch's create of it (if any) and its template (inspections)."""
 
 
 # -------------------------------------------------------------------------------------- generic
@@ -1090,15 +1066,6 @@ async def confirm_handover(ctx: OpContext, existing: Record | None) -> Applied:
 
 
 # ---------------------------------------------------------------------------------------- table
-
-
-class OpSpec(msgspec.Struct, frozen=True):
-    """One row of the table: the operation, and what else it reads before the batch applies."""
-
-    apply: Operation
-    reads: ReadAhead | None = None
-    names_no_record: bool = False
-    """The mutation's id names no record (a week's copy): applied with None, never not_found."""
 
 
 OPERATIONS: dict[tuple[str, str], OpSpec] = {
