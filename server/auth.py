@@ -285,16 +285,22 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Sessio
         return cached
     token = bearer_token(connection)
     if token is None:
-        raise ApiError(401, "unauthorized", "Silakan masuk terlebih dahulu")
+        raise ApiError(401, "unauthorized", "Silakan masuk terlebih dahulu", reason="token_missing")
     storage: Storage = connection.app.state.storage
     config: Config = connection.app.state.config
     found = await storage.device_and_user(token_hash(token))
     now = datetime.now(UTC)
-    if found is None or found[0].revoked or found[0].expires_at <= iso(now):
-        raise ApiError(401, "unauthorized", _UNAUTHORIZED)
+    # `reason` tells the phone what the officer can do: log in again (expired), or ask the admin
+    # first (revoked: by an admin, a password change, or a later login on this device).
+    if found is None:
+        raise ApiError(401, "unauthorized", _UNAUTHORIZED, reason="token_unknown")
+    if found[0].revoked:
+        raise ApiError(401, "unauthorized", "Akses perangkat ini sudah dicabut", reason="token_revoked")
+    if found[0].expires_at <= iso(now):
+        raise ApiError(401, "unauthorized", _UNAUTHORIZED, reason="token_expired")
     device, user = found
     if user.disabled:
-        raise ApiError(401, "unauthorized", "Akun dinonaktifkan")
+        raise ApiError(401, "unauthorized", "Akun dinonaktifkan", reason="account_disabled")
     if device.last_seen < iso(now - timedelta(seconds=config.touch_interval_s)):
         touches: DeviceTouches = connection.app.state.touches
         touches.note(device.id, iso(now))  # written within a second, with other devices' (server/touches.py)

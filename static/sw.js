@@ -33,6 +33,7 @@ const SHELL = [
   '/js/digest.js',
   '/js/dom.js',
   '/js/domain.js',
+  '/js/error-text.js',
   '/js/guard.js',
   '/js/hlc.js',
   '/js/i18n.js',

@@ -15,6 +15,7 @@ import { h, replace } from './dom.js';
 import { getLang, setLang, t, translateStatic } from './i18n.js';
 import { openContext, refreshReference } from './context.js';
 import { deleteDatabase, userDbName } from './db.js';
+import { localErrorText } from './error-text.js';
 import { summary } from './outbox.js';
 import { clearSession, forgetClientId, loadSession, saveSession } from './session.js';
 import { registerServiceWorker } from './sw-update.js';
@@ -125,6 +126,7 @@ async function startSession(session) {
   app.ctx = ctx;
   app.sessionExpired = false;
   ctx.sync.addEventListener('status', renderStatus);
+  ctx.db.addEventListener('storage', () => ctx.sync.status()); // a write did not fit: say so at once
   ctx.sync.addEventListener('synced', (event) => {
     renderStatus();
     const { results, changes } = event.detail;
@@ -132,7 +134,11 @@ async function startSession(session) {
   });
   ctx.sync.addEventListener('failed', (event) => {
     const error = event.detail;
-    if (error.status === 401) app.sessionExpired = true;
+    if (error.status === 401) {
+      app.sessionExpired = true;
+      // What the officer can do depends on why: log in again, or ask the admin first.
+      app.sessionEndReason = error.body?.reason ?? null;
+    }
     if (error.status === 426) app.upgradeRequired = true;
     renderStatus();
   });
@@ -175,7 +181,7 @@ async function render({ keepFocus = false } = {}) {
     handle = await route.view.render(app, route.params);
   } catch (error) {
     console.warn('view failed', error);
-    handle = { node: h('section', { class: 'card' }, h('h1', {}, t('error.view')), h('p', {}, error.message)) };
+    handle = { node: h('section', { class: 'card' }, h('h1', {}, t('error.view')), h('p', {}, localErrorText(error, 'error.view_hint'))) };
   }
   if (token !== renderToken) {
     handle.cleanup?.();

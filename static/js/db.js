@@ -35,9 +35,12 @@ class Store {
   clear() { return promisify(this.raw.clear()); }
 }
 
-export class Database {
+export class Database extends EventTarget {
   constructor(idb) {
+    super();
     this.idb = idb;
+    /** When a write last failed for want of space (QuotaExceededError), or null. Emits "storage". */
+    this.quotaErrorAt = null;
     // Another tab upgrading or deleting this database: let it, we reopen on next start.
     idb.onversionchange = () => idb.close();
   }
@@ -60,10 +63,28 @@ export class Database {
     } catch (error) {
       try { tx.abort(); } catch { /* already finished */ }
       finished.catch(() => {});
+      this.noteFailure(error);
       throw error;
     }
-    await finished;
+    await finished.catch((error) => {
+      this.noteFailure(error);
+      throw error;
+    });
     return result;
+  }
+
+  /** A write that did not fit tells the officer (sync-state.js), not only the code that tried. */
+  noteFailure(error) {
+    if (error?.name !== 'QuotaExceededError') return;
+    this.quotaErrorAt = Date.now();
+    this.dispatchEvent(new Event('storage'));
+  }
+
+  /** A large write (a photo) went through: there is room again. */
+  noteRoom() {
+    if (this.quotaErrorAt === null) return;
+    this.quotaErrorAt = null;
+    this.dispatchEvent(new Event('storage'));
   }
 
   get(store, key) { return this.tx(store, 'readonly', (s) => s[store].get(key)); }

@@ -68,6 +68,7 @@ export async function addPhoto(db, file) {
       uploaded: false,
       created_at: Date.now(),
     });
+    db.noteRoom(); // a photo fitted: storage is no longer full
   }
   return photo.sha;
 }

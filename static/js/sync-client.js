@@ -62,12 +62,7 @@ const CHUNK_MAX = 1024 * 1024;
 const CHUNK_TARGET_MS = 4000;
 /** Upload speed measured on the last ranges (bytes per ms); starts low, like a weak signal. */
 const link = { upRate: 8 };
-/**
- * While a range is on its way, the server is asked this often how many of its bytes it holds
- * (GET .../upload, a few hundred bytes): the officer's progress follows the bytes the server has,
- * within a range too, and a link gone silent mid-range shows within seconds (that question is
- * also the probe: no answer in PROBE_TIMEOUT_MS is an unreachable server).
- */
+/** While a range goes, the server is asked this often how much it holds: progress, and the probe. */
 export const RANGE_POLL_MS = 1200;
 /** A range whose bytes stop arriving this long while the server answers is stuck: given up on. */
 const RANGE_STUCK_MS = 10_000;
@@ -89,9 +84,8 @@ async function refuse(db, photo, error) {
 }
 
 /**
- * PUT one range, asking the server meanwhile how far it got (`onStored(n)`, n bytes of the photo
- * held). A question that gets no answer, or bytes that stop arriving, give the range up
- * (NetworkError): what arrived is kept by the server, and the next round goes on from there.
+ * PUT one range, asking the server meanwhile how far it got (`onStored(n)`). No answer, or bytes
+ * that stop arriving, give the range up (NetworkError); the next round goes on from what arrived.
  */
 async function putRange(api, photo, part, offset, total, onStored) {
   const range = new AbortController();

@@ -149,12 +149,15 @@ async def test_missing_or_unknown_tokens_are_401(client: httpx.AsyncClient, head
     response = await client.get("/api/me", headers=headers)
     assert response.status_code == 401
     assert response.json()["code"] == "unauthorized"
+    assert response.json()["reason"] in ("token_missing", "token_unknown")
 
 
 async def test_an_expired_token_is_401(client: httpx.AsyncClient, factory: Factory) -> None:
     user = await factory.user()
     token = await factory.token(user, expires_in=timedelta(seconds=-1))
-    assert (await client.get("/api/me", headers=bearer(token))).status_code == 401
+    response = await client.get("/api/me", headers=bearer(token))
+    assert response.status_code == 401
+    assert response.json()["reason"] == "token_expired"  # the officer only needs to log in again
 
 
 async def test_a_revoked_token_is_401(
@@ -165,7 +168,9 @@ async def test_a_revoked_token_is_401(
     device = await storage.device_by_token(token_hash(token))
     assert device is not None
     await storage.revoke_device(device.id, "2024-01-01T00:00:00.000Z")
-    assert (await client.get("/api/me", headers=bearer(token))).status_code == 401
+    response = await client.get("/api/me", headers=bearer(token))
+    assert response.status_code == 401
+    assert (response.json()["code"], response.json()["reason"]) == ("unauthorized", "token_revoked")
 
 
 # -- throttling -------------------------------------------------------------------------------------

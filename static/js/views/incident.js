@@ -7,6 +7,7 @@ import { h } from '../dom.js';
 import { warehouseOf } from '../context.js';
 import { INCIDENT_CATEGORIES, SEVERITIES, canHandleIncident, isOwnReport, isSupervisor } from '../domain.js';
 import { formatDateTime, t } from '../i18n.js';
+import { localErrorText } from '../error-text.js';
 import { agencyLabel, categoryLabel, personLabel, severityLabel } from '../labels.js';
 import { conflictsFor, getRecord } from '../records.js';
 import { pendingBadge, statusChip } from './warehouse.js';
@@ -29,7 +30,7 @@ export async function render(app, { warehouseId, id }) {
   const saver = autosaver(ctx.db, `incident:${id}`, (name, value) => mutate('patch', { [name]: value }, { coalesce: true }));
   if (editable) Object.assign(f, await saver.recover(f));
   const patch = (name, value, { debounce = false } = {}) =>
-    saver.change(name, value, { debounce }).catch((error) => app.toast(t('error.save', { message: error.message }), 'error'));
+    saver.change(name, value, { debounce }).catch((error) => app.toast(localErrorText(error), 'error'));
 
   const severity = choiceGroup({
     legend: t('field.incidents.severity'),

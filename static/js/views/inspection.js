@@ -18,6 +18,7 @@ import {
   missingRequired,
 } from '../domain.js';
 import { formatDateTime, formatNumber, formatTime, t } from '../i18n.js';
+import { localErrorText } from '../error-text.js';
 import { answerLabel, personLabel, shiftLabel } from '../labels.js';
 import { conflictsFor, getRecord, warehouseData } from '../records.js';
 import { pendingBadge, statusChip } from './warehouse.js';
@@ -74,7 +75,7 @@ export async function render(app, { warehouseId, id }) {
           saveState.textContent = t('inspection.saved', { time: formatTime(Date.now()) });
         }
       })
-      .catch((error) => app.toast(t('error.save', { message: error.message }), 'error'));
+      .catch((error) => app.toast(localErrorText(error), 'error'));
   }
 
   function markFinding(item) {

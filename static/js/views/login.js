@@ -4,6 +4,7 @@
 import { ApiError, createApi } from '../api.js';
 import { h, uniqueId } from '../dom.js';
 import { t } from '../i18n.js';
+import { serverErrorText } from '../error-text.js';
 import { clientIdFor } from '../session.js';
 
 function field(label, input) {
@@ -60,8 +61,8 @@ export async function render(app) {
         loggedInAt: Date.now(),
       });
     } catch (err) {
-      if (err instanceof ApiError && (err.status === 401 || err.status === 403)) error.textContent = t('login.bad_credentials');
-      else if (err instanceof ApiError) error.textContent = err.message;
+      if (err instanceof ApiError && err.code !== 'account_disabled' && (err.status === 401 || err.status === 403)) error.textContent = t('login.bad_credentials');
+      else if (err instanceof ApiError) error.textContent = serverErrorText(err.code);
       else error.textContent = t('login.network');
       error.hidden = false;
       submit.disabled = false;

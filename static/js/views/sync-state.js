@@ -13,7 +13,17 @@ const STORAGE_FULL_RATIO = 0.95;
 
 const kb = (bytes) => Math.round(bytes / 1024);
 
-async function storageFull() {
+/** The server's reason for a 401 (docs/sync-protocol.md) → the problem the officer is shown. */
+const SESSION_ENDS = { token_revoked: 'token_revoked', account_disabled: 'account_disabled' };
+/** Problems that do not stop syncing. */
+const NOT_BLOCKING = new Set(['clock_off', 'storage_full']);
+
+/** After a write that did not fit, storage counts as full this long unless a photo fits again. */
+const QUOTA_ERROR_SHOWN_MS = 10 * 60_000;
+
+/** Storage is full: a write did not fit (db.quotaErrorAt, until a photo fits), or nearly used up. */
+async function storageFull(db) {
+  if (db.quotaErrorAt !== null && Date.now() - db.quotaErrorAt < QUOTA_ERROR_SHOWN_MS) return true;
   try {
     const { usage, quota } = (await navigator.storage?.estimate?.()) ?? {};
     return Boolean(quota) && usage / quota > STORAGE_FULL_RATIO;
@@ -39,7 +49,7 @@ export async function describeSync(app) {
     ctx.db.get('meta', 'last_sync'),
     ctx.db.get('meta', OFFSET_KEY),
     ctx.db.getAll('photos'),
-    storageFull(),
+    storageFull(ctx.db),
   ]);
   const pending = entries.filter((e) => e.state === 'pending');
   const rejected = entries.filter((e) => e.state === 'rejected');
@@ -49,17 +59,21 @@ export async function describeSync(app) {
     .filter((photo) => photo && !photo.uploaded && !photo.refused);
 
   const problems = [];
-  if (app.sessionExpired) problems.push({ code: 'session_expired', short: t('status.session_expired'), advice: t('sync.session_expired') });
+  if (app.sessionExpired) {
+    const code = SESSION_ENDS[app.sessionEndReason] ?? 'session_expired';
+    problems.push({ code, short: t(`status.${code}`), advice: t(`sync.${code}`) });
+  }
   if (app.upgradeRequired) problems.push({ code: 'upgrade_required', short: t('status.upgrade_required'), advice: t('sync.upgrade_required') });
   if (clockIsOff(clockOffset)) problems.push({ code: 'clock_off', short: t('status.clock_off'), advice: null, offset: clockOffset });
-  if (full || sync.lastError?.name === 'QuotaExceededError') {
+  if (full) {
     problems.push({ code: 'storage_full', short: t('status.storage_full'), advice: t('sync.storage_full') });
   }
 
   const net = sync.reachability.state;
   const waiting = pending.length > 0 || waitingPhotos.length > 0;
   let state;
-  if (problems.some((p) => p.code !== 'clock_off')) state = 'attention';
+  // Storage full and a wrong date are told with what to do, but syncing goes on meanwhile.
+  if (problems.some((p) => !NOT_BLOCKING.has(p.code))) state = 'attention';
   else if (sync.syncing && net !== 'offline' && net !== 'unreachable') state = 'syncing';
   else if (net === 'offline' || net === 'unreachable') state = net;
   else if (sync.syncing) state = 'syncing';

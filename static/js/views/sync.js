@@ -28,7 +28,7 @@ function connectionFacts(s) {
         t('sync.photos_waiting_value', { count: s.photosWaiting, size: kb(s.photoBytesWaiting) })),
     ),
     problems.map((p) => h('p', { class: 'notice', dataset: { problem: p.code } }, p.advice,
-      p.code === 'session_expired' ? [' ', h('a', { href: '#/login' }, t('login.again_title'))] : null)),
+      p.code === 'session_expired' || p.code === 'token_revoked' ? [' ', h('a', { href: '#/login' }, t('login.again_title'))] : null)),
   ];
 }
 

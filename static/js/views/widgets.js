@@ -3,6 +3,7 @@
 
 import { h, uniqueId } from '../dom.js';
 import { formatDateTime, t } from '../i18n.js';
+import { localErrorText } from '../error-text.js';
 import { fieldLabel, personLabel, statusLabel, valueLabel } from '../labels.js';
 import { PhotoError, addPhoto, forgetPhoto, photoUrl } from '../photos.js';
 import { uuid7 } from '../uuid7.js';
@@ -58,7 +59,8 @@ function photoErrorText(error) {
     const mb = error.detail.size ? (error.detail.size / 1024 / 1024).toFixed(1) : '';
     return t(`photo.${error.code}`, { size: mb });
   }
-  return t('photo.photo_unreadable');
+  // Not the photo (decoding fails as a PhotoError): the phone could not keep it.
+  return localErrorText(error);
 }
 
 /**
@@ -143,7 +145,7 @@ export function photoPicker(ctx, { label, hashes = [], onAdd, onRemove, disabled
       await onRemove(sha, [...current]);
       await forgetPhoto(ctx.db, sha);
     } catch (err) {
-      error.textContent = t('error.save', { message: err.message });
+      error.textContent = localErrorText(err);
       error.hidden = false;
     }
   }
