@@ -13,7 +13,7 @@ import { SYNC_TAG, backgroundSync } from './js/background-sync.js';
 
 // A hash of the shell files (tests/browser/test_shell.py checks it and prints the new value):
 // any change to a shell file changes sw.js too, which is how browsers notice an update.
-const VERSION = '6e4e6a709d03';
+const VERSION = '3d983fdeb34b';
 const CACHE = `tigapilar-shell-${VERSION}`;
 
 const SHELL = [

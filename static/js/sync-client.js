@@ -8,11 +8,8 @@
 // probe forward. A round whose requests hang is watched: the officer sees within seconds that the
 // server does not answer, and a request stuck after the server answers again is given up on.
 //
-// Photos go up in ranges sized to the link (about CHUNK_TARGET_MS each); the server keeps what
-// arrived of each (server/uploads.py), so a dropped connection resends nothing it holds, and a
-// photo whose upload had started asks the server where to go on. While a range is on its way the
-// server is asked how much it holds (RANGE_POLL_MS): progress follows the bytes, and a link gone
-// silent mid-range shows within seconds.
+// Photos go up in ranges sized to the link; the server keeps what arrived (server/uploads.py) and
+// says how much it holds, also while a range goes (progress, and a silent link shows in seconds).
 //
 // Safety rules:
 // - No network request inside an IndexedDB transaction: read, let the transaction commit, send,
@@ -95,7 +92,6 @@ async function putRange(api, photo, part, offset, total, onStored) {
     let movedAt = Date.now();
     let next = Date.now() + RANGE_POLL_MS;
     while (polling) {
-      // Asked every RANGE_POLL_MS from one question's start to the next (a slow answer eats into the wait).
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - Date.now())));
       if (!polling) return;
       next = Date.now() + RANGE_POLL_MS;
@@ -103,7 +99,6 @@ async function putRange(api, photo, part, offset, total, onStored) {
       try {
         status = await api.uploadStatus(photo.sha, { timeout: PROBE_TIMEOUT_MS, signal: range.signal });
       } catch (error) {
-        // No answer (reachability has been told): this range waits on a dead link.
         if (polling && error instanceof NetworkError) range.abort();
         return;
       }

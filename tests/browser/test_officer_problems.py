@@ -55,7 +55,7 @@ async def test_a_phone_whose_access_an_admin_revoked_says_so_and_what_to_do(open
     await status.click()
     notice = page.locator(".notice[data-problem=token_revoked]")
     await expect(notice).to_contain_text("Akses ponsel ini ke server dicabut")
-    await expect(notice).to_contain_text("hubungi admin atau Perwira Pengendali Posko")
+    await expect(notice).to_contain_text("Masuk lagi untuk mengirimnya, atau hubungi admin")
     await expect(notice.get_by_role("link", name="Masuk lagi")).to_be_visible()
     await sync_now_answers(page, "Belum berhasil: ada masalah yang perlu Anda atasi")
     assert not RAW_ERRORS.search(await shown_text(page)), await shown_text(page)

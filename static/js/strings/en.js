@@ -277,7 +277,7 @@ export default {
   'sync.pending': 'Waiting to be sent',
   'sync.now': 'Sync now',
   'sync.session_expired': 'Your session expired. Your data is safe on the phone; log in again to send it.',
-  'sync.token_revoked': "This phone's access to the server was revoked (by an admin, or the password was changed). Unsent data is safe on the phone. Log in again to send it; if you cannot, contact the admin or the Perwira Pengendali Posko.",
+  'sync.token_revoked': "This phone's access to the server was revoked (by an admin, or the password was changed). Unsent data is safe on the phone. Log in again to send it, or contact the admin.",
   'sync.account_disabled': 'Your account was disabled. Unsent data is safe on the phone: do not log out; contact the admin or the Perwira Pengendali Posko.',
   'sync.upgrade_required': 'The server needs a newer version of the app. Reload the app when there is signal; your data stays on the phone.',
   'sync.clock_ahead': "This phone's clock is {amount} ahead of the server. Records use the server's time; set the right date and time in the phone's settings.",

@@ -290,7 +290,7 @@ export default {
   'sync.pending': 'Menunggu dikirim',
   'sync.now': 'Sinkronkan sekarang',
   'sync.session_expired': 'Sesi Anda berakhir. Data tetap aman di ponsel; masuk lagi untuk mengirimnya.',
-  'sync.token_revoked': 'Akses ponsel ini ke server dicabut (oleh admin, atau kata sandi diganti). Data yang belum terkirim aman di ponsel. Masuk lagi untuk mengirimnya; bila tidak bisa, hubungi admin atau Perwira Pengendali Posko.',
+  'sync.token_revoked': 'Akses ponsel ini ke server dicabut (oleh admin, atau kata sandi diganti). Data yang belum terkirim aman di ponsel. Masuk lagi untuk mengirimnya, atau hubungi admin.',
   'sync.account_disabled': 'Akun Anda dinonaktifkan. Data yang belum terkirim aman di ponsel: jangan keluar; hubungi admin atau Perwira Pengendali Posko.',
   'sync.upgrade_required': 'Server memerlukan versi aplikasi yang lebih baru. Muat ulang aplikasi saat ada sinyal; data Anda tetap tersimpan.',
   'sync.clock_ahead': 'Jam di ponsel ini {amount} lebih cepat dari server. Waktu catatan memakai jam server; betulkan tanggal dan jam di pengaturan ponsel.',
