@@ -11,6 +11,8 @@ drops them after N bytes up. `navigator.onLine` says online throughout, as on a 
   the last edit, so that wait is in the lie-fi figure; a refused connection shows on the first
   request the app makes, whatever it is for); "back" starts with an edit waiting on a dead link
   and ends when the bar says "Daring" again, with nothing announced by the browser.
+- Silent mid-photo: over 2G, the link black-holed 0.3 s after a photo range starts; time until
+  the status bar says the server does not answer.
 - Drop mid-photo: two photos of an incident over 2G, the connection cut 85 % into the first. Bytes
   the phone sent beyond the photos' own bytes, with and without the drop: the difference is what
   the drop cost. A restart from zero would have sent the 85 % again.
@@ -22,6 +24,7 @@ drops them after N bytes up. `navigator.onLine` says online throughout, as on a 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shutil
 import time
 from typing import Any
@@ -96,8 +99,55 @@ async def reachability(browser: Any, server: Server, rounds: int) -> dict[str, l
     return times
 
 
-async def drop_cost(browser: Any, server: Server, drop: bool) -> tuple[int, int, int, float]:
-    """(bytes up beyond the photos, first photo's size, all photos' size, seconds to synced)."""
+PROGRESS_TIMES = """() => {
+  // When the bar's photo progress changed, as it is drawn (ms since the page's start).
+  window.__progressAt = [];
+  const bar = document.getElementById('status-bar');
+  let last = null;
+  new MutationObserver(() => {
+    const text = bar.querySelector('.status-syncing')?.textContent ?? null;
+    if (text && text !== last && / foto · /.test(text)) window.__progressAt.push(performance.now());
+    last = text;
+  }).observe(bar, { childList: true, subtree: true, characterData: true });
+}"""
+
+
+async def silent_mid_photo(browser: Any, server: Server, rounds: int) -> list[float]:
+    """Seconds from the link going silent 0.3 s into a photo range until the bar says the server
+    does not answer (the range gives no sign of life until its answer)."""
+    from tests.browser.helpers import login, wait_synced
+    from tests.browser.test_slow_link import report_with_photos
+
+    app = await _phone(browser, server, "silent")
+    times = []
+    try:
+        await login(app, "slamet")
+        page = app.page
+        ranges: list[str] = []
+        page.on("request", lambda r: ranges.append(r.url) if r.method == "PUT" else None)
+        for i in range(rounds):
+            app.link.refuse()
+            await report_with_photos(page, [71 + i])
+            app.link.shape(**TWO_G)
+            ranges.clear()
+            app.link.restore()
+            while not ranges:
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)
+            app.link.black_hole()
+            times.append(await _until_text(page, NET, "Server tidak menjawab"))
+            app.link.restore()
+            await wait_synced(page, timeout=300_000)
+            app.link.shape()
+        return times
+    finally:
+        await app.context.close()
+        app.link.close()
+
+
+async def drop_cost(browser: Any, server: Server, drop: bool) -> tuple[int, int, int, float, float]:
+    """(bytes up beyond the photos, first photo's size, all photos' size, seconds to synced, the
+    longest wait in seconds between two changes of the bar's photo progress)."""
     from tests.browser.helpers import login, sync_state, wait_synced
     from tests.browser.test_slow_link import PHONE_PHOTOS, report_with_photos
 
@@ -113,13 +163,16 @@ async def drop_cost(browser: Any, server: Server, drop: bool) -> tuple[int, int,
         if drop:
             app.link.drop_after(up_bytes=int(first * 0.85))
         before = app.link.up.bytes
+        await page.evaluate(PROGRESS_TIMES)
         t0 = time.perf_counter()
         app.link.restore()
         await wait_synced(page, timeout=300_000)
         while (await sync_state(page))["unanswered"]:
             await asyncio.sleep(0.1)
         took = time.perf_counter() - t0
-        return app.link.up.bytes - before - total, first, total, took
+        changes = await page.evaluate("window.__progressAt")
+        gap = max((b - a for a, b in itertools.pairwise(changes)), default=0) / 1000
+        return app.link.up.bytes - before - total, first, total, took, gap
     finally:
         await app.context.close()
         app.link.close()
@@ -217,6 +270,7 @@ async def run(ctx: Context) -> Section:
         try:
             with fresh("reach") as server:
                 times = await reachability(browser, server, rounds)
+                silent = await silent_mid_photo(browser, server, rounds)
                 with_drop = await drop_cost(browser, server, drop=True)
                 without = await drop_cost(browser, server, drop=False)
             with fresh("inspection") as server:
@@ -249,8 +303,18 @@ async def run(ctx: Context) -> Section:
         section.add(
             label, f"{fmt_ms(median(values))} (max {fmt_ms(max(values))})", f"{note}; {rounds} rounds"
         )
-    extra_drop, first, total, _ = with_drop
+    section.add(
+        "link goes silent 0.3 s into a photo range (2G) → bar says server not answering",
+        f"{fmt_ms(median(silent))} (max {fmt_ms(max(silent))})",
+        f"the range's progress question every 1.2 s gets no answer in 2.5 s; {rounds} rounds",
+    )
+    extra_drop, first, total, _, _ = with_drop
     extra_plain = without[0]
+    section.add(
+        "longest wait between two progress changes, 2 photos over 2G",
+        fmt_ms(without[4] * 1000),
+        "the bar follows the bytes the server holds, inside a range too",
+    )
     section.add(
         "bytes up beyond the photos, 2 photos over 2G, no drop",
         fmt_bytes(extra_plain),

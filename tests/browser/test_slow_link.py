@@ -162,6 +162,11 @@ async def test_2g_link_silent_mid_photo_shows_within_5_seconds_and_resumes(open_
 
     app.link.restore()
     await expect(status.locator(".status-net")).to_have_text("Daring", timeout=10_000)
+    # "Sinkronkan sekarang" while the photo goes on: it answers at once, and when the round ends.
+    await status.click()
+    await page.locator("#sync-now").click()
+    await expect(page.locator("#sync-result")).to_have_attribute("data-outcome", re.compile("trying|ok"))
+    await expect(page.locator("#sync-result")).to_contain_text("Berhasil: semua terkirim", timeout=120_000)
     await wait_synced(page, timeout=120_000)
     with server.api("slamet") as api:
         body = api.get(f"/api/attachments/{sha}").content
