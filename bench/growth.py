@@ -184,8 +184,7 @@ async def run(ctx: Context) -> Section:
         async with storage.write() as tx:
             found = await tx.records([rid for rid, _ in targets.ids])
         targets.ids = [(rid, found[rid].revision) for rid, _ in targets.ids if rid in found]
-        async with storage.write() as tx:
-            cursor = await tx.revision()
+        cursor = (await storage.live_cursors(phone.warehouses))[phone.warehouses[0]]
         await storage.close()
         rate = (size - have) / took
         ctx.log(f"growth: {size:,} records (+{size - have:,} in {took:.1f}s, {rate:,.0f}/s)")

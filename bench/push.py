@@ -40,19 +40,10 @@ from bench.world import (
     patch_fields,
     uuid7,
 )
+from server.storage.rows import STATE_COLUMNS, Held, held_from_row
 from server.storage.sqlite import SqliteStorage
 from server.storage.sqlite.storage import WAL_SAFETY_PAGES
-
-try:
-    from server.storage.sqlite.sync_tx import commit_statements
-except ImportError:  # pragma: no cover - an older checkout, for before/after figures
-    commit_statements = None  # type: ignore[assignment]
-from sync.audit import GENESIS
-
-try:
-    from server.storage.rows import HEAD_QUERY, head_from_row
-except ImportError:  # pragma: no cover - a checkout whose audit ids were not hashed (GENESIS heads)
-    HEAD_QUERY, head_from_row = None, None  # type: ignore[assignment]
+from server.storage.sqlite.sync_tx import commit_statements
 from sync.clock import HybridClock
 from sync.engine import SyncEngine
 from sync.messages import PushRequest, PushResponse
@@ -109,32 +100,17 @@ class CapturingStore:
 
 
 def effect_rows(
-    effects: BatchEffects, head: Any = GENESIS
-) -> tuple[list[tuple[str, list[tuple[Any, ...]]]], Any]:
-    """Every statement and its rows, exactly as SqliteWriteTx.commit writes them after the audit
-    chain's `head`, and the head after them (audit ids follow the head: batches chain on)."""
-    if commit_statements is not None:
-        return commit_statements(effects, head)
-    from server.storage.sqlite import sync_tx as t  # a checkout older than commit_statements
-
-    outcomes = [
-        (o.client_id, o.seq, o.user_id, o.warehouse_id, o.collection, o.record_id, o.op, o.result.status,
-         o.result.revision, t.text(o.result), o.mutation, o.at)
-        for o in effects.outcomes
-    ]  # fmt: skip
-    client = "INSERT INTO client_state (client_id, user_id, last_seq, updated_at) VALUES (?, ?, ?, ?)"
-    client += " ON CONFLICT (client_id) DO UPDATE SET user_id = excluded.user_id,"
-    client += " last_seq = max(last_seq, excluded.last_seq), updated_at = excluded.updated_at"
-    digest = "INSERT INTO digests (warehouse_id, count, checksum) VALUES (?, ?, ?) ON CONFLICT (warehouse_id)"
-    digest += " DO UPDATE SET count = excluded.count, checksum = excluded.checksum"
-    return [
-        (t._UPSERT_RECORD, [t.record_row(r) for r in effects.records]),
-        (t._INSERT_OUTCOME, outcomes),
-        (client, [(effects.client_id, effects.user_id, effects.last_seq, effects.outcomes[-1].at)]),
-        (digest, [(w, d.count, d.checksum) for w, d in effects.digests.items()]),
-        ("UPDATE sync_meta SET revision = max(revision, ?) WHERE id = 1", [(effects.revision,)]),
-        (t._INSERT_AUDIT, t.audit_rows(effects.audit, GENESIS)[0]),
-    ], head
+    effects: BatchEffects, held: dict[str, Held]
+) -> tuple[list[tuple[str, list[tuple[Any, ...]]]], dict[str, Held]]:
+    """Every statement and its rows, exactly as SqliteWriteTx.commit writes them after the state
+    `held` of the warehouses and chains (warehouse_state), and that state after them (revisions
+    and audit ids follow it: batches chain on)."""
+    statements, heads = commit_statements(effects, held)
+    after = dict(held)
+    for w in effects.revisions.keys() | heads.keys():
+        was = held.get(w, Held())
+        after[w] = Held(max(was.revision, effects.revisions.get(w, 0)), was.horizon, heads.get(w, was.head))
+    return statements, after
 
 
 def build(ctx: Context, phones: list[Phone], targets: list[tuple[str, int]]) -> list[Scenario]:
@@ -254,11 +230,11 @@ async def run(ctx: Context) -> Section:
     for pragma in ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON", "temp_store = MEMORY",
                    f"wal_autocheckpoint = {WAL_SAFETY_PAGES}"):  # fmt: skip
         conn.execute(f"PRAGMA {pragma}")
-    head = head_from_row(conn.execute(HEAD_QUERY).fetchone()) if head_from_row is not None else GENESIS
+    held = dict(held_from_row(row) for row in conn.execute(f"SELECT {STATE_COLUMNS} FROM warehouse_state"))
     for sc in scenarios:
         batches = []
         for e in sc.effects:
-            statements, head = effect_rows(e, head)
+            statements, held = effect_rows(e, held)
             batches.append(statements)
         for statements in batches:
             t0 = time.perf_counter()

@@ -151,9 +151,10 @@ async def prepare(storage: Storage, ctx: Context) -> tuple[list[StormPhone], dic
     await bulk_write(storage, (r for _, r in records))
     for client_id, r in records:
         own[client_id].append((r.id, r.revision))
-    async with storage.write() as tx:  # read only: ends without commit
-        cursor = await tx.revision()
-    return [StormPhone(phone=p, cursor=cursor, own=own[p.client_id]) for p in phones], {
+    # Revisions are counted per warehouse: each phone is caught up with its own.
+    cursors = await storage.live_cursors(sorted({w for p in phones for w in p.warehouses}))
+    cursor = max(cursors.values(), default=0)
+    return [StormPhone(phone=p, cursor=cursors[p.warehouses[0]], own=own[p.client_id]) for p in phones], {
         "wids": wids,
         "shared": shared,
         "cursor": cursor,

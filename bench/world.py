@@ -279,8 +279,9 @@ async def bulk_write(
 ) -> int:
     """Write records through write()/commit(BatchEffects) in big transactions, keeping digests right.
 
-    Records must come with revision 0; they get the next revisions in order. `previous` maps the id
-    of a record being rewritten to its current revision (for the digest). Returns the last revision.
+    Records must come with revision 0; each gets the next revision of its warehouse, in order.
+    `previous` maps the id of a record being rewritten to its current revision (for the digest).
+    Returns the highest revision handed out (in any warehouse).
     """
     previous = previous or {}
     it = iter(records)
@@ -290,11 +291,12 @@ async def bulk_write(
         if not chunk:
             return last
         async with storage.write() as tx:
-            revision = await tx.revision()
             touched = sorted({r.warehouse_id for r in chunk})
+            revisions = await tx.revisions(touched)
             digests: dict[str, Digest] = await tx.digests(touched)
             for record in chunk:
-                revision += 1
+                revision = revisions[record.warehouse_id] + 1
+                revisions[record.warehouse_id] = revision
                 _set_revision(record, revision)
                 old = previous.pop(record.id, None)
                 digests[record.warehouse_id] = digests_.update(
@@ -307,7 +309,7 @@ async def bulk_write(
                     client_id="",
                     user_id="",
                     last_seq=0,
-                    revision=revision,
+                    revisions=revisions,
                     records=chunk,
                     outcomes=[],
                     digests=digests,
@@ -315,7 +317,7 @@ async def bulk_write(
                     attachment_refs=[],
                 )
             )
-            last = revision
+            last = max(last, *revisions.values())
 
 
 def _set_revision(record: Record, revision: int) -> None:

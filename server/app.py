@@ -29,7 +29,7 @@ from server.api.alerts import AlertAdminController, PushController
 from server.api.attachments import AttachmentController
 from server.api.exports import export_csv
 from server.api.health import healthz
-from server.api.live import live
+from server.api.live import live, live_resume
 from server.api.reference import ReferenceController
 from server.api.report_pdf import ReportPdfController
 from server.api.roster import RosterController
@@ -67,6 +67,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     PushController,
     export_csv,
     live,
+    live_resume,
 ]
 
 KiB = 1024

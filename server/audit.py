@@ -1,14 +1,18 @@
-"""Checking the stored audit log.
+"""Checking the stored audit log: every chain, their heads and the root over them.
 
-Walked in id order, batch by batch so a long log is never held in memory at once, every entry
-must keep the rules of sync.audit.Walk (links and hashes, formats never going back, a format-2
-entry's id being the one hashed and following the previous one, its time not going back), and its
-row's columns (kind, actor, detail...) must still encode to exactly the hashed content, so an
-in-place edit of a column is caught too.
+The log is one hash chain per warehouse plus the system chain (sync.audit). Each chain is walked in
+id order, batch by batch so a long log is never held in memory at once: every entry must keep the
+rules of sync.audit.Walk (links and hashes, formats never going back, a numbered entry's id being
+the one hashed and following the previous one, its time not going back, a format-3 entry naming its
+chain), and its row's columns (kind, actor, detail...) must still encode to exactly the hashed
+content, so an in-place edit of a column is caught too. The head each chain's state records
+(warehouse_state, what pushes append after and checkpoints sign) must be the entry the walk ends
+at: a chain cut short behind its state's back is caught here, one cut short together with its state
+by a signed checkpoint (server/checkpoints.py).
 
-A head published earlier (the `X-Audit-Head` of an export, `tigapilar audit head`, a signed
-checkpoint) is checked with `want`: the log must still hold that entry with that hash, which
-catches the newest entries being removed (the chain alone cannot show that).
+A head published earlier (the `X-Audit-Head` of a berita acara or an export, `tigapilar audit
+head`, a signed checkpoint) is checked with `want`: the log must still hold that entry of that chain
+with that hash, which catches the newest entries being removed (the chain alone cannot show that).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from server.storage import Storage
-from sync.audit import GENESIS, Walk, content_of
+from sync.audit import GENESIS, SYSTEM_CHAIN, Head, Walk, content_of, merkle_root
 
 
 @dataclass
@@ -25,13 +29,12 @@ class AuditReport:
     count: int = 0
     """Entries checked (up to and including the first broken one)."""
     first_broken: int | None = None
+    broken_chain: str | None = None
     reason: str = ""
-    head: str = GENESIS
-    """Hash of the last good entry."""
-    head_id: int = 0
-    head_at: str = ""
-    hashes: dict[int, str] = field(default_factory=dict)
-    """Hash of each entry asked for in `want` that the verified part of the log holds."""
+    heads: dict[str, Head] = field(default_factory=dict)
+    """Each chain's last good entry."""
+    hashes: dict[tuple[str, int], str] = field(default_factory=dict)
+    """Hash of each (chain, entry id) asked for in `want` that the verified part of the log holds."""
     formats: dict[int, int] = field(default_factory=dict)
     """How many entries of each hash format."""
     legacy_time_steps_back: int = 0
@@ -41,22 +44,77 @@ class AuditReport:
     def ok(self) -> bool:
         return self.first_broken is None
 
+    @property
+    def system(self) -> Head:
+        return self.heads.get(SYSTEM_CHAIN, Head())
 
-async def verify_log(storage: Storage, *, batch: int = 5000, want: Collection[int] = ()) -> AuditReport:
+    @property
+    def head(self) -> str:
+        """Hash of the system chain's head (GENESIS when empty)."""
+        return self.system.hash if self.system.id else GENESIS
+
+    @property
+    def head_id(self) -> int:
+        return self.system.id
+
+    @property
+    def root(self) -> str:
+        """The Merkle root over every chain's head (sync.audit.merkle_root)."""
+        return merkle_root({c: (h.id, h.hash) for c, h in self.heads.items() if h.id})
+
+    def where(self) -> str:
+        """Where the log breaks, for messages."""
+        if self.broken_chain is None:
+            return ""
+        chain = "the system chain" if self.broken_chain == SYSTEM_CHAIN else f"chain {self.broken_chain}"
+        return f"entry {self.first_broken} of {chain}"
+
+
+async def verify_log(
+    storage: Storage, *, batch: int = 5000, want: Collection[tuple[str, int]] = ()
+) -> AuditReport:
     report = AuditReport()
     wanted = set(want)
-    walk = Walk()
-    async for row in storage.audit_rows(batch=batch):
-        report.count += 1
-        reason = walk.step(row.id, row.content, row.prev_hash, row.hash)
-        if reason is None and content_of(row.id, row.entry, walk.format) != row.content:
-            reason = "columns differ from the hashed content"
-        if reason is not None:
-            report.first_broken, report.reason = row.id, reason
-            break
-        report.head, report.head_id, report.head_at = row.hash, row.id, walk.head.at
-        report.formats[walk.format] = report.formats.get(walk.format, 0) + 1
-        if row.id in wanted:
-            report.hashes[row.id] = row.hash
-    report.legacy_time_steps_back = walk.legacy_time_steps_back
+    before = await storage.audit_heads()
+    seen: dict[str, str] = {}
+    """Hash of each chain's entry that its state recorded as head when the walk began."""
+    chains = sorted(set(await storage.audit_chains()) | before.keys())
+    for chain in chains:
+        walk = Walk(chain)
+        start = before.get(chain, (0, GENESIS))
+        async for row in storage.audit_rows(chain, batch=batch):
+            report.count += 1
+            reason = walk.step(row.id, row.content, row.prev_hash, row.hash)
+            if reason is None and content_of(row.id, row.entry, walk.format) != row.content:
+                reason = "columns differ from the hashed content"
+            if reason is not None:
+                report.first_broken, report.broken_chain, report.reason = row.id, chain, reason
+                break
+            report.formats[walk.format] = report.formats.get(walk.format, 0) + 1
+            if row.id == start[0]:
+                seen[chain] = row.hash
+            if (chain, row.id) in wanted:
+                report.hashes[(chain, row.id)] = row.hash
+        report.legacy_time_steps_back += walk.legacy_time_steps_back
+        report.heads[chain] = walk.head
+        if not report.ok:
+            return report
+    # A server still running appends meanwhile: each chain must end between the head its state
+    # recorded before the walk and the one it records now, and hold both.
+    after = await storage.audit_heads()
+    for chain in chains:
+        head = report.heads[chain]
+        low, high = before.get(chain, (0, GENESIS)), after.get(chain, (0, GENESIS))
+        problem = None
+        if head.id < low[0] or (low[0] and seen.get(chain) != low[1]):
+            problem = (
+                f"the chain ends at entry {head.id} but its state records head {low[0]} (entries removed?)"
+            )
+        elif head.id > high[0]:
+            problem = f"entries after the head its state records ({high[0]}) (inserted behind its back?)"
+        elif head.id == high[0] and (head.hash if head.id else GENESIS) != high[1]:
+            problem = f"its head {head.id} has another hash than its state records (rewritten?)"
+        if problem is not None:
+            report.first_broken, report.broken_chain, report.reason = head.id, chain, problem
+            return report
     return report

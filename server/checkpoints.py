@@ -15,8 +15,13 @@ database (with the KPU secretary, say) and appends one JSON line to a checkpoint
   fails at the first checkpoint it contradicts).
 
 Formats: 1, the first checkpoints (not chained), accepted only before the first chained one; 2,
-chained. What a checkpoint signs is a log head (id, hash); a log made of several chains can sign
-their root the same way in a later format.
+chained, of the one chain the log had (now the system chain's beginning); 3, chained, of the log
+split into one chain per warehouse plus the system chain: it signs the Merkle root over every
+chain's head (sync.audit.merkle_root) and how many chains it covers. The heads themselves are kept
+in the database (`audit_roots`, written by `audit checkpoint`): `audit verify` recomputes the signed
+root from them and checks that the log still holds every one, and `audit prove` turns them into an
+inclusion proof for one warehouse's chain head (a berita acara's) that anyone can check offline
+with the public key (`check_proof`).
 
 Needs the `cryptography` package (pip install 'tigapilar[signing]').
 """
@@ -31,12 +36,23 @@ from typing import Any
 
 import msgspec
 
-from sync.audit import GENESIS, canonical
+from sync.audit import (
+    GENESIS,
+    SYSTEM_CHAIN,
+    PathStep,
+    canonical,
+    chain,
+    inclusion_path,
+    merkle_root,
+    root_from_path,
+)
 
 DOMAIN = b"tigapilar-audit-checkpoint-v1\n"
 """Signed bytes start with this, so a checkpoint signature can never be replayed as anything else."""
 DOMAIN_V2 = b"tigapilar-audit-checkpoint-v2\n"
-FORMAT = 2
+DOMAIN_V3 = b"tigapilar-audit-checkpoint-v3\n"
+FORMAT = 3
+FORMATS = (1, 2, 3)
 
 
 class CheckpointError(Exception):
@@ -45,8 +61,13 @@ class CheckpointError(Exception):
 
 class Checkpoint(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     format: int = 1
-    id: int
-    hash: str
+    id: int = 0
+    """Formats 1 and 2: the checkpointed entry of the (then single) chain."""
+    hash: str = ""
+    root: str = ""
+    """Format 3: the Merkle root over every chain's head."""
+    chains: int = 0
+    """Format 3: how many chains the root covers."""
     at: str
     prev: str = ""
     """Digest of the previous checkpoint's signed bytes (GENESIS for the first); format 2."""
@@ -56,6 +77,16 @@ class Checkpoint(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
 
     def message(self) -> bytes:
         """The bytes the signature covers."""
+        if self.format >= 3:
+            return DOMAIN_V3 + canonical(
+                {
+                    "format": self.format,
+                    "root": self.root,
+                    "chains": self.chains,
+                    "at": self.at,
+                    "prev": self.prev,
+                }
+            )
         return _message(self.format, self.id, self.hash, self.at, self.prev)
 
     def digest(self) -> str:
@@ -126,17 +157,17 @@ def public_key(value: str) -> Any:
         raise CheckpointError(f"not an Ed25519 public key: {value}") from exc
 
 
-def sign(key_path: Path, entry_id: int, entry_hash: str, at: str, prev: str = GENESIS) -> Checkpoint:
-    """A checkpoint of the log head (entry_id, entry_hash), chained after the checkpoint whose
-    digest is `prev`."""
+def sign(key_path: Path, heads: dict[str, tuple[int, str]], at: str, prev: str = GENESIS) -> Checkpoint:
+    """A checkpoint of the root over these chain heads (chain -> (id, hash)), chained after the
+    checkpoint whose digest is `prev`."""
     from cryptography.hazmat.primitives import serialization
 
     key = _private_key(key_path)
     public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
-    signature = key.sign(_message(FORMAT, entry_id, entry_hash, at, prev)).hex()
-    return Checkpoint(
-        format=FORMAT, id=entry_id, hash=entry_hash, at=at, prev=prev, key=public, signature=signature
+    unsigned = Checkpoint(
+        format=FORMAT, root=merkle_root(heads), chains=len(heads), at=at, prev=prev, key=public, signature=""
     )
+    return msgspec.structs.replace(unsigned, signature=key.sign(unsigned.message()).hex())
 
 
 def append(path: Path, checkpoint: Checkpoint) -> None:
@@ -180,7 +211,7 @@ def chain_problem(marks: list[Checkpoint]) -> str | None:
     """Why these checkpoints are not one chain in order, or None."""
     prev, chained = GENESIS, False
     for n, mark in enumerate(marks, 1):
-        if mark.format not in (1, FORMAT):
+        if mark.format not in FORMATS:
             return f"checkpoint {n} is of unknown format {mark.format}"
         if mark.format == 1:
             if chained:
@@ -189,7 +220,10 @@ def chain_problem(marks: list[Checkpoint]) -> str | None:
             return f"checkpoint {n} (of entry {mark.id}) is not chained to the one before it"
         else:
             chained = True
-        if n > 1 and (mark.id < marks[n - 2].id or mark.at < marks[n - 2].at):
+        before = marks[n - 2] if n > 1 else None
+        if before is not None and before.format >= 3 and mark.format < 3:
+            return f"checkpoint {n} is of format {mark.format}, after a checkpoint of format 3"
+        if before is not None and (mark.at < before.at or (mark.format < 3 and mark.id < before.id)):
             return f"checkpoint {n} (of entry {mark.id}) goes back from the one before it"
         prev = mark.digest()
     return None
@@ -201,19 +235,129 @@ class CheckpointProblem:
     reason: str
 
 
-def check(checkpoints: list[Checkpoint], key: Any, hashes: dict[int, str]) -> CheckpointProblem | None:
-    """The first checkpoint that is not signed by `key` or that the log contradicts (`hashes`: the
-    verified log's hash of each checkpointed id it holds), or None."""
+def verify_signature(checkpoint: Checkpoint, key: Any) -> bool:
     from cryptography.exceptions import InvalidSignature
 
+    try:
+        key.verify(bytes.fromhex(checkpoint.signature), checkpoint.message())
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def wanted(
+    checkpoints: list[Checkpoint], roots: dict[str, dict[str, tuple[int, str]]]
+) -> set[tuple[str, int]]:
+    """Every (chain, entry id) the checkpoints name: what `check` needs the log's hashes of."""
+    want = {(SYSTEM_CHAIN, m.id) for m in checkpoints if m.format < 3}
+    for mark in checkpoints:
+        want.update((chain, head[0]) for chain, head in roots.get(mark.root, {}).items())
+    return want
+
+
+def check(
+    checkpoints: list[Checkpoint],
+    key: Any,
+    hashes: dict[tuple[str, int], str],
+    roots: dict[str, dict[str, tuple[int, str]]] | None = None,
+) -> CheckpointProblem | None:
+    """The first checkpoint that is not signed by `key` or that the log contradicts (`hashes`: the
+    verified log's hash of each (chain, id) of `wanted()` it holds; `roots`: the heads kept for each
+    format-3 root), or None."""
     for checkpoint in checkpoints:
-        try:
-            key.verify(bytes.fromhex(checkpoint.signature), checkpoint.message())
-        except (InvalidSignature, ValueError):
+        if not verify_signature(checkpoint, key):
             return CheckpointProblem(checkpoint, "signature does not verify with the given public key")
-        found = hashes.get(checkpoint.id)
+        if checkpoint.format >= 3:
+            problem = _root_problem(checkpoint, (roots or {}).get(checkpoint.root), hashes)
+            if problem is not None:
+                return CheckpointProblem(checkpoint, problem)
+            continue
+        found = hashes.get((SYSTEM_CHAIN, checkpoint.id))
         if found is None:
             return CheckpointProblem(checkpoint, f"the log no longer has entry {checkpoint.id} (truncated?)")
         if found != checkpoint.hash:
             return CheckpointProblem(checkpoint, f"entry {checkpoint.id} has another hash now (rewritten?)")
+    return None
+
+
+def _root_problem(
+    checkpoint: Checkpoint, heads: dict[str, tuple[int, str]] | None, hashes: dict[tuple[str, int], str]
+) -> str | None:
+    if heads is None:
+        return f"the database keeps no heads for root {checkpoint.root} (audit_roots row removed?)"
+    if len(heads) != checkpoint.chains or merkle_root(heads) != checkpoint.root:
+        return "the heads kept for it do not make the signed root (rewritten?)"
+    for name, (entry_id, entry_hash) in sorted(heads.items()):
+        found = hashes.get((name, entry_id))
+        label = "the system chain" if name == SYSTEM_CHAIN else f"chain {name}"
+        if found is None:
+            return f"the log no longer has entry {entry_id} of {label} (truncated?)"
+        if found != entry_hash:
+            return f"entry {entry_id} of {label} has another hash now (rewritten?)"
+    return None
+
+
+# ----------------------------------------------------------------- inclusion proofs
+
+
+class Link(msgspec.Struct, array_like=True, frozen=True):
+    """One entry of a chain, as a proof carries it: its id and hashed content (base64)."""
+
+    id: int
+    content: bytes
+
+
+class Proof(msgspec.Struct, kw_only=True, frozen=True):
+    """That an entry of one warehouse's chain (a berita acara's head) is under a signed root: the
+    entries that lead from it to the head the checkpoint covers, then the Merkle path from that
+    head's leaf to the root."""
+
+    format: int = 1
+    chain: str
+    entry_id: int
+    entry_hash: str
+    links: list[Link]
+    """Entries entry_id + 1 ... head_id of the chain (empty when the entry is the head)."""
+    head_id: int
+    head_hash: str
+    path: list[PathStep]
+    checkpoint: Checkpoint
+
+
+def prove(
+    checkpoint: Checkpoint,
+    heads: dict[str, tuple[int, str]],
+    name: str,
+    entry: tuple[int, str],
+    links: list[Link],
+) -> Proof:
+    head_id, head_hash = heads[name]
+    return Proof(
+        chain=name,
+        entry_id=entry[0],
+        entry_hash=entry[1],
+        links=links,
+        head_id=head_id,
+        head_hash=head_hash,
+        path=inclusion_path(heads, name),
+        checkpoint=checkpoint,
+    )
+
+
+def check_proof(proof: Proof, key: Any) -> str | None:
+    """Why the proof fails, or None: the checkpoint is signed by `key`, the links chain the entry's
+    hash to the head's, and the path leads from the head's leaf to the signed root."""
+    if proof.checkpoint.format < 3:
+        return "the checkpoint is not of a root over chains (format 3)"
+    if not verify_signature(proof.checkpoint, key):
+        return "the checkpoint's signature does not verify with the given public key"
+    running, at = proof.entry_hash, proof.entry_id
+    for link in proof.links:
+        if link.id != at + 1:
+            return f"link {link.id} does not follow entry {at}"
+        running, at = chain(running, link.content), link.id
+    if (at, running) != (proof.head_id, proof.head_hash):
+        return "the links do not lead from the entry to the checkpointed head"
+    if root_from_path(proof.chain, proof.head_id, proof.head_hash, proof.path) != proof.checkpoint.root:
+        return "the path does not lead from the head to the signed root"
     return None

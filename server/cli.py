@@ -8,8 +8,9 @@
     tigapilar restore BACKUP [--force]                         put a backup in place (server stopped)
     tigapilar purge-tombstones --older-than DAYS --yes         the only deletion; audited
     tigapilar copy-to-postgres SQLITE_URL POSTGRES_URL         move a SQLite database into PostgreSQL
-    tigapilar audit verify [--head ID HASH] [--checkpoints F]  check the tamper-evident log
-    tigapilar audit keygen|checkpoint                          signed checkpoints of the log's head
+    tigapilar audit verify [--head ID HASH] [--checkpoints F]  check every chain of the tamper-evident log
+    tigapilar audit keygen|checkpoint                          signed checkpoints of the root over chains
+    tigapilar audit prove --warehouse W --head ID HASH ...     inclusion proof of a berita acara's head
     tigapilar webhook add|list|remove|dead|replay              alert webhooks (docs/alerts.md)
     tigapilar push keygen                                      the VAPID key pair of Web Push
 
@@ -369,7 +370,7 @@ def cmd_copy_to_postgres(args: argparse.Namespace) -> int:
         finally:
             await storage.close()
         if not audit.ok:
-            print(f"audit log of the copy BROKEN at entry {audit.first_broken}: {audit.reason}")
+            print(f"audit log of the copy BROKEN at {audit.where()}: {audit.reason}")
             return 1
         print(f"audit log of the copy intact: {audit.count} entries")
         if report.source_changed:
@@ -417,7 +418,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             report = await verify_log(storage)
             if not report.ok:
                 raise CliError(
-                    f"the backup's audit log is BROKEN at entry {report.first_broken} ({report.reason});"
+                    f"the backup's audit log is BROKEN at {report.where()} ({report.reason});"
                     " not restoring it"
                 )
             head = await storage.audit_head()
@@ -458,7 +459,9 @@ def cmd_purge_tombstones(args: argparse.Namespace) -> int:
         report = await purge_tombstones(storage, older_than_days=args.older_than, actor_id=cli_actor())
         print(
             f"purged {len(report.purged)} tombstone(s) last changed before {report.cutoff};"
-            f" tombstone horizon {report.horizon}; audit entry {report.audit_id}"
+            f" in {len(report.horizons)} warehouse(s)"
+            + "".join(f"; {w}: horizon {h}" for w, h in sorted(report.horizons.items())[:20])
+            + f"; system audit entry {report.audit_id}"
         )
         return 0
 
@@ -474,6 +477,21 @@ def _published_head(value: list[str] | None) -> tuple[int, str] | None:
     return int(entry_id), entry_hash
 
 
+def _chain_label(chain: str) -> str:
+    return "the system chain" if chain == "" else f"chain {chain}"
+
+
+def _load_checkpoints(args: argparse.Namespace) -> tuple[Any, list[Any]]:
+    from server import checkpoints as cp
+
+    if not args.public_key:
+        raise CliError("--checkpoints needs --public-key (the hex key or the .pub file of `audit keygen`)")
+    try:
+        return cp.public_key(args.public_key), cp.load(Path(args.checkpoints))
+    except cp.CheckpointError as exc:
+        raise CliError(str(exc)) from exc
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from server import checkpoints as cp
     from server.audit import verify_log
@@ -481,42 +499,42 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     marks: list[cp.Checkpoint] = []
     key = None
     published = _published_head(args.head)
+    chain = args.warehouse or ""
     if args.checkpoints:
-        if not args.public_key:
-            raise CliError(
-                "--checkpoints needs --public-key (the hex key or the .pub file of `audit keygen`)"
-            )
-        try:
-            key, marks = cp.public_key(args.public_key), cp.load(Path(args.checkpoints))
-        except cp.CheckpointError as exc:
-            raise CliError(str(exc)) from exc
+        key, marks = _load_checkpoints(args)
 
     async def action(storage: Storage) -> int:
-        want = {m.id for m in marks} | ({published[0]} if published else set())
+        roots = await storage.audit_roots([m.root for m in marks if m.format >= 3])
+        want = cp.wanted(marks, roots) | ({(chain, published[0])} if published else set())
         report = await verify_log(storage, want=want)
         if not report.ok:
-            print(f"audit log BROKEN at entry {report.first_broken}: {report.reason}")
+            print(f"audit log BROKEN at {report.where()}: {report.reason}")
             return 1
         formats = ", ".join(f"{n} of format {f}" for f, n in sorted(report.formats.items()))
-        head = f"head {report.head_id} {report.head}"
-        print(f"audit log intact: {report.count} entries ({formats or 'none'}), {head}")
+        chains = sum(1 for h in report.heads.values() if h.id)
+        print(
+            f"audit log intact: {report.count} entries ({formats or 'none'}) in {chains} chain(s),"
+            f" system head {report.head_id} {report.head}, root {report.root}"
+        )
         if report.legacy_time_steps_back:
             print(f"note: {report.legacy_time_steps_back} entries of format 1 (written before times were"
                   " kept in order) are timed before the entry preceding them")  # fmt: skip
         if published is not None:
-            found = report.hashes.get(published[0])
+            found = report.hashes.get((chain, published[0]))
+            where = f"published head {published[0]} of {_chain_label(chain)}"
             if found is None:
-                print(f"published head {published[0]} FAILS: the log no longer has that entry (truncated?)")
+                print(f"{where} FAILS: the log no longer has that entry (truncated?)")
                 return 1
             if found != published[1]:
-                print(f"published head {published[0]} FAILS: that entry has another hash now (rewritten?)")
+                print(f"{where} FAILS: that entry has another hash now (rewritten?)")
                 return 1
-            print(f"published head {published[0]} {published[1]} is in the log")
+            print(f"{where} {published[1]} is in the log")
         if key is not None:
-            problem = cp.check(marks, key, report.hashes)
+            problem = cp.check(marks, key, report.hashes, roots)
             if problem is not None:
                 mark = problem.checkpoint
-                print(f"checkpoint of entry {mark.id} signed at {mark.at} FAILS: {problem.reason}")
+                what = f"root {mark.root}" if mark.format >= 3 else f"entry {mark.id}"
+                print(f"checkpoint of {what} signed at {mark.at} FAILS: {problem.reason}")
                 return 1
             print(f"{len(marks)} signed checkpoint(s) match the log, chained one to the next")
         return 0
@@ -536,6 +554,12 @@ def cmd_audit_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoints_file(args: argparse.Namespace) -> Path:
+    return (
+        Path(args.out) if args.out else Path(f"{sqlite_path(database_from_env(args.database))}.checkpoints")
+    )
+
+
 def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
     from server import checkpoints as cp
     from server.audit import verify_log
@@ -545,23 +569,25 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
     async def action(storage: Storage) -> int:
         report = await verify_log(storage)
         if not report.ok:
-            print(f"not signing: audit log BROKEN at entry {report.first_broken}: {report.reason}")
+            print(f"not signing: audit log BROKEN at {report.where()}: {report.reason}")
             return 1
-        if report.head_id == 0:
+        heads = {c: (h.id, h.hash) for c, h in report.heads.items() if h.id}
+        if not heads:
             raise CliError("the audit log is empty: nothing to sign")
-        out = (
-            Path(args.out)
-            if args.out
-            else Path(f"{sqlite_path(database_from_env(args.database))}.checkpoints")
-        )
+        out = _checkpoints_file(args)
         try:
             earlier = cp.load(out, allow_empty=True)  # refuses to extend a file that is not whole
             prev = earlier[-1].digest() if earlier else GENESIS
-            mark = cp.sign(Path(args.key), report.head_id, report.head, now_iso(), prev)
+            mark = cp.sign(Path(args.key), heads, now_iso(), prev)
+            # The heads first: a root in the file always has them in the database.
+            await storage.save_audit_root(mark.root, mark.at, heads)
             cp.append(out, mark)
         except cp.CheckpointError as exc:
             raise CliError(str(exc)) from exc
-        print(f"checkpoint of entry {mark.id} {mark.hash} signed at {mark.at}, appended to {out}")
+        print(
+            f"checkpoint of root {mark.root} over {mark.chains} chain(s) signed at {mark.at},"
+            f" appended to {out}"
+        )
         print(f"checkpoint digest {mark.digest()} (the next checkpoint is chained to it)")
         return 0
 
@@ -570,11 +596,76 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
 
 def cmd_audit_head(args: argparse.Namespace) -> int:
     async def action(storage: Storage) -> int:
-        head = await storage.audit_head()
+        head = await storage.audit_head(args.warehouse or "")
         if head is None:
-            print("audit log is empty")
+            print(f"{_chain_label(args.warehouse or '')} is empty")
         else:
             print(f"{head[0]} {head[1]}")
+        return 0
+
+    return _run(args, action)
+
+
+def cmd_audit_prove(args: argparse.Namespace) -> int:
+    """An inclusion proof that a head of one warehouse's chain (a berita acara's X-Audit-Head) is
+    under a signed root; or, with --check, the check of such a proof without any database."""
+    import msgspec
+
+    from server import checkpoints as cp
+
+    if args.check:
+        if not args.public_key:
+            raise CliError("--check needs --public-key (the hex key or the .pub file of `audit keygen`)")
+        try:
+            key = cp.public_key(args.public_key)
+            proof = msgspec.json.decode(Path(args.check).read_bytes(), type=cp.Proof)
+        except (OSError, msgspec.DecodeError, cp.CheckpointError) as exc:
+            raise CliError(f"cannot read the proof {args.check}: {exc}") from exc
+        problem = cp.check_proof(proof, key)
+        if problem is not None:
+            print(f"proof FAILS: {problem}")
+            return 1
+        print(
+            f"proof holds: entry {proof.entry_id} {proof.entry_hash} of {_chain_label(proof.chain)} is under"
+            f" root {proof.checkpoint.root} signed at {proof.checkpoint.at}"
+        )
+        return 0
+    if not (args.warehouse and args.head and args.checkpoints):
+        raise CliError("audit prove needs --warehouse W --head ID HASH --checkpoints FILE --public-key KEY")
+    published = _published_head(args.head)
+    assert published is not None
+    key, marks = _load_checkpoints(args)
+
+    async def action(storage: Storage) -> int:
+        chain = args.warehouse
+        roots = await storage.audit_roots([m.root for m in marks if m.format >= 3])
+        for mark in marks:
+            heads = roots.get(mark.root, {})
+            if mark.format >= 3 and heads.get(chain, (0, ""))[0] >= published[0]:
+                break
+        else:
+            print(f"no checkpoint covers entry {published[0]} of {_chain_label(chain)} yet: sign one")
+            return 1
+        rows = [row async for row in storage.audit_rows(chain, after_id=published[0] - 1)]
+        rows = [row for row in rows if row.id <= heads[chain][0]]
+        if not rows or rows[0].hash != published[1]:
+            print(f"entry {published[0]} of {_chain_label(chain)} is not in the log with that hash")
+            return 1
+        links = [cp.Link(row.id, row.content) for row in rows[1:]]
+        proof = cp.prove(mark, heads, chain, published, links)
+        problem = cp.check_proof(proof, key)
+        if problem is not None:
+            print(f"proof FAILS: {problem}")
+            return 1
+        encoded = msgspec.json.encode(proof)
+        if args.out:
+            Path(args.out).write_bytes(encoded + b"\n")
+            print(
+                f"proof of entry {published[0]} of {_chain_label(chain)} under root {mark.root}"
+                f" ({len(links)} link(s), {len(proof.path)} path step(s)) written to {args.out}"
+            )
+        else:
+            sys.stdout.write(encoded.decode() + "\n")
         return 0
 
     return _run(args, action)
@@ -912,17 +1003,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--head",
         nargs=2,
         metavar=("ID", "HASH"),
-        help="a head published earlier (`audit head`, X-Audit-Head-Id/X-Audit-Head of an export): the log"
-        " must still hold that entry with that hash, which catches its newest entries being removed",
+        help="a head published earlier (`audit head`, X-Audit-Head-Id/X-Audit-Head of an export or a"
+        " berita acara): the log must still hold that entry with that hash, which catches its newest"
+        " entries being removed",
+    )
+    verify.add_argument(
+        "--warehouse",
+        metavar="ID",
+        help="the chain --head is of (a berita acara's warehouse; default: system)",
     )
     verify.set_defaults(func=cmd_audit_verify)
-    head = audits.add_parser("head", parents=[common], help="print the id and hash of the newest entry")
+    head = audits.add_parser("head", parents=[common], help="print the id and hash of a chain's newest entry")
+    head.add_argument("--warehouse", metavar="ID", help="that warehouse's chain (default: the system chain)")
     head.set_defaults(func=cmd_audit_head)
+    prove = audits.add_parser(
+        "prove",
+        parents=[common],
+        help="prove that a head of a warehouse's chain is under a signed root (or --check a proof)",
+    )
+    prove.add_argument("--warehouse", metavar="ID", help="the warehouse whose chain the head is of")
+    prove.add_argument(
+        "--head", nargs=2, metavar=("ID", "HASH"), help="the head (a berita acara's X-Audit-Head)"
+    )
+    prove.add_argument("--checkpoints", metavar="FILE", help="signed checkpoints (`audit checkpoint`)")
+    prove.add_argument("--public-key", metavar="HEX|FILE", help="key the checkpoints are signed with")
+    prove.add_argument("--out", metavar="FILE", help="write the proof (JSON) here instead of stdout")
+    prove.add_argument("--check", metavar="PROOF", help="check this proof file (needs only --public-key)")
+    prove.set_defaults(func=cmd_audit_prove)
     keygen = audits.add_parser("keygen", help="make an Ed25519 key pair for signing checkpoints")
     keygen.add_argument("key", metavar="KEYFILE", help="private key to write (KEYFILE.pub: the public key)")
     keygen.set_defaults(func=cmd_audit_keygen)
     checkpoint = audits.add_parser(
-        "checkpoint", parents=[common], help="sign the head (id, hash, time) and append it to a file"
+        "checkpoint",
+        parents=[common],
+        help="sign the Merkle root over every chain's head and append it to a file",
     )
     checkpoint.add_argument("--key", required=True, metavar="KEYFILE", help="private key from `audit keygen`")
     checkpoint.add_argument("--out", metavar="FILE", help="checkpoints file (default: DATABASE.checkpoints)")

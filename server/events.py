@@ -1,42 +1,111 @@
 """Wake-ups for live views (server-sent events).
 
-Live pages never receive event payloads from here: they re-read the changes feed after their last
-revision, which is what makes reconnection lossless (the SSE event id is the revision, so
-Last-Event-ID is a cursor). The hub only says "something was committed, look again".
+Live pages never receive event payloads from here: they re-read the changes feed after their
+per-warehouse cursors, which is what makes reconnection lossless. The hub only says "something was
+committed in these warehouses, look again", and only to the views that can see one of them: a live
+view subscribes with its scope (`hub.subscribe(scope)`), indexed by warehouse, so a commit in one
+warehouse wakes the views of that warehouse and no other.
 
 The app keeps two hubs: `events` (a push committed) and `account_changes` (a token revoked, an
 account disabled, an assignment changed in this process: live streams check their session at once).
 
 Usage, without a lost wake-up:
 
-    wake = hub.next()          # take the wake-up before reading
-    ... read changes after cursor ...
-    await hub.wait(wake, 15)   # returns early when anything commits after next()
+    with hub.subscribe(scope) as subscription:
+        while True:
+            wake = subscription.next()     # take the wake-up before reading
+            ... read changes after the cursors of subscription.take() ...
+            await hub.wait(wake, 15)       # returns early when a warehouse in scope commits
 
-With several server processes (PostgreSQL), LISTEN/NOTIFY calls notify() in every process: each
-sync commit NOTIFYs `tigapilar_changes` inside its transaction, and `cross_process_events()` (entered
-by the app's lifespan) LISTENs and calls hub.notify() for every notification and after every
-reconnect. On SQLite (one process) it does nothing.
+Every commit reaches notify() through the storage's `listen_changes` (entered by the app's
+lifespan through `cross_process_events()`): on PostgreSQL each sync commit NOTIFYs
+`tigapilar_changes` with the warehouses it wrote inside its transaction, and every process LISTENs
+(notify(None) after a reconnect); on SQLite (one process) the storage calls it after each commit.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Collection, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
+
+
+class Subscription:
+    """One live view's wake-ups for the warehouses it can see: registered once in the hub's index,
+    so a commit wakes it in O(1) when it wrote one of them, and never when it did not. `dirty`
+    collects the warehouses written since the view last took them (None: any may have been, after
+    a LISTEN reconnect or a wake-up without warehouses)."""
+
+    def __init__(self, hub: EventHub, scope: frozenset[str]) -> None:
+        self.hub = hub
+        self.scope = scope
+        self.dirty: set[str] | None = set()
+        self._event = asyncio.Event()
+
+    def next(self) -> asyncio.Event:
+        """The wake-up to wait on: taken *before* reading, so nothing committed meanwhile is missed."""
+        if self._event.is_set():
+            self._event = asyncio.Event()
+        return self._event
+
+    def take(self) -> set[str] | None:
+        """The warehouses written since the last take (None: every warehouse in scope)."""
+        dirty, self.dirty = self.dirty, set()
+        return dirty
+
+    def wake(self, warehouse_id: str | None) -> None:
+        if warehouse_id is None:
+            self.dirty = None
+        elif self.dirty is not None:
+            self.dirty.add(warehouse_id)
+        if not self._event.is_set():
+            self._event.set()
+            self.hub.wakeups += 1
 
 
 class EventHub:
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self._index: dict[str, set[Subscription]] = {}
+        self._subscriptions: set[Subscription] = set()
+        self.wakeups = 0
+        """Subscriptions woken so far (bench/national.py counts them per commit)."""
 
     def next(self) -> asyncio.Event:
+        """A wake-up for any notify, whatever it names (the account-changes hub, tests)."""
         return self._event
 
-    def notify(self) -> None:
+    def notify(self, warehouse_ids: Collection[str] | None = None) -> None:
+        """Something was committed in these warehouses (None: in any): wake the plain waiters and
+        the subscriptions that can see one of them."""
         self._event.set()
         self._event = asyncio.Event()
+        if warehouse_ids is None:
+            for subscription in self._subscriptions:
+                subscription.wake(None)
+            return
+        for warehouse_id in warehouse_ids:
+            for subscription in self._index.get(warehouse_id, ()):
+                subscription.wake(warehouse_id)
+
+    @contextmanager
+    def subscribe(self, scope: Collection[str]) -> Iterator[Subscription]:
+        """Wake-ups for the warehouses of `scope` for as long as the block runs."""
+        subscription = Subscription(self, frozenset(scope))
+        self._subscriptions.add(subscription)
+        for warehouse_id in subscription.scope:
+            self._index.setdefault(warehouse_id, set()).add(subscription)
+        try:
+            yield subscription
+        finally:
+            self._subscriptions.discard(subscription)
+            for warehouse_id in subscription.scope:
+                found = self._index.get(warehouse_id)
+                if found is not None:
+                    found.discard(subscription)
+                    if not found:
+                        del self._index[warehouse_id]
 
     @staticmethod
     async def wait(wake: asyncio.Event, timeout: float) -> bool:
@@ -82,10 +151,8 @@ class PostgresNotifier:
 
 @asynccontextmanager
 async def cross_process_events(storage: Any, hub: EventHub) -> AsyncIterator[None]:
-    """Wake `hub` on commits made by other processes, for as long as the context is open.
-
-    A storage that can tell (PostgreSQL: `listen_changes`) is listened to; for others (SQLite, one
-    process, where the push handler's own hub.notify() is enough) this does nothing."""
+    """Wake `hub` on every sync commit, naming its warehouses, for as long as the context is open:
+    the storage's `listen_changes` (PostgreSQL: LISTEN, every process's commits; SQLite: its own)."""
     listen = getattr(storage, "listen_changes", None)
     if listen is None:
         yield

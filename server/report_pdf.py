@@ -334,7 +334,9 @@ def render(data: ReportInput, *, fonts: Sequence[Path] | None = UNICODE_FONTS) -
     printed = datetime_text(data.printed_at, tz)
     footer = [
         f"Dicetak {printed} dari sistem Tiga Pilar · revisi data {record.revision}",
-        f"Kepala log audit saat dicetak: #{head[0]} {head[1]}" if head else "Log audit masih kosong",
+        f"Kepala rantai audit gudang ini saat dicetak: #{head[0]} {head[1]}"
+        if head
+        else "Rantai audit gudang ini masih kosong",
     ]
     pdf = _Document(available_fonts(fonts), footer)
     warehouse_name = data.warehouse.name if data.warehouse else record.warehouse_id

@@ -5,10 +5,12 @@ keeps every field, is marked deleted and syncs to every phone like any other cha
 history stays in the audit log. Resolved conflicts are records too and are never purged.
 
 The only removal is `tigapilar purge-tombstones --older-than DAYS --yes`, run by an administrator.
-In one transaction it deletes tombstones last changed before the cut-off, recomputes the digests of
-their warehouses, raises the tombstone horizon (a phone whose cursor is older is told to `reset`
-that warehouse and pull it again, so it cannot keep a record the server has forgotten), and appends
-an `admin.tombstones_purged` entry naming every purged id to the hash-chained audit log.
+Warehouse by warehouse, each in one transaction that holds only that warehouse, it deletes the
+tombstones last changed before the cut-off, recomputes the warehouse's digest, raises its tombstone
+horizon (a phone whose cursor of it is older is told to `reset` that warehouse and pull it again,
+so it cannot keep a record the server has forgotten), and appends an `admin.tombstones_purged`
+entry naming every purged id to the warehouse's audit chain; a last entry in the system chain sums
+the purge up (every id, every new horizon).
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from sync.store import AuditEntry
 class PurgeReport:
     purged: list[str]
     """Ids of the purged tombstones."""
-    horizon: int
-    """The tombstone horizon after the purge: pull cursors below it are reset."""
+    horizons: dict[str, int]
+    """The new tombstone horizon of each warehouse purged: its pull cursors below it are reset."""
     cutoff: str
     """Tombstones last changed before this server time were purged."""
     audit_id: int
@@ -42,17 +44,17 @@ async def purge_tombstones(
         raise StorageError(f"purging tombstones is not supported by {type(storage).__name__} yet")
     cutoff = iso((now or datetime.now(UTC)) - timedelta(days=older_than_days))
 
-    def entry(ids: list[str], horizon: int) -> AuditEntry:
+    def entry(warehouse_id: str | None, ids: list[str], horizons: dict[str, int]) -> AuditEntry:
         return AuditEntry(
             at=iso(datetime.now(UTC)),
             kind="admin.tombstones_purged",
             actor_id=actor_id,
             actor_agency="",
             device="",
-            warehouse_id=None,
+            warehouse_id=warehouse_id,
             subject="tombstones",
-            detail={"older_than_days": older_than_days, "cutoff": cutoff, "horizon": horizon, "ids": ids},
+            detail={"older_than_days": older_than_days, "cutoff": cutoff, "horizons": horizons, "ids": ids},
         )
 
-    ids, horizon, audit_id = await purge(cutoff, entry)
-    return PurgeReport(purged=ids, horizon=horizon, cutoff=cutoff, audit_id=audit_id)
+    ids, horizons, audit_id = await purge(cutoff, entry)
+    return PurgeReport(purged=ids, horizons=horizons, cutoff=cutoff, audit_id=audit_id)

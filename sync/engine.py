@@ -165,7 +165,11 @@ class SyncEngine:
                 await tx.prefetch(
                     request.client_id,
                     ids=sorted({m.id for m in mutations}),
-                    warehouse_ids=sorted({m.warehouse_id for m in mutations if m.warehouse_id}),
+                    # Only warehouses the pusher may write are held on its word; the records' own
+                    # warehouses are found by the backend.
+                    warehouse_ids=sorted(
+                        {m.warehouse_id for m in mutations if m.warehouse_id in actor.warehouses}
+                    ),
                     hashes=sorted({h for found in photos for h in found}),
                 )
             last_seq = await tx.client_last_seq(request.client_id)
@@ -198,7 +202,7 @@ class SyncEngine:
         self, tx: WriteTx, actor: Actor, client_id: str, mutations: list[Mutation], photos: list[list[str]]
     ) -> list[MutationResult]:
         records = await tx.records(sorted({m.id for m in mutations}))
-        batch = Batch(tx, records, await tx.revision())
+        batch = Batch(tx, records, {})
         # Second read: what the first one points at, as each operation declares (a conflict
         # decision changes the record it is about; a submit compares counts with stock levels).
         more: set[str] = set()
@@ -218,6 +222,13 @@ class SyncEngine:
             more.update(op.reads(m, known, origin, template))
         if more - records.keys():
             records.update(await tx.records(sorted(more - records.keys())))
+        # Every warehouse a mutation may write: those of the records it names and of its creates,
+        # within the pusher's scope (nothing is written outside it). The backend holds them all
+        # until the commit; no other warehouse is touched.
+        writable = {r.warehouse_id for r in records.values()} | {
+            m.warehouse_id for m in mutations if m.warehouse_id is not None
+        }
+        batch.revisions = await tx.revisions(sorted(writable & actor.warehouses))
         hashes = {h for found in photos for h in found}
         batch.present = await tx.attachments_present(sorted(hashes)) if hashes else set()
 
@@ -228,7 +239,7 @@ class SyncEngine:
         refs: list[AttachmentRef] = []
         for m, found in zip(mutations, photos, strict=True):
             warehouse_id: str | None = None
-            before = batch.revision
+            before = batch.writes
             try:
                 applied = await self._apply(batch, actor, client_id, m, now)
                 record = applied.record
@@ -237,7 +248,11 @@ class SyncEngine:
                 pending = [h for h in referenced if h not in batch.present]
                 # Every reference is kept: it says which warehouse may see a photo, and the pending
                 # ones are what the pull feed asks this client to upload.
-                refs += [AttachmentRef(sha256=h, record_id=m.id, client_id=client_id) for h in referenced]
+                owner = warehouse_id or m.warehouse_id or ""
+                refs += [
+                    AttachmentRef(sha256=h, record_id=m.id, client_id=client_id, warehouse_id=owner)
+                    for h in referenced
+                ]
                 result = MutationResult(
                     seq=m.seq,
                     id=m.id,
@@ -245,7 +260,7 @@ class SyncEngine:
                     # The revision of the record the mutation names, as it now stands (a conflict
                     # record's own revision is in the pull feed): what the phone's next edit of it
                     # is based on. None when nothing changed.
-                    revision=record.revision if record is not None and batch.revision > before else None,
+                    revision=record.revision if record is not None and batch.writes > before else None,
                     conflicts=applied.conflicts,
                     pending_attachments=pending,
                 )
@@ -320,7 +335,7 @@ class SyncEngine:
                 client_id=client_id,
                 user_id=actor.user_id,
                 last_seq=mutations[-1].seq,
-                revision=batch.revision,
+                revisions={w: r for w, r in batch.revisions.items() if r},
                 records=list(batch.dirty.values()),
                 outcomes=outcomes,
                 digests=new_digests,
@@ -373,9 +388,9 @@ class SyncEngine:
         async with self.store.read() as rx:
             if isinstance(rx, PullPrefetch):
                 await rx.prefetch_pull(scope, request.client_id, request.acked_seq, REFLECT_WINDOW)
-            horizon = await rx.tombstone_horizon()
+            horizons = {w: h for w, h in (await rx.tombstone_horizons(scope)).items() if h}
             drop = sorted(w for w in request.cursors if w not in actor.warehouses)
-            reset = [w for w in scope if 0 < request.cursors.get(w, 0) < horizon]
+            reset = [w for w in scope if 0 < request.cursors.get(w, 0) < horizons.get(w, 0)]
             changes: list[Change] = []
             cursors: dict[str, int] = {}
             caught_up: list[str] = []
@@ -417,5 +432,5 @@ class SyncEngine:
             missing_attachments=missing,
             server_hlc=self.clock.now(),
             server_time_ms=self.clock.wall_ms(),
-            tombstone_horizon=horizon,
+            tombstone_horizons=horizons,
         )

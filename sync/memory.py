@@ -11,7 +11,7 @@ import copy
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from sync.audit import Head, seal
+from sync.audit import Head, chain_of, seal
 from sync.digest import EMPTY
 from sync.domain import Member, Template
 from sync.messages import Digest, MutationResult
@@ -24,15 +24,17 @@ class MemoryStore:
         self.last_seq: dict[str, int] = {}
         self.outcome_log: dict[tuple[str, int], StoredOutcome] = {}
         self.digests: dict[str, Digest] = {}
-        self.revision = 0
-        self.horizon = 0
+        self.revisions: dict[str, int] = {}
+        """Per warehouse, the highest revision handed out."""
+        self.horizons: dict[str, int] = {}
         self.templates: dict[str, Template] = {}
         self.members: dict[str, dict[str, Member]] = {}
         """Users assigned to each warehouse (the server's assignments table)."""
         self.attachments: set[str] = set()
         self.attachment_refs: set[tuple[str, str, str]] = set()
-        self.audit: list[tuple[int, bytes, str, str]] = []
-        self.audit_head = Head()
+        self.audit: dict[str, list[tuple[int, bytes, str, str]]] = {}
+        """Per chain (sync.audit.chain_of), its entries (id, content, prev_hash, hash)."""
+        self.audit_heads: dict[str, Head] = {}
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
@@ -57,15 +59,18 @@ class MemoryStore:
             self.outcome_log[(outcome.client_id, outcome.seq)] = outcome
         self.last_seq[effects.client_id] = effects.last_seq
         self.digests.update(effects.digests)
-        self.revision = max(self.revision, effects.revision)
+        for warehouse_id, revision in effects.revisions.items():
+            self.revisions[warehouse_id] = max(self.revisions.get(warehouse_id, 0), revision)
         for entry in effects.audit:
             self.append_audit(entry)
         self.attachment_refs.update((r.sha256, r.record_id, r.client_id) for r in effects.attachment_refs)
 
     def append_audit(self, entry: AuditEntry) -> None:
-        sealed = seal(self.audit_head, entry)
-        self.audit.append((sealed.head.id, sealed.content, self.audit_head.hash, sealed.head.hash))
-        self.audit_head = sealed.head
+        chain = chain_of(entry)
+        head = self.audit_heads.get(chain, Head())
+        sealed = seal(head, entry)
+        self.audit.setdefault(chain, []).append((sealed.head.id, sealed.content, head.hash, sealed.head.hash))
+        self.audit_heads[chain] = sealed.head
 
 
 class _MemoryWriteTx:
@@ -84,8 +89,9 @@ class _MemoryWriteTx:
         # Copies: the engine may change what it reads, and nothing may leak without a commit.
         return {i: copy.deepcopy(self.store.records[i]) for i in ids if i in self.store.records}
 
-    async def revision(self) -> int:
-        return self.store.revision
+    async def revisions(self, warehouse_ids: Sequence[str]) -> dict[str, int]:
+        # The store's lock holds every warehouse: one writer at a time.
+        return {w: self.store.revisions.get(w, 0) for w in warehouse_ids}
 
     async def digests(self, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
         return {w: self.store.digests.get(w, EMPTY) for w in warehouse_ids}
@@ -117,8 +123,8 @@ class _MemoryReadTx:
     async def digests(self, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
         return {w: self.store.digests.get(w, EMPTY) for w in warehouse_ids}
 
-    async def tombstone_horizon(self) -> int:
-        return self.store.horizon
+    async def tombstone_horizons(self, warehouse_ids: Sequence[str]) -> dict[str, int]:
+        return {w: self.store.horizons[w] for w in warehouse_ids if w in self.store.horizons}
 
     async def outcome_revisions(
         self, client_id: str, after_seq: int, limit: int

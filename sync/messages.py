@@ -166,8 +166,12 @@ class PullResponse(Struct, kw_only=True, frozen=True):
     """The server's wall clock (Unix ms) when it answered. Phones set their clock offset from it:
     `server_hlc` may run up to MAX_CLOCK_AHEAD_MS ahead of it after a fast phone's push."""
     tombstone_horizon: int = 0
-    """No tombstone (deleted record) of a revision at or below this exists on the server any more:
-    a phone drops those it holds, so its digests keep agreeing after a purge."""
+    """Always 0 now (kept so an app cached before per-warehouse revisions reads a no-op): when there
+    was one revision counter for all warehouses this was its purge horizon."""
+    tombstone_horizons: dict[str, int] = {}
+    """Per warehouse in scope that was ever purged: no tombstone (deleted record) of that warehouse
+    at or below this revision exists on the server any more, so a phone drops those it holds and
+    its digests keep agreeing after a purge."""
 
 
 class AttachmentsMissingRequest(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

@@ -71,10 +71,13 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 class Batch:
     """Working state of one push: records as they change, revisions handed out, what was read."""
 
-    def __init__(self, tx: WriteTx, records: dict[str, Record], revision: int) -> None:
+    def __init__(self, tx: WriteTx, records: dict[str, Record], revisions: dict[str, int]) -> None:
         self.tx = tx
         self.records = records
-        self.revision = revision
+        self.revisions = revisions
+        """Highest revision handed out in each warehouse the batch holds (WriteTx.revisions)."""
+        self.writes = 0
+        """Records written so far: whether a mutation changed anything."""
         self.dirty: dict[str, Record] = {}
         self.previous_rev: dict[str, int | None] = {}
         self.templates: dict[str, Template | None] = {}
@@ -90,8 +93,14 @@ class Batch:
         if record.id not in self.previous_rev:
             old = self.records.get(record.id)
             self.previous_rev[record.id] = old.revision if old is not None else None
-        self.revision += 1
-        record.revision = self.revision
+        if record.warehouse_id not in self.revisions:
+            # The engine holds every warehouse a mutation can write before applying any: a write
+            # elsewhere would take a revision no lock protects.
+            raise RuntimeError(f"warehouse {record.warehouse_id} is not held by this batch")
+        revision = self.revisions[record.warehouse_id] + 1
+        self.revisions[record.warehouse_id] = revision
+        self.writes += 1
+        record.revision = revision
         self.records[record.id] = record
         self.dirty[record.id] = record
         return record

@@ -4,9 +4,11 @@ A backend (sync.memory for tests, server.storage.sqlite, server.storage.postgres
 `SyncStore`. The engine never sees SQL: it reads what a batch needs inside one write transaction,
 decides everything in memory, and hands the backend one `BatchEffects` to persist atomically.
 
-Write transactions are serialized by the backend (SQLite: one writer connection; PostgreSQL: a
-transaction-level advisory lock), so revisions are handed out in commit order and a reader's
-cursor can never skip a change that committed late.
+Revisions are counted per warehouse. A write transaction holds the warehouses it writes (SQLite:
+the one writer connection; PostgreSQL: their `warehouse_state` rows, locked FOR UPDATE in sorted
+order) and the pushing client's numbering (PostgreSQL: its `client_state` row), so each warehouse's
+revisions are handed out in commit order and a reader's cursor of a warehouse can never skip a
+change that committed late. Nothing is shared by pushes to different warehouses.
 """
 
 from __future__ import annotations
@@ -108,6 +110,8 @@ class AttachmentRef(Struct, kw_only=True, frozen=True):
     sha256: str
     record_id: str
     client_id: str
+    warehouse_id: str = ""
+    """The warehouse of the referencing record (the photo's reference is kept with it)."""
 
 
 class BatchEffects(Struct, kw_only=True):
@@ -116,8 +120,9 @@ class BatchEffects(Struct, kw_only=True):
     client_id: str
     user_id: str
     last_seq: int
-    revision: int
-    """The highest revision handed out; the backend's sequence moves to it."""
+    revisions: dict[str, int]
+    """The highest revision handed out in each warehouse the batch wrote; each warehouse's counter
+    moves to it."""
     records: list[Record]
     """Final state of every record the batch touched (conflict records included)."""
     outcomes: list[StoredOutcome]
@@ -138,8 +143,10 @@ class WriteTx(Protocol):
 
     async def records(self, ids: Sequence[str]) -> dict[str, Record]: ...
 
-    async def revision(self) -> int:
-        """The highest revision handed out so far."""
+    async def revisions(self, warehouse_ids: Sequence[str]) -> dict[str, int]:
+        """The highest revision handed out so far in each of these warehouses (0 for one never
+        written). The transaction holds each of them until it ends: a backend with concurrent
+        writers locks the ones it did not lock already in prefetch()."""
         ...
 
     async def digests(self, warehouse_ids: Sequence[str]) -> dict[str, Digest]: ...
@@ -177,8 +184,9 @@ class Prefetch(Protocol):
     async def prefetch(
         self, client_id: str, ids: Sequence[str], warehouse_ids: Sequence[str], hashes: Sequence[str]
     ) -> None:
-        """The client's last number and the revision, the records `ids`, the digests of their
-        warehouses and of `warehouse_ids`, and which photo `hashes` are stored."""
+        """Hold the client's numbering and the warehouses the push may write (`warehouse_ids` and
+        those of the records `ids`, in sorted order), then read the client's last number, their
+        revisions, the records, their digests and which photo `hashes` are stored."""
         ...
 
 
@@ -190,7 +198,7 @@ class PullPrefetch(Protocol):
     async def prefetch_pull(
         self, warehouse_ids: Sequence[str], client_id: str, after_seq: int, limit: int
     ) -> None:
-        """The tombstone horizon, the digests of `warehouse_ids`, the client's outcome revisions
+        """The tombstone horizons and the digests of `warehouse_ids`, the client's outcome revisions
         after `after_seq` (at most `limit`) and its missing attachments."""
         ...
 
@@ -202,8 +210,9 @@ class ReadTx(Protocol):
 
     async def digests(self, warehouse_ids: Sequence[str]) -> dict[str, Digest]: ...
 
-    async def tombstone_horizon(self) -> int:
-        """Revision before which tombstones may have been purged; older cursors must reset."""
+    async def tombstone_horizons(self, warehouse_ids: Sequence[str]) -> dict[str, int]:
+        """Per warehouse, the revision up to which its tombstones may have been purged; an older
+        cursor of that warehouse must reset. Warehouses never purged may be left out (0)."""
         ...
 
     async def outcome_revisions(

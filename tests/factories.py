@@ -18,6 +18,7 @@ from server.auth import Passwords, new_token
 from server.models import Device, User, UserInput, Warehouse, iso
 from server.seed import install_reference_data
 from server.storage import Storage
+from server.storage.base import AuditRow
 from sync.domain import Role
 
 PASSWORD = "kata-sandi-uji"
@@ -138,3 +139,9 @@ class Factory:
 
     async def reference_data(self) -> None:
         await install_reference_data(self.storage)
+
+
+async def every_audit_row(storage: Storage) -> list[AuditRow]:
+    """Every entry of every chain (the system chain first, then each warehouse's), each chain in
+    id order: what a test that looks for an entry wherever it was filed reads."""
+    return [row for chain in await storage.audit_chains() async for row in storage.audit_rows(chain)]

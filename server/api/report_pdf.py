@@ -108,7 +108,7 @@ class ReportPdfController(Controller):
             stock_counts=counts,
             stock_items={i.code: i for i in await storage.stock_item_types()},
             photos=await _photos(state.images, storage, record, template),
-            audit_head=await storage.audit_head(),
+            audit_head=await storage.audit_head(record.warehouse_id),
             printed_at=datetime.now(UTC),
             tz=settings.tz,
         )
@@ -123,5 +123,7 @@ class ReportPdfController(Controller):
                 ),
                 "X-Audit-Head": head[1] if head else "",
                 "X-Audit-Head-Id": str(head[0]) if head else "0",
+                # The chain the head is of: this warehouse's (`tigapilar audit prove --warehouse`).
+                "X-Audit-Chain": record.warehouse_id,
             },
         )

@@ -12,14 +12,12 @@ from typing import Any, cast
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, post
-from litestar.datastructures import State
 from litestar.params import JSONBody
 
 from server.api.wire import WireBody
 from server.auth import require_login
 from server.compress import gzip_bytes
 from server.deps import ActorDep, EngineDep
-from server.events import EventHub
 from sync.messages import PullRequest, PullResponse, PushRequest, PushResponse
 
 GZIP_MIN_BYTES = 1024
@@ -34,19 +32,14 @@ class SyncController(Controller):
     guards = [require_login]  # noqa: RUF012
 
     @post("/push", status_code=200, dto=WireBody[PushRequest], return_dto=None)
-    async def push(
-        self, data: JSONBody[PushRequest], actor: ActorDep, engine: EngineDep, state: State
-    ) -> PushResponse:
+    async def push(self, data: JSONBody[PushRequest], actor: ActorDep, engine: EngineDep) -> PushResponse:
         """Apply a batch of queued mutations, in order, exactly once.
 
         Retrying a batch (say after a lost response) answers every mutation already applied with its
         stored outcome (`replayed: true`) and changes nothing.
         """
-        response = await engine.push(actor, data)
-        hub: EventHub | None = getattr(state, "events", None)
-        if hub is not None and any(not r.replayed and r.revision is not None for r in response.results):
-            hub.notify()
-        return response
+        # Live views are woken by the storage's commit notice (server/events.py), with the warehouses.
+        return await engine.push(actor, data)
 
     @post("/pull", status_code=200, dto=WireBody[PullRequest], return_dto=None)
     async def pull(

@@ -7,7 +7,7 @@ tests/server/test_storage_contract.py runs the same contract against each of the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -15,6 +15,7 @@ from msgspec import Struct
 
 from server.models import Device, StockItemType, User, UserInput, Warehouse
 from server.storage.alerts import AlertStore
+from sync.audit import SYSTEM_CHAIN
 from sync.domain import Template
 from sync.store import AuditEntry, Record, StoredOutcome, SyncStore
 
@@ -64,6 +65,11 @@ class DeviceSyncState(Struct, kw_only=True, frozen=True):
     """Photos this client referenced that the server still lacks."""
     warehouses: list[str]
     """The user's assigned warehouses among the ones asked for."""
+
+
+PurgeAudit = Callable[[str | None, list[str], dict[str, int]], AuditEntry]
+"""Builds a purge's audit entry: (warehouse, or None for the system chain's summary; purged ids;
+the new tombstone horizons)."""
 
 
 class AuditRow(Struct, kw_only=True, frozen=True):
@@ -242,15 +248,35 @@ class Storage(SyncStore, AlertStore, Protocol):
 
     # -- audit log -------------------------------------------------------------------------------
     async def append_audit(self, entry: AuditEntry) -> int:
-        """Append one entry to the hash chain (logins, admin actions); returns its id."""
+        """Append one entry (logins, admin actions) to its chain (sync.audit.chain_of: its
+        warehouse's, else the system chain); returns its id in that chain."""
         ...
 
-    async def audit_head(self) -> tuple[int, str] | None:
-        """(id, hash) of the newest entry, or None for an empty log."""
+    async def audit_head(self, chain: str = SYSTEM_CHAIN) -> tuple[int, str] | None:
+        """(id, hash) of the newest entry of one chain, or None for an empty chain."""
         ...
 
-    def audit_rows(self, after_id: int = 0, batch: int = 2000) -> AsyncIterator[AuditRow]:
-        """Every entry after `after_id`, in id order, streamed in batches."""
+    async def audit_heads(self) -> dict[str, tuple[int, str]]:
+        """(id, hash) of every non-empty chain's head as the chains' state records them, in one
+        snapshot: what a checkpoint's Merkle root covers."""
+        ...
+
+    def audit_rows(
+        self, chain: str = SYSTEM_CHAIN, after_id: int = 0, batch: int = 2000
+    ) -> AsyncIterator[AuditRow]:
+        """Every entry of one chain after `after_id`, in id order, streamed in batches."""
+        ...
+
+    async def audit_chains(self) -> list[str]:
+        """Every chain that holds an entry, in order."""
+        ...
+
+    async def save_audit_root(self, root: str, at: str, heads: dict[str, tuple[int, str]]) -> None:
+        """Keep the heads a signed checkpoint's root covers (kept once per root)."""
+        ...
+
+    async def audit_roots(self, roots: Sequence[str]) -> dict[str, dict[str, tuple[int, str]]]:
+        """The heads kept for each of these roots (those kept)."""
         ...
 
     # -- supervisor: read-only queries of the supervisor view, exports and live updates ------------
@@ -278,7 +304,11 @@ class Storage(SyncStore, AlertStore, Protocol):
         ...
 
     async def latest_revision(self) -> int:
-        """The highest revision handed out so far (the cursor a live view starts from)."""
+        """The highest revision handed out so far in any warehouse (0: nothing was ever pushed)."""
+        ...
+
+    async def live_cursors(self, warehouse_ids: Sequence[str]) -> dict[str, int]:
+        """Each warehouse's highest revision handed out (0 if none): where a live view starts."""
         ...
 
     async def warehouse_revisions(self, warehouse_ids: Sequence[str]) -> dict[str, int]:
@@ -286,9 +316,9 @@ class Storage(SyncStore, AlertStore, Protocol):
         its records changes, so it tells whether what was computed from them still holds."""
         ...
 
-    async def changes_after(self, warehouse_ids: Sequence[str], revision: int, limit: int) -> list[Record]:
-        """Records of these warehouses changed after `revision`, in revision order (live updates;
-        a record appears once, at its latest revision)."""
+    async def changes_after(self, cursors: dict[str, int], limit: int) -> list[Record]:
+        """Records of each warehouse of `cursors` changed after its cursor, by warehouse and then
+        revision, at most `limit` (live updates; a record appears once, at its latest revision)."""
         ...
 
     async def rejected_outcomes(

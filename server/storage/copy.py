@@ -44,8 +44,8 @@ import msgspec
 from server.storage import sqlite_path
 from server.storage.base import StorageError
 from server.storage.postgres import migrations as pg_migrations
-from server.storage.postgres.storage import PostgresStorage, mask_url, normalize_url, quote_ident
-from server.storage.postgres.sync_tx import AUDIT_LOCK, SYNC_LOCK, lock
+from server.storage.postgres.storage import PostgresStorage
+from server.storage.postgres.urls import mask_url, normalize_url, quote_ident
 
 CHUNK = 5000
 """Rows per COPY round trip (and per read from SQLite)."""
@@ -180,8 +180,10 @@ def _source_tables(conn: sqlite3.Connection) -> dict[str, list[str]]:
 
 def _source_mark(conn: sqlite3.Connection) -> tuple[Any, ...]:
     """What changes whenever the source is written (sync batches, logins, account changes)."""
-    revision = conn.execute("SELECT revision, tombstone_horizon FROM sync_meta").fetchone()
-    audit = conn.execute("SELECT max(id), count(*) FROM audit_log").fetchone()
+    revision = conn.execute(
+        "SELECT sum(revision), sum(tombstone_horizon), sum(audit_id) FROM warehouse_state"
+    ).fetchone()
+    audit = conn.execute("SELECT count(*) FROM audit_log").fetchone()
     return (*revision, *audit, conn.execute("SELECT count(*) FROM devices").fetchone()[0])
 
 
@@ -279,8 +281,8 @@ async def copy_sqlite_to_postgres(
             source.execute("BEGIN")  # one read snapshot of the whole source
             mark = _source_mark(source)
             async with conn.transaction():
-                await lock(conn, SYNC_LOCK)
-                await lock(conn, AUDIT_LOCK)
+                # No push, purge or audit append of a running server commits in between.
+                await conn.execute("LOCK TABLE warehouse_state IN EXCLUSIVE MODE")
                 await _copy_tables(conn, source, source_tables, report, log)
             attachments = [
                 (r[0], r[1]) for r in source.execute("SELECT sha256, path FROM attachments ORDER BY sha256")
@@ -327,7 +329,7 @@ async def _copy_tables(
             f"the target database already holds data ({', '.join(busy)}): copy into a fresh database "
             "(two deployments cannot be merged: their revisions and audit chains would collide)"
         )
-    # Reference data installed by `tigapilar migrate` and the migration's sync_meta row go; the
+    # Reference data installed by `tigapilar migrate` and the migration's warehouse_state row go; the
     # source's replace them.
     await conn.execute(f"TRUNCATE {', '.join(quote_ident(t) for t in tables)}")
 
@@ -355,12 +357,18 @@ async def _copy_tables(
         report.tables.append(TableReport(name=table, rows=expected.rows, checksum=expected.hexdigest()))
         log(f"copied {table}: {expected.rows} rows")
 
-    report.revision = int(await conn.fetchval("SELECT revision FROM sync_meta WHERE id = 1") or 0)
+    report.revision = int(await conn.fetchval("SELECT coalesce(max(revision), 0) FROM warehouse_state"))
     report.audit_entries = int(await conn.fetchval("SELECT count(*) FROM audit_log"))
-    report.audit_head = await conn.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
-    source_head = source.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
-    if (source_head[0] if source_head else None) != report.audit_head:
-        raise CopyError("the audit chain head differs from the source's: nothing was committed")
+    heads = (
+        "SELECT chain, id, hash FROM audit_log AS a"
+        " WHERE id = (SELECT max(id) FROM audit_log WHERE chain = a.chain)"
+    )
+    report.audit_head = await conn.fetchval(
+        "SELECT hash FROM audit_log WHERE chain = '' ORDER BY id DESC LIMIT 1"
+    )
+    target_heads = {(r[0], int(r[1]), r[2]) for r in await conn.fetch(heads)}
+    if {(r[0], int(r[1]), r[2]) for r in source.execute(heads)} != target_heads:
+        raise CopyError("the audit chain heads differ from the source's: nothing was committed")
 
 
 def _copy_files(

@@ -5,12 +5,12 @@ audit_log rows."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import msgspec
 
-from server.storage.base import AttachmentMeta
-from sync.audit import Head, seal
+from server.storage.base import AttachmentMeta, AuditRow
+from sync.audit import Head, chain_of, seal
 from sync.messages import Change
 from sync.store import AuditEntry, Record
 
@@ -95,27 +95,96 @@ def change_from_feed_row(row: Sequence[Any]) -> Change:
     )
 
 
-def audit_rows(entries: Sequence[AuditEntry], head: Head) -> tuple[list[tuple[Any, ...]], Head]:
-    """Rows for the audit_log table (AUDIT_COLUMNS), sealed after `head` (sync.audit.seal: numbered,
-    timed not before the head, hashed in the current format); returns the rows and the new head."""
+def audit_rows(
+    entries: Sequence[AuditEntry], heads: dict[str, Head]
+) -> tuple[list[tuple[Any, ...]], dict[str, Head]]:
+    """Rows for the audit_log table (AUDIT_COLUMNS), each sealed after the head of its chain
+    (sync.audit.chain_of; seal: numbered, timed not before the head, hashed in the current
+    format). `heads` holds the head of every chain the entries go to (a KeyError otherwise: a
+    chain is appended only by a transaction that holds it); returns the rows and the chains' new
+    heads."""
     rows = []
+    after: dict[str, Head] = {}
     for entry in entries:
+        name = chain_of(entry)
+        head = after[name] if name in after else heads[name]
         sealed = seal(head, entry)
         e = sealed.entry
         rows.append(
             (sealed.head.id, e.at, e.kind, e.actor_id, e.actor_agency, e.device, e.warehouse_id, e.subject,
-             _encode(e.detail).decode(), sealed.content, head.hash, sealed.head.hash)
+             _encode(e.detail).decode(), sealed.content, head.hash, sealed.head.hash, name)
         )  # fmt: skip
-        head = sealed.head
-    return rows, head
+        after[name] = sealed.head
+    return rows, after
 
 
 AUDIT_COLUMNS = (
+    "id, at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail, content, prev_hash, hash,"
+    " chain"
+)
+
+
+class Held(NamedTuple):
+    """What a write transaction holds of one warehouse (or of the system, ''): its warehouse_state
+    row. SQLite's one writer holds every row; a PostgreSQL push locks the row."""
+
+    revision: int = 0
+    horizon: int = 0
+    head: Head = Head()
+
+
+STATE_COLUMNS = "warehouse_id, revision, tombstone_horizon, audit_id, audit_hash, audit_at"
+
+
+def held_from_row(row: Sequence[Any]) -> tuple[str, Held]:
+    """(warehouse_id, Held) from a row of STATE_COLUMNS."""
+    return str(row[0]), Held(int(row[1]), int(row[2]), Head(int(row[3]), str(row[4]), str(row[5])))
+
+
+def state_rows(
+    revisions: dict[str, int], heads: dict[str, Head], held: dict[str, Held]
+) -> list[tuple[Any, ...]]:
+    """warehouse_state rows (STATE_COLUMNS) after a commit: each warehouse's counter moved up to
+    its highest revision, each appended chain's head moved to its new head; `held` is what the
+    transaction read of them (the horizon is never changed by a push)."""
+    rows = []
+    for warehouse_id in sorted(revisions.keys() | heads.keys()):
+        was = held.get(warehouse_id, Held())
+        head = heads.get(warehouse_id, was.head)
+        rows.append(
+            (warehouse_id, max(was.revision, revisions.get(warehouse_id, 0)), was.horizon, head.id, head.hash,
+             head.at)
+        )  # fmt: skip
+    return rows
+
+
+AUDIT_ROW_COLUMNS = (
     "id, at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail, content, prev_hash, hash"
 )
-HEAD_QUERY = "SELECT id, hash, at FROM audit_log ORDER BY id DESC LIMIT 1"
-"""The chain's head, read inside the write transaction that appends after it."""
+"""What audit_row_from_row reads, in that order."""
 
 
-def head_from_row(row: Sequence[Any] | None) -> Head:
-    return Head(int(row[0]), str(row[1]), str(row[2])) if row else Head()
+def audit_row_from_row(r: Sequence[Any]) -> AuditRow:
+    entry = AuditEntry(
+        at=r[1],
+        kind=r[2],
+        actor_id=r[3],
+        actor_agency=r[4],
+        device=r[5],
+        warehouse_id=r[6],
+        subject=r[7],
+        detail=_fields(r[8]),
+    )
+    return AuditRow(id=r[0], entry=entry, content=bytes(r[9]), prev_hash=r[10], hash=r[11])
+
+
+_heads = msgspec.json.Decoder(dict[str, tuple[int, str]]).decode
+
+
+def encode_heads(heads: dict[str, tuple[int, str]]) -> str:
+    """audit_roots.heads: {chain: [id, hash]} in chain order."""
+    return _encode({c: list(heads[c]) for c in sorted(heads)}).decode()
+
+
+def decode_heads(text: str) -> dict[str, tuple[int, str]]:
+    return _heads(text)

@@ -17,15 +17,21 @@ export function applyPull(db, response, arrivedAt = Date.now()) {
     for (const warehouseId of gone) {
       for (const id of await records.getAllKeysFromIndex('warehouse_id', warehouseId)) await records.delete(id);
     }
-    // A purge on the server: its digests no longer count tombstones at or below the horizon,
-    // so this phone forgets its own too (they say only that a record is gone).
-    const horizon = response.tombstone_horizon ?? 0;
-    if (horizon > ((await meta.get('tombstone_horizon')) ?? 0)) {
-      for (const record of await records.getAll()) {
-        if (record.deleted && record.revision <= horizon) await records.delete(record.id);
+    // A purge on the server: a warehouse's digest no longer counts its tombstones at or below
+    // that warehouse's horizon, so this phone forgets its own too (they say only that a record
+    // is gone). Revisions are counted per warehouse, and so are horizons.
+    const known = { ...((await meta.get('tombstone_horizons')) ?? {}) };
+    let raised = false;
+    for (const [warehouseId, horizon] of Object.entries(response.tombstone_horizons ?? {})) {
+      if (horizon <= (known[warehouseId] ?? 0)) continue;
+      for (const id of await records.getAllKeysFromIndex('warehouse_id', warehouseId)) {
+        const record = await records.get(id);
+        if (record?.deleted && record.revision <= horizon) await records.delete(id);
       }
-      await meta.put(horizon, 'tombstone_horizon');
+      known[warehouseId] = horizon;
+      raised = true;
     }
+    if (raised) await meta.put(known, 'tombstone_horizons');
     for (const change of response.changes ?? []) {
       await records.put({
         id: change.id,

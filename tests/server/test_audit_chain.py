@@ -20,7 +20,7 @@ from server.storage import Storage
 from server.storage.sqlite import SqliteStorage
 from sync.audit import GENESIS, chain, content_of
 from sync.store import AuditEntry, BatchEffects
-from tests.factories import PASSWORD, Factory, bearer
+from tests.factories import PASSWORD, Factory, bearer, every_audit_row
 from tests.server.test_sync_api import INCIDENT, Device
 
 
@@ -38,7 +38,7 @@ def entry(n: int, kind: str = "test.entry") -> AuditEntry:
 
 
 async def kinds(storage: SqliteStorage) -> list[str]:
-    return [row.entry.kind async for row in storage.audit_rows()]
+    return [row.entry.kind for row in await every_audit_row(storage)]
 
 
 def run_cli(*argv: str) -> int:
@@ -119,7 +119,7 @@ async def test_logins_revocations_admin_actions_mutations_and_resolutions_are_al
     assert revoke.json() == {"revoked": True}
     assert (await client.post("/api/auth/logout", headers=bearer(tokens["hendra"]))).status_code == 204
 
-    rows = [row async for row in storage.audit_rows()]
+    rows = [row for row in await every_audit_row(storage)]
     recorded = [row.entry.kind for row in rows]
     for kind in (
         "auth.login_failed",
@@ -159,7 +159,7 @@ async def test_a_retried_push_adds_no_audit_entry_and_a_rejected_one_is_recorded
     ]
     assert [r["status"] for r in (await sari.push(batch)).json()["results"]] == ["applied", "rejected"]
     assert [r["replayed"] for r in (await sari.push(batch)).json()["results"]] == [True, True]
-    rows = [row.entry async for row in storage.audit_rows()]
+    rows = [row.entry for row in await every_audit_row(storage)]
     assert [(e.kind, e.detail["status"]) for e in rows] == [("mutation", "applied"), ("mutation", "rejected")]
 
 
@@ -179,7 +179,7 @@ async def test_entries_appended_by_another_process_never_fork_the_chain(tmp_path
                     client_id="",
                     user_id="",
                     last_seq=0,
-                    revision=0,
+                    revisions={},
                     records=[],
                     outcomes=[],
                     digests={},
@@ -211,6 +211,16 @@ def chained_db(tmp_path: Path) -> tuple[str, Path]:
 
     asyncio.run(build())
     return f"sqlite:///{path}", path
+
+
+def cut_state(keep: int) -> str:
+    """The system chain's state moved back to entry `keep`: what someone who drops the newest
+    entries also does so that the chain and its state agree (only a published head or a signed
+    checkpoint catches that)."""
+    return (
+        f"UPDATE warehouse_state SET audit_id = {keep}, audit_hash ="
+        f" (SELECT hash FROM audit_log WHERE chain = '' AND id = {keep}) WHERE warehouse_id = ''"
+    )
 
 
 def tamper(path: Path, *statements: str) -> None:
@@ -290,7 +300,7 @@ def test_audit_verify_reports_the_first_tampered_entry(
     tamper(path, *statements)
     assert run_cli("audit", "verify", "--database", url) == 1
     out = capsys.readouterr().out
-    assert f"BROKEN at entry {broken}:" in out and reason in out
+    assert f"BROKEN at entry {broken} of the system chain:" in out and reason in out
 
 
 def test_audit_head_prints_the_newest_entry_and_moves_with_every_append(
@@ -305,9 +315,13 @@ def test_audit_head_prints_the_newest_entry_and_moves_with_every_append(
         assert conn.execute("SELECT hash FROM audit_log WHERE id = 7").fetchone()[0] == head_hash
     finally:
         conn.close()
-    # Dropping the newest entries leaves a valid but shorter chain: that is why the head is published
-    # (and checkpointed): the published head no longer exists in the log.
+    # Dropping the newest entries behind the chain state's back is caught by the state...
     tamper(path, "DELETE FROM audit_log WHERE id >= 6")
+    assert run_cli("audit", "verify", "--database", url) == 1
+    assert "its state records head 7" in capsys.readouterr().out
+    # ...but moving the state back too leaves a valid, shorter chain: that is why the head is
+    # published (and checkpointed): the published head no longer exists in the log.
+    tamper(path, cut_state(5))
     assert run_cli("audit", "verify", "--database", url) == 0
     assert head_hash not in capsys.readouterr().out
 
@@ -350,13 +364,14 @@ def test_signed_checkpoints_catch_truncation_and_rewriting(
     assert run_cli(*verify) == 0
     assert "1 signed checkpoint(s) match" in capsys.readouterr().out
 
-    # Someone with write access drops the newest entries: the chain alone still holds...
-    tamper(path, "DELETE FROM audit_log WHERE id >= 6")
+    # Someone with write access drops the newest entries and moves the chain's state back: the
+    # chain alone still holds...
+    tamper(path, "DELETE FROM audit_log WHERE id >= 6", cut_state(5))
     assert run_cli("audit", "verify", "--database", url) == 0
     capsys.readouterr()
-    # ...but the checkpoint of entry 7 does not.
+    # ...but the checkpoint of the root over entry 7 does not.
     assert run_cli(*verify) == 1
-    assert "checkpoint of entry 7" in capsys.readouterr().out
+    assert "the log no longer has entry 7 of the system chain" in capsys.readouterr().out
 
 
 def test_a_checkpoint_signed_by_another_key_or_edited_fails(
@@ -384,7 +399,7 @@ def test_a_checkpoint_signed_by_another_key_or_edited_fails(
     marks.unlink()
     assert run_cli("audit", "checkpoint", "--key", str(ours), "--out", str(marks), "--database", url) == 0
     line = marks.read_text()
-    marks.write_text(line.replace(line.split('"hash":"')[1][:4], "0000", 1))
+    marks.write_text(line.replace(line.split('"root":"')[1][:4], "0000", 1))
     capsys.readouterr()
     assert run_cli(*verify) == 1
     assert "signature does not verify" in capsys.readouterr().out
@@ -399,10 +414,19 @@ INSERT = (
 
 
 def insert_rows(sql_rows: Rows, rows: list[tuple[int, AuditEntry, bytes, str, str]]) -> None:
-    """Write entries behind the storage's back, as they are given (id, entry, content, prev, hash)."""
+    """Write entries of the system chain behind the storage's back, as they are given (id, entry,
+    content, prev, hash), and move the chain's state to the last (as the migration that split the
+    log into chains did for the entries written before it)."""
     for entry_id, e, content, prev, digest in rows:
         sql_rows(INSERT, entry_id, e.at, e.kind, e.actor_id, e.actor_agency, e.device, e.warehouse_id,
                  e.subject, msgspec.json.encode(e.detail).decode(), content, prev, digest)  # fmt: skip
+    entry_id, e, _, _, digest = rows[-1]
+    sql_rows(
+        "UPDATE warehouse_state SET audit_id = ?, audit_hash = ?, audit_at = ? WHERE warehouse_id = ''",
+        entry_id,
+        digest,
+        e.at,
+    )
 
 
 def forged(entries: list[AuditEntry], *, format: int = 2, first: int = 1, head: str = GENESIS) -> list[Any]:
@@ -420,8 +444,10 @@ async def test_renumbered_entries_break_the_chain(storage: Storage, sql_rows: Ro
     for n in range(1, 8):
         await storage.append_audit(entry(n))
     assert (await verify_log(storage)).ok
-    # Make room for an entry "between" 4 and 5: every later id moves up, nothing else changes.
+    # Make room for an entry "between" 4 and 5: every later id moves up (the chain's state too),
+    # nothing else changes.
     sql_rows("UPDATE audit_log SET id = id + 100 WHERE id >= 5")
+    sql_rows("UPDATE warehouse_state SET audit_id = audit_id + 100 WHERE warehouse_id = ''")
     report = await verify_log(storage)
     assert (report.first_broken, report.count) == (105, 5)
     assert "hashed as entry 5" in report.reason
@@ -437,23 +463,23 @@ async def test_a_log_whose_times_go_back_fails_verify(storage: Storage, sql_rows
     assert (report.first_broken, report.count) == (4, 4) and "time goes backwards" in report.reason
 
 
-async def test_the_first_format_still_verifies_and_cannot_follow_format_2(
+async def test_the_first_format_still_verifies_and_cannot_follow_a_later_one(
     storage: Storage, sql_rows: Rows
 ) -> None:
     """Entries written before ids were hashed verify as they were written (their times may step
-    back: counted, not refused); entries appended now are of format 2 after them; an entry of
-    format 1 after one of format 2 breaks the log (no way back to the weaker format)."""
+    back: counted, not refused); entries appended now are of format 3 after them; an entry of
+    format 1 after a numbered one breaks the log (no way back to the weaker format)."""
     old = [entry(n) for n in (1, 3, 2)]  # written by two processes at once: one time steps back
     insert_rows(sql_rows, forged(old, format=1))
     await storage.append_audit(entry(9))
     report = await verify_log(storage)
-    assert report.ok and report.formats == {1: 3, 2: 1} and report.legacy_time_steps_back == 1
+    assert report.ok and report.formats == {1: 3, 3: 1} and report.legacy_time_steps_back == 1
     assert report.head_id == 4
     head = await storage.audit_head()
     assert head is not None
     insert_rows(sql_rows, forged([entry(10)], format=1, first=5, head=head[1]))
     report = await verify_log(storage)
-    assert report.first_broken == 5 and "format 1 after format 2" in report.reason
+    assert report.first_broken == 5 and "format 1 after format 3" in report.reason
 
 
 async def test_a_published_head_catches_the_newest_entries_being_removed(
@@ -469,11 +495,12 @@ async def test_a_published_head_catches_the_newest_entries_being_removed(
         return await asyncio.to_thread(run_cli, "audit", "verify", "--database", database_url, *args)
 
     assert await verify(*published) == 0
-    assert f"published head 7 {head[1]} is in the log" in capsys.readouterr().out
+    assert f"published head 7 of the system chain {head[1]} is in the log" in capsys.readouterr().out
     sql_rows("DELETE FROM audit_log WHERE id >= 6")
-    assert await verify() == 0  # the chain alone still holds
+    sql_rows(cut_state(5))
+    assert await verify() == 0  # the chain alone (and its state, moved back too) still holds
     assert await verify(*published) == 1
-    assert "published head 7 FAILS: the log no longer has that entry" in capsys.readouterr().out
+    assert "published head 7 of the system chain FAILS: the log no longer has" in capsys.readouterr().out
     assert await verify("--head", "5", head[1]) == 1
     assert "entry has another hash" in capsys.readouterr().out
     assert await verify("--head", "5", "xyz") == 1
@@ -508,7 +535,7 @@ def test_chained_checkpoints_verify(
     signed: tuple[list[str], Path, list[str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     verify, _, lines = signed
-    assert [msgspec.json.decode(line)["format"] for line in lines] == [2, 2, 2]
+    assert [msgspec.json.decode(line)["format"] for line in lines] == [3, 3, 3]
     assert run_cli(*verify) == 0
     assert "3 signed checkpoint(s) match the log, chained" in capsys.readouterr().out
 

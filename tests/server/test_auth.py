@@ -18,7 +18,7 @@ from server.storage import Storage, open_storage
 from server.storage.sqlite import SqliteStorage
 from sync.domain import Actor
 from tests.conftest import lifespan, open_client
-from tests.factories import PASSWORD, Factory, bearer
+from tests.factories import PASSWORD, Factory, bearer, every_audit_row
 
 
 def login_body(username: str, password: str = PASSWORD, client_id: str = "client-0001") -> dict[str, str]:
@@ -26,7 +26,7 @@ def login_body(username: str, password: str = PASSWORD, client_id: str = "client
 
 
 async def audit_kinds(storage: SqliteStorage) -> list[str]:
-    return [row.entry.kind async for row in storage.audit_rows()]
+    return [row.entry.kind for row in await every_audit_row(storage)]
 
 
 # -- passwords and tokens ---------------------------------------------------------------------------
@@ -100,7 +100,7 @@ async def test_a_disabled_user_cannot_log_in_and_their_tokens_stop_working(
             {"code": "bad_credentials", "message": "Nama pengguna atau kata sandi salah"},
         )
     )
-    reasons = [row.entry.detail["reason"] async for row in storage.audit_rows()]
+    reasons = [row.entry.detail["reason"] for row in await every_audit_row(storage)]
     assert reasons == ["disabled", "bad_credentials"]  # the audit log still tells them apart
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from litestar import Litestar
 from PIL import Image
@@ -286,6 +287,11 @@ ROUTES: dict[tuple[str, str], Route] = {
         lambda w, s: Req("GET", f"/api/inspections/{w.inspection[s]}/report.pdf"), scoped_reads()
     ),
     ("GET", "/api/live"): Route(get("/api/live"), scoped_reads() | {"supervisor": 200, "admin": 200}),
+    # Resuming names cursors of warehouses: those outside the caller's scope are ignored.
+    ("POST", "/api/live/resume"): Route(
+        lambda w, s: Req("POST", "/api/live/resume", json={"cursors": {w.warehouse(s): 0}}),
+        scoped_reads() | {"supervisor": 200, "admin": 200},
+    ),
     # -- administration: admins only; an assigned admin manages only their warehouses' people
     ("GET", "/api/admin/users"): Route(get("/api/admin/users"), admins_only(200, 200)),
     ("POST", "/api/admin/users"): Route(new_user, admins_only(201, 403, 201)),
@@ -438,6 +444,9 @@ async def first_response(app: Litestar, req: Req, headers: dict[str, str]) -> in
         "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
         "client": ("127.0.0.1", 1234), "server": ("testserver", 80), "state": {},
     }  # fmt: skip
+    body = b"" if req.json is None else msgspec.json.encode(req.json)
+    if body:
+        scope["headers"] += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     sent_body = False
 
@@ -445,7 +454,7 @@ async def first_response(app: Litestar, req: Req, headers: dict[str, str]) -> in
         nonlocal sent_body
         if not sent_body:
             sent_body = True
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
         await asyncio.Event().wait()  # the client stays connected
         return {"type": "http.disconnect"}
 
@@ -468,7 +477,7 @@ async def call(world: World, key: tuple[str, str], principal: str, scope: str) -
     assert isinstance(req, Req)
     token, client_id = await token_for(world, principal)
     headers = {**req.headers, **(bearer(token) if token else {})}
-    if key == ("GET", "/api/live"):
+    if key in (("GET", "/api/live"), ("POST", "/api/live/resume")):
         return await first_response(world.app, req, headers), None
     body = req.json
     if key == ("POST", "/api/sync/push"):

@@ -280,7 +280,7 @@ async def test_purge_needs_yes_and_only_an_admin_command_purges(
     assert "add --yes" in capsys.readouterr().err
     assert tombstones(sql_rows) == ["inc-0", "inc-1"]  # nothing purged without --yes
     assert purge_entries(sql_rows) == 0
-    assert sql_rows("SELECT tombstone_horizon FROM sync_meta") == [(0,)]
+    assert sql_rows("SELECT max(tombstone_horizon) FROM warehouse_state") == [(0,)]
 
 
 async def test_purging_old_tombstones_is_audited_and_resets_old_cursors(
@@ -307,13 +307,18 @@ async def test_purging_old_tombstones_is_audited_and_resets_old_cursors(
     assert tombstones(sql_rows) == ["inc-1"]
     assert sql_rows("SELECT count(*) FROM records")[0][0] == before - 1
     assert sql_rows("SELECT count(*) FROM records WHERE collection = 'conflicts'") == [(1,)]  # kept
-    horizon = int(sql_rows("SELECT tombstone_horizon FROM sync_meta")[0][0])
+    horizon = int(sql_rows("SELECT tombstone_horizon FROM warehouse_state WHERE warehouse_id = ?", wh)[0][0])
     assert horizon == tomb_revs["inc-0"]
-    rows = [row async for row in storage.audit_rows()]
-    last = rows[-1].entry
+    # Only the purged warehouse's horizon moved: the others' cursors stay valid.
+    assert sql_rows("SELECT count(*) FROM warehouse_state WHERE tombstone_horizon > 0") == [(1,)]
+    # One entry in the warehouse's chain, one summing the purge up in the system chain.
+    chain = [row.entry async for row in storage.audit_rows(wh)]
+    assert chain[-1].kind == "admin.tombstones_purged" and chain[-1].detail["ids"] == ["inc-0"]
+    assert chain[-1].detail["horizons"] == {wh: horizon}
+    last = [row.entry async for row in storage.audit_rows("")][-1]
     assert last.kind == "admin.tombstones_purged" and last.detail["ids"] == ["inc-0"]
-    assert last.actor_id.startswith("cli") and last.detail["horizon"] == horizon
-    assert purge_entries(sql_rows) == 1
+    assert last.actor_id.startswith("cli") and last.detail["horizons"] == {wh: horizon}
+    assert purge_entries(sql_rows) == 2  # the warehouse's and the system's
     assert (await verify_log(storage)).ok
     # The digest was recomputed: it still describes what the server holds, one record fewer.
     digest_now = stored_digest(sql_rows, wh)
@@ -334,11 +339,11 @@ async def test_purge_with_nothing_old_still_records_itself(
 ) -> None:
     digest_before = stored_digest(sql_rows, history["wh"])
     report = await purge_tombstones(storage, older_than_days=30, actor_id="cli:test")
-    assert report.purged == [] and report.horizon == 0
-    last = [row.entry async for row in storage.audit_rows()][-1]
+    assert report.purged == [] and report.horizons == {}
+    last = [row.entry async for row in storage.audit_rows("")][-1]
     assert last.kind == "admin.tombstones_purged" and last.detail["ids"] == []
     assert tombstones(sql_rows) == ["inc-0", "inc-1"]
-    assert sql_rows("SELECT tombstone_horizon FROM sync_meta") == [(0,)]
+    assert sql_rows("SELECT max(tombstone_horizon) FROM warehouse_state") == [(0,)]
     assert stored_digest(sql_rows, history["wh"]) == digest_before
     assert (await verify_log(storage)).ok
 

@@ -59,8 +59,9 @@ def test_the_cache_keeps_the_newest_changes_within_its_capacity() -> None:
     cache = FeedCache(capacity=3)
     cache.put([change(1), change(2)])
     cache.put([change(3), change(4)])
-    assert len(cache) == 3 and cache.get(1) is None
-    assert [c.revision for r in (2, 3, 4) if (c := cache.get(r))] == [2, 3, 4]
+    assert len(cache) == 3 and cache.get(WH, 1) is None
+    assert [c.revision for r in (2, 3, 4) if (c := cache.get(WH, r))] == [2, 3, 4]
+    assert cache.get("another-warehouse", 4) is None  # revisions are counted per warehouse
     assert cache.covers(after=7, latest=10) and not cache.covers(after=6, latest=10)
     assert not FeedCache(capacity=0).covers(after=10, latest=10)
     assert capacity_from_env({}) == FEED_CACHE_CHANGES
@@ -110,7 +111,9 @@ async def test_cached_changes_are_used_and_a_newer_revision_replaces_an_old_one(
     first = await engine.pull(phone.actor, request, wire=True)
     again = await engine.pull(phone.actor, request, wire=True)
     assert [c.revision for c in first.changes] == [1, 2, 3, 4]
-    assert all(a is sqlite_storage.feed_cache.get(a.revision) for a in again.changes), "served from the cache"
+    assert all(a is sqlite_storage.feed_cache.get(a.warehouse_id, a.revision) for a in again.changes), (
+        "served from the cache"
+    )
 
     phone.outbox.clear()
     phone.mutate("patch", "inc-1", "incidents", {"action_taken": "segel diganti"}, base_rev=2)
@@ -153,13 +156,13 @@ async def test_a_purged_tombstone_is_not_served_from_the_cache(sqlite_storage: S
     await phone.push()
     wire, _ = await both_ways(engine, phone, 0, 100)
     assert [(c["id"], c.get("deleted")) for c in wire["changes"]][-1] == ("inc-1", True)
-    assert sqlite_storage.feed_cache.get(4) is not None
+    assert sqlite_storage.feed_cache.get(WH, 4) is not None
 
     report = await purge_tombstones(
         sqlite_storage, older_than_days=1, actor_id="cli:test", now=datetime.now(UTC) + timedelta(days=2)
     )
     assert report.purged == ["inc-1"]
-    wire, plain = await both_ways(engine, phone, report.horizon, 100)
+    wire, plain = await both_ways(engine, phone, report.horizons[WH], 100)
     assert wire == plain and wire["changes"] == []
     wire, plain = await both_ways(engine, phone, 0, 100)
     assert wire == plain and [c["id"] for c in wire["changes"]] == ["inc-0", "inc-2"]

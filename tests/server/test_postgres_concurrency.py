@@ -2,17 +2,19 @@
 
 Each "process" here is a PostgresStorage with a pool of its own (separate sessions, exactly what
 two server processes are to PostgreSQL); test_two_serve_processes... at the end runs two real
-`tigapilar serve` processes. Checked:
+`tigapilar serve` processes. Revisions and audit chains are per warehouse (docs/postgres.md,
+"Per-warehouse sequencing"), so each guarantee is checked with the processes writing to ONE
+warehouse (where they must serialize) and to DIFFERENT ones (where they must not wait):
 
-* write transactions serialize across pools (the second waits for the first's advisory lock and
-  then reads what it committed);
+* a write transaction waits for another holding the same warehouse and then reads what it
+  committed; one holding another warehouse does not make it wait;
 * revisions are strictly increasing in the order readers can see them: a reader following its
-  cursor while many batches commit from both pools ends up with every change (a change that
+  cursors while many batches commit from both pools ends up with every change (a change that
   committed late with a lower revision would be missed, and the replica would differ);
 * exactly once: the same push arriving at both pools at the same time is applied once and answered
-  identically (the other answer is replayed);
+  identically (the other answer is replayed), also for a push that writes two warehouses;
 * conflicts are detected across pools;
-* the audit chain stays one unbroken chain when both pools append at once;
+* every audit chain stays one unbroken chain when both pools append at once;
 * two processes migrating an empty database at once apply every migration exactly once.
 
 Skipped, with the reason, unless TIGAPILAR_TEST_POSTGRES_URL is set.
@@ -39,7 +41,7 @@ from server.models import Warehouse
 from server.storage.base import StorageUnavailable
 from server.storage.postgres import PostgresStorage
 from server.storage.postgres.storage import create_database
-from server.storage.postgres.testing import session_databases, with_database
+from server.storage.postgres.testing import direct_url, session_databases, with_database
 from sync import digest as digest_mod
 from sync.audit import verify
 from sync.clock import format_hlc
@@ -52,21 +54,24 @@ from tests.server.test_storage_contract import effects, record
 
 REPO = Path(__file__).resolve().parents[2]
 W = "w1"
+W2 = "w2"
+LAYOUTS = {"one-warehouse": (W, W), "two-warehouses": (W, W2)}
+"""Where the two processes' writers write: the same warehouse, or one each."""
 
 
-def actor(name: str, client_id: str, role: str = "officer") -> Actor:
+def actor(name: str, client_id: str, role: str = "officer", warehouses: tuple[str, ...] = (W, W2)) -> Actor:
     return Actor(
         user_id=f"u-{name}",
         username=name,
         role=role,  # type: ignore[arg-type]
         agency="POLRI",
-        warehouses=frozenset({W}),
+        warehouses=frozenset(warehouses),
         client_id=client_id,
     )
 
 
 def mutation(client_id: str, seq: int, record_id: str, op: str = "create", base_rev: int = 0,
-             **fields: object) -> Mutation:  # fmt: skip
+             warehouse: str = W, **fields: object) -> Mutation:  # fmt: skip
     if op == "create" and not fields:
         fields = {"category": "segel_rusak", "severity": "tinggi", "description": f"{client_id} #{seq}"}
     return Mutation(
@@ -75,7 +80,7 @@ def mutation(client_id: str, seq: int, record_id: str, op: str = "create", base_
         collection="incidents",
         op=op,  # type: ignore[arg-type]
         base_rev=base_rev,
-        warehouse_id=W if op == "create" else None,
+        warehouse_id=warehouse if op == "create" else None,
         fields=dict(fields),
         hlc=format_hlc(1_700_000_000_000 + seq, 0, client_id),
     )
@@ -93,7 +98,8 @@ async def pools(postgres_url: str, tmp_path: Path) -> AsyncIterator[tuple[Postgr
     await a.open()
     await b.open()
     try:
-        await a.put_warehouse(Warehouse(id=W, code=W, name="Gudang Logistik KPU Kecamatan Uji"))
+        for w in (W, W2):
+            await a.put_warehouse(Warehouse(id=w, code=w, name=f"Gudang Logistik KPU Kecamatan Uji {w}"))
         yield a, b
     finally:
         await a.close()
@@ -102,25 +108,49 @@ async def pools(postgres_url: str, tmp_path: Path) -> AsyncIterator[tuple[Postgr
 
 async def db_state(url: str) -> dict[str, Any]:
     """What the database holds, read independently of the storage classes."""
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(direct_url(url))
     try:
+        audit: dict[str, list[tuple[int, bytes, str, str]]] = {}
+        for r in await conn.fetch(
+            'SELECT chain, id, content, prev_hash, hash FROM audit_log ORDER BY chain COLLATE "C", id'
+        ):
+            audit.setdefault(r["chain"], []).append((r["id"], bytes(r["content"]), r["prev_hash"], r["hash"]))
         return {
             "records": {r["id"]: r["revision"] for r in await conn.fetch("SELECT id, revision FROM records")},
+            "warehouses": {
+                r["id"]: r["warehouse_id"] for r in await conn.fetch("SELECT id, warehouse_id FROM records")
+            },
             "outcomes": await conn.fetchval("SELECT count(*) FROM outcomes"),
-            "revision": await conn.fetchval("SELECT revision FROM sync_meta"),
+            "revisions": {
+                r["warehouse_id"]: r["revision"]
+                for r in await conn.fetch(
+                    "SELECT warehouse_id, revision FROM warehouse_state WHERE revision > 0"
+                )
+            },
             "last_seq": {
                 r["client_id"]: r["last_seq"] for r in await conn.fetch("SELECT * FROM client_state")
             },
-            "audit": [
-                (r["id"], bytes(r["content"]), r["prev_hash"], r["hash"])
-                for r in await conn.fetch("SELECT id, content, prev_hash, hash FROM audit_log ORDER BY id")
-            ],
+            "audit": audit,
+            "heads": {
+                r["warehouse_id"]: (r["audit_id"], r["audit_hash"])
+                for r in await conn.fetch(
+                    "SELECT warehouse_id, audit_id, audit_hash FROM warehouse_state WHERE audit_id > 0"
+                )
+            },
         }
     finally:
         await conn.close()
 
 
-# -- serialization ---------------------------------------------------------------------------------
+def chains_hold(state: dict[str, Any]) -> None:
+    """Every chain verifies and ends at the head its warehouse's state records."""
+    for name, rows in state["audit"].items():
+        assert verify(rows, name) is None, f"chain {name!r} is broken"
+        assert state["heads"][name] == (rows[-1][0], rows[-1][3]), f"chain {name!r} ends at its state's head"
+    assert state["heads"].keys() == state["audit"].keys()
+
+
+# -- serialization per warehouse ---------------------------------------------------------------------
 async def test_a_write_transaction_waits_for_the_other_process_and_sees_its_commit(
     pools: tuple[PostgresStorage, PostgresStorage],
 ) -> None:
@@ -135,77 +165,112 @@ async def test_a_write_transaction_waits_for_the_other_process_and_sees_its_comm
         )
 
     async with a.write() as tx:
-        before = await tx.revision()
+        before = (await tx.revisions([W]))[W]  # holds W's row until the commit
         task = asyncio.create_task(push_through_b())
         await entered.wait()
         await asyncio.sleep(0.3)
-        assert not task.done(), "B must wait for A's batch (advisory lock)"
+        assert not task.done(), "B must wait for A's batch to the same warehouse (its row lock)"
         await tx.commit(effects(record("r-a", before + 1, W), client_id="client-a", last_seq=1))
     response = await asyncio.wait_for(task, 10)
     assert response.results[0].revision == before + 2, "B read the revision A committed"
 
 
-# -- cursors never skip ------------------------------------------------------------------------------
-async def test_a_concurrent_reader_never_skips_a_change(
+async def test_a_push_to_another_warehouse_does_not_wait(
     pools: tuple[PostgresStorage, PostgresStorage], postgres_url: str
+) -> None:
+    """No lock, row or sequence is shared by pushes to different warehouses: while A holds W (and
+    appends to W's chain), B's push to W2 commits at once, with W2's own revisions."""
+    a, b = pools
+    engine_b = SyncEngine(b)
+    async with a.write() as tx:
+        before = (await tx.revisions([W]))[W]
+        response = await asyncio.wait_for(
+            engine_b.push(
+                actor("b", "client-b"),
+                push_request("client-b", [mutation("client-b", 1, "r-b", warehouse=W2)]),
+            ),
+            5,
+        )
+        assert response.results[0].status == "applied" and response.results[0].revision == 1
+        await tx.commit(effects(record("r-a", before + 1, W), client_id="client-a", last_seq=1))
+    state = await db_state(postgres_url)
+    assert state["revisions"] == {W: before + 1, W2: 1}
+    chains_hold(state)
+
+
+# -- cursors never skip ------------------------------------------------------------------------------
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+async def test_a_concurrent_reader_never_skips_a_change(
+    pools: tuple[PostgresStorage, PostgresStorage], postgres_url: str, layout: str
 ) -> None:
     a, b = pools
     engines = [SyncEngine(a), SyncEngine(b)]
+    homes = LAYOUTS[layout]
+    """The warehouse of the writers of process 0 and of process 1."""
     writers, batches, per_batch = 8, 12, 3
-    shared = [f"shared-{i}" for i in range(3)]
+    shared = {w: [f"shared-{w}-{i}" for i in range(3)] for w in sorted(set(homes))}
     done = asyncio.Event()
 
     async def setup() -> None:
         sup = "client-setup"
+        ids = [(w, rid) for w in sorted(shared) for rid in shared[w]]
         await engines[0].push(
             actor("setup", sup, "supervisor"),
-            push_request(sup, [mutation(sup, i + 1, rid) for i, rid in enumerate(shared)]),
+            push_request(sup, [mutation(sup, i + 1, rid, warehouse=w) for i, (w, rid) in enumerate(ids)]),
         )
 
     async def writer(n: int) -> None:
         client = f"client-{n:02d}"
         who = actor(f"w{n}", client)
+        home = homes[n % 2]
         seq = 0
         for batch in range(batches):
             mutations = []
             for k in range(per_batch):
                 seq += 1
                 if k == 0:  # an edit of a shared record: the same rows from every writer
-                    rid = shared[(n + batch) % len(shared)]
+                    rid = shared[home][(n + batch) % len(shared[home])]
                     mutations.append(
                         mutation(client, seq, rid, "patch", base_rev=10**6, title=f"{client}/{seq}")
                     )
                 else:
-                    mutations.append(mutation(client, seq, f"r-{client}-{seq}"))
+                    mutations.append(mutation(client, seq, f"r-{client}-{seq}", warehouse=home))
             # Alternate the "process" a writer talks to, as a phone behind a load balancer does.
             response = await engines[(n + batch) % 2].push(who, push_request(client, mutations))
             assert [r.seq for r in response.results] == [m.seq for m in mutations]
 
     replica: dict[str, int] = {}
-    pulls: list[tuple[int, list[int]]] = []
+    homes_of: dict[str, str] = {}
+    pulls: list[tuple[dict[str, int], list[int]]] = []
 
     async def reader() -> dict[str, int]:
-        cursor = 0
+        cursors = {w: 0 for w in shared}
         who = actor("reader", "client-reader", "supervisor")
         while True:
             finished = done.is_set()
             while True:
                 engine = engines[len(pulls) % 2]
                 page = await engine.pull(
-                    who, PullRequest(protocol=1, client_id="client-reader", cursors={W: cursor}, limit=7)
+                    who, PullRequest(protocol=1, client_id="client-reader", cursors=cursors, limit=7)
                 )
-                revisions = [c.revision for c in page.changes]
-                pulls.append((cursor, revisions))
-                assert revisions == sorted(set(revisions)), "a page is in strictly increasing revision order"
-                assert all(r > cursor for r in revisions)
+                by_warehouse: dict[str, list[int]] = {}
                 for change in page.changes:
+                    by_warehouse.setdefault(change.warehouse_id, []).append(change.revision)
                     replica[change.id] = change.revision
-                assert page.cursors[W] >= cursor, "a cursor never moves back"
-                cursor = page.cursors[W]
+                    homes_of[change.id] = change.warehouse_id
+                for w, revisions in by_warehouse.items():
+                    assert revisions == sorted(set(revisions)), "a page is in increasing revision order"
+                    assert all(r > cursors[w] for r in revisions)
+                pulls.append((dict(cursors), [c.revision for c in page.changes]))
+                for w in shared:
+                    assert page.cursors[w] >= cursors[w], "a cursor never moves back"
+                cursors = {w: page.cursors[w] for w in shared}
                 if not page.has_more:
                     break
             if finished:
-                assert page.digests[W] == digest_mod.compute(list(replica.items()))
+                for w in shared:
+                    mine = [(rid, rev) for rid, rev in replica.items() if homes_of[rid] == w]
+                    assert page.digests[w] == digest_mod.compute(mine)
                 return replica
             await asyncio.sleep(0)
 
@@ -217,19 +282,24 @@ async def test_a_concurrent_reader_never_skips_a_change(
 
     state = await db_state(postgres_url)
     assert replica == state["records"], "the reader holds every change at its latest revision"
-    assert len(set(state["records"].values())) == len(state["records"]), "revisions are unique"
-    assert state["revision"] == max(state["records"].values())
-    assert state["outcomes"] == len(shared) + writers * batches * per_batch
-    assert verify(state["audit"]) is None
+    for w in shared:
+        revisions = [rev for rid, rev in state["records"].items() if state["warehouses"][rid] == w]
+        assert len(set(revisions)) == len(revisions), f"revisions are unique within {w}"
+        assert state["revisions"][w] == max(revisions)
+    assert state["outcomes"] == sum(len(v) for v in shared.values()) + writers * batches * per_batch
+    chains_hold(state)
     assert len(pulls) > writers, "the reader really pulled while the writers pushed"
 
 
 # -- exactly once ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
 async def test_the_same_push_hitting_both_processes_is_applied_once(
-    pools: tuple[PostgresStorage, PostgresStorage], postgres_url: str
+    pools: tuple[PostgresStorage, PostgresStorage], postgres_url: str, layout: str
 ) -> None:
+    """With two warehouses, every batch writes both (its locks are taken in sorted order)."""
     a, b = pools
     engine_a, engine_b = SyncEngine(a), SyncEngine(b)
+    homes = LAYOUTS[layout]
     client = "client-retry"
     who = actor("retry", client)
     seq = 0
@@ -237,7 +307,9 @@ async def test_the_same_push_hitting_both_processes_is_applied_once(
         batch = []
         for k in range(4):
             seq += 1
-            batch.append(mutation(client, seq, f"r-{round_}-{k}"))
+            # The second warehouse first in half the batches: the lock order is the storage's.
+            home = homes[(k + round_) % 2]
+            batch.append(mutation(client, seq, f"r-{round_}-{k}", warehouse=home))
         request = push_request(client, batch)
         first, second = await asyncio.gather(engine_a.push(who, request), engine_b.push(who, request))
         fresh, replayed = (first, second) if not first.results[0].replayed else (second, first)
@@ -250,26 +322,31 @@ async def test_the_same_push_hitting_both_processes_is_applied_once(
     state = await db_state(postgres_url)
     assert state["outcomes"] == seq
     assert state["last_seq"] == {client: seq}
-    assert len(state["records"]) == seq and state["revision"] == seq
-    mutation_entries = [e for e in state["audit"] if b'"kind":"mutation"' in e[1]]
+    assert len(state["records"]) == seq
+    assert sum(state["revisions"].values()) == seq, "no revision was handed out twice or skipped"
+    mutation_entries = [e for rows in state["audit"].values() for e in rows if b'"kind":"mutation"' in e[1]]
     assert len(mutation_entries) == seq, "one audit entry per mutation, none for the replays"
+    chains_hold(state)
 
 
 # -- conflicts ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
 async def test_concurrent_edits_through_two_processes_conflict(
-    pools: tuple[PostgresStorage, PostgresStorage],
+    pools: tuple[PostgresStorage, PostgresStorage], layout: str
 ) -> None:
     a, b = pools
     engine_a, engine_b = SyncEngine(a), SyncEngine(b)
-    sari = "client-sari"
-    for round_ in range(6):
-        rid = f"inc-{round_}"
+    homes = LAYOUTS[layout]
+
+    async def race(round_: int, home: str) -> None:
+        sari = f"client-sari-{home}"
+        rid = f"inc-{home}-{round_}"
         created = await engine_a.push(
-            actor("sari", sari), push_request(sari, [mutation(sari, round_ + 1, rid)])
+            actor("sari", sari), push_request(sari, [mutation(sari, round_ + 1, rid, warehouse=home)])
         )
         base = created.results[0].revision
         assert base is not None
-        joko, budi = f"client-joko-{round_}", f"client-budi-{round_}"
+        joko, budi = f"client-joko-{home}-{round_}", f"client-budi-{home}-{round_}"
         first, second = await asyncio.gather(
             engine_a.push(actor("joko", joko), push_request(joko, [
                 mutation(joko, 1, rid, "patch", base_rev=base, severity="kritis")])),
@@ -280,19 +357,26 @@ async def test_concurrent_edits_through_two_processes_conflict(
         assert statuses == ["applied", "conflict"], "exactly one wins, the other value is kept"
         loser = first if first.results[0].status == "conflict" else second
         assert loser.results[0].conflicts
-    async with a.read() as rx:
-        records = await rx.changes(W, 0, 100)
-    conflicts = [r for r in records if r.collection == "conflicts"]
-    assert len(conflicts) == 6
-    assert all(c.fields["status"] == "open" and c.fields["field"] == "severity" for c in conflicts)
+
+    for round_ in range(6):
+        # With two warehouses, the races in both run at once.
+        await asyncio.gather(*(race(round_, home) for home in sorted(set(homes))))
+    for home in sorted(set(homes)):
+        async with a.read() as rx:
+            records = await rx.changes(home, 0, 100)
+        conflicts = [r for r in records if r.collection == "conflicts"]
+        assert len(conflicts) == 6
+        assert all(c.fields["status"] == "open" and c.fields["field"] == "severity" for c in conflicts)
 
 
-# -- audit chain -------------------------------------------------------------------------------------
-async def test_the_audit_chain_holds_when_both_processes_append(
-    pools: tuple[PostgresStorage, PostgresStorage], postgres_url: str
+# -- audit chains ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+async def test_the_audit_chains_hold_when_both_processes_append(
+    pools: tuple[PostgresStorage, PostgresStorage], postgres_url: str, layout: str
 ) -> None:
     a, b = pools
     engines = [SyncEngine(a), SyncEngine(b)]
+    homes = LAYOUTS[layout]
 
     def login(n: int) -> AuditEntry:
         return AuditEntry(
@@ -304,16 +388,19 @@ async def test_the_audit_chain_holds_when_both_processes_append(
         client = f"client-{n}"
         for seq in range(1, 6):
             await engines[(n + seq) % 2].push(actor(f"p{n}", client), push_request(client, [
-                mutation(client, seq, f"r-{n}-{seq}")]))  # fmt: skip
+                mutation(client, seq, f"r-{n}-{seq}", warehouse=homes[n % 2])]))  # fmt: skip
 
     await asyncio.gather(
         *(pushes(n) for n in range(6)),
         *((a if n % 2 else b).append_audit(login(n)) for n in range(40)),
     )
     state = await db_state(postgres_url)
-    assert len(state["audit"]) == 6 * 5 + 40
-    assert verify(state["audit"]) is None
-    assert await a.audit_head() == await b.audit_head() == (state["audit"][-1][0], state["audit"][-1][3])
+    assert sum(len(rows) for rows in state["audit"].values()) == 6 * 5 + 40
+    assert len(state["audit"][""]) == 40, "logins go to the system chain"
+    assert set(state["audit"]) == {"", *homes}
+    chains_hold(state)
+    for name, rows in state["audit"].items():
+        assert await a.audit_head(name) == await b.audit_head(name) == (rows[-1][0], rows[-1][3])
 
 
 # -- migrations --------------------------------------------------------------------------------------
@@ -475,7 +562,7 @@ async def test_two_serve_processes_share_one_database(postgres_url: str, tmp_pat
     assert replica == state["records"]
     assert len(state["records"]) == len(clients) * 12
     assert state["outcomes"] == len(clients) * 12
-    assert verify(state["audit"]) is None
+    chains_hold(state)
 
 
 # -- failures of the database become StorageUnavailable (HTTP 503, the phone retries) ----------------
@@ -486,7 +573,8 @@ async def test_a_batch_waiting_too_long_for_the_lock_is_unavailable_and_writes_n
     impatient = PostgresStorage(postgres_url, data_dir=tmp_path, lock_timeout_s=0.2)
     await impatient.open()
     try:
-        async with a.write():
+        async with a.write() as tx:
+            await tx.revisions([W])  # holds W's row
             with pytest.raises(StorageUnavailable, match="LockNotAvailable"):
                 await SyncEngine(impatient).push(
                     actor("x", "client-x"), push_request("client-x", [mutation("client-x", 1, "r-x")])
@@ -509,7 +597,7 @@ async def test_a_connection_lost_mid_batch_is_unavailable_writes_nothing_and_the
                 pid = await tx._conn.fetchval("SELECT pg_backend_pid()")
                 await admin.execute("SELECT pg_terminate_backend($1)", pid)
                 await asyncio.sleep(settle)
-                await tx.revision()  # the connection is gone
+                await tx.records(["r-elsewhere"])  # the connection is gone
     finally:
         await admin.close()
     state = await db_state(postgres_url)

@@ -132,11 +132,11 @@ async def test_the_copy_preserves_everything_and_sync_carries_on(tmp_path: Path,
 
     # Byte for byte, independently of the tool's own check.
     for sql in (
-        "SELECT id, content, prev_hash, hash, detail FROM audit_log ORDER BY id",
+        "SELECT chain, id, content, prev_hash, hash, detail FROM audit_log ORDER BY chain, id",
         "SELECT client_id, seq, result, mutation, status, revision FROM outcomes ORDER BY client_id, seq",
         "SELECT id, revision, fields, field_revs, field_hlcs, field_by, created_at FROM records ORDER BY id",
         "SELECT warehouse_id, count, checksum FROM digests ORDER BY warehouse_id",
-        "SELECT revision, tombstone_horizon FROM sync_meta",
+        "SELECT warehouse_id, revision, tombstone_horizon, audit_id, audit_hash FROM warehouse_state",
         "SELECT client_id, user_id, last_seq FROM client_state ORDER BY client_id",
         "SELECT id, username, password_hash FROM users ORDER BY id",
         "SELECT id, token_hash, name FROM devices ORDER BY id",

@@ -1,5 +1,5 @@
-"""On PostgreSQL a push holds the sync lock for four statements, whatever its size (sync_tx.py says
-why): the locks, one read of everything the push needs, one write of everything, the COMMIT. A pull
+"""On PostgreSQL a push holds its warehouses' rows for four statements, whatever its size (sync_tx.py
+says why): the locks, one read of everything the push needs, one write of everything, the COMMIT. A pull
 makes one read besides its changes. Counted with asyncpg's query logger, not timed; the answers and
 what the database holds must be the same as before. Skipped unless TIGAPILAR_TEST_POSTGRES_URL is
 set."""
@@ -15,6 +15,7 @@ import pytest
 from msgspec.structs import replace as msgspec_replace
 
 from server.storage.postgres import PostgresStorage
+from server.storage.postgres.testing import direct_url
 from sync import audit, digest
 from sync.engine import SyncEngine
 from sync.messages import PullRequest
@@ -43,7 +44,7 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-async def test_a_push_is_four_statements_under_the_lock(
+async def test_a_push_is_four_statements_under_its_locks(
     postgres_storage: PostgresStorage, statements: list[str]
 ) -> None:
     engine = SyncEngine(postgres_storage)
@@ -55,17 +56,22 @@ async def test_a_push_is_four_statements_under_the_lock(
     statements.clear()
     queue_mixed_batch(phone)
     response = await phone.push()
-    assert statements == ["BEGIN", "DO", "SELECT", "WITH", "COMMIT"], statements
+    # BEGIN; the client's row and the warehouse's, locked in one statement; one read; one write; the
+    # COMMIT. The refused patch of a record that exists nowhere is audited in the system chain, whose
+    # row is locked on its own (INSERT ... ON CONFLICT ... RETURNING), as only such a push does.
+    assert statements == ["BEGIN", "WITH", "SELECT", "INSERT", "WITH", "COMMIT"], statements
     check_mixed_batch(response)
 
     # What the one statement wrote: every record, outcome, audit entry (chained, in order), the
     # client's number, the digest, the photo references and the revision counter.
-    conn = await asyncpg.connect(postgres_storage.url)
+    conn = await asyncpg.connect(direct_url(postgres_storage.url))
     try:
         records = dict(await conn.fetch("SELECT id, revision FROM records"))
         assert len(records) == 40
         assert [r.revision for r in response.results[:40]] == [records[r.id] for r in response.results[:40]]
-        assert await conn.fetchval("SELECT revision FROM sync_meta") == max(records.values())
+        assert await conn.fetchval("SELECT revision FROM warehouse_state WHERE warehouse_id = $1", WH) == max(
+            records.values()
+        )
         assert (
             await conn.fetchval("SELECT count(*) FROM outcomes WHERE client_id = $1", phone.client_id) == 44
         )
@@ -78,13 +84,15 @@ async def test_a_push_is_four_statements_under_the_lock(
         stored = await conn.fetchrow("SELECT count, checksum FROM digests WHERE warehouse_id = $1", WH)
         expected = digest.compute(list(records.items()))
         assert (stored[0], stored[1]) == (expected.count, expected.checksum)
-        chain = [
-            (row[0], bytes(row[1]), row[2], row[3])
-            for row in await conn.fetch("SELECT id, content, prev_hash, hash FROM audit_log ORDER BY id")
-        ]
-        assert audit.verify(chain) is None
-        subjects = await conn.fetch("SELECT subject FROM audit_log WHERE kind = 'mutation' ORDER BY id")
-        assert [s[0] for s in subjects][-41:] == [f"incidents/{r.id}" for r in response.results]
+        subjects = []
+        for name in (WH, ""):  # the warehouse's chain, then the system chain (the refused patch)
+            rows = await conn.fetch(
+                "SELECT id, content, prev_hash, hash, subject FROM audit_log WHERE chain = $1 ORDER BY id",
+                name,
+            )
+            assert audit.verify([(r[0], bytes(r[1]), r[2], r[3]) for r in rows], name) is None
+            subjects += [r[4] for r in rows][-40:] if name else [r[4] for r in rows]
+        assert subjects == [f"incidents/{r.id}" for r in response.results]
     finally:
         await conn.close()
 
@@ -92,7 +100,7 @@ async def test_a_push_is_four_statements_under_the_lock(
     # ROLLBACK of a transaction that wrote nothing.
     statements.clear()
     again = await engine.push(phone.actor, phone.request())
-    assert statements == ["BEGIN", "DO", "SELECT", "SELECT", "ROLLBACK"], statements
+    assert statements == ["BEGIN", "WITH", "SELECT", "SELECT", "ROLLBACK"], statements
     assert [r.replayed for r in again.results] == [True] * 41
     assert [r.revision for r in again.results] == [r.revision for r in response.results]
 

@@ -56,16 +56,20 @@ class _InspectablePostgres(PostgresStorage):
                 )
             ]
             counts: dict[tuple[str, int], int] = {}
-            chain = []
-            for entry_id, kind, device, detail, content, prev, digest in await conn.fetch(
-                "SELECT id, kind, device, detail, content, prev_hash, hash FROM audit_log ORDER BY id"
+            chains: dict[str, list[tuple[int, bytes, str, str]]] = {}
+            for name, entry_id, kind, device, detail, content, prev, digest in await conn.fetch(
+                "SELECT chain, id, kind, device, detail, content, prev_hash, hash FROM audit_log"
+                ' ORDER BY chain COLLATE "C", id'
             ):
-                chain.append((entry_id, bytes(content), prev, digest))
+                chains.setdefault(name, []).append((entry_id, bytes(content), prev, digest))
                 if kind == "mutation":
                     key = (device, msgspec.json.decode(detail)["seq"])
                     counts[key] = counts.get(key, 0) + 1
-            assert audit.verify(chain) is None, "the audit chain the pushes wrote holds"
-            outcomes = outcomes_with_mutations(rows, (content for _, content, _, _ in chain))
+            for name, chain in chains.items():
+                assert audit.verify(chain, name) is None, f"the audit chain {name!r} the pushes wrote holds"
+            outcomes = outcomes_with_mutations(
+                rows, (content for chain in chains.values() for _, content, _, _ in chain)
+            )
         finally:
             await conn.close()
         return records, outcomes, counts

@@ -251,9 +251,11 @@ async def test_the_pdf_is_the_berita_acara_of_the_inspection(
     assert response.headers["content-disposition"] == (
         f'attachment; filename="berita-acara-{warehouse.code}-{started:%Y-%m-%d}.pdf"'
     )
-    head = await storage.audit_head()
+    # The head of the warehouse's own chain, which the inspection's entries are in.
+    head = await storage.audit_head(JB)
     assert head is not None
     assert response.headers["x-audit-head"] == head[1] and response.headers["x-audit-head-id"] == str(head[0])
+    assert response.headers["x-audit-chain"] == JB
     assert response.headers["cache-control"] == "no-store"
     pdf = response.content
     assert_well_formed(pdf)

@@ -19,7 +19,7 @@ from server.storage.sqlite import SqliteStorage
 from sync.collections import INCIDENT_STATUSES, INSPECTION_STATUSES
 from sync.domain import Template
 from sync.roster import attendance_of, missing_pillars, planned_people
-from tests.factories import FAST_PASSWORDS, Factory, bearer
+from tests.factories import FAST_PASSWORDS, Factory, bearer, every_audit_row
 
 
 def test_the_template_decodes_as_a_sync_template() -> None:
@@ -166,10 +166,12 @@ async def test_seed_demo_refuses_a_demo_database_that_got_real_accounts(
 
 async def test_everything_seed_demo_writes_is_audited_in_time_order(storage: Storage, sql_rows: Any) -> None:
     await seed_demo(storage, today=date(2024, 11, 20), passwords=FAST_PASSWORDS)
-    rows = [row async for row in storage.audit_rows()]
+    rows = [row for row in await every_audit_row(storage)]
     kinds = [r.entry.kind for r in rows]
     users, warehouses = await storage.users(), await storage.warehouses()
-    assert kinds[:2] == ["demo.marked", "reference_data.installed"] and kinds[-1] == "demo.seeded"
+    # The system chain holds what is about no warehouse, from the mark to the summary.
+    system = [row.entry.kind async for row in storage.audit_rows("")]
+    assert system[:2] == ["demo.marked", "reference_data.installed"] and system[-1] == "demo.seeded"
     assert sorted(r.entry.subject for r in rows if r.entry.kind == "user.created") == sorted(
         u.id for u in users
     )
@@ -180,11 +182,15 @@ async def test_everything_seed_demo_writes_is_audited_in_time_order(storage: Sto
     assert kinds.count("mutation") == outcomes > 0
     photos = {h for r in rows if r.entry.kind == "demo.seeded" for h in r.entry.detail["photos"]}
     assert photos and await storage.attachments_present(sorted(photos)) == photos
-    # The records are dated in the past, the log is not: its times never go back.
-    times = [r.entry.at for r in rows]
-    assert times == sorted(times) and times[0] > "2024-11-21"
+    # No chain's times go back. The system chain is written now; each warehouse's chain begins with
+    # the seeded history's pushes, at the times the seed gives them.
+    for chain_name in await storage.audit_chains():
+        times = [row.entry.at async for row in storage.audit_rows(chain_name)]
+        assert times == sorted(times)
+        if chain_name == "":
+            assert times[0] > "2024-11-21"
     report = await verify_log(storage)
-    assert report.ok and report.formats == {2: len(rows)}
+    assert report.ok and report.formats == {3: len(rows)}
 
 
 async def test_demo_guard_post_has_a_week_of_shifts_an_absence_and_a_seal_mismatch(

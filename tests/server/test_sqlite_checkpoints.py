@@ -47,7 +47,7 @@ async def test_committed_pages_reach_the_database_file_without_the_writer_checkp
         records = [_record(n) for n in range(1, 3001)]  # ~6 MB: well past SQLite's 1,000-page default
         async with storage.write() as tx:
             await tx.commit(
-                BatchEffects(client_id="", user_id="", last_seq=0, revision=3000, records=records,
+                BatchEffects(client_id="", user_id="", last_seq=0, revisions={"gd-1": 3000}, records=records,
                              outcomes=[], digests={}, audit=[], attachment_refs=[])
             )  # fmt: skip
         # The commit itself left the pages in the -wal file (the writer no longer checkpoints at

@@ -25,7 +25,8 @@ from sync.digest import EMPTY
 from sync.domain import Actor
 from sync.engine import SyncEngine
 from sync.messages import Digest, Mutation, MutationResult, PullRequest, PushRequest
-from sync.store import AttachmentRef, AuditEntry, BatchEffects, Record, StoredOutcome
+from sync.store import AttachmentRef, AuditEntry, BatchEffects, Record, StoredOutcome, WriteTx
+from tests.factories import every_audit_row
 
 BACKENDS: dict[str, Callable[[Path], Storage]] = {
     "sqlite": lambda tmp: SqliteStorage(tmp / "contract.db"),
@@ -97,12 +98,14 @@ def entry(kind: str = "mutation", subject: str = "incidents/r1", **detail: objec
 
 
 def effects(*records: Record, client_id: str = "client-0001", last_seq: int | None = None) -> BatchEffects:
-    top = max((r.revision for r in records), default=0)
+    revisions: dict[str, int] = {}
+    for r in records:
+        revisions[r.warehouse_id] = max(revisions.get(r.warehouse_id, 0), r.revision)
     return BatchEffects(
         client_id=client_id,
         user_id="u1",
         last_seq=last_seq if last_seq is not None else len(records),
-        revision=top,
+        revisions=revisions,
         records=list(records),
         outcomes=[outcome(i + 1, r.id, r.revision, client_id) for i, r in enumerate(records)],
         digests={"w1": Digest(count=len(records), checksum="0000abcd")},
@@ -113,8 +116,23 @@ def effects(*records: Record, client_id: str = "client-0001", last_seq: int | No
     )
 
 
+async def revision(tx: WriteTx, warehouse_id: str = "w1") -> int:
+    """The warehouse's counter as the write transaction holds it."""
+    return (await tx.revisions([warehouse_id]))[warehouse_id]
+
+
+async def broken_chain(store: Storage) -> tuple[str, int] | None:
+    """(chain, first broken entry id) of the first chain that does not verify, or None."""
+    for name in await store.audit_chains():
+        rows = [(r.id, r.content, r.prev_hash, r.hash) async for r in store.audit_rows(name)]
+        broken = verify(rows, name)
+        if broken is not None:
+            return name, broken
+    return None
+
+
 async def audit_tuples(store: Storage) -> list[tuple[int, bytes, str, str]]:
-    return [(row.id, row.content, row.prev_hash, row.hash) async for row in store.audit_rows()]
+    return [(row.id, row.content, row.prev_hash, row.hash) for row in await every_audit_row(store)]
 
 
 # -- migrations ------------------------------------------------------------------------------------
@@ -150,19 +168,19 @@ async def test_open_without_create_refuses_a_missing_database(tmp_path: Path) ->
 async def test_commit_persists_the_whole_batch(store: Storage) -> None:
     r1, r2 = record("r1", 1), record("r2", 2)
     async with store.write() as tx:
-        assert await tx.revision() == 0
+        assert await revision(tx) == 0
         assert await tx.client_last_seq("client-0001") == 0
         await tx.commit(effects(r1, r2))
 
     async with store.write() as tx:
-        assert await tx.revision() == 2
+        assert await revision(tx) == 2
         assert await tx.client_last_seq("client-0001") == 2
         assert await tx.records(["r1", "r2", "nope"]) == {"r1": r1, "r2": r2}
         stored = await tx.outcomes("client-0001", [1, 2, 3])
         assert stored == {1: outcome(1, "r1", 1).result, 2: outcome(2, "r2", 2).result}
         assert await tx.digests(["w1", "w2"]) == {"w1": Digest(count=2, checksum="0000abcd"), "w2": EMPTY}
         assert await tx.attachments_present([SHA_A]) == set()
-    assert [row.entry.subject for row in [r async for r in store.audit_rows()]] == [
+    assert [row.entry.subject for row in [r for r in await every_audit_row(store)]] == [
         "incidents/r1",
         "incidents/r2",
     ]
@@ -183,7 +201,7 @@ async def test_without_commit_nothing_is_written(store: Storage) -> None:
     async with store.write() as tx:
         await tx.records(["r1"])
     async with store.write() as tx:
-        assert await tx.revision() == 0
+        assert await revision(tx) == 0
         assert await tx.records(["r1"]) == {}
     assert await audit_tuples(store) == []
 
@@ -194,7 +212,7 @@ async def test_an_exception_after_commit_rolls_the_batch_back(store: Storage) ->
             await tx.commit(effects(record("r1", 1)))
             raise RuntimeError("boom")
     async with store.write() as tx:
-        assert await tx.revision() == 0
+        assert await revision(tx) == 0
         assert await tx.records(["r1"]) == {}
         assert await tx.client_last_seq("client-0001") == 0
     assert await audit_tuples(store) == []
@@ -215,10 +233,10 @@ async def test_appended_times_never_go_back_even_when_the_clock_does(store: Stor
     batch.audit = [msgspec.structs.replace(a, at="2026-01-01T00:00:00.000Z") for a in batch.audit]
     async with store.write() as tx:
         await tx.commit(batch)
-    rows = [row async for row in store.audit_rows()]
+    rows = [row for row in await every_audit_row(store)]
     assert [r.entry.at for r in rows] == ["2026-11-27T10:00:00.000Z"] * len(rows)
     assert all(msgspec.json.decode(r.content)["at"] == r.entry.at for r in rows)
-    assert verify(await audit_tuples(store)) is None
+    assert await broken_chain(store) is None
 
 
 async def test_an_upsert_replaces_the_record_and_revision_never_goes_back(store: Storage) -> None:
@@ -228,11 +246,11 @@ async def test_an_upsert_replaces_the_record_and_revision_never_goes_back(store:
     async with store.write() as tx:
         batch = effects(newer, last_seq=2)
         batch.outcomes = [outcome(2, "r1", 6)]
-        batch.revision = 3  # lower than the stored 5: the counter must not move back
+        batch.revisions = {"w1": 3}  # lower than the stored 5: the counter must not move back
         await tx.commit(batch)
     async with store.write() as tx:
         assert (await tx.records(["r1"]))["r1"].fields == {"title": "Segel diganti"}
-        assert await tx.revision() == 5
+        assert await revision(tx) == 5
 
 
 async def test_write_transactions_are_serialized(store: Storage) -> None:
@@ -240,7 +258,7 @@ async def test_write_transactions_are_serialized(store: Storage) -> None:
 
     async def bump(i: int) -> None:
         async with store.write() as tx:
-            current = await tx.revision()
+            current = await revision(tx)
             await asyncio.sleep(0)
             rec = record(f"r{i}", current + 1)
             batch = effects(rec, client_id=f"client-{i:04d}", last_seq=1)
@@ -250,9 +268,36 @@ async def test_write_transactions_are_serialized(store: Storage) -> None:
         *(bump(i) for i in range(25)), *(store.append_audit(entry("auth.login")) for _ in range(10))
     )
     async with store.write() as tx:
-        assert await tx.revision() == 25
-    assert verify(await audit_tuples(store)) is None
+        assert await revision(tx) == 25
+    assert await broken_chain(store) is None
     assert len(await audit_tuples(store)) == 35
+
+
+async def test_each_warehouse_counts_its_own_revisions_and_keeps_its_own_chain(store: Storage) -> None:
+    """Revisions and audit chains are per warehouse: a batch in one never moves another's counter
+    or chain, and each chain is numbered from 1 (the system chain holds entries about none)."""
+    async with store.write() as tx:
+        await tx.commit(effects(record("r1", 1), record("r2", 2)))
+    async with store.write() as tx:
+        assert await revision(tx, "w2") == 0
+        batch = effects(record("x1", 1, "w2"), client_id="client-0002", last_seq=1)
+        batch.audit = [msgspec.structs.replace(entry(subject="incidents/x1"), warehouse_id="w2")]
+        await tx.commit(batch)
+    await store.append_audit(msgspec.structs.replace(entry("auth.login"), warehouse_id=None))
+    async with store.write() as tx:
+        assert await tx.revisions(["w1", "w2", "w9"]) == {"w1": 2, "w2": 1, "w9": 0}
+    assert await store.live_cursors(["w2", "w1", "w9"]) == {"w1": 2, "w2": 1, "w9": 0}
+    assert await store.latest_revision() == 2
+    assert await store.audit_chains() == ["", "w1", "w2"]
+    heads = await store.audit_heads()
+    assert {c: h[0] for c, h in heads.items()} == {"": 1, "w1": 2, "w2": 1}
+    assert heads == {c: await store.audit_head(c) for c in ("", "w1", "w2")}
+    for chain_name in ("", "w1", "w2"):
+        rows = [(r.id, r.content, r.prev_hash, r.hash) async for r in store.audit_rows(chain_name)]
+        assert verify(rows, chain_name) is None
+        assert verify(rows, "elsewhere") is not None  # an entry names its chain
+    changes = await store.changes_after({"w1": 1, "w2": 0, "w9": 0}, 10)
+    assert [(r.warehouse_id, r.id) for r in changes] == [("w1", "r2"), ("w2", "x1")]
 
 
 async def test_template_lookup_in_a_write_transaction(store: Storage) -> None:
@@ -272,7 +317,7 @@ async def test_changes_are_ordered_by_revision_and_paged(store: Storage) -> None
         assert [r.id for r in await rx.changes("w1", 1, 1)] == ["r3"]
         assert await rx.changes("w1", 4, 10) == []
         assert [r.id for r in await rx.changes("w2", 0, 10)] == ["other"]
-        assert await rx.tombstone_horizon() == 0
+        assert await rx.tombstone_horizons(["w1", "w2"]) == {"w1": 0, "w2": 0}
         assert await rx.digests(["w1", "w9"]) == {"w1": Digest(count=4, checksum="0000abcd"), "w9": EMPTY}
 
 
@@ -326,12 +371,12 @@ async def test_outcome_revisions_and_missing_attachments(store: Storage) -> None
 
 # -- audit log -------------------------------------------------------------------------------------
 async def test_audit_entries_form_a_hash_chain_over_their_canonical_content(store: Storage) -> None:
-    assert await store.audit_head() is None
+    assert await store.audit_head("w1") is None
     first = await store.append_audit(entry("auth.login", detail_key="x"))
     async with store.write() as tx:
         await tx.commit(effects(record("r1", 1)))
     last = await store.append_audit(entry("auth.logout"))
-    rows = [row async for row in store.audit_rows()]
+    rows = [row for row in await every_audit_row(store)]
     assert next(r.id for r in rows) == first and rows[-1].id == last
     assert [r.entry.kind for r in rows] == ["auth.login", "mutation", "auth.logout"]
     assert [r.id for r in rows] == [1, 2, 3]  # numbered in the chain, without gaps
@@ -340,9 +385,10 @@ async def test_audit_entries_form_a_hash_chain_over_their_canonical_content(stor
         assert msgspec.json.decode(row.content)["id"] == row.id  # the id is hashed
     assert rows[0].prev_hash == GENESIS
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
-    assert verify(await audit_tuples(store)) is None
-    assert await store.audit_head() == (last, rows[-1].hash)
-    assert [r.id for r in [row async for row in store.audit_rows(after_id=first, batch=1)]] == [
+    assert await broken_chain(store) is None
+    assert await store.audit_head("w1") == (last, rows[-1].hash)
+    assert await store.audit_head() is None  # the system chain holds none of them
+    assert [r.id for r in [row async for row in store.audit_rows("w1", after_id=first, batch=1)]] == [
         r.id for r in rows[1:]
     ]
 
@@ -620,4 +666,4 @@ async def test_the_sync_engine_pushes_and_pulls_through_the_backend(store: Stora
     assert pulled.digests["w1"].count == 1
     assert pulled.reflected_seq == 2
     assert pulled.missing_attachments == [SHA_B]
-    assert verify(await audit_tuples(store)) is None
+    assert await broken_chain(store) is None

@@ -9,7 +9,7 @@ import yaml
 
 from server.seed import load_template
 from server.storage.sqlite import SqliteStorage
-from tests.factories import Factory, bearer
+from tests.factories import Factory, bearer, every_audit_row
 
 ADMIN_CALLS = [
     ("GET", "/api/admin/users", None),
@@ -25,7 +25,7 @@ ADMIN_CALLS = [
 
 
 async def audit_kinds(storage: SqliteStorage) -> list[str]:
-    return [row.entry.kind async for row in storage.audit_rows()]
+    return [row.entry.kind for row in await every_audit_row(storage)]
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ADMIN_CALLS)

@@ -58,18 +58,22 @@ class Stream:
 
 
 @asynccontextmanager
-async def live(app: Litestar, token: str, last_event_id: int | None = None) -> AsyncIterator[Stream]:
+async def live(app: Litestar, token: str, resume: dict[str, int] | None = None) -> AsyncIterator[Stream]:
+    """GET /api/live, or with `resume` (a cursor map) POST /api/live/resume, as the page does."""
     headers = [(b"authorization", f"Bearer {token}".encode())]
-    if last_event_id is not None:
-        headers.append((b"last-event-id", str(last_event_id).encode()))
+    body = b""
+    if resume is not None:
+        body = msgspec.json.encode({"cursors": resume})
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    path = "/api/live" if resume is None else "/api/live/resume"
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": "GET" if resume is None else "POST",
         "scheme": "http",
-        "path": "/api/live",
-        "raw_path": b"/api/live",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
         "headers": headers,
@@ -85,7 +89,7 @@ async def live(app: Litestar, token: str, last_event_id: int | None = None) -> A
         nonlocal requested
         if not requested:
             requested = True
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
         await gone.wait()
         return {"type": "http.disconnect"}
 
@@ -160,26 +164,30 @@ async def test_a_push_reaches_an_open_stream_within_a_second_and_only_in_scope(
     assert hidden not in str(events)
 
 
-async def test_reconnecting_with_last_event_id_replays_what_was_missed(
+async def test_reconnecting_with_the_cursor_map_replays_what_was_missed(
     app: Litestar, client: httpx.AsyncClient, factory: Factory
 ) -> None:
     w = await factory.warehouse()
-    supervisor_token = await factory.token(await factory.user(role="supervisor", warehouses=[w]))
+    other = await factory.warehouse()
+    supervisor_token = await factory.token(await factory.user(role="supervisor", warehouses=[w, other]))
     officer_token = await factory.token(await factory.user(warehouses=[w]), client_id="dev-officer-2")
     first = await push_incident(client, officer_token, "dev-officer-2", w, 1)
     async with live(app, supervisor_token) as stream:
         ready = (await stream.wait_for(lambda events: bool(events)))[0]
-    cursor = ready["revision"]
+    # Revisions are counted per warehouse: the stream starts at each one's newest.
+    cursors = ready["cursors"]
+    assert set(cursors) == {w.id, other.id} and cursors[other.id] == 0 and cursors[w.id] > 0
     # While the page is disconnected, two more changes happen.
     missed = [await push_incident(client, officer_token, "dev-officer-2", w, n) for n in (2, 3)]
-    async with live(app, supervisor_token, last_event_id=cursor) as stream:
+    async with live(app, supervisor_token, resume=cursors) as stream:
         events = await stream.wait_for(
             lambda events: len([e for e in events if e["event"] == "incidents"]) == 2
         )
+    assert stream.status == 200
     changes = [e for e in events if e["event"] == "incidents"]
     assert [e["id"] for e in changes] == missed and first not in [e["id"] for e in changes]
     assert [int(e["revision"]) for e in changes] == sorted(int(e["revision"]) for e in changes)
-    assert all(int(e["revision"]) > cursor for e in changes)
+    assert all(int(e["revision"]) > cursors[w.id] and e["warehouse_id"] == w.id for e in changes)
 
 
 async def test_live_needs_a_supervisor(client: httpx.AsyncClient, factory: Factory) -> None:

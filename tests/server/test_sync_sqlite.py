@@ -53,16 +53,20 @@ class _InspectableSqlite(SqliteStorage):
                 for cid, seq, m, r in conn.execute("SELECT client_id, seq, mutation, result FROM outcomes")
             ]
             counts: dict[tuple[str, int], int] = {}
-            chain = []
-            for entry_id, kind, device, detail, content, prev, digest in conn.execute(
-                "SELECT id, kind, device, detail, content, prev_hash, hash FROM audit_log ORDER BY id"
+            chains: dict[str, list[tuple[int, bytes, str, str]]] = {}
+            for name, entry_id, kind, device, detail, content, prev, digest in conn.execute(
+                "SELECT chain, id, kind, device, detail, content, prev_hash, hash FROM audit_log"
+                " ORDER BY chain, id"
             ):
-                chain.append((entry_id, bytes(content), prev, digest))
+                chains.setdefault(name, []).append((entry_id, bytes(content), prev, digest))
                 if kind == "mutation":
                     key = (device, msgspec.json.decode(detail)["seq"])
                     counts[key] = counts.get(key, 0) + 1
-            assert audit.verify(chain) is None, "the audit chain the pushes wrote holds"
-            outcomes = outcomes_with_mutations(rows, (content for _, content, _, _ in chain))
+            for name, chain in chains.items():
+                assert audit.verify(chain, name) is None, f"the audit chain {name!r} the pushes wrote holds"
+            outcomes = outcomes_with_mutations(
+                rows, (content for chain in chains.values() for _, content, _, _ in chain)
+            )
         return records, outcomes, counts
 
 

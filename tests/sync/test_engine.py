@@ -54,12 +54,12 @@ async def test_retried_push_is_answered_from_stored_outcomes_and_changes_nothing
     sari.mutate("create", "inc-1", "incidents", dict(INCIDENT), warehouse_id=WH)
     sari.mutate("patch", "inc-1", "incidents", {"notes": [{"id": "n1", "text": "Dilaporkan ke KPU"}]})
     first = await sari.push()
-    revision, audit_len = store.revision, len(store.audit)
+    revision, audit_len = dict(store.revisions), sum(map(len, store.audit.values()))
     again = await sari.push()
     assert [r.status for r in again.results] == [r.status for r in first.results] == ["applied", "applied"]
     assert all(r.replayed for r in again.results)
     assert [r.revision for r in again.results] == [r.revision for r in first.results]
-    assert (store.revision, len(store.audit)) == (revision, audit_len)
+    assert (store.revisions, sum(map(len, store.audit.values()))) == (revision, audit_len)
     assert len(store.records["inc-1"].fields["notes"]) == 1
 
 
@@ -419,7 +419,7 @@ async def test_growing_scope_backfills_a_new_warehouse(engine: SyncEngine) -> No
 async def test_cursor_older_than_tombstone_horizon_is_reset(engine: SyncEngine, store: MemoryStore) -> None:
     sari = Phone(engine, actor("sari"))
     await _incident(engine, sari)
-    store.horizon = store.revision + 5
+    store.horizons[WH] = store.revisions[WH] + 5
     response = await engine.pull(
         sari.actor, PullRequest(protocol=1, client_id=sari.client_id, cursors={WH: 1})
     )

@@ -316,10 +316,10 @@ class _MemoryForTests(MemoryStore):
     async def inspect_for_tests(self) -> tuple[dict[str, Any], dict[Any, Any], dict[Any, int]]:
         outcomes = outcomes_with_mutations(
             ((cid, seq, o.mutation, o.result) for (cid, seq), o in self.outcome_log.items()),
-            (content for _, content, _, _ in self.audit),
+            (content for chain in self.audit.values() for _, content, _, _ in chain),
         )
         counts: dict[tuple[str, int], int] = {}
-        for _, content, _, _ in self.audit:
+        for _, content, _, _ in (e for chain in self.audit.values() for e in chain):
             entry = msgspec.json.decode(content)
             if entry["kind"] == "mutation":
                 key = (entry["device"], entry["detail"]["seq"])

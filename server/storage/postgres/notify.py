@@ -1,16 +1,17 @@
 """LISTEN side of the live-update bridge between server processes.
 
-Every sync commit that changed records sends `NOTIFY tigapilar_changes, '<revision>'` inside its
-transaction (server/storage/postgres/sync_tx.py), so PostgreSQL delivers it to every listening
-session exactly when the commit is visible, in commit order. A ChangeListener holds one dedicated
-connection (outside the pool) that LISTENs and calls `on_change()` for each notification; the
-process's EventHub then wakes its live views, which re-read the changes feed themselves (the
-payload is only a hint).
+Every sync commit that changed records sends `NOTIFY tigapilar_changes, '<warehouse ids>'` inside
+its transaction (server/storage/postgres/sync_tx.py: the warehouses it wrote, comma-separated, or
+"*"), so PostgreSQL delivers it to every listening session exactly when the commit is visible, in
+commit order. A ChangeListener holds one dedicated connection (outside the pool, and direct: LISTEN
+does not work through PgBouncer's transaction pooling) that LISTENs and calls
+`on_change(warehouses)` for each notification; the process's EventHub then wakes only the live
+views that can see one of those warehouses, which re-read the changes feed themselves.
 
 The connection is watched: when it drops (server restart, failover, network), the listener
-reconnects with backoff and calls `on_change()` once more after reconnecting, since notifications
-sent while it was away are lost and a view must look again. A silently dead TCP connection is
-found by a `SELECT 1` every `keepalive_s`.
+reconnects with backoff and calls `on_change(None)` (any warehouse) once more after reconnecting,
+since notifications sent while it was away are lost and a view must look again. A silently dead
+TCP connection is found by a `SELECT 1` every `keepalive_s`.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from typing import Any
 
 import asyncpg
 
-from server.storage.postgres.storage import mask_url, normalize_url
 from server.storage.postgres.sync_tx import CHANNEL
+from server.storage.postgres.urls import mask_url, normalize_url
 
 log = logging.getLogger("tigapilar.storage.notify")
 
@@ -33,7 +34,7 @@ class ChangeListener:
     def __init__(
         self,
         url: str,
-        on_change: Callable[[], None],
+        on_change: Callable[[frozenset[str] | None], None],
         *,
         channel: str = CHANNEL,
         keepalive_s: float = 30,
@@ -44,8 +45,8 @@ class ChangeListener:
         self.channel = channel
         self.keepalive_s = keepalive_s
         self.max_backoff_s = max_backoff_s
-        self.latest: int | None = None
-        """Highest revision announced so far (a hint; views read the feed themselves)."""
+        self.notifications = 0
+        """Notifications received so far."""
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._conn: asyncpg.Connection | None = None
@@ -76,13 +77,8 @@ class ChangeListener:
         await self.stop()
 
     def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
-        try:
-            revision = int(payload)
-        except ValueError:
-            revision = None
-        if revision is not None and (self.latest is None or revision > self.latest):
-            self.latest = revision
-        self.on_change()
+        self.notifications += 1
+        self.on_change(None if payload in ("", "*") else frozenset(payload.split(",")))
 
     async def _close(self) -> None:
         conn, self._conn = self._conn, None
@@ -112,7 +108,7 @@ class ChangeListener:
                 await conn.add_listener(self.channel, self._notified)
                 backoff = 0.25
                 self.connected.set()
-                self.on_change()  # whatever committed while we were not listening
+                self.on_change(None)  # whatever committed while we were not listening
                 while not lost.is_set():
                     try:
                         await asyncio.wait_for(lost.wait(), self.keepalive_s)

@@ -17,30 +17,12 @@ import msgspec
 from server.models import now_iso
 from server.storage.base import AuditRow, DeviceSyncState
 from server.storage.postgres.sync_tx import RECORD_COLUMNS, str_list
-from server.storage.rows import record_from_row
+from server.storage.rows import AUDIT_ROW_COLUMNS, audit_row_from_row, record_from_row
 from sync.messages import MutationResult
-from sync.store import AuditEntry, Record, StoredOutcome
+from sync.store import Record, StoredOutcome
 
 _result = msgspec.json.Decoder(MutationResult).decode
 _detail = msgspec.json.Decoder(dict[str, Any]).decode
-
-_AUDIT_COLUMNS = (
-    "id, at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail, content, prev_hash, hash"
-)
-
-
-def _audit_row(r: Sequence[Any]) -> AuditRow:
-    entry = AuditEntry(
-        at=r[1],
-        kind=r[2],
-        actor_id=r[3],
-        actor_agency=r[4],
-        device=r[5],
-        warehouse_id=r[6],
-        subject=r[7],
-        detail=_detail(r[8]),
-    )
-    return AuditRow(id=int(r[0]), entry=entry, content=bytes(r[9]), prev_hash=r[10], hash=r[11])
 
 
 def _like(text: str) -> str:
@@ -111,8 +93,16 @@ class SupervisorQueriesMixin:
         return {row[0]: record_from_row(row) for row in rows}
 
     async def latest_revision(self) -> int:
-        rows = await self._fetch("SELECT revision FROM sync_meta WHERE id = 1")
-        return int(rows[0][0]) if rows else 0
+        rows = await self._fetch("SELECT coalesce(max(revision), 0) FROM warehouse_state")
+        return int(rows[0][0])
+
+    async def live_cursors(self, warehouse_ids: Sequence[str]) -> dict[str, int]:
+        rows = await self._fetch(
+            "SELECT warehouse_id, revision FROM warehouse_state WHERE warehouse_id = ANY($1::text[])",
+            sorted(set(warehouse_ids)),
+        )
+        found = {row[0]: int(row[1]) for row in rows}
+        return {w: found.get(w, 0) for w in warehouse_ids}
 
     async def warehouse_revisions(self, warehouse_ids: Sequence[str]) -> dict[str, int]:
         # One index seek per warehouse on records_feed (warehouse_id, revision).
@@ -123,14 +113,18 @@ class SupervisorQueriesMixin:
         )
         return {row[0]: int(row[1] or 0) for row in rows}
 
-    async def changes_after(self, warehouse_ids: Sequence[str], revision: int, limit: int) -> list[Record]:
-        if not warehouse_ids:
+    async def changes_after(self, cursors: dict[str, int], limit: int) -> list[Record]:
+        if not cursors:
             return []
+        # One index range scan per warehouse on records_feed (warehouse_id, revision).
+        columns = ", ".join(f"r.{c.strip()}" for c in RECORD_COLUMNS.split(","))
         rows = await self._fetch(
-            f"SELECT {RECORD_COLUMNS} FROM records WHERE warehouse_id = ANY($1::text[]) AND revision > $2"
-            " ORDER BY revision LIMIT $3",
-            str_list(warehouse_ids),
-            revision,
+            f"SELECT {columns} FROM unnest($1::text[], $2::bigint[]) AS c(w, after)"
+            " CROSS JOIN LATERAL (SELECT * FROM records WHERE warehouse_id = c.w AND revision > c.after"
+            "   ORDER BY revision LIMIT $3) AS r"
+            ' ORDER BY r.warehouse_id COLLATE "C", r.revision LIMIT $3',
+            list(cursors),
+            list(cursors.values()),
             limit,
         )
         return [record_from_row(row) for row in rows]
@@ -201,11 +195,11 @@ class SupervisorQueriesMixin:
             params += [_like(query), str_list(actor_ids)]
         params.append(limit)
         rows = await self._fetch(
-            f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE {' AND '.join(where)}"
+            f"SELECT {AUDIT_ROW_COLUMNS} FROM audit_log WHERE {' AND '.join(where)}"
             f" ORDER BY id DESC LIMIT ${len(params)}",
             *params,
         )
-        return [_audit_row(r) for r in rows]
+        return [audit_row_from_row(r) for r in rows]
 
     async def device_sync_state(self, warehouse_ids: Sequence[str]) -> list[DeviceSyncState]:
         if not warehouse_ids:

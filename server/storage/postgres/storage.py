@@ -1,7 +1,8 @@
 """The PostgreSQL backend, for deployments where several server processes (or hosts) share one
-database: an asyncpg connection pool, sync batches serialized across processes by a
-transaction-level advisory lock, pulls on REPEATABLE READ snapshots, and a NOTIFY after every sync
-commit so live views in every process wake up (server.storage.postgres.notify).
+database: an asyncpg connection pool, sync batches serialized per warehouse by row locks (pushes to
+different warehouses share none), pulls on REPEATABLE READ snapshots, and a NOTIFY naming the
+warehouses after every sync commit so live views in every process wake up for their own
+(server.storage.postgres.notify).
 
 Selected by a URL such as postgresql://tigapilar:secret@db.example:5432/tigapilar (also
 postgres://, and postgresql+asyncpg:// as written for SQLAlchemy). Query parameters are passed to
@@ -16,32 +17,37 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import asyncpg
-import msgspec
 
 from server.models import now_iso
-from server.storage.base import AttachmentMeta, AuditRow, StorageError, StorageUnavailable
+from server.storage.base import AttachmentMeta, AuditRow, PurgeAudit, StorageError, StorageUnavailable
 from server.storage.postgres import migrations
 from server.storage.postgres.accounts import AccountsMixin, affected
 from server.storage.postgres.alerts import PostgresAlertsMixin
 from server.storage.postgres.reports import SupervisorQueriesMixin
 from server.storage.postgres.sync_tx import (
-    LOCK_SYNC_AND_AUDIT,
     MIGRATE_LOCK,
-    SYNC_LOCK,
     PostgresReadTx,
     PostgresWriteTx,
     append_audit_entries,
     fetch_present,
+    hold_warehouses,
     lock,
 )
-from server.storage.rows import ATTACHMENT_COLUMNS, attachment_from_row, attachment_row
+from server.storage.postgres.urls import database_name, mask_url, normalize_url, quote_ident, split_url
+from server.storage.rows import (
+    ATTACHMENT_COLUMNS,
+    AUDIT_ROW_COLUMNS,
+    attachment_from_row,
+    attachment_row,
+    audit_row_from_row,
+    decode_heads,
+    encode_heads,
+)
 from sync import digest as digest_mod
+from sync.audit import SYSTEM_CHAIN
 from sync.store import AuditEntry
-
-_detail = msgspec.json.Decoder(dict[str, object]).decode
 
 DATA_DIR_ENV = "TIGAPILAR_DATA_DIR"
 DEFAULT_DATA_DIR = Path("data")
@@ -82,39 +88,6 @@ def unavailable(exc: BaseException) -> StorageUnavailable | None:
     return None
 
 
-def normalize_url(url: str) -> str:
-    """The URL as asyncpg takes it: postgresql+asyncpg:// and postgres:// become postgresql://."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        raise StorageError(f"not a PostgreSQL URL: {mask_url(url)!r}")
-    base = scheme.lower().split("+", 1)[0]
-    if base not in ("postgres", "postgresql"):
-        raise StorageError(f"not a PostgreSQL URL: {mask_url(url)!r}")
-    return "postgresql://" + rest
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password replaced by ***, for messages and logs."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    userinfo = netloc[0].split(":", 1)[0] + ":***"
-    return urlunsplit(parts._replace(netloc=userinfo + "@" + netloc[1]))
-
-
-def database_name(url: str) -> str:
-    """The database named in the URL's path ('' when the URL names none)."""
-    return unquote(urlsplit(url).path.lstrip("/"))
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 class PostgresStorage(AccountsMixin, SupervisorQueriesMixin, PostgresAlertsMixin):
     def __init__(
         self,
@@ -127,7 +100,7 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin, PostgresAlertsMixin
         acquire_timeout_s: float = 30,
         notify: bool = True,
     ) -> None:
-        self.url = normalize_url(url)
+        self.url, self.pooling, self.listen_url = split_url(url)
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         self._min = max(1, min_connections)
         self._max = max(self._min, max_connections)
@@ -135,10 +108,11 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin, PostgresAlertsMixin
         self._acquire_timeout_s = acquire_timeout_s
         self._notify = notify
         self._pool: asyncpg.Pool | None = None
-        self._sync_writers = asyncio.Lock()
-        """Sync batches of this process queue here, before taking a pool connection: waiting for
-        SYNC_LOCK inside PostgreSQL would hold one connection per waiting push, and a reconnect
-        storm's pushes would take the whole pool from the pulls and logins."""
+        self._sync_writers = asyncio.Semaphore(max(1, self._max // 2))
+        """Sync batches of this process beyond half the pool queue here, before taking a pool
+        connection: pushes to different warehouses run at once, but a reconnect storm's pushes
+        (some waiting for a warehouse's row lock inside PostgreSQL) never take the whole pool from
+        the pulls and logins."""
 
     def __repr__(self) -> str:
         return f"PostgresStorage({mask_url(self.url)!r})"
@@ -149,18 +123,30 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin, PostgresAlertsMixin
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def _create_pool(self) -> asyncpg.Pool:
-        pool = await asyncpg.create_pool(
-            self.url,
-            min_size=self._min,
-            max_size=self._max,
-            server_settings={
-                "application_name": "tigapilar",
-                # A sync batch waits this long for another process's batch, then fails (503-ish)
-                # instead of piling up requests behind a stuck transaction.
-                "lock_timeout": str(self._lock_timeout_ms),
-                "idle_in_transaction_session_timeout": "60000",
-            },
-        )
+        if self.pooling == "transaction":
+            # Behind PgBouncer's transaction pooling a session is not ours between transactions:
+            # no named prepared statements (PgBouncer 1.18 cannot carry them), and no session
+            # settings at startup (PgBouncer refuses them); a push sets its own (_begin_push).
+            pool = await asyncpg.create_pool(
+                self.url,
+                min_size=self._min,
+                max_size=self._max,
+                statement_cache_size=0,
+                server_settings={"application_name": "tigapilar"},
+            )
+        else:
+            pool = await asyncpg.create_pool(
+                self.url,
+                min_size=self._min,
+                max_size=self._max,
+                server_settings={
+                    "application_name": "tigapilar",
+                    # A sync batch waits this long for the pushes before it to the same warehouses,
+                    # then fails (503-ish) instead of piling up requests behind a stuck transaction.
+                    "lock_timeout": str(self._lock_timeout_ms),
+                    "idle_in_transaction_session_timeout": "60000",
+                },
+            )
         assert pool is not None
         return pool
 
@@ -170,12 +156,17 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin, PostgresAlertsMixin
         try:
             try:
                 self._pool = await self._create_pool()
-            except asyncpg.InvalidCatalogNameError as exc:
+            except (asyncpg.InvalidCatalogNameError, asyncpg.ProtocolViolationError) as exc:
+                # PgBouncer answers a missing database with a protocol error of its own.
+                missing = isinstance(exc, asyncpg.InvalidCatalogNameError) or "does not exist" in str(exc)
+                if not missing:
+                    raise
                 if not create or not self.database:
                     raise StorageError(
                         f"database not found: {mask_url(self.url)} (create it with `tigapilar migrate`)"
                     ) from exc
-                await create_database(self.url)
+                # Created on the server itself (the LISTEN address behind PgBouncer).
+                await create_database(self.listen_url)
                 self._pool = await self._create_pool()
             await self.migrate()
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -271,23 +262,32 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin, PostgresAlertsMixin
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[PostgresWriteTx]:
-        """One push batch: READ COMMITTED, SYNC_LOCK (then AUDIT_LOCK) taken by the first statement,
-        so every read after it sees all batches committed before (by any process) and none runs
-        concurrently."""
+        """One push batch at READ COMMITTED. Its prefetch locks the client's row and the rows of the
+        warehouses it writes, so every read after it sees all batches committed before to those
+        warehouses (by any process) and none of them runs concurrently (sync_tx.py)."""
         async with self._sync_writers, self._acquire() as conn:
-            transaction = conn.transaction()
-            await transaction.start()
+            await conn.execute(self._begin_push)
             try:
-                await conn.execute(LOCK_SYNC_AND_AUDIT)
                 tx = PostgresWriteTx(conn, notify=self._notify)
                 yield tx
             except BaseException:
-                await _rollback(transaction)
+                with suppress(asyncpg.InterfaceError, asyncpg.PostgresError, OSError):
+                    await conn.execute("ROLLBACK")
                 raise
-            if tx.committed:
-                await transaction.commit()
-            else:
-                await transaction.rollback()
+            await conn.execute("COMMIT" if tx.committed else "ROLLBACK")
+
+    @property
+    def _begin_push(self) -> str:
+        """BEGIN of a push (one round trip, several statements): behind PgBouncer's transaction
+        pooling with the session settings a direct connection got at startup, for this
+        transaction only."""
+        if self.pooling != "transaction":
+            return "BEGIN ISOLATION LEVEL READ COMMITTED"
+        return (
+            "BEGIN ISOLATION LEVEL READ COMMITTED;"
+            f" SET LOCAL lock_timeout = {self._lock_timeout_ms};"
+            " SET LOCAL idle_in_transaction_session_timeout = 60000"
+        )
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[PostgresReadTx]:
@@ -299,12 +299,15 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin, PostgresAlertsMixin
         ):
             yield PostgresReadTx(conn)
 
-    def listen_changes(self, on_change: Callable[[], None]) -> AbstractAsyncContextManager[Any]:
-        """Call `on_change()` whenever any process commits a sync batch on this database (and after
-        every reconnect): `async with storage.listen_changes(hub.notify): ...`."""
+    def listen_changes(
+        self, on_change: Callable[[frozenset[str] | None], None]
+    ) -> AbstractAsyncContextManager[Any]:
+        """Call `on_change(warehouses)` whenever any process commits a sync batch on this database
+        (None: any warehouse may have changed, as after every reconnect):
+        `async with storage.listen_changes(hub.notify): ...`."""
         from server.storage.postgres.notify import ChangeListener
 
-        return ChangeListener(self.url, on_change)
+        return ChangeListener(self.listen_url, on_change)
 
     # -- attachments -------------------------------------------------------------------------------
     async def put_attachment(self, meta: AttachmentMeta) -> bool:
@@ -356,76 +359,116 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin, PostgresAlertsMixin
             [entry_id] = await append_audit_entries(conn, [entry])
         return entry_id
 
-    async def audit_head(self) -> tuple[int, str] | None:
-        rows = await self._fetch("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+    async def audit_head(self, chain: str = SYSTEM_CHAIN) -> tuple[int, str] | None:
+        rows = await self._fetch(
+            "SELECT id, hash FROM audit_log WHERE chain = $1 ORDER BY id DESC LIMIT 1", chain
+        )
         return (int(rows[0][0]), rows[0][1]) if rows else None
 
-    async def audit_rows(self, after_id: int = 0, batch: int = 2000) -> AsyncIterator[AuditRow]:
+    async def audit_heads(self) -> dict[str, tuple[int, str]]:
+        rows = await self._fetch(
+            "SELECT warehouse_id, audit_id, audit_hash FROM warehouse_state WHERE audit_id > 0"
+        )
+        return {str(r[0]): (int(r[1]), str(r[2])) for r in rows}
+
+    async def audit_rows(
+        self, chain: str = SYSTEM_CHAIN, after_id: int = 0, batch: int = 2000
+    ) -> AsyncIterator[AuditRow]:
         last = after_id
         while True:
             rows = await self._fetch(
-                "SELECT id, at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail,"
-                " content, prev_hash, hash FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2",
+                f"SELECT {AUDIT_ROW_COLUMNS} FROM audit_log WHERE chain = $1 AND id > $2"
+                " ORDER BY id LIMIT $3",
+                chain,
                 last,
                 batch,
             )
             for r in rows:
-                entry = AuditEntry(
-                    at=r[1],
-                    kind=r[2],
-                    actor_id=r[3],
-                    actor_agency=r[4],
-                    device=r[5],
-                    warehouse_id=r[6],
-                    subject=r[7],
-                    detail=_detail(r[8]),
-                )
-                yield AuditRow(id=int(r[0]), entry=entry, content=bytes(r[9]), prev_hash=r[10], hash=r[11])
+                yield audit_row_from_row(r)
             if len(rows) < batch:
                 return
             last = rows[-1][0]
 
+    async def save_audit_root(self, root: str, at: str, heads: dict[str, tuple[int, str]]) -> None:
+        await self._execute(
+            "INSERT INTO audit_roots (root, at, heads) VALUES ($1, $2, $3) ON CONFLICT (root) DO NOTHING",
+            root,
+            at,
+            encode_heads(heads),
+        )
+
+    async def audit_roots(self, roots: Sequence[str]) -> dict[str, dict[str, tuple[int, str]]]:
+        rows = await self._fetch(
+            "SELECT root, heads FROM audit_roots WHERE root = ANY($1::text[])", list(roots)
+        )
+        return {str(r[0]): decode_heads(r[1]) for r in rows}
+
+    async def audit_chains(self) -> list[str]:
+        rows = await self._fetch('SELECT DISTINCT chain COLLATE "C" FROM audit_log ORDER BY 1')
+        return [str(r[0]) for r in rows]
+
     # -- retention ---------------------------------------------------------------------------------
     async def purge_tombstones(
-        self, updated_before: str, audit: Callable[[list[str], int], AuditEntry]
-    ) -> tuple[list[str], int, int]:
-        """Delete deleted records (tombstones; conflict records are never purged) last changed
-        before `updated_before`, and every other tombstone of a revision up to the newest of them
-        (so "no tombstone at or below the horizon" holds exactly: a phone drops its own by that
-        rule and keeps agreeing with the digests), in one transaction holding the sync lock, with:
-        the digests of their warehouses recomputed, the tombstone horizon raised to the newest purged revision
-        (older pull cursors get `reset`), and the audit entry `audit(purged ids, new horizon)`.
-        Returns (purged ids, horizon, audit entry id). Mirrors SqliteStorage.purge_tombstones."""
-        async with self._writing() as conn:
-            await lock(conn, SYNC_LOCK)
-            rows = await conn.fetch(
-                "SELECT id, warehouse_id, revision FROM records WHERE deleted AND collection <> 'conflicts'"
-                " AND revision <= (SELECT coalesce(max(revision), 0) FROM records"
-                "   WHERE deleted AND collection <> 'conflicts' AND updated_at COLLATE \"C\" < $1::text)"
-                " ORDER BY revision",
-                updated_before,
-            )
-            ids = [str(r[0]) for r in rows]
-            current = await conn.fetchval("SELECT tombstone_horizon FROM sync_meta WHERE id = 1")
-            horizon = max([int(current)] + [int(r[2]) for r in rows])
+        self, updated_before: str, audit: PurgeAudit
+    ) -> tuple[list[str], dict[str, int], int]:
+        """Per warehouse, one transaction holding only that warehouse's row: what
+        SqliteStorage.purge_tombstones does, so a purge never stops the pushes of the country."""
+        rows = await self._fetch(
+            'SELECT DISTINCT warehouse_id COLLATE "C" FROM records'
+            " WHERE deleted AND collection <> 'conflicts'"
+            ' AND updated_at COLLATE "C" < $1::text ORDER BY 1',
+            updated_before,
+        )
+        purged: list[str] = []
+        horizons: dict[str, int] = {}
+        for (warehouse_id,) in rows:
+            async with self._writing() as conn:
+                await hold_warehouses(conn, [warehouse_id])
+                ids, horizon = await _purge_warehouse(conn, warehouse_id, updated_before)
+                if ids:
+                    await append_audit_entries(conn, [audit(warehouse_id, ids, {warehouse_id: horizon})])
+            purged += ids
             if ids:
-                await conn.execute("DELETE FROM records WHERE id = ANY($1::text[])", ids)
-                for warehouse_id in sorted({str(r[1]) for r in rows}):
-                    left = await conn.fetch(
-                        "SELECT id, revision FROM records WHERE warehouse_id = $1", warehouse_id
-                    )
-                    digest = digest_mod.compute([(str(r[0]), int(r[1])) for r in left])
-                    await conn.execute(
-                        "INSERT INTO digests (warehouse_id, count, checksum) VALUES ($1, $2, $3)"
-                        " ON CONFLICT (warehouse_id) DO UPDATE SET count = excluded.count,"
-                        " checksum = excluded.checksum",
-                        warehouse_id,
-                        digest.count,
-                        digest.checksum,
-                    )
-                await conn.execute("UPDATE sync_meta SET tombstone_horizon = $1 WHERE id = 1", horizon)
-            [entry_id] = await append_audit_entries(conn, [audit(ids, horizon)])
-        return ids, horizon, entry_id
+                horizons[warehouse_id] = horizon
+        async with self._writing() as conn:
+            [entry_id] = await append_audit_entries(conn, [audit(None, purged, horizons)])
+        return purged, horizons, entry_id
+
+
+async def _purge_warehouse(
+    conn: asyncpg.Connection, warehouse_id: str, updated_before: str
+) -> tuple[list[str], int]:
+    rows = await conn.fetch(
+        "SELECT id, revision FROM records WHERE warehouse_id = $1 AND deleted AND collection <> 'conflicts'"
+        " AND revision <= (SELECT coalesce(max(revision), 0) FROM records WHERE warehouse_id = $1"
+        "   AND deleted AND collection <> 'conflicts' AND updated_at COLLATE \"C\" < $2::text)"
+        " ORDER BY revision",
+        warehouse_id,
+        updated_before,
+    )
+    ids = [str(r[0]) for r in rows]
+    if not ids:
+        return [], 0
+    horizon = max(int(r[1]) for r in rows)
+    await conn.execute(
+        "DELETE FROM records WHERE warehouse_id = $1 AND id = ANY($2::text[])", warehouse_id, ids
+    )
+    left = await conn.fetch("SELECT id, revision FROM records WHERE warehouse_id = $1", warehouse_id)
+    digest = digest_mod.compute([(str(r[0]), int(r[1])) for r in left])
+    await conn.execute(
+        "INSERT INTO digests (warehouse_id, count, checksum) VALUES ($1, $2, $3)"
+        " ON CONFLICT (warehouse_id) DO UPDATE SET count = excluded.count, checksum = excluded.checksum",
+        warehouse_id,
+        digest.count,
+        digest.checksum,
+    )
+    await conn.execute(
+        "UPDATE warehouse_state SET tombstone_horizon = GREATEST(tombstone_horizon, $1)"
+        " WHERE warehouse_id = $2",
+        horizon,
+        warehouse_id,
+    )
+    return ids, horizon
 
 
 def _has_nul(args: Sequence[Any]) -> bool:
@@ -435,12 +478,6 @@ def _has_nul(args: Sequence[Any]) -> bool:
         if isinstance(arg, list | tuple) and any(isinstance(v, str) and "\x00" in v for v in arg):
             return True
     return False
-
-
-async def _rollback(transaction: Any) -> None:
-    """Roll back, tolerating a connection that is already gone (the pool discards it)."""
-    with suppress(asyncpg.InterfaceError, asyncpg.PostgresError, OSError):
-        await transaction.rollback()
 
 
 async def _maintenance_connection(url: str) -> asyncpg.Connection:

@@ -1,26 +1,31 @@
 """PostgreSQL implementation of the sync engine's transactions (sync.store.WriteTx and ReadTx).
 
-Concurrency (see docs/postgres.md, "Why an advisory lock"):
+Concurrency (see docs/postgres.md, "Per-warehouse sequencing"):
 
-* A write transaction runs at READ COMMITTED and its first statement takes the transaction-level
-  advisory lock SYNC_LOCK (and AUDIT_LOCK after it, see below). Every later statement takes a
-  fresh snapshot, so it sees everything the previous lock holder committed (PostgreSQL makes a
-  commit visible before it releases the transaction's locks). Batches from every server process
-  are therefore serialized: the client's last number, the records and the revision counter are
-  read under the lock, and revisions are handed out in commit order.
-* The audit chain is appended under AUDIT_LOCK, taken after SYNC_LOCK (never the other way round,
-  so the two cannot deadlock), with the previous hash read inside the same transaction. A push
-  batch takes both at once, so that its one read can include the chain's head.
+* A write transaction runs at READ COMMITTED. Its first statement locks the pushing client's
+  `client_state` row (its numbering and stored outcomes: a retry of the same push waits here), the
+  second locks the `warehouse_state` row of every warehouse the push may write (those it names and
+  those of the records it names), FOR UPDATE in sorted order, so two pushes never deadlock. Every
+  later statement takes a fresh snapshot, so it sees everything the previous holders of those rows
+  committed (PostgreSQL makes a commit visible before it releases the transaction's locks), and a
+  warehouse's revisions are handed out in commit order. Pushes to different warehouses share no
+  lock, row or sequence.
+* A warehouse's audit chain is appended only by a holder of its warehouse_state row, which also
+  holds the chain's head; the system chain ('') is its own row, locked last (after any
+  warehouse), by logins, admin actions and the rare push that files a refused mutation under no
+  warehouse.
 * A read transaction is REPEATABLE READ READ ONLY: one snapshot for the changes, the digests and the
-  outcome revisions of a pull. Because writers commit in revision order, any snapshot holds a prefix
-  of the revision sequence and a cursor can never pass a change that commits later.
+  outcome revisions of a pull. Because each warehouse's writers commit in revision order, any
+  snapshot holds a prefix of each warehouse's revisions and a cursor can never pass a change that
+  commits later.
 
-Round trips inside the lock are what every process's batches queue behind, and a database on
-another host makes each one cost a network hop. So a push makes three after taking the locks: one
-query reads everything it needs (`prefetch()`, the arrays of `ROW(...)` come back as tuples), one
-statement writes everything (`commit()`: data-modifying CTEs over `unnest()` of one array per
-column), and the COMMIT. A pull reads all but its changes in one query (`prefetch_pull()`). JSON
-columns are TEXT written with msgspec, exactly as in the SQLite backend.
+Round trips inside the locks are what a warehouse's pushes queue behind, and a database on another
+host makes each one cost a network hop. So a push makes five: the client lock, the warehouse locks
+(which return the counters and chain heads), one query that reads everything else it needs
+(`prefetch()`), one statement that writes everything (`commit()`: data-modifying CTEs over
+`unnest()` of one array per column, the NOTIFY naming the warehouses) and the COMMIT. A pull reads
+all but its changes in one query (`prefetch_pull()`). JSON columns are TEXT written with msgspec,
+exactly as in the SQLite backend.
 """
 
 from __future__ import annotations
@@ -34,15 +39,17 @@ import msgspec
 from server.storage.postgres.alerts import write_outbox
 from server.storage.rows import (
     AUDIT_COLUMNS,
-    HEAD_QUERY,
+    STATE_COLUMNS,
+    Held,
     audit_rows,
     change_from_feed_row,
-    head_from_row,
+    held_from_row,
     record_from_row,
+    state_rows,
     take_prefetched,
 )
 from sync import digest as digest_mod
-from sync.audit import Head
+from sync.audit import GENESIS, SYSTEM_CHAIN, chain_of
 from sync.domain import Member, Template
 from sync.messages import Change, Digest, MutationResult
 from sync.store import AuditEntry, BatchEffects, Record, StoredOutcome
@@ -50,15 +57,11 @@ from sync.store import AuditEntry, BatchEffects, Record, StoredOutcome
 LOCK_NAMESPACE = 0x54504C52
 """First key of every advisory lock this backend takes ("TPLR"), so they cannot collide with
 another application's locks in a shared database."""
-SYNC_LOCK = 1
-"""Second key: the sync write transaction (one push batch)."""
-AUDIT_LOCK = 2
-"""Second key: appending to the audit hash chain."""
 MIGRATE_LOCK = 3
-"""Second key: applying a migration."""
+"""Second key: applying a migration (the only advisory lock left)."""
 
 CHANNEL = "tigapilar_changes"
-"""NOTIFY channel: a sync commit that changed records sends its new revision as the payload."""
+"""NOTIFY channel: a sync commit that changed records sends the warehouses it wrote (notify.py)."""
 
 _encode = msgspec.json.Encoder().encode
 _result = msgspec.json.Decoder(MutationResult).decode
@@ -72,26 +75,60 @@ FEED_COLUMNS = "id, collection, warehouse_id, revision, fields, deleted, created
 """What a Change carries: the pull feed needs none of the per-field merge bookkeeping."""
 
 _INSERT_AUDIT = (
-    f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 )
 
-LOCK_SYNC_AND_AUDIT = (
-    f"DO $$BEGIN PERFORM pg_advisory_xact_lock({LOCK_NAMESPACE}, {SYNC_LOCK});"
-    f" PERFORM pg_advisory_xact_lock({LOCK_NAMESPACE}, {AUDIT_LOCK}); END$$"
+LOCK_CLIENT = """
+INSERT INTO client_state AS c (client_id, user_id, last_seq, updated_at) VALUES ($1, '', 0, '')
+ON CONFLICT (client_id) DO UPDATE SET client_id = c.client_id
+RETURNING last_seq
+"""
+"""The client's row, locked (created if new: it stays only if the push commits); returns its last
+number as the previous holder committed it."""
+
+LOCK_PUSH = f"""
+WITH client AS (
+    INSERT INTO client_state AS c (client_id, user_id, last_seq, updated_at)
+    SELECT $1, '', 0, '' WHERE $1 <> ''
+    ON CONFLICT (client_id) DO UPDATE SET client_id = c.client_id
+    RETURNING last_seq
+),
+wanted AS (
+    SELECT w FROM unnest($2::text[]) AS w
+    UNION SELECT warehouse_id FROM records WHERE id = ANY($3::text[])
+),
+held AS (
+    INSERT INTO warehouse_state AS s ({STATE_COLUMNS})
+    SELECT w, 0, 0, 0, '{GENESIS}', '' FROM wanted CROSS JOIN (SELECT count(*) FROM client) AS first
+    ORDER BY w COLLATE "C"
+    ON CONFLICT (warehouse_id) DO UPDATE SET warehouse_id = s.warehouse_id
+    RETURNING {STATE_COLUMNS}
 )
-"""A push batch's locks in one round trip, SYNC_LOCK before AUDIT_LOCK (the order every holder of
-both uses). AUDIT_LOCK is held from the start so that the prefetch can read the chain head."""
+SELECT (SELECT last_seq FROM client), ARRAY(SELECT ROW({STATE_COLUMNS}) FROM held)
+"""
+"""A push's locks in one round trip: the client's row first (the join makes the warehouses wait for
+it), then the warehouse_state rows of `$2` and of the records `$3`'s warehouses in sorted order
+(LOCK_CLIENT, LOCK_WAREHOUSES). Records created since in a warehouse not named are caught by the
+prefetch (PostgresWriteTx.prefetch: held late, read again)."""
+
+LOCK_WAREHOUSES = f"""
+INSERT INTO warehouse_state AS s ({STATE_COLUMNS})
+SELECT w, 0, 0, 0, '{GENESIS}', '' FROM (
+    SELECT DISTINCT w FROM unnest($1::text[]) AS w
+    UNION SELECT warehouse_id FROM records WHERE id = ANY($2::text[])
+) AS wanted
+ORDER BY w COLLATE "C"
+ON CONFLICT (warehouse_id) DO UPDATE SET warehouse_id = s.warehouse_id
+RETURNING {STATE_COLUMNS}
+"""
+"""The warehouse_state rows of `$1` and of the warehouses of the records `$2`, locked in sorted
+order (created at zero for a warehouse never written), as their previous holders committed them."""
 
 _PREFETCH = f"""
 SELECT
-    (SELECT last_seq FROM client_state WHERE client_id = $1),
-    (SELECT revision FROM sync_meta WHERE id = 1),
-    (SELECT ROW(id, hash, at) FROM audit_log ORDER BY id DESC LIMIT 1),
-    ARRAY(SELECT ROW({RECORD_COLUMNS}) FROM records WHERE id = ANY($2::text[])),
-    ARRAY(SELECT ROW(warehouse_id, count, checksum) FROM digests
-          WHERE warehouse_id = ANY($3::text[])
-             OR warehouse_id IN (SELECT warehouse_id FROM records WHERE id = ANY($2::text[]))),
-    ARRAY(SELECT sha256 FROM attachments WHERE sha256 = ANY($4::text[]))
+    ARRAY(SELECT ROW({RECORD_COLUMNS}) FROM records WHERE id = ANY($1::text[])),
+    ARRAY(SELECT ROW(warehouse_id, count, checksum) FROM digests WHERE warehouse_id = ANY($2::text[])),
+    ARRAY(SELECT sha256 FROM attachments WHERE sha256 = ANY($3::text[]))
 """
 
 
@@ -108,7 +145,8 @@ class _Statement:
 
 def _commit_batch_sql() -> str:
     """Every write of a push batch as one statement: each table's rows as one array per column,
-    inserted from unnest(); the audit rows with the ids their content was hashed with."""
+    inserted from unnest(); the audit rows with the ids their content was hashed with; the
+    warehouses' counters and chain heads."""
     n = _Statement()
     records = n.params(
         "text[]", "text[]", "text[]", "bigint[]", "text[]", "text[]", "text[]", "text[]", "boolean[]",
@@ -121,15 +159,16 @@ def _commit_batch_sql() -> str:
     client = n.params("text", "text", "bigint", "text")
     client_id = client.split(", ")[0]
     digests = n.params("text[]", "bigint[]", "text[]")
-    refs = n.params("text[]", "text[]", "text[]", "text[]")
-    audit = n.params("bigint[]", *("text[]",) * 8, "bytea[]", "text[]", "text[]")
-    revision, notify, channel = n.params("bigint", "boolean", "text").split(", ")
+    refs = n.params("text[]", "text[]", "text[]", "text[]", "text[]")
+    audit = n.params("bigint[]", *("text[]",) * 8, "bytea[]", "text[]", "text[]", "text[]")
+    states = n.params("text[]", "bigint[]", "bigint[]", "bigint[]", "text[]", "text[]")
+    notify, channel, payload = n.params("boolean", "text", "text").split(", ")
     return f"""
 WITH
 upserted AS (
     INSERT INTO records ({RECORD_COLUMNS}) SELECT * FROM unnest({records})
-    ON CONFLICT (id) DO UPDATE SET
-        collection = excluded.collection, warehouse_id = excluded.warehouse_id,
+    ON CONFLICT (warehouse_id, id) DO UPDATE SET
+        collection = excluded.collection,
         revision = excluded.revision, fields = excluded.fields, field_revs = excluded.field_revs,
         field_hlcs = excluded.field_hlcs, field_by = excluded.field_by, deleted = excluded.deleted,
         created_by = excluded.created_by, updated_by = excluded.updated_by,
@@ -151,18 +190,35 @@ digested AS (
     ON CONFLICT (warehouse_id) DO UPDATE SET count = excluded.count, checksum = excluded.checksum
 ),
 referenced AS (
-    INSERT INTO attachment_refs (sha256, record_id, client_id, user_id) SELECT * FROM unnest({refs})
+    INSERT INTO attachment_refs (sha256, record_id, client_id, user_id, warehouse_id)
+    SELECT * FROM unnest({refs})
     ON CONFLICT DO NOTHING
 ),
 audited AS (
     INSERT INTO audit_log ({AUDIT_COLUMNS}) SELECT * FROM unnest({audit})
+),
+counted AS (
+    INSERT INTO warehouse_state ({STATE_COLUMNS}) SELECT * FROM unnest({states})
+    ON CONFLICT (warehouse_id) DO UPDATE SET
+        revision = GREATEST(warehouse_state.revision, excluded.revision),
+        audit_id = excluded.audit_id, audit_hash = excluded.audit_hash, audit_at = excluded.audit_at
 )
-UPDATE sync_meta SET revision = GREATEST(revision, {revision}) WHERE id = 1
-RETURNING revision, CASE WHEN {notify} THEN pg_notify({channel}, revision::text) END
+SELECT CASE WHEN {notify} THEN pg_notify({channel}, {payload}) END
 """
 
 
 _COMMIT_BATCH = _commit_batch_sql()
+
+NOTIFY_MAX = 7000
+"""Bytes of warehouse ids a NOTIFY payload carries at most (PostgreSQL's limit is 8000); a commit
+that wrote more warehouses than fit says "*": every stream looks again."""
+
+
+def notify_payload(warehouse_ids: Iterable[str]) -> str:
+    """The NOTIFY payload of a commit: the warehouses it wrote, comma-separated (ids hold no comma:
+    server/models.py), or "*"."""
+    payload = ",".join(sorted(warehouse_ids))
+    return payload if len(payload.encode()) <= NOTIFY_MAX and payload else "*"
 
 
 def _by_column(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
@@ -201,19 +257,44 @@ async def lock(conn: asyncpg.Connection, key: int) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_NAMESPACE, key)
 
 
-async def append_audit_entries(conn: asyncpg.Connection, entries: Sequence[AuditEntry]) -> list[int]:
-    """Append entries to the hash chain inside the caller's transaction; returns the id of a single
-    entry (a batch returns no ids).
+async def hold_warehouses(
+    conn: asyncpg.Connection, warehouse_ids: Sequence[str], record_ids: Sequence[str] = ()
+) -> dict[str, Held]:
+    """Lock the warehouse_state rows of `warehouse_ids` and of the warehouses of `record_ids`
+    (LOCK_WAREHOUSES) inside the caller's transaction; their state as last committed."""
+    rows = await conn.fetch(LOCK_WAREHOUSES, sorted(set(warehouse_ids)), list(record_ids))
+    return dict(held_from_row(row) for row in rows)
 
-    Takes AUDIT_LOCK first, then reads the chain head: the read sees every entry committed by any
-    process before the lock was granted, and no other process can append until this transaction
-    ends, so the chain never forks."""
+
+async def hold_chains(conn: asyncpg.Connection, chains: Iterable[str]) -> dict[str, Held]:
+    """Hold the rows of these chains' warehouses, then the system chain's: the order of every
+    holder of both, so appends never deadlock."""
+    wanted = set(chains)
+    held = await hold_warehouses(conn, sorted(wanted - {SYSTEM_CHAIN})) if wanted - {SYSTEM_CHAIN} else {}
+    if SYSTEM_CHAIN in wanted:
+        held.update(await hold_warehouses(conn, [SYSTEM_CHAIN]))
+    return held
+
+
+async def append_audit_entries(conn: asyncpg.Connection, entries: Sequence[AuditEntry]) -> list[int]:
+    """Append entries to their chains inside the caller's transaction; returns each entry's id in
+    its chain. Holds each chain's warehouse_state row first (hold_chains), so no other transaction
+    appends to those chains until this one ends and no chain forks."""
     if not entries:
         return []
-    await lock(conn, AUDIT_LOCK)
-    rows, head = audit_rows(entries, head_from_row(await conn.fetchrow(HEAD_QUERY)))
+    held = await hold_chains(conn, {chain_of(e) for e in entries})
+    rows, heads = audit_rows(entries, {chain: state.head for chain, state in held.items()})
     await conn.executemany(_INSERT_AUDIT, rows)
-    return [head.id] if len(rows) == 1 else []
+    await conn.executemany(_UPSERT_STATE, state_rows({}, heads, held))
+    return [int(row[0]) for row in rows]
+
+
+_UPSERT_STATE = (
+    f"INSERT INTO warehouse_state ({STATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+    " ON CONFLICT (warehouse_id) DO UPDATE SET"
+    " revision = GREATEST(warehouse_state.revision, excluded.revision),"
+    " audit_id = excluded.audit_id, audit_hash = excluded.audit_hash, audit_at = excluded.audit_at"
+)
 
 
 async def fetch_digests(conn: asyncpg.Connection, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
@@ -243,17 +324,18 @@ def outcome_row(o: StoredOutcome) -> tuple[Any, ...]:
 
 class PostgresWriteTx:
     """Reads of one write transaction, and the batch commit. Created by PostgresStorage.write()
-    inside a READ COMMITTED transaction that already holds SYNC_LOCK and AUDIT_LOCK."""
+    inside a READ COMMITTED transaction; prefetch() takes the locks (a tool that calls revisions()
+    or commit() without it has them taken there)."""
 
     def __init__(self, conn: asyncpg.Connection, *, notify: bool = True) -> None:
         self._conn = conn
         self._notify = notify
         self.committed = False
-        self.revision_committed: int | None = None
-        """The revision after commit() when it changed records (what was NOTIFYed)."""
-        self._audit_head: Head | None = None
+        self.warehouses_committed: list[str] = []
+        """The warehouses whose records commit() changed (what was NOTIFYed)."""
+        self.held: dict[str, Held] = {}
+        """The warehouse_state rows this transaction holds, as it read them."""
         self._last_seq: dict[str, int] = {}
-        self._revision: int | None = None
         self._records: dict[str, Sequence[Any] | None] = {}
         """Prefetched record rows by id (None: known not to exist); each is handed out once."""
         self._digests: dict[str, Digest] = {}
@@ -262,28 +344,35 @@ class PostgresWriteTx:
     async def prefetch(
         self, client_id: str, ids: Sequence[str], warehouse_ids: Sequence[str], hashes: Sequence[str]
     ) -> None:
-        """One round trip for what a push reads (sync.store.Prefetch): the client's last number,
-        the revision, the audit chain's head, the records, the digests of their warehouses and of
-        `warehouse_ids`, and the stored photos."""
-        row = await self._conn.fetchrow(_PREFETCH, client_id, list(ids), list(warehouse_ids), list(hashes))
-        last_seq, revision, head, records, digests, present = row
-        self._last_seq[client_id] = int(last_seq or 0)
-        self._revision = int(revision)
-        self._audit_head = head_from_row(head)
+        """The locks (client, then warehouses), then one round trip for what a push reads
+        (sync.store.Prefetch): the records, the digests of their warehouses and the stored photos."""
+        conn = self._conn
+        last_seq, held = await conn.fetchrow(LOCK_PUSH, client_id, sorted(set(warehouse_ids)), list(ids))
+        if client_id:
+            self._last_seq[client_id] = int(last_seq)
+        self.held.update(held_from_row(row) for row in held)
+        records, digests, present = await conn.fetchrow(_PREFETCH, list(ids), sorted(self.held), list(hashes))
+        late = sorted({record[2] for record in records} - self.held.keys())
+        if late:
+            # A record created in another warehouse since the lock statement read: hold that
+            # warehouse too (out of order: a deadlock is detected and the push retried), and read
+            # its records again now that nobody else can change them.
+            self.held.update(await hold_warehouses(conn, late))
+            records, digests, present = await conn.fetchrow(
+                _PREFETCH, list(ids), sorted(self.held), list(hashes)
+            )
         self._records.update(dict.fromkeys(ids))
         self._records.update((record[0], record) for record in records)
         found = {d[0]: Digest(count=d[1], checksum=d[2]) for d in digests}
-        for warehouse_id in {*warehouse_ids, *(record[2] for record in records)}:
+        for warehouse_id in self.held:
             self._digests[warehouse_id] = found.get(warehouse_id, digest_mod.EMPTY)
         stored = set(present)
         self._present.update((h, h in stored) for h in hashes)
 
     async def client_last_seq(self, client_id: str) -> int:
         if client_id not in self._last_seq:
-            value = await self._conn.fetchval(
-                "SELECT last_seq FROM client_state WHERE client_id = $1", client_id
-            )
-            self._last_seq[client_id] = int(value) if value is not None else 0
+            value = await self._conn.fetchval(LOCK_CLIENT, client_id) if client_id else 0
+            self._last_seq[client_id] = int(value or 0)
         return self._last_seq[client_id]
 
     async def outcomes(self, client_id: str, seqs: Sequence[int]) -> dict[int, MutationResult]:
@@ -304,10 +393,14 @@ class PostgresWriteTx:
             )
         return {row[0]: record_from_row(row) for row in rows}
 
-    async def revision(self) -> int:
-        if self._revision is None:
-            self._revision = int(await self._conn.fetchval("SELECT revision FROM sync_meta WHERE id = 1"))
-        return self._revision
+    async def _hold(self, warehouse_ids: Iterable[str]) -> None:
+        missing = sorted(set(warehouse_ids) - self.held.keys())
+        if missing:
+            self.held.update(await hold_warehouses(self._conn, missing))
+
+    async def revisions(self, warehouse_ids: Sequence[str]) -> dict[str, int]:
+        await self._hold(warehouse_ids)
+        return {w: self.held[w].revision for w in warehouse_ids}
 
     async def digests(self, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
         missing = [w for w in warehouse_ids if w not in self._digests]
@@ -339,16 +432,18 @@ class PostgresWriteTx:
         if self.committed:
             raise RuntimeError("commit() was already called in this transaction")
         conn = self._conn
-        head = self._audit_head
-        if head is None and effects.audit:  # not prefetched (tools, tests): AUDIT_LOCK is held
-            head = head_from_row(await conn.fetchrow(HEAD_QUERY))
-        audit, _ = audit_rows(effects.audit, head or Head())
+        missing = (effects.revisions.keys() | {chain_of(e) for e in effects.audit}) - self.held.keys()
+        if missing:
+            self.held.update(await hold_chains(conn, missing))
+        audit, heads = audit_rows(effects.audit, {chain: state.head for chain, state in self.held.items()})
         at = effects.outcomes[-1].at if effects.outcomes else ""
-        row = await conn.fetchrow(
+        records = {r.id: r for r in effects.records}
+        written = sorted({r.warehouse_id for r in records.values()})
+        await conn.execute(
             _COMMIT_BATCH,
             # One row per record, its last state (one INSERT ... ON CONFLICT cannot update a row
             # twice; the engine sends each once, a tool might not).
-            *_by_column([record_row(r) for r in {r.id: r for r in effects.records}.values()], 13),
+            *_by_column([record_row(r) for r in records.values()], 13),
             *_by_column([outcome_row(o) for o in effects.outcomes], 12),
             effects.client_id,
             effects.user_id,
@@ -356,17 +451,21 @@ class PostgresWriteTx:
             at,
             *_by_column([(w, d.count, d.checksum) for w, d in effects.digests.items()], 3),
             *_by_column(
-                [(r.sha256, r.record_id, r.client_id, effects.user_id) for r in effects.attachment_refs], 4
+                [
+                    (r.sha256, r.record_id, r.client_id, effects.user_id, r.warehouse_id)
+                    for r in effects.attachment_refs
+                ],
+                5,
             ),
-            *_by_column(audit, 12),
-            effects.revision,
+            *_by_column(audit, 13),
+            *_by_column(state_rows(effects.revisions, heads, self.held), 6),
             # Delivered to every LISTENing session when (and only if) this transaction commits,
-            # in commit order.
-            bool(effects.records) and self._notify,
+            # in commit order; it names the warehouses written, so a stream wakes only for its own.
+            bool(written) and self._notify,
             CHANNEL,
+            notify_payload(written),
         )
-        if effects.records:
-            self.revision_committed = int(row[0])
+        self.warehouses_committed = written
         await write_outbox(conn, effects.alerts)  # alert events commit with their cause
         self.committed = True
 
@@ -376,7 +475,7 @@ class PostgresReadTx:
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
-        self._horizon: int | None = None
+        self._horizons: dict[str, int] = {}
         self._digests: dict[str, Digest] = {}
         self._outcomes: dict[tuple[str, int, int], list[tuple[int, str | None, int | None]]] = {}
         self._missing: dict[str, list[str]] = {}
@@ -385,10 +484,11 @@ class PostgresReadTx:
         self, warehouse_ids: Sequence[str], client_id: str, after_seq: int, limit: int
     ) -> None:
         """All a pull reads but its changes, in one round trip (sync.store.PullPrefetch)."""
-        horizon, digests, outcomes, missing = await self._conn.fetchrow(
+        horizons, digests, outcomes, missing = await self._conn.fetchrow(
             _PREFETCH_PULL, list(warehouse_ids), client_id, after_seq, limit
         )
-        self._horizon = int(horizon)
+        self._horizons.update(dict.fromkeys(warehouse_ids, 0))
+        self._horizons.update((h[0], int(h[1])) for h in horizons)
         found = {d[0]: Digest(count=d[1], checksum=d[2]) for d in digests}
         self._digests.update((w, found.get(w, digest_mod.EMPTY)) for w in warehouse_ids)
         self._outcomes[(client_id, after_seq, limit)] = [(o[0], o[1], o[2]) for o in outcomes]
@@ -422,12 +522,17 @@ class PostgresReadTx:
             self._digests.update(await fetch_digests(self._conn, missing))
         return {w: self._digests[w] for w in warehouse_ids}
 
-    async def tombstone_horizon(self) -> int:
-        if self._horizon is None:
-            self._horizon = int(
-                await self._conn.fetchval("SELECT tombstone_horizon FROM sync_meta WHERE id = 1")
+    async def tombstone_horizons(self, warehouse_ids: Sequence[str]) -> dict[str, int]:
+        missing = [w for w in warehouse_ids if w not in self._horizons]
+        if missing:
+            self._horizons.update(dict.fromkeys(missing, 0))
+            rows = await self._conn.fetch(
+                "SELECT warehouse_id, tombstone_horizon FROM warehouse_state"
+                " WHERE warehouse_id = ANY($1::text[]) AND tombstone_horizon > 0",
+                missing,
             )
-        return self._horizon
+            self._horizons.update((row[0], int(row[1])) for row in rows)
+        return {w: self._horizons[w] for w in warehouse_ids}
 
     async def outcome_revisions(
         self, client_id: str, after_seq: int, limit: int
@@ -455,14 +560,14 @@ _SELECT_MISSING_ATTACHMENTS = (
 )
 _PREFETCH_PULL = """
 SELECT
-    tombstone_horizon,
+    ARRAY(SELECT ROW(warehouse_id, tombstone_horizon) FROM warehouse_state
+          WHERE warehouse_id = ANY($1::text[]) AND tombstone_horizon > 0),
     ARRAY(SELECT ROW(warehouse_id, count, checksum) FROM digests WHERE warehouse_id = ANY($1::text[])),
     ARRAY(SELECT ROW(seq, warehouse_id, revision) FROM outcomes
           WHERE client_id = $2 AND seq > $3 ORDER BY seq LIMIT $4),
     ARRAY(SELECT DISTINCT r.sha256 COLLATE "C" FROM attachment_refs AS r
           LEFT JOIN attachments AS a ON a.sha256 = r.sha256
           WHERE r.client_id = $2 AND a.sha256 IS NULL ORDER BY 1)
-FROM sync_meta WHERE id = 1
 """
-"""PullPrefetch: the tombstone horizon, digests, outcome revisions and missing attachments (the
+"""PullPrefetch: the tombstone horizons, digests, outcome revisions and missing attachments (the
 same queries as below) in one round trip."""

@@ -24,9 +24,8 @@ from server.storage.postgres.storage import (
     _maintenance_connection,
     create_database,
     drop_database,
-    normalize_url,
-    quote_ident,
 )
+from server.storage.postgres.urls import normalize_url, quote_ident, split_url
 
 URL_ENV = "TIGAPILAR_TEST_POSTGRES_URL"
 SKIP_REASON = (
@@ -35,8 +34,19 @@ SKIP_REASON = (
 )
 
 
+POOLER_ENV = "TIGAPILAR_TEST_PGBOUNCER_URL"
+"""PgBouncer in front of that server (`scripts/postgres pgbouncer`): when set, the databases the
+tests' apps and storages use are reached through it, in transaction pooling; creating, dropping and
+reading behind the storage's back stay direct."""
+
+
 def configured_url() -> str | None:
     url = os.environ.get(URL_ENV, "").strip()
+    return normalize_url(url) if url else None
+
+
+def configured_pooler() -> str | None:
+    url = os.environ.get(POOLER_ENV, "").strip()
     return normalize_url(url) if url else None
 
 
@@ -50,6 +60,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def direct_url(url: str) -> str:
+    """A URL the tests hand out, for a connection of their own straight to the server (not through
+    PgBouncer; without the backend's own parameters)."""
+    return split_url(url)[2]
+
+
 def with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + name))
@@ -61,15 +77,23 @@ class TestDatabases:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, server_url: str, prefix: str = "tigapilar_test") -> None:
+    def __init__(
+        self, server_url: str, prefix: str = "tigapilar_test", pooler_url: str | None = None
+    ) -> None:
         self.server_url = normalize_url(server_url)
+        self.pooler_url = pooler_url
         self.prefix = f"{prefix}_{os.getpid()}"
         self._numbers = itertools.count(1)
         self._template_ready = False
         self.created: set[str] = set()
 
     def url(self, name: str) -> str:
+        """The database on the server itself."""
         return with_database(self.server_url, name)
+
+    def app_url(self, name: str) -> str:
+        """The database as the tested storage reaches it: through PgBouncer when one is configured."""
+        return with_database(self.pooler_url or self.server_url, name)
 
     def name_for(self, key: str | Path) -> str:
         """A stable database name for a key (a test's tmp_path): the same key, the same database."""
@@ -121,10 +145,10 @@ class TestDatabases:
                 if attempt == 49:
                     raise
                 await asyncio.sleep(0.1)
-        return self.url(name)
+        return self.app_url(name)
 
     async def drop(self, url: str) -> None:
-        await drop_database(url)
+        await drop_database(direct_url(url))
         self.created.discard(urlsplit(url).path.lstrip("/"))
 
     async def drop_all(self) -> None:
@@ -155,7 +179,7 @@ def session_databases() -> TestDatabases | None:
     if url is None:
         return None
     if _session is None or _session.server_url != url:
-        _session = TestDatabases(url)
+        _session = TestDatabases(url, pooler_url=configured_pooler())
     return _session
 
 
@@ -168,7 +192,7 @@ def postgres_builder(tmp_path: Path) -> PostgresStorage:
         import pytest
 
         pytest.skip(SKIP_REASON)
-    return PostgresStorage(databases.url(databases.name_for(tmp_path)), data_dir=tmp_path)
+    return PostgresStorage(databases.app_url(databases.name_for(tmp_path)), data_dir=tmp_path)
 
 
 def placeholders(sql: str) -> str:
@@ -195,7 +219,7 @@ def fetch_sync(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     storage's back."""
 
     async def fetch() -> list[tuple[Any, ...]]:
-        conn = await asyncpg.connect(url)
+        conn = await asyncpg.connect(direct_url(url))
         try:
             return [tuple(r) for r in await conn.fetch(placeholders(sql), *args)]
         finally:

@@ -17,31 +17,13 @@ import msgspec
 
 from server.models import now_iso
 from server.storage.base import AuditRow, DeviceSyncState
-from server.storage.rows import record_from_row
+from server.storage.rows import AUDIT_ROW_COLUMNS, audit_row_from_row, record_from_row
 from server.storage.sqlite.sync_tx import RECORD_COLUMNS, json_list
 from sync.messages import MutationResult
-from sync.store import AuditEntry, Record, StoredOutcome
+from sync.store import Record, StoredOutcome
 
 _result = msgspec.json.Decoder(MutationResult).decode
 _detail = msgspec.json.Decoder(dict[str, Any]).decode
-
-_AUDIT_COLUMNS = (
-    "id, at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail, content, prev_hash, hash"
-)
-
-
-def _audit_row(r: Sequence[Any]) -> AuditRow:
-    entry = AuditEntry(
-        at=r[1],
-        kind=r[2],
-        actor_id=r[3],
-        actor_agency=r[4],
-        device=r[5],
-        warehouse_id=r[6],
-        subject=r[7],
-        detail=_detail(r[8]),
-    )
-    return AuditRow(id=r[0], entry=entry, content=bytes(r[9]), prev_hash=r[10], hash=r[11])
 
 
 def _like(text: str) -> str:
@@ -127,8 +109,17 @@ class SupervisorQueriesMixin:
         return {row[0]: record_from_row(row) for row in rows}
 
     async def latest_revision(self) -> int:
-        rows = await self._rows("SELECT revision FROM sync_meta WHERE id = 1")
-        return int(rows[0][0]) if rows else 0
+        rows = await self._rows("SELECT coalesce(max(revision), 0) FROM warehouse_state")
+        return int(rows[0][0])
+
+    async def live_cursors(self, warehouse_ids: Sequence[str]) -> dict[str, int]:
+        rows = await self._rows(
+            "SELECT warehouse_id, revision FROM warehouse_state"
+            " WHERE warehouse_id IN (SELECT value FROM json_each(?))",
+            (json_list(sorted(set(warehouse_ids))),),
+        )
+        found = {row[0]: int(row[1]) for row in rows}
+        return {w: found.get(w, 0) for w in warehouse_ids}
 
     async def warehouse_revisions(self, warehouse_ids: Sequence[str]) -> dict[str, int]:
         # One index seek per warehouse on records_feed (warehouse_id, revision).
@@ -139,14 +130,15 @@ class SupervisorQueriesMixin:
         )
         return {row[0]: int(row[1] or 0) for row in rows}
 
-    async def changes_after(self, warehouse_ids: Sequence[str], revision: int, limit: int) -> list[Record]:
-        if not warehouse_ids:
+    async def changes_after(self, cursors: dict[str, int], limit: int) -> list[Record]:
+        if not cursors:
             return []
+        columns = ", ".join(f"r.{c.strip()}" for c in RECORD_COLUMNS.split(","))
         rows = await self._rows(
-            f"SELECT {RECORD_COLUMNS} FROM records"
-            " WHERE warehouse_id IN (SELECT value FROM json_each(?)) AND revision > ?"
-            " ORDER BY revision LIMIT ?",
-            (json_list(warehouse_ids), revision, limit),
+            f"SELECT {columns} FROM json_each(?) AS c"
+            " JOIN records AS r ON r.warehouse_id = c.key AND r.revision > c.value"
+            " ORDER BY r.warehouse_id, r.revision LIMIT ?",
+            (msgspec.json.encode(cursors).decode(), limit),
         )
         return [record_from_row(row) for row in rows]
 
@@ -219,10 +211,10 @@ class SupervisorQueriesMixin:
             )
             params += [pattern, pattern, pattern, pattern, pattern, json_list(actor_ids)]
         rows = await self._rows(
-            f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+            f"SELECT {AUDIT_ROW_COLUMNS} FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
             (*params, limit),
         )
-        return [_audit_row(r) for r in rows]
+        return [audit_row_from_row(r) for r in rows]
 
     async def device_sync_state(self, warehouse_ids: Sequence[str]) -> list[DeviceSyncState]:
         if not warehouse_ids:

@@ -32,15 +32,28 @@ import aiosqlite
 import msgspec
 
 from server.models import now_iso
-from server.storage.base import AttachmentMeta, AuditRow, Conflict, StorageError, StorageUnavailable
+from server.storage.base import (
+    AttachmentMeta,
+    AuditRow,
+    Conflict,
+    PurgeAudit,
+    StorageError,
+    StorageUnavailable,
+)
 from server.storage.feed_cache import FeedCache, capacity_from_env
 from server.storage.rows import (
     ATTACHMENT_COLUMNS,
-    HEAD_QUERY,
+    AUDIT_ROW_COLUMNS,
+    STATE_COLUMNS,
+    Held,
     attachment_from_row,
     attachment_row,
+    audit_row_from_row,
     audit_rows,
-    head_from_row,
+    decode_heads,
+    encode_heads,
+    held_from_row,
+    state_rows,
 )
 from server.storage.sqlite import migrations
 from server.storage.sqlite.accounts import AccountsMixin
@@ -48,6 +61,7 @@ from server.storage.sqlite.alerts import SqliteAlertsMixin
 from server.storage.sqlite.reports import SupervisorQueriesMixin
 from server.storage.sqlite.sync_tx import (
     INSERT_AUDIT,
+    UPSERT_STATE,
     SqliteReadTx,
     SqliteWriteTx,
     execute_and_commit,
@@ -56,7 +70,7 @@ from server.storage.sqlite.sync_tx import (
     run_on_connection,
 )
 from sync import digest as digest_mod
-from sync.audit import Head
+from sync.audit import SYSTEM_CHAIN, chain_of
 from sync.store import AuditEntry
 
 _detail = msgspec.json.Decoder(dict[str, object]).decode
@@ -109,6 +123,8 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
         self._readers: asyncio.Queue[aiosqlite.Connection] | None = None
         self._all_readers: list[aiosqlite.Connection] = []
         self._lock = asyncio.Lock()
+        self._change_listeners: list[Callable[[frozenset[str] | None], None]] = []
+        """Called after each sync commit with the warehouses it wrote (listen_changes)."""
         self.feed_cache = FeedCache(capacity_from_env())
         """Recent pull-feed changes by revision, shared by the readers (server/storage/feed_cache.py)."""
         self._checkpointer: aiosqlite.Connection | None = None
@@ -313,12 +329,6 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
                     log.error("ROLLBACK of a reader failed: %s", exc)
             queue.put_nowait(conn)
 
-    @staticmethod
-    async def _head(conn: aiosqlite.Connection) -> Head:
-        """The newest audit entry, read inside the caller's write transaction."""
-        rows = list(await conn.execute_fetchall(HEAD_QUERY))
-        return head_from_row(rows[0] if rows else None)
-
     @asynccontextmanager
     async def write(self) -> AsyncIterator[SqliteWriteTx]:
         async with self._lock:
@@ -329,14 +339,26 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
                     yield tx
                     if tx.statements is not None:
                         await run_on_connection(conn, execute_and_commit, tx.statements)
-                        tx.audit_head = tx.head_after
                         self._written()
+                        if tx.warehouses_written:
+                            for listener in list(self._change_listeners):
+                                listener(tx.warehouses_written)
                 finally:
                     await self._rollback(conn)
             except sqlite3.Error as exc:
                 if (mapped := unavailable(exc)) is None:
                     raise
                 raise mapped from exc
+
+    @asynccontextmanager
+    async def listen_changes(self, on_change: Callable[[frozenset[str] | None], None]) -> AsyncIterator[None]:
+        """Call `on_change(warehouses)` after every sync commit that changed records, naming the
+        warehouses it wrote (one process: the same contract as PostgreSQL's LISTEN)."""
+        self._change_listeners.append(on_change)
+        try:
+            yield
+        finally:
+            self._change_listeners.remove(on_change)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqliteReadTx]:
@@ -398,86 +420,147 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
             return await self._append_audit(conn, entry)
 
     async def _append_audit(self, conn: aiosqlite.Connection, entry: AuditEntry) -> int:
-        rows, head = audit_rows([entry], await self._head(conn))
-        await conn.execute(INSERT_AUDIT, rows[0])
-        return head.id
+        """Append to the entry's chain inside the caller's write transaction (the one writer holds
+        every chain); returns its id in that chain."""
+        chain = chain_of(entry)
+        rows = list(
+            await conn.execute_fetchall(
+                f"SELECT {STATE_COLUMNS} FROM warehouse_state WHERE warehouse_id = ?", (chain,)
+            )
+        )
+        held = dict(held_from_row(row) for row in rows)
+        if chain not in held:
+            held[chain] = Held()
+        audit, heads = audit_rows([entry], {chain: held[chain].head})
+        await conn.execute(INSERT_AUDIT, audit[0])
+        await conn.executemany(UPSERT_STATE, state_rows({}, heads, held))
+        return heads[chain].id
 
-    async def audit_head(self) -> tuple[int, str] | None:
+    async def audit_head(self, chain: str = SYSTEM_CHAIN) -> tuple[int, str] | None:
         async with self._reading() as conn:
             rows = list(
-                await conn.execute_fetchall("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+                await conn.execute_fetchall(
+                    "SELECT id, hash FROM audit_log WHERE chain = ? ORDER BY id DESC LIMIT 1", (chain,)
+                )
             )
         return (rows[0][0], rows[0][1]) if rows else None
 
-    async def audit_rows(self, after_id: int = 0, batch: int = 2000) -> AsyncIterator[AuditRow]:
+    async def audit_heads(self) -> dict[str, tuple[int, str]]:
+        async with self._reading() as conn:
+            rows = await conn.execute_fetchall(
+                "SELECT warehouse_id, audit_id, audit_hash FROM warehouse_state WHERE audit_id > 0"
+            )
+        return {str(r[0]): (int(r[1]), str(r[2])) for r in rows}
+
+    async def audit_rows(
+        self, chain: str = SYSTEM_CHAIN, after_id: int = 0, batch: int = 2000
+    ) -> AsyncIterator[AuditRow]:
         last = after_id
         while True:
             async with self._reading() as conn:
                 rows = list(
                     await conn.execute_fetchall(
-                        "SELECT id, at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail,"
-                        " content, prev_hash, hash FROM audit_log WHERE id > ? ORDER BY id LIMIT ?",
-                        (last, batch),
+                        f"SELECT {AUDIT_ROW_COLUMNS} FROM audit_log WHERE chain = ? AND id > ?"
+                        " ORDER BY id LIMIT ?",
+                        (chain, last, batch),
                     )
                 )
             for r in rows:
-                entry = AuditEntry(
-                    at=r[1],
-                    kind=r[2],
-                    actor_id=r[3],
-                    actor_agency=r[4],
-                    device=r[5],
-                    warehouse_id=r[6],
-                    subject=r[7],
-                    detail=_detail(r[8]),
-                )
-                yield AuditRow(id=r[0], entry=entry, content=bytes(r[9]), prev_hash=r[10], hash=r[11])
+                yield audit_row_from_row(r)
             if len(rows) < batch:
                 return
             last = rows[-1][0]
 
+    async def save_audit_root(self, root: str, at: str, heads: dict[str, tuple[int, str]]) -> None:
+        async with self._writing() as conn:
+            await conn.execute(
+                "INSERT OR IGNORE INTO audit_roots (root, at, heads) VALUES (?, ?, ?)",
+                (root, at, encode_heads(heads)),
+            )
+
+    async def audit_roots(self, roots: Sequence[str]) -> dict[str, dict[str, tuple[int, str]]]:
+        async with self._reading() as conn:
+            rows = await conn.execute_fetchall(
+                "SELECT root, heads FROM audit_roots WHERE root IN (SELECT value FROM json_each(?))",
+                (json_list(roots),),
+            )
+        return {str(r[0]): decode_heads(r[1]) for r in rows}
+
+    async def audit_chains(self) -> list[str]:
+        async with self._reading() as conn:
+            rows = await conn.execute_fetchall("SELECT DISTINCT chain FROM audit_log ORDER BY chain")
+        return [str(r[0]) for r in rows]
+
     # -- retention ---------------------------------------------------------------------------------
     async def purge_tombstones(
-        self, updated_before: str, audit: Callable[[list[str], int], AuditEntry]
-    ) -> tuple[list[str], int, int]:
-        """Delete deleted records (tombstones; conflict records are never purged) last changed
-        before `updated_before`, and every other tombstone of a revision up to the newest of them
-        (so "no tombstone at or below the horizon" holds exactly: a phone drops its own by that
-        rule and keeps agreeing with the digests), in one transaction with: the digests of their
-        warehouses recomputed, the tombstone horizon raised to the newest purged revision (older pull cursors
-        get `reset`), and the audit entry `audit(purged ids, new horizon)`. Returns (purged ids,
-        horizon, audit entry id)."""
-        async with self._writing() as conn:
-            rows = list(
-                await conn.execute_fetchall(
-                    "SELECT id, warehouse_id, revision FROM records WHERE deleted = 1"
-                    " AND collection != 'conflicts' AND revision <= (SELECT coalesce(max(revision), 0)"
-                    "   FROM records WHERE deleted = 1 AND collection != 'conflicts' AND updated_at < ?)"
-                    " ORDER BY revision",
-                    (updated_before,),
-                )
+        self, updated_before: str, audit: PurgeAudit
+    ) -> tuple[list[str], dict[str, int], int]:
+        """Per warehouse, one transaction (server/retention.py says what a purge keeps): delete its
+        deleted records (tombstones; conflict records are never purged) last changed before
+        `updated_before`, and every other tombstone of that warehouse of a revision up to the newest
+        of them (so "no tombstone at or below the horizon" holds exactly: a phone drops its own by
+        that rule and keeps agreeing with the digests), recompute its digest, raise its tombstone
+        horizon to the newest purged revision (older pull cursors of it get `reset`) and append
+        `audit(warehouse, ids, {warehouse: horizon})` to its chain. Then the system chain gets
+        `audit(None, every id, horizons)`. Returns (purged ids, new horizons, that entry's id)."""
+        async with self._reading() as conn:
+            rows = await conn.execute_fetchall(
+                "SELECT DISTINCT warehouse_id FROM records WHERE deleted = 1 AND collection != 'conflicts'"
+                " AND updated_at < ? ORDER BY warehouse_id",
+                (updated_before,),
             )
-            ids = [str(r[0]) for r in rows]
-            meta = list(await conn.execute_fetchall("SELECT tombstone_horizon FROM sync_meta WHERE id = 1"))
-            horizon = max([int(meta[0][0])] + [int(r[2]) for r in rows])
+        purged: list[str] = []
+        horizons: dict[str, int] = {}
+        for (warehouse_id,) in rows:
+            async with self._writing() as conn:
+                ids, horizon = await _purge_warehouse(conn, str(warehouse_id), updated_before)
+                if ids:
+                    await self._append_audit(
+                        conn, audit(str(warehouse_id), ids, {str(warehouse_id): horizon})
+                    )
+            purged += ids
             if ids:
-                await conn.execute(
-                    "DELETE FROM records WHERE id IN (SELECT value FROM json_each(?))", (json_list(ids),)
-                )
-                for warehouse_id in sorted({str(r[1]) for r in rows}):
-                    left = await conn.execute_fetchall(
-                        "SELECT id, revision FROM records WHERE warehouse_id = ?", (warehouse_id,)
-                    )
-                    digest = digest_mod.compute([(str(r[0]), int(r[1])) for r in left])
-                    await conn.execute(
-                        "INSERT INTO digests (warehouse_id, count, checksum) VALUES (?, ?, ?)"
-                        " ON CONFLICT (warehouse_id) DO UPDATE SET count = excluded.count,"
-                        " checksum = excluded.checksum",
-                        (warehouse_id, digest.count, digest.checksum),
-                    )
-                await conn.execute("UPDATE sync_meta SET tombstone_horizon = ? WHERE id = 1", (horizon,))
-            entry_id = await self._append_audit(conn, audit(ids, horizon))
-        return ids, horizon, entry_id
+                horizons[str(warehouse_id)] = horizon
+        async with self._writing() as conn:
+            entry_id = await self._append_audit(conn, audit(None, purged, horizons))
+        return purged, horizons, entry_id
+
+
+async def _purge_warehouse(
+    conn: aiosqlite.Connection, warehouse_id: str, updated_before: str
+) -> tuple[list[str], int]:
+    rows = list(
+        await conn.execute_fetchall(
+            "SELECT id, revision FROM records WHERE warehouse_id = ? AND deleted = 1"
+            " AND collection != 'conflicts' AND revision <= (SELECT coalesce(max(revision), 0)"
+            "   FROM records WHERE warehouse_id = ? AND deleted = 1 AND collection != 'conflicts'"
+            "   AND updated_at < ?)"
+            " ORDER BY revision",
+            (warehouse_id, warehouse_id, updated_before),
+        )
+    )
+    ids = [str(r[0]) for r in rows]
+    if not ids:
+        return [], 0
+    horizon = max(int(r[1]) for r in rows)
+    await conn.execute(
+        "DELETE FROM records WHERE warehouse_id = ? AND id IN (SELECT value FROM json_each(?))",
+        (warehouse_id, json_list(ids)),
+    )
+    left = await conn.execute_fetchall(
+        "SELECT id, revision FROM records WHERE warehouse_id = ?", (warehouse_id,)
+    )
+    digest = digest_mod.compute([(str(r[0]), int(r[1])) for r in left])
+    await conn.execute(
+        "INSERT INTO digests (warehouse_id, count, checksum) VALUES (?, ?, ?)"
+        " ON CONFLICT (warehouse_id) DO UPDATE SET count = excluded.count, checksum = excluded.checksum",
+        (warehouse_id, digest.count, digest.checksum),
+    )
+    await conn.execute(
+        "UPDATE warehouse_state SET tombstone_horizon = max(tombstone_horizon, ?) WHERE warehouse_id = ?",
+        (horizon, warehouse_id),
+    )
+    return ids, horizon
 
 
 def backup_file(source: Path, target: Path) -> None:

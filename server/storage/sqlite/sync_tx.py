@@ -16,16 +16,18 @@ import msgspec
 from server.storage.feed_cache import FeedCache
 from server.storage.rows import (
     AUDIT_COLUMNS,
-    HEAD_QUERY,
+    STATE_COLUMNS,
+    Held,
     audit_rows,
     change_from_feed_row,
-    head_from_row,
+    held_from_row,
     record_from_row,
+    state_rows,
     take_prefetched,
 )
 from server.storage.sqlite.alerts import outbox_statements
 from sync import digest as digest_mod
-from sync.audit import Head
+from sync.audit import SYSTEM_CHAIN, Head, chain_of
 from sync.domain import Member, Template
 from sync.messages import Change, Digest, MutationResult
 from sync.store import BatchEffects, Record, StoredOutcome
@@ -45,9 +47,9 @@ _SELECT_RECORDS = f"SELECT {RECORD_COLUMNS} FROM records WHERE id IN (SELECT val
 _SELECT_OUTCOMES = (
     "SELECT seq, result FROM outcomes WHERE client_id = ? AND seq IN (SELECT value FROM json_each(?))"
 )
-_SELECT_LAST_SEQ = (
-    "SELECT (SELECT last_seq FROM client_state WHERE client_id = ?),"
-    " (SELECT revision FROM sync_meta WHERE id = 1)"
+_SELECT_LAST_SEQ = "SELECT last_seq FROM client_state WHERE client_id = ?"
+_SELECT_STATES = (
+    f"SELECT {STATE_COLUMNS} FROM warehouse_state WHERE warehouse_id IN (SELECT value FROM json_each(?))"
 )
 _SELECT_DIGESTS = (
     "SELECT warehouse_id, count, checksum FROM digests WHERE warehouse_id IN (SELECT value FROM json_each(?))"
@@ -56,8 +58,8 @@ _SELECT_PRESENT = "SELECT sha256 FROM attachments WHERE sha256 IN (SELECT value 
 
 _UPSERT_RECORD = f"""
 INSERT INTO records ({RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET
-    collection = excluded.collection, warehouse_id = excluded.warehouse_id,
+ON CONFLICT (warehouse_id, id) DO UPDATE SET
+    collection = excluded.collection,
     revision = excluded.revision, fields = excluded.fields, field_revs = excluded.field_revs,
     field_hlcs = excluded.field_hlcs, field_by = excluded.field_by, deleted = excluded.deleted,
     created_by = excluded.created_by,
@@ -70,7 +72,14 @@ INSERT INTO outcomes (client_id, seq, user_id, warehouse_id, collection, record_
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
-INSERT_AUDIT = f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_AUDIT = f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+UPSERT_STATE = (
+    f"INSERT INTO warehouse_state ({STATE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (warehouse_id) DO UPDATE SET revision = max(revision, excluded.revision),"
+    " audit_id = excluded.audit_id, audit_hash = excluded.audit_hash, audit_at = excluded.audit_at"
+)
+"""A warehouse's counter and chain head after a commit (rows.state_rows)."""
 
 
 _UPSERT_CLIENT = (
@@ -159,25 +168,26 @@ class _BeginsWithFirstRead:
 
 class SqliteWriteTx(_BeginsWithFirstRead):
     """The write transaction of one push, on the writer connection; SqliteStorage.write() holds the
-    writer lock around it.
+    writer lock around it, and so every warehouse: the same per-warehouse counters, horizons and
+    chain heads (warehouse_state) as PostgreSQL, with one writer instead of row locks.
 
     Each call is one round trip to the connection's thread, and under load each round trip waits
     for the event loop to come round again while the writer lock is held: in a reconnect storm
     that wait, not SQLite, is what the phones queue behind. So a push makes two: the first read
-    begins the transaction (BEGIN IMMEDIATE and the audit head travel with it) and, through
-    prefetch(), brings everything the push will ask next; commit() only builds the rows, which
-    SqliteStorage.write() writes together with the COMMIT."""
+    begins the transaction (BEGIN IMMEDIATE travels with it) and, through prefetch(), brings
+    everything the push will ask next; commit() only builds the rows, which SqliteStorage.write()
+    writes together with the COMMIT."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
-        self.audit_head = Head()
-        """The newest audit entry (read when the transaction begins)."""
         self.statements: list[tuple[str, list[tuple[Any, ...]]]] | None = None
         """What commit() decided to write; SqliteStorage.write() runs it with the COMMIT."""
-        self.head_after = Head()
-        """The audit head once `statements` are written."""
-        self._revision: int | None = None
-        """sync_meta.revision as read in this transaction (inside it only our commit moves it)."""
+        self.heads_after: dict[str, Head] = {}
+        """The heads of the chains `statements` append to, once written."""
+        self.warehouses_written: frozenset[str] = frozenset()
+        """The warehouses whose records `statements` change (who is woken after the COMMIT)."""
+        self.held: dict[str, Held] = {}
+        """warehouse_state of each warehouse read in this transaction (only our commit moves it)."""
         self._last_seq: dict[str, int] = {}
         self._records: dict[str, Sequence[Any] | None] = {}
         """Prefetched record rows by id (None: known not to exist); each is handed out once."""
@@ -190,28 +200,26 @@ class SqliteWriteTx(_BeginsWithFirstRead):
 
     def _begin(self, db: sqlite3.Connection) -> None:
         db.execute("BEGIN IMMEDIATE")
-        self.audit_head = head_from_row(db.execute(HEAD_QUERY).fetchone())
 
     async def prefetch(
         self, client_id: str, ids: Sequence[str], warehouse_ids: Sequence[str], hashes: Sequence[str]
     ) -> None:
-        """One round trip for what a push reads: the client's last number, the revision, the
-        records, the digests of their warehouses and of `warehouse_ids`, and the stored photos."""
-        last_seq, revision, rows, digests, present = await self._run(
+        """One round trip for what a push reads: the client's last number, the records, the state
+        and digests of their warehouses and of `warehouse_ids`, and the stored photos."""
+        last_seq, rows, held, digests, present = await self._run(
             _prefetch, client_id, list(ids), list(warehouse_ids), list(hashes)
         )
         self._last_seq[client_id] = last_seq
-        self._revision = revision
+        self.held.update(held)
         self._records.update(dict.fromkeys(ids))
         self._records.update((row[0], row) for row in rows)
         self._digests.update(digests)
         self._present.update((h, h in present) for h in hashes)
 
     async def client_last_seq(self, client_id: str) -> int:
-        if client_id in self._last_seq:
-            return self._last_seq[client_id]
-        last_seq, self._revision = await self._run(_last_seq_and_revision, client_id)
-        return last_seq
+        if client_id not in self._last_seq:
+            self._last_seq[client_id] = await self._run(_last_seq, client_id)
+        return self._last_seq[client_id]
 
     async def outcomes(self, client_id: str, seqs: Sequence[int]) -> dict[int, MutationResult]:
         if not seqs:
@@ -225,11 +233,14 @@ class SqliteWriteTx(_BeginsWithFirstRead):
             rows += await self._run(_fetchall, _SELECT_RECORDS, (json_list(missing),))
         return {row[0]: record_from_row(row) for row in rows}
 
-    async def revision(self) -> int:
-        if self._revision is None:
-            rows = await self._run(_fetchall, "SELECT revision FROM sync_meta WHERE id = 1", ())
-            self._revision = int(rows[0][0])
-        return self._revision
+    async def _hold(self, warehouse_ids: Iterable[str]) -> None:
+        missing = sorted(set(warehouse_ids) - self.held.keys())
+        if missing:
+            self.held.update(await self._run(_states, missing))
+
+    async def revisions(self, warehouse_ids: Sequence[str]) -> dict[str, int]:
+        await self._hold(warehouse_ids)
+        return {w: self.held[w].revision for w in warehouse_ids}
 
     async def digests(self, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
         missing = [w for w in warehouse_ids if w not in self._digests]
@@ -255,9 +266,10 @@ class SqliteWriteTx(_BeginsWithFirstRead):
     async def commit(self, effects: BatchEffects) -> None:
         if self.committed:
             raise RuntimeError("commit() was already called in this transaction")
-        if not self.begun:  # a batch written without reading first (tools, tests): begin now
-            await self._run(lambda db: None)
-        self.statements, self.head_after = commit_statements(effects, self.audit_head)
+        # A batch written without reading first (tools, tests) begins here and reads the state.
+        await self._hold([*effects.revisions, *(chain_of(e) for e in effects.audit)])
+        self.statements, self.heads_after = commit_statements(effects, self.held)
+        self.warehouses_written = frozenset(r.warehouse_id for r in effects.records)
 
 
 _SELECT_MEMBERS = (
@@ -270,9 +282,15 @@ def _fetchall(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[A
     return db.execute(sql, params).fetchall()
 
 
-def _last_seq_and_revision(db: sqlite3.Connection, client_id: str) -> tuple[int, int]:
+def _last_seq(db: sqlite3.Connection, client_id: str) -> int:
     row = db.execute(_SELECT_LAST_SEQ, (client_id,)).fetchone()
-    return int(row[0] or 0), int(row[1])
+    return int(row[0]) if row else 0
+
+
+def _states(db: sqlite3.Connection, warehouse_ids: Sequence[str]) -> dict[str, Held]:
+    """warehouse_state of each warehouse (a warehouse never written: zeros, the chain's genesis)."""
+    found = dict(held_from_row(row) for row in db.execute(_SELECT_STATES, (json_list(warehouse_ids),)))
+    return {w: found.get(w, Held()) for w in warehouse_ids}
 
 
 def _digests(db: sqlite3.Connection, warehouse_ids: Sequence[str]) -> dict[str, Digest]:
@@ -288,11 +306,14 @@ def _present(db: sqlite3.Connection, hashes: Sequence[str]) -> set[str]:
 
 def _prefetch(
     db: sqlite3.Connection, client_id: str, ids: list[str], warehouse_ids: list[str], hashes: list[str]
-) -> tuple[int, int, list[Any], dict[str, Digest], set[str]]:
-    last_seq, revision = _last_seq_and_revision(db, client_id)
+) -> tuple[int, list[Any], dict[str, Held], dict[str, Digest], set[str]]:
+    last_seq = _last_seq(db, client_id)
     rows = _fetchall(db, _SELECT_RECORDS, (json_list(ids),))
     warehouses = sorted(set(warehouse_ids) | {row[2] for row in rows})
-    return last_seq, revision, rows, _digests(db, warehouses), _present(db, hashes) if hashes else set()
+    # The system chain's state too: a refused mutation about no warehouse is audited there, and the
+    # one writer holds it anyway (PostgreSQL locks it only when it is needed).
+    return (last_seq, rows, _states(db, [*warehouses, SYSTEM_CHAIN]), _digests(db, warehouses),
+            _present(db, hashes) if hashes else set())  # fmt: skip
 
 
 def execute_and_commit(db: sqlite3.Connection, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
@@ -307,10 +328,11 @@ def _execute_all(db: sqlite3.Connection, statements: list[tuple[str, list[tuple[
 
 
 def commit_statements(
-    effects: BatchEffects, audit_head: Head
-) -> tuple[list[tuple[str, list[tuple[Any, ...]]]], Head]:
-    """Every statement of a batch commit with its rows, and the audit head after it. Built entirely
-    before touching the database, so the writes then run in one go on the connection's thread."""
+    effects: BatchEffects, held: dict[str, Held]
+) -> tuple[list[tuple[str, list[tuple[Any, ...]]]], dict[str, Head]]:
+    """Every statement of a batch commit with its rows, and the heads of the chains it appends to.
+    Built entirely before touching the database, so the writes then run in one go on the
+    connection's thread. `held`: the state of every warehouse and chain the batch writes."""
     statements: list[tuple[str, list[tuple[Any, ...]]]] = []
     if effects.records:
         statements.append((_UPSERT_RECORD, [record_row(r) for r in effects.records]))
@@ -321,22 +343,26 @@ def commit_statements(
         statements.append((_UPSERT_CLIENT, [(effects.client_id, effects.user_id, effects.last_seq, at)]))
     if effects.digests:
         statements.append((_UPSERT_DIGEST, [(w, d.count, d.checksum) for w, d in effects.digests.items()]))
-    statements.append(
-        ("UPDATE sync_meta SET revision = max(revision, ?) WHERE id = 1", [(effects.revision,)])
-    )
     if effects.attachment_refs:
         statements.append(
             (
-                "INSERT OR IGNORE INTO attachment_refs (sha256, record_id, client_id, user_id)"
-                " VALUES (?, ?, ?, ?)",
-                [(r.sha256, r.record_id, r.client_id, effects.user_id) for r in effects.attachment_refs],
+                "INSERT OR IGNORE INTO attachment_refs (sha256, record_id, client_id, user_id, warehouse_id)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    (r.sha256, r.record_id, r.client_id, effects.user_id, r.warehouse_id)
+                    for r in effects.attachment_refs
+                ],
             )
         )
+    heads: dict[str, Head] = {}
     if effects.audit:
-        rows, audit_head = audit_rows(effects.audit, audit_head)
+        rows, heads = audit_rows(effects.audit, {chain: state.head for chain, state in held.items()})
         statements.append((INSERT_AUDIT, rows))
     statements += outbox_statements(effects.alerts)  # alert events commit with their cause
-    return statements, audit_head
+    states = state_rows(effects.revisions, heads, held)
+    if states:
+        statements.append((UPSERT_STATE, states))
+    return statements, heads
 
 
 class SqliteReadTx(_BeginsWithFirstRead):
@@ -349,9 +375,9 @@ class SqliteReadTx(_BeginsWithFirstRead):
     def __init__(self, conn: aiosqlite.Connection, cache: FeedCache | None = None) -> None:
         self._conn = conn
         self._cache = cache
-        self._latest: int | None = None
-        """sync_meta.revision in this snapshot, once read: whether a feed read can use the cache."""
-        self._horizon: int | None = None
+        self._held: dict[str, Held] = {}
+        """warehouse_state in this snapshot, once read: each warehouse's horizon, and its newest
+        revision (whether a feed read can use the cache)."""
         self._digests: dict[str, Digest] = {}
         self._outcomes: dict[tuple[str, int, int], list[tuple[int, str | None, int | None]]] = {}
         self._missing: dict[str, list[str]] = {}
@@ -362,10 +388,10 @@ class SqliteReadTx(_BeginsWithFirstRead):
     async def prefetch_pull(
         self, warehouse_ids: Sequence[str], client_id: str, after_seq: int, limit: int
     ) -> None:
-        (horizon, latest), digests, outcomes, missing = await self._run(
+        held, digests, outcomes, missing = await self._run(
             _prefetch_pull, list(warehouse_ids), client_id, after_seq, limit
         )
-        self._horizon, self._latest = horizon, latest
+        self._held.update(held)
         self._digests.update(digests)
         self._outcomes[(client_id, after_seq, limit)] = outcomes
         self._missing[client_id] = missing
@@ -379,7 +405,8 @@ class SqliteReadTx(_BeginsWithFirstRead):
         stored JSON text (msgspec.Raw). The answer splices that text, so a page of thousands of
         records is neither decoded nor re-encoded, and the merge bookkeeping is never read."""
         cache = self._cache
-        if cache is None or self._latest is None or not cache.covers(after, self._latest):
+        held = self._held.get(warehouse_id)
+        if cache is None or held is None or not cache.covers(after, held.revision):
             rows = await self._run(_fetchall, _SELECT_FEED, (warehouse_id, after, limit))
             return [change_from_feed_row(row) for row in rows]
         revisions, hits, rows = await self._run(_feed_through_cache, cache, warehouse_id, after, limit)
@@ -394,12 +421,11 @@ class SqliteReadTx(_BeginsWithFirstRead):
             self._digests.update(await self._run(_digests, missing))
         return {w: self._digests[w] for w in warehouse_ids}
 
-    async def tombstone_horizon(self) -> int:
-        if self._horizon is None:
-            horizon, self._latest = await self._run(_meta)
-            self._horizon = horizon
-            return horizon
-        return self._horizon
+    async def tombstone_horizons(self, warehouse_ids: Sequence[str]) -> dict[str, int]:
+        missing = [w for w in warehouse_ids if w not in self._held]
+        if missing:
+            self._held.update(await self._run(_states, missing))
+        return {w: self._held[w].horizon for w in warehouse_ids}
 
     async def outcome_revisions(
         self, client_id: str, after_seq: int, limit: int
@@ -434,19 +460,13 @@ _SELECT_FEED_AT = (
 )
 
 
-def _meta(db: sqlite3.Connection) -> tuple[int, int]:
-    """The tombstone horizon and the newest revision."""
-    row = db.execute("SELECT tombstone_horizon, revision FROM sync_meta WHERE id = 1").fetchone()
-    return int(row[0]), int(row[1])
-
-
 def _feed_through_cache(
     db: sqlite3.Connection, cache: FeedCache, warehouse_id: str, after: int, limit: int
 ) -> tuple[list[int], dict[int, Change], list[Any]]:
     """The page's revisions (from the index alone), the changes the cache holds for them, and the
     rows of the others: one range read when most are missing, else a lookup of each."""
     revisions = [row[0] for row in db.execute(_SELECT_FEED_REVISIONS, (warehouse_id, after, limit))]
-    hits = {r: change for r in revisions if (change := cache.get(r)) is not None}
+    hits = {r: change for r in revisions if (change := cache.get(warehouse_id, r)) is not None}
     if len(hits) == len(revisions):
         return revisions, hits, []
     if 2 * len(hits) < len(revisions):
@@ -479,9 +499,9 @@ def _missing_attachments(db: sqlite3.Connection, client_id: str) -> list[str]:
 
 def _prefetch_pull(
     db: sqlite3.Connection, warehouse_ids: list[str], client_id: str, after_seq: int, limit: int
-) -> tuple[tuple[int, int], dict[str, Digest], list[tuple[int, str | None, int | None]], list[str]]:
+) -> tuple[dict[str, Held], dict[str, Digest], list[tuple[int, str | None, int | None]], list[str]]:
     return (
-        _meta(db),
+        _states(db, warehouse_ids) if warehouse_ids else {},
         _digests(db, warehouse_ids) if warehouse_ids else {},
         _outcome_revisions(db, client_id, after_seq, limit),
         _missing_attachments(db, client_id),

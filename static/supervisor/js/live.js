@@ -1,11 +1,12 @@
 // Live updates: reads /api/live (server-sent events) with fetch, so the token travels in the
-// Authorization header and never in a URL. The last event id (a record revision) is kept and sent
-// back as Last-Event-ID on reconnection: nothing is lost across a dropped connection. The server
-// ends the stream with `logout` when the session ends and with `scope` when the account's
-// warehouses change.
+// Authorization header and never in a URL. Revisions are counted per warehouse: the `ready` event
+// gives the cursor of each warehouse in scope, every event moves its warehouse's cursor, and a
+// reconnection sends the whole map back (POST /api/live/resume): nothing is lost across a dropped
+// connection. The server ends the stream with `logout` when the session ends and with `scope` when
+// the account's warehouses change.
 
 export function connectLive({ getToken, after, onEvent, onReady = () => {}, onStatus = () => {}, onLogout = () => {}, onScope = () => {} }) {
-  let lastId = after ?? null;
+  let cursors = after ?? null;
   let stopped = false;
   let controller = null;
   let delay = 1000;
@@ -15,8 +16,15 @@ export function connectLive({ getToken, after, onEvent, onReady = () => {}, onSt
       controller = new AbortController();
       try {
         const headers = { Authorization: `Bearer ${getToken()}`, Accept: 'text/event-stream' };
-        if (lastId !== null) headers['Last-Event-ID'] = String(lastId);
-        const response = await fetch('/api/live', { headers, signal: controller.signal, cache: 'no-store' });
+        const resume = cursors !== null;
+        if (resume) headers['Content-Type'] = 'application/json';
+        const response = await fetch(resume ? '/api/live/resume' : '/api/live', {
+          method: resume ? 'POST' : 'GET',
+          body: resume ? JSON.stringify({ cursors }) : undefined,
+          headers,
+          signal: controller.signal,
+          cache: 'no-store',
+        });
         if (response.status === 401 || response.status === 403) {
           onLogout();
           return;
@@ -47,7 +55,6 @@ export function connectLive({ getToken, after, onEvent, onReady = () => {}, onSt
         buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, '');
         const message = parse(block);
         if (!message) continue;
-        if (message.id !== undefined) lastId = message.id;
         if (message.event === 'logout') {
           onLogout();
           return true;
@@ -58,12 +65,14 @@ export function connectLive({ getToken, after, onEvent, onReady = () => {}, onSt
           return false;
         }
         if (message.event === 'ready') {
-          if (lastId === null) lastId = JSON.parse(message.data).revision;
-          onReady(lastId);
+          cursors = JSON.parse(message.data).cursors;
+          onReady(cursors);
           continue;
         }
         try {
-          onEvent({ type: message.event, ...JSON.parse(message.data) });
+          const data = JSON.parse(message.data);
+          if (cursors && data.warehouse_id) cursors[data.warehouse_id] = Math.max(cursors[data.warehouse_id] ?? 0, data.revision);
+          onEvent({ type: message.event, ...data });
         } catch (error) {
           console.warn('live event not handled', error);
         }
@@ -93,8 +102,8 @@ export function connectLive({ getToken, after, onEvent, onReady = () => {}, onSt
       stopped = true;
       controller?.abort();
     },
-    get lastId() {
-      return lastId;
+    get cursors() {
+      return cursors;
     },
   };
 }

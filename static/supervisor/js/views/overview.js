@@ -10,6 +10,9 @@ const FLAGS = ['findings', 'incidents', 'stock', 'conflicts', 'needs_review', 's
 const GUARD_FLAGS = ['understaffed', 'pillar_missing', 'handover_missing', 'handover_unconfirmed', 'seal_mismatch'];
 const SORTS = ['status', 'name', 'kecamatan', 'last_inspection'];
 const FILTER_KEY = 'tigapilar.supervisor.overview';
+const DEBOUNCE_MS = 250;
+const MAX_WAIT_MS = 3000;
+/** Live events trigger a reload DEBOUNCE_MS after the last one, but never more than MAX_WAIT_MS after the first. */
 
 function loadFilters() {
   try {
@@ -28,6 +31,7 @@ export async function renderOverview(ctx, main) {
   const summary = h('p', { class: 'muted', id: 'overview-summary' });
   let timer = null;
   let loading = Promise.resolve();
+  let waitingSince = 0;
 
   const kecamatan = [...new Set([...ctx.warehouses.values()].map((w) => w.kecamatan).filter(Boolean))].sort();
   const agencies = Object.keys(ctx.me.agencies ?? {});
@@ -131,8 +135,20 @@ export async function renderOverview(ctx, main) {
     activity.unshift(h('li', { dataset: { collection: event.type } }, h('time', {}, formatDateTime(event.updated_at)), ' ', describe(event)));
     activity.splice(8);
     replace(feed, activity);
+    scheduleReload();
+  }
+
+  // A trailing debounce that can wait at most MAX_WAIT_MS: under a continuous stream of events
+  // (a busy province) the overview still refreshes every few seconds instead of never.
+  function scheduleReload() {
+    const now = Date.now();
+    if (!waitingSince) waitingSince = now;
     clearTimeout(timer);
-    timer = setTimeout(() => { loading = loading.then(reload).catch(() => {}); }, 250);
+    const wait = Math.max(0, Math.min(DEBOUNCE_MS, waitingSince + MAX_WAIT_MS - now));
+    timer = setTimeout(() => {
+      waitingSince = 0;
+      loading = loading.then(reload).catch(() => {});
+    }, wait);
   }
 
   replace(
