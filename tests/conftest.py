@@ -79,6 +79,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "sqlite_only: reads the SQLite file or SQLite internals directly; skipped with --backend postgres",
     )
+    config.addinivalue_line(
+        "markers",
+        "pgbouncer: push, pull, live and audit: also run through PgBouncer (transaction pooling)",
+    )
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
@@ -88,7 +92,21 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         item.add_marker(pytest.mark.browser)
 
 
+PGBOUNCER_SUBSET = (
+    "test_sync_api.py",
+    "test_postgres_sync.py",
+    "test_supervisor_live.py",
+    "test_audit_chain.py",
+    "test_storage_contract.py",
+)
+"""Modules marked `pgbouncer`: push, pull, live and audit, which `scripts/test` also runs through
+PgBouncer in transaction pooling (TIGAPILAR_TEST_PGBOUNCER_URL)."""
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in PGBOUNCER_SUBSET:
+            item.add_marker(pytest.mark.pgbouncer)
     if _backend == "sqlite":
         return
     skip = pytest.mark.skip(reason="SQLite-specific (marked sqlite_only); the suite runs on PostgreSQL")
