@@ -239,7 +239,7 @@ class SyncEngine:
         refs: list[AttachmentRef] = []
         for m, found in zip(mutations, photos, strict=True):
             warehouse_id: str | None = None
-            before = batch.writes
+            before = len(batch.writes)
             try:
                 applied = await self._apply(batch, actor, client_id, m, now)
                 record = applied.record
@@ -260,7 +260,7 @@ class SyncEngine:
                     # The revision of the record the mutation names, as it now stands (a conflict
                     # record's own revision is in the pull feed): what the phone's next edit of it
                     # is based on. None when nothing changed.
-                    revision=record.revision if record is not None and batch.writes > before else None,
+                    revision=record.revision if record is not None and len(batch.writes) > before else None,
                     conflicts=applied.conflicts,
                     pending_attachments=pending,
                 )

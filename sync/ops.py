@@ -76,8 +76,6 @@ class Batch:
         self.records = records
         self.revisions = revisions
         """Highest revision handed out in each warehouse the batch holds (WriteTx.revisions)."""
-        self.writes = 0
-        """Records written so far: whether a mutation changed anything."""
         self.dirty: dict[str, Record] = {}
         self.previous_rev: dict[str, int | None] = {}
         self.templates: dict[str, Template | None] = {}
@@ -85,7 +83,8 @@ class Batch:
         self.present: set[str] = set()
         self.writes: list[tuple[Record | None, Record]] = []
         """Each write as (the record before it, the record written), in order: what alert events
-        compare (sync.alerts), so two actions on one record in one batch each raise theirs."""
+        compare (sync.alerts), so two actions on one record in one batch each raise theirs; its length
+        says whether a mutation changed anything."""
 
     def write(self, record: Record) -> Record:
         """Give a changed record the next revision and remember its previous one for the digest."""
@@ -99,7 +98,6 @@ class Batch:
             raise RuntimeError(f"warehouse {record.warehouse_id} is not held by this batch")
         revision = self.revisions[record.warehouse_id] + 1
         self.revisions[record.warehouse_id] = revision
-        self.writes += 1
         record.revision = revision
         self.records[record.id] = record
         self.dirty[record.id] = record
