@@ -13,7 +13,7 @@ import { SYNC_TAG, backgroundSync } from './js/background-sync.js';
 
 // A hash of the shell files (tests/browser/test_shell.py checks it and prints the new value):
 // any change to a shell file changes sw.js too, which is how browsers notice an update.
-const VERSION = '3d983fdeb34b';
+const VERSION = 'd53e14318e72';
 const CACHE = `tigapilar-shell-${VERSION}`;
 
 const SHELL = [

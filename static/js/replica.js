@@ -17,21 +17,15 @@ export function applyPull(db, response, arrivedAt = Date.now()) {
     for (const warehouseId of gone) {
       for (const id of await records.getAllKeysFromIndex('warehouse_id', warehouseId)) await records.delete(id);
     }
-    // A purge on the server: a warehouse's digest no longer counts its tombstones at or below
-    // that warehouse's horizon, so this phone forgets its own too (they say only that a record
-    // is gone). Revisions are counted per warehouse, and so are horizons.
+    // A purge: a warehouse's digest no longer counts its tombstones at or below its horizon,
+    // so this phone forgets its own too.
     const known = { ...((await meta.get('tombstone_horizons')) ?? {}) };
-    let raised = false;
-    for (const [warehouseId, horizon] of Object.entries(response.tombstone_horizons ?? {})) {
-      if (horizon <= (known[warehouseId] ?? 0)) continue;
-      for (const id of await records.getAllKeysFromIndex('warehouse_id', warehouseId)) {
-        const record = await records.get(id);
-        if (record?.deleted && record.revision <= horizon) await records.delete(id);
-      }
-      known[warehouseId] = horizon;
-      raised = true;
+    for (const [w, horizon] of Object.entries(response.tombstone_horizons ?? {})) {
+      if (horizon <= (known[w] ?? 0)) continue;
+      for (const r of await records.getAll()) if (r.deleted && r.warehouse_id === w && r.revision <= horizon) await records.delete(r.id);
+      known[w] = horizon;
+      await meta.put(known, 'tombstone_horizons');
     }
-    if (raised) await meta.put(known, 'tombstone_horizons');
     for (const change of response.changes ?? []) {
       await records.put({
         id: change.id,
