@@ -6,6 +6,8 @@
 //      /api/ always goes to the network (the app itself handles being offline)
 //   5. message: the page says 'skipWaiting' when the officer taps "muat ulang"
 //   6. sync: Background Sync sends the outbox when the network is back
+//   7. push: an alert (docs/alerts.md) is shown as a notification, already in the language the
+//      person subscribed with; tapping it opens the record
 //
 // An update only swaps these cached files. IndexedDB (drafts, outbox, photos) is never touched.
 
@@ -13,7 +15,7 @@ import { SYNC_TAG, backgroundSync } from './js/background-sync.js';
 
 // A hash of the shell files (tests/browser/test_shell.py checks it and prints the new value):
 // any change to a shell file changes sw.js too, which is how browsers notice an update.
-const VERSION = 'd53e14318e72';
+const VERSION = '611ae01d6949';
 const CACHE = `tigapilar-shell-${VERSION}`;
 
 const SHELL = [
@@ -38,6 +40,7 @@ const SHELL = [
   '/js/hlc.js',
   '/js/i18n.js',
   '/js/labels.js',
+  '/js/notifications.js',
   '/js/outbox.js',
   '/js/photos.js',
   '/js/reachability.js',
@@ -110,4 +113,35 @@ self.addEventListener('message', (event) => {
 
 self.addEventListener('sync', (event) => {
   if (event.tag === SYNC_TAG) event.waitUntil(backgroundSync(self.clients));
+});
+
+self.addEventListener('push', (event) => {
+  let alert = {};
+  try {
+    alert = event.data?.json() ?? {};
+  } catch {
+    alert = { body: event.data?.text() ?? '' };
+  }
+  event.waitUntil(self.registration.showNotification(alert.title || 'Tiga Pilar', {
+    body: alert.body || '',
+    tag: alert.tag, // a later event of the same record replaces the earlier notification
+    renotify: Boolean(alert.tag),
+    requireInteraction: Boolean(alert.critical),
+    icon: '/icons/icon-192.png',
+    data: { url: alert.url || '/supervisor/', event: alert.event },
+  }));
+});
+
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  const target = new URL(event.notification.data?.url || '/supervisor/', self.location.origin);
+  event.waitUntil((async () => {
+    const open = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+    const same = open.find((c) => new URL(c.url).pathname === target.pathname && 'navigate' in c);
+    if (same) {
+      await same.focus();
+      return same.navigate(target.href);
+    }
+    return self.clients.openWindow(target.href);
+  })());
 });

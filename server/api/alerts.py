@@ -62,13 +62,17 @@ class PushKey(Struct, kw_only=True, frozen=True):
 
 class OwnSubscription(Struct, kw_only=True, frozen=True):
     id: str
+    endpoint: str
+    """So a browser finds its own among the person's subscriptions."""
     device_id: str
     lang: str
     created_at: str
 
 
 def own(sub: PushSubscription) -> OwnSubscription:
-    return OwnSubscription(id=sub.id, device_id=sub.device_id, lang=sub.lang, created_at=sub.created_at)
+    return OwnSubscription(
+        id=sub.id, endpoint=sub.endpoint, device_id=sub.device_id, lang=sub.lang, created_at=sub.created_at
+    )
 
 
 def _who(session: Session) -> service.Who:
@@ -148,11 +152,7 @@ class PushController(Controller):
 
     @get("/subscriptions")
     async def mine(self, session: SessionDep, storage: StorageDep) -> list[OwnSubscription]:
-        subs = await storage.push_subscriptions(session.user.id)
-        return [
-            OwnSubscription(id=s.id, device_id=s.device_id, lang=s.lang, created_at=s.created_at)
-            for s in subs
-        ]
+        return [own(s) for s in await storage.push_subscriptions(session.user.id)]
 
     @post("/subscriptions", status_code=201, dto=WireBody[NewSubscription], return_dto=None)
     async def subscribe(

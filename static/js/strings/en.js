@@ -68,6 +68,7 @@ export default {
   'warehouses.greeting': 'Have a good shift, {name}.',
   'warehouses.none': 'No warehouse is assigned to you yet.',
   'warehouses.open_incidents': '{count} open incidents',
+  'warehouses.critical_incident': 'CRITICAL incident at {warehouse}',
   'warehouses.drafts': '{count} inspections in progress',
 
   'warehouse.unknown': 'Warehouse not found',

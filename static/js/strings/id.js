@@ -68,6 +68,7 @@ export default {
   'warehouses.greeting': 'Selamat bertugas, {name}.',
   'warehouses.none': 'Belum ada gudang yang ditugaskan kepada Anda.',
   'warehouses.open_incidents': '{count} kejadian terbuka',
+  'warehouses.critical_incident': 'Kejadian KRITIS di {warehouse}',
   'warehouses.drafts': '{count} inspeksi berjalan',
 
   'warehouse.unknown': 'Gudang tidak ditemukan',

@@ -1,4 +1,5 @@
-// The officer's assigned warehouses.
+// The officer's assigned warehouses, with a banner on top for every critical incident still open at
+// one of them (it arrives with the next sync; docs/alerts.md).
 
 import { h } from '../dom.js';
 import { t } from '../i18n.js';
@@ -39,10 +40,16 @@ export async function render(app) {
       );
     }),
   );
+  const critical = warehouses.flatMap((w) => dataOf.get(w.id).incidents
+    .filter((i) => i.fields.severity === 'kritis' && i.fields.status !== 'resolved')
+    .map((i) => h('a', { class: 'banner banner-critical', role: 'alert', href: `#/w/${encodeURIComponent(w.id)}/incident/${encodeURIComponent(i.id)}`, dataset: { incident: i.id } },
+      h('strong', {}, t('warehouses.critical_incident', { warehouse: w.name })),
+      h('span', {}, i.fields.title || i.fields.description || ''))));
   const greeting = ctx.me ? t('warehouses.greeting', { name: ctx.me.full_name || ctx.me.username }) : '';
   const node = h(
     'section',
     {},
+    critical,
     h('h1', { tabindex: '-1' }, t('warehouses.title')),
     h('p', { class: 'muted' }, greeting),
     await todaysShifts(app, warehouses, dataOf),

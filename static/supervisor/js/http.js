@@ -53,6 +53,7 @@ export function createHttp(getToken, onUnauthorized = () => {}) {
     post: (path, json) => request('POST', path, { json }),
     put: (path, json) => request('PUT', path, { json }),
     patch: (path, json) => request('PATCH', path, { json }),
+    delete: (path) => request('DELETE', path),
     blob: async (path) => (await request('GET', path, { raw: true })).blob(),
   };
 }

@@ -2,7 +2,7 @@
 //
 //   #/                 overview of every warehouse in scope (updates live)
 //   #/inspections      review queue          #/inspection/<id>   one inspection, review actions
-//   #/incidents        incident queue        #/conflicts         conflicts and rejected edits
+//   #/incidents[/<id>] incident queue        #/conflicts         conflicts and rejected edits
 //   #/stock            stock reconciliation  #/charts            charts
 //   #/audit            audit trail           #/admin             administration (admins)
 //   #/print/<id>       printable berita acara of an inspection
@@ -11,6 +11,7 @@
 
 import { h, replace } from '/js/dom.js';
 import { createHttp } from './http.js';
+import { hideNotifyToggle, setupNotifyToggle } from './notify-toggle.js';
 import { getLang, setLang, t, translateStatic } from './i18n.js';
 import { connectLive } from './live.js';
 import { createPusher } from './push.js';
@@ -33,7 +34,7 @@ const ROUTES = [
   [/^#?\/?$/, renderOverview, 'overview'],
   [/^#\/inspections$/, renderInspections, 'inspections'],
   [/^#\/inspection\/([\w.:-]+)$/, renderInspection, 'inspections'],
-  [/^#\/incidents$/, renderIncidents, 'incidents'],
+  [/^#\/incidents(?:\/[\w.:-]+)?$/, renderIncidents, 'incidents'], // an alert links to one incident
   [/^#\/conflicts$/, renderConflicts, 'conflicts'],
   [/^#\/stock$/, renderStock, 'stock'],
   [/^#\/charts$/, renderCharts, 'charts'],
@@ -63,6 +64,7 @@ function logout(expired = false) {
   document.getElementById('nav').hidden = true;
   document.getElementById('logout').hidden = true;
   document.getElementById('live').hidden = true;
+  hideNotifyToggle();
   if (expired) toast(t('login.expired'), 'warn');
   start();
 }
@@ -166,6 +168,7 @@ async function start() {
     return;
   }
   document.getElementById('logout').hidden = false;
+  setupNotifyToggle(ctx);
   await startLive();
   await route();
 }

@@ -1,10 +1,12 @@
 // Administration (admins): accounts (create, assign warehouses, disable, new password, revoke a
-// device), warehouses (create, edit) and publishing a new checklist template version.
+// device), warehouses (create, edit), publishing a new checklist template version, and the alert
+// webhooks (views/webhooks.js).
 
 import { h, replace } from '/js/dom.js';
 import { formatDateTime, t } from '../i18n.js';
 import { agencyLabel } from '../labels.js';
 import { badge, empty, errorText, formDialog, section, toast } from '../ui.js';
+import { webhooksSection } from './webhooks.js';
 
 const WAREHOUSE_FIELDS = ['id', 'code', 'name', 'address', 'kelurahan', 'kecamatan', 'kota', 'floor_room'];
 
@@ -143,7 +145,8 @@ export async function renderAdmin(ctx, main) {
     devicesBox,
     section(t('admin.warehouse_list'), h('div', { class: 'actions' }, h('button', { class: 'button', on: { click: () => editWarehouse(null) } }, t('admin.new_warehouse'))), h('div', { class: 'table-wrap' }, warehousesBox)),
     section(t('admin.template'), h('p', { class: 'muted small' }, t('admin.template_hint')),
-      h('div', { class: 'actions' }, templateFile, h('button', { class: 'button', on: { click: publish } }, t('admin.publish'))), templateError));
+      h('div', { class: 'actions' }, templateFile, h('button', { class: 'button', on: { click: publish } }, t('admin.publish'))), templateError),
+    webhooksSection(ctx));
   await reload();
   return {};
 }
