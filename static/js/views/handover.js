@@ -13,11 +13,14 @@ import { templateItems } from '../domain.js';
 import {
   confirmBlocker, handoverEditable, handoverId, handoverSide, handoverState, incomingShift, lastSeals, sealDiffers,
 } from '../guard.js';
-import { formatDateTime, formatTime, t } from '../i18n.js';
+import { formatDateTime, formatTime, getLang, t } from '../i18n.js';
 import { categoryLabel, personLabel, shiftLabel } from '../labels.js';
 import { getRecord, warehouseData } from '../records.js';
 import { pendingBadge } from './warehouse.js';
 import { labelled, notesSection } from './widgets.js';
+
+/** A checklist text: one Indonesian string, or {id, en} per language (checklists of issue 17). */
+const textOf = (text) => (typeof text === 'string' ? text : text?.[getLang()] ?? text?.id ?? '');
 
 function shiftLine(ctx, shift) {
   if (!shift) return t('handover.no_incoming');
@@ -63,7 +66,7 @@ export async function render(app, { warehouseId, shiftId }) {
     };
     input.addEventListener('input', () => { markDirty(); check(); });
     check();
-    const block = labelled(item.label, input, { hint: last ? t('inspection.last_seal', { value: last.number, at: formatDateTime(last.at) }) : t('handover.no_last_seal') });
+    const block = labelled(textOf(item.label), input, { hint: last ? t('inspection.last_seal', { value: last.number, at: formatDateTime(last.at) }) : t('handover.no_last_seal') });
     block.append(warning);
     return { item, input, block };
   });
@@ -89,7 +92,7 @@ export async function render(app, { warehouseId, shiftId }) {
     for (const { item, input } of sealInputs) {
       const checked = checkAnswer(item, input.value);
       if (!checked.ok) {
-        error.replaceChildren(h('p', {}, `${item.label}: ${t(checked.reason, checked.params)}`));
+        error.replaceChildren(h('p', {}, `${textOf(item.label)}: ${t(checked.reason, checked.params)}`));
         error.hidden = false;
         error.focus();
         return false;
