@@ -58,10 +58,15 @@ const CHUNK_MIN = 16 * 1024;
 const CHUNK_MAX = 1024 * 1024;
 const CHUNK_TARGET_MS = 4000;
 /** Upload speed measured on the last ranges (bytes per ms); starts low, like a weak signal. */
-const link = { upRate: 8 };
-/** While a range goes, the server is asked this often how much it holds: progress, and the probe. */
+const link = { upRate: 8, answerMs: 0 };
+
+// A slow link is not a dead one.
+function noteAnswer(ms) {
+  link.answerMs = link.answerMs ? 0.5 * link.answerMs + 0.5 * ms : ms;
+}
+/** While a range goes, the server is asked how much it holds this often (progress; probe). */
 export const RANGE_POLL_MS = 1200;
-/** A range whose bytes stop arriving this long while the server answers is stuck: given up on. */
+/** A range whose bytes stop arriving this long while the server answers is stuck. */
 const RANGE_STUCK_MS = 10_000;
 
 function chunkSize() {
@@ -96,8 +101,11 @@ async function putRange(api, photo, part, offset, total, onStored) {
       if (!polling) return;
       next = Date.now() + RANGE_POLL_MS;
       let status;
+      const asked = Date.now();
       try {
-        status = await api.uploadStatus(photo.sha, { timeout: PROBE_TIMEOUT_MS, signal: range.signal });
+        const timeout = Math.max(PROBE_TIMEOUT_MS, 1.5 * link.answerMs);
+        status = await api.uploadStatus(photo.sha, { timeout, signal: range.signal });
+        noteAnswer(Date.now() - asked);
       } catch (error) {
         if (polling && error instanceof NetworkError) range.abort();
         return;
@@ -108,7 +116,7 @@ async function putRange(api, photo, part, offset, total, onStored) {
         movedAt = Date.now();
         onStored(Math.min(held, offset + part.size));
       } else if (Date.now() - movedAt > RANGE_STUCK_MS) {
-        range.abort(); // the server answers, but this range's bytes no longer arrive
+        range.abort();
         return;
       }
     }
@@ -126,7 +134,7 @@ async function putRange(api, photo, part, offset, total, onStored) {
  * PUT one photo, range by range, from where the server's copy ends. A photo the server refuses
  * (corrupt, unsupported type, too large) is marked `refused` and skipped from then on, so one bad
  * photo never blocks the rest of the outbox; the sync screen lists it. `onBytes(n)` reports bytes
- * the server confirmed (n < 0 if it holds fewer than it said).
+ * the server confirmed.
  */
 async function putPhoto(db, api, photo, onBytes = () => {}) {
   const total = photo.blob.size;
@@ -187,7 +195,9 @@ export async function uploadPhotos(db, api, hashes, progress = () => {}) {
   let uploaded = 0;
   for (let i = 0; i < candidates.length; i += 1000) {
     const chunk = candidates.slice(i, i + 1000);
+    const asked = Date.now();
     const { missing } = await api.missingAttachments(chunk.map((photo) => photo.sha));
+    noteAnswer(Date.now() - asked);
     const absent = new Set(missing);
     // Counted over every photo the waiting changes carry (those the server has count as done),
     // so "2 dari 5 foto" stays the same five across a dropped connection.
