@@ -95,7 +95,7 @@ async function putRange(api, photo, part, offset, total, onStored) {
   const watch = (async () => {
     let held = offset;
     let movedAt = Date.now();
-    let next = Date.now() + RANGE_POLL_MS;
+    let next = Date.now() + RANGE_POLL_MS / 2;
     while (polling) {
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - Date.now())));
       if (!polling) return;
