@@ -39,7 +39,7 @@ export class Database extends EventTarget {
   constructor(idb) {
     super();
     this.idb = idb;
-    /** When a write last failed for want of space (QuotaExceededError), or null. Emits "storage". */
+    /** When a write last failed for want of space, or null. Emits "storage". */
     this.quotaErrorAt = null;
     // Another tab upgrading or deleting this database: let it, we reopen on next start.
     idb.onversionchange = () => idb.close();
@@ -73,7 +73,7 @@ export class Database extends EventTarget {
     return result;
   }
 
-  /** A write that did not fit tells the officer (sync-state.js), not only the code that tried. */
+  /** A write that did not fit: the officer is told (sync-state.js). */
   noteFailure(error) {
     if (error?.name !== 'QuotaExceededError') return;
     this.quotaErrorAt = Date.now();
