@@ -8,6 +8,9 @@ initial  a new phone's initial pull of 100k records: time, bytes (gzip or not), 
 growth   push and pull latency as the database grows from 10k to 1M records
 pwa      app shell weight, requests on first load, time to usable after an offline reload
 link     the phone on a bad link: reachability change → status bar, a drop mid-photo, 2G inspection
+http     the same pushes and storm behind each HTTP stack (h11 + access log, h11, httptools + uvloop,
+         granian)
+core     engine + SQLite per mutation on the mypyc-compiled sync/ and on pure Python
 """
 
 from server import sync_core
