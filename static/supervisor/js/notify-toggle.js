@@ -1,7 +1,7 @@
 // The bell in the top bar: turns Web Push notifications of alerts (docs/alerts.md) on or off for
 // this browser and the signed-in supervisor. Hidden where the browser cannot receive them.
 
-import { disablePush, enablePush, pushState } from '/js/notifications.js';
+import { disablePush, enablePush, pushState } from './notifications.js';
 import { getLang, t } from './i18n.js';
 import { errorText, toast } from './ui.js';
 
