@@ -28,7 +28,7 @@ from server.deps import ActorDep, SessionDep, StorageDep
 from server.errors import ApiError
 from server.models import StockItemType, iso
 from server.storage import Storage
-from server.storage.base import AuditRow
+from server.storage.base import AuditCursor, AuditRow
 from sync.domain import Actor, Template
 from sync.messages import Mutation
 from sync.store import Record
@@ -261,8 +261,22 @@ class AuditView(Struct, kw_only=True, frozen=True):
 
 class AuditPage(Struct, kw_only=True, frozen=True):
     entries: list[AuditView]
-    next_before_id: int | None
-    """Pass as before_id for the next (older) page; None at the end."""
+    next_before: str | None
+    """Pass as `before` for the next (older) page; None at the end. Opaque to clients."""
+
+
+def audit_cursor_text(cursor: AuditCursor) -> str:
+    """A page's end as one query value: time, id, then the chain (a warehouse id, '' for the system
+    chain), so the chain may hold any character."""
+    return f"{cursor.at}~{cursor.id}~{cursor.chain}"
+
+
+def parse_audit_cursor(text: str) -> AuditCursor:
+    at, _, rest = text.partition("~")
+    number, sep, chain = rest.partition("~")
+    if not (at and sep and number.isdigit() and 0 < int(number) < 2**63):
+        raise ApiError(400, "invalid_cursor", "Penanda halaman jejak audit tidak dikenal; muat ulang daftar")
+    return AuditCursor(at, chain, int(number))
 
 
 class InspectionSummary(Struct, kw_only=True, frozen=True):
@@ -633,13 +647,14 @@ class SupervisorController(Controller):
         q: Annotated[str, Parameter(max_length=100)] = "",
         start: DateFrom = None,
         end: DateTo = None,
-        before_id: Annotated[int | None, Parameter(ge=1, le=2**63 - 1)] = None,
+        before: Annotated[str | None, Parameter(max_length=300)] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
     ) -> AuditPage:
         """The audit trail, newest first: who (and their agency), which device, when, what. `q`
         searches the kind, subject, device, agency, details and people's names."""
         scope = scoped(session.actor, warehouse_ids)
         low, high = day_bounds(start, end, settings_of(state))
+        cursor = parse_audit_cursor(before) if before is not None else None
         text = q.strip()
         actor_ids: list[str] = []
         if text:
@@ -656,10 +671,10 @@ class SupervisorController(Controller):
             actor_ids=actor_ids,
             from_at=low,
             to_at=high,
-            before_id=before_id,
+            before=cursor,
             limit=limit,
         )
         return AuditPage(
             entries=[AuditView.of(r) for r in rows],
-            next_before_id=rows[-1].id if len(rows) == limit else None,
+            next_before=audit_cursor_text(rows[-1].cursor) if len(rows) == limit else None,
         )

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from msgspec import Struct
 
 from server.models import Device, StockItemType, User, UserInput, Warehouse
 from server.storage.alerts import AlertStore
-from sync.audit import SYSTEM_CHAIN
+from sync.audit import SYSTEM_CHAIN, chain_of
 from sync.domain import Template
 from sync.store import AuditEntry, Record, StoredOutcome, SyncStore
 
@@ -72,6 +72,14 @@ PurgeAudit = Callable[[str | None, list[str], dict[str, int]], AuditEntry]
 the new tombstone horizons)."""
 
 
+class AuditCursor(NamedTuple):
+    """Where a page of the audit trail ended: the last entry's time, chain and id (its order)."""
+
+    at: str
+    chain: str
+    id: int
+
+
 class AuditRow(Struct, kw_only=True, frozen=True):
     """One stored audit-log entry with its place in the hash chain."""
 
@@ -80,6 +88,10 @@ class AuditRow(Struct, kw_only=True, frozen=True):
     content: bytes
     prev_hash: str
     hash: str
+
+    @property
+    def cursor(self) -> AuditCursor:
+        return AuditCursor(self.entry.at, chain_of(self.entry), self.id)
 
 
 def first_failure(*, now: float, limit: int, lockout_s: int, max_lockout_s: float) -> dict[str, Any]:
@@ -337,10 +349,12 @@ class Storage(SyncStore, AlertStore, Protocol):
         subject: str | None = None,
         from_at: str | None = None,
         to_at: str | None = None,
-        before_id: int | None = None,
+        before: AuditCursor | None = None,
         limit: int = 100,
     ) -> list[AuditRow]:
-        """Audit entries newest first (id < before_id when given) of these warehouses, plus those
+        """Audit entries newest first, ordered by (at, chain, id) descending and strictly before
+        `before` when given (ids are numbered per chain, so an id alone cannot page across several
+        warehouses), of these warehouses, plus those
         without a warehouse (logins, admin actions) when `include_global`. `query` matches kind,
         subject, device or detail text case-insensitively, or the actor when the actor is one of
         `actor_ids` (names resolved by the caller); `subject` is an exact subject."""

@@ -15,7 +15,7 @@ import asyncpg
 import msgspec
 
 from server.models import now_iso
-from server.storage.base import AuditRow, DeviceSyncState
+from server.storage.base import AuditCursor, AuditRow, DeviceSyncState
 from server.storage.postgres.sync_tx import RECORD_COLUMNS, str_list
 from server.storage.rows import AUDIT_ROW_COLUMNS, audit_row_from_row, record_from_row
 from sync.messages import MutationResult
@@ -168,7 +168,7 @@ class SupervisorQueriesMixin:
         subject: str | None = None,
         from_at: str | None = None,
         to_at: str | None = None,
-        before_id: int | None = None,
+        before: AuditCursor | None = None,
         limit: int = 100,
     ) -> list[AuditRow]:
         where = [
@@ -176,27 +176,28 @@ class SupervisorQueriesMixin:
             "($3::text IS NULL OR subject = $3::text)",
             '($4::text IS NULL OR at COLLATE "C" >= $4::text)',
             '($5::text IS NULL OR at COLLATE "C" < $5::text)',
-            "($6::bigint IS NULL OR id < $6::bigint)",
         ]
-        params: list[Any] = [
-            str_list(warehouse_ids),
-            bool(include_global),
-            subject,
-            from_at,
-            to_at,
-            before_id,
-        ]
-        if query:
+        params: list[Any] = [str_list(warehouse_ids), bool(include_global), subject, from_at, to_at]
+        if before is not None:
+            # Row comparison in the "C" order the index and the ORDER BY use.
             where.append(
-                "(kind ILIKE $7 ESCAPE '\\' OR subject ILIKE $7 ESCAPE '\\' OR device ILIKE $7 ESCAPE '\\'"
-                " OR actor_agency ILIKE $7 ESCAPE '\\' OR detail ILIKE $7 ESCAPE '\\'"
-                " OR actor_id = ANY($8::text[]))"
+                '(at COLLATE "C", chain COLLATE "C", id)'
+                ' < ($6::text COLLATE "C", $7::text COLLATE "C", $8::bigint)'
+            )
+            params += [before.at, before.chain, before.id]
+        if query:
+            n = len(params) + 1
+            where.append(
+                f"(kind ILIKE ${n} ESCAPE '\\' OR subject ILIKE ${n} ESCAPE '\\'"
+                f" OR device ILIKE ${n} ESCAPE '\\'"
+                f" OR actor_agency ILIKE ${n} ESCAPE '\\' OR detail ILIKE ${n} ESCAPE '\\'"
+                f" OR actor_id = ANY(${n + 1}::text[]))"
             )
             params += [_like(query), str_list(actor_ids)]
         params.append(limit)
         rows = await self._fetch(
             f"SELECT {AUDIT_ROW_COLUMNS} FROM audit_log WHERE {' AND '.join(where)}"
-            f" ORDER BY id DESC LIMIT ${len(params)}",
+            f' ORDER BY at COLLATE "C" DESC, chain COLLATE "C" DESC, id DESC LIMIT ${len(params)}',
             *params,
         )
         return [audit_row_from_row(r) for r in rows]

@@ -16,7 +16,7 @@ import aiosqlite
 import msgspec
 
 from server.models import now_iso
-from server.storage.base import AuditRow, DeviceSyncState
+from server.storage.base import AuditCursor, AuditRow, DeviceSyncState
 from server.storage.rows import AUDIT_ROW_COLUMNS, audit_row_from_row, record_from_row
 from server.storage.sqlite.sync_tx import RECORD_COLUMNS, json_list
 from sync.messages import MutationResult
@@ -180,7 +180,7 @@ class SupervisorQueriesMixin:
         subject: str | None = None,
         from_at: str | None = None,
         to_at: str | None = None,
-        before_id: int | None = None,
+        before: AuditCursor | None = None,
         limit: int = 100,
     ) -> list[AuditRow]:
         where = [
@@ -188,7 +188,6 @@ class SupervisorQueriesMixin:
             "(? IS NULL OR subject = ?)",
             "(? IS NULL OR at >= ?)",
             "(? IS NULL OR at < ?)",
-            "(? IS NULL OR id < ?)",
         ]
         params: list[Any] = [
             json_list(warehouse_ids),
@@ -199,9 +198,10 @@ class SupervisorQueriesMixin:
             from_at,
             to_at,
             to_at,
-            before_id,
-            before_id,
         ]
+        if before is not None:
+            where.append("(at, chain, id) < (?, ?, ?)")
+            params += [before.at, before.chain, before.id]
         if query:
             pattern = _like(query)
             where.append(
@@ -211,7 +211,8 @@ class SupervisorQueriesMixin:
             )
             params += [pattern, pattern, pattern, pattern, pattern, json_list(actor_ids)]
         rows = await self._rows(
-            f"SELECT {AUDIT_ROW_COLUMNS} FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+            f"SELECT {AUDIT_ROW_COLUMNS} FROM audit_log WHERE {' AND '.join(where)}"
+            " ORDER BY at DESC, chain DESC, id DESC LIMIT ?",
             (*params, limit),
         )
         return [audit_row_from_row(r) for r in rows]

@@ -42,10 +42,10 @@ export async function renderAudit(ctx, main) {
       before = null;
       replace(body);
     }
-    const page = await ctx.http.get('/api/supervisor/audit', { q: q.value.trim() || undefined, warehouse_id: warehouse || undefined, from: start.value || undefined, to: end.value || undefined, before_id: before ?? undefined });
+    const page = await ctx.http.get('/api/supervisor/audit', { q: q.value.trim() || undefined, warehouse_id: warehouse || undefined, from: start.value || undefined, to: end.value || undefined, before: before ?? undefined });
     append(body, page.entries.map(row));
     if (fresh && !page.entries.length) append(body, [h('tr', {}, h('td', { colspan: 7 }, empty(t('audit.none'))))]);
-    before = page.next_before_id;
+    before = page.next_before;
     more.hidden = before === null;
   }
 
