@@ -114,6 +114,14 @@ def _converter(pg_type: str, table: str, column: str) -> Callable[[Any], Any]:
             return value
         return fail(value)
 
+    def to_float(value: Any) -> Any:
+        # SQLite's REAL column hands back an int when the value is whole (a time of exactly 0 ms).
+        if value is None or isinstance(value, float):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return fail(value)
+
     def to_bytes(value: Any) -> Any:
         if value is None or isinstance(value, bytes):
             return value
@@ -134,6 +142,8 @@ def _converter(pg_type: str, table: str, column: str) -> Callable[[Any], Any]:
         return to_bool
     if pg_type in ("bigint", "integer", "smallint"):
         return to_int
+    if pg_type == "double precision":
+        return to_float
     if pg_type == "bytea":
         return to_bytes
     if pg_type == "text":
