@@ -16,9 +16,10 @@ from sync.digest import compute, fnv1a32
 from tests.browser.conftest import STATIC, Server
 from tests.browser.helpers import WAREHOUSE, go, login
 
-SHELL_BUDGET = 280 * 1024
+SHELL_BUDGET = 288 * 1024
 """Raw bytes of everything the service worker precaches: the first visit happens on 3G at best.
-(250 KiB until the phone carried the guard post: today's shift, check-in and the handover form.)"""
+(250 KiB until the phone carried the guard post: today's shift, check-in and the handover form;
+280 KiB until it also showed the banner of a critical incident's alert.)"""
 
 
 def shell_files() -> list[Path]:
