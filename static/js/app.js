@@ -88,7 +88,7 @@ const app = {
     const { ctx } = app;
     if (!ctx) return;
     const { pending } = await summary(ctx.db);
-    ctx.sync.stop();
+    await ctx.sync.halt();
     if (navigator.onLine) await ctx.api.logout().catch(() => {});
     await clearSession();
     ctx.db.close();

@@ -460,6 +460,14 @@ export class SyncClient extends EventTarget {
     document.removeEventListener('visibilitychange', this.onVisible);
   }
 
+  /** Stop, cancel what is on the wire and wait for the round to end (before the token is revoked:
+   *  an upload still running would be answered 401). Nothing queued is lost: it stays in the db. */
+  async halt() {
+    this.stop();
+    this.api.abortAll();
+    await this.running?.catch(() => {});
+  }
+
   get syncing() {
     return this.running !== null;
   }
