@@ -2,7 +2,8 @@
 can (a C compiler, Python's headers, mypyc from the build requirements), else installed as the plain
 Python it is. Everything else about the package is in pyproject.toml.
 
-TIGAPILAR_PURE_PYTHON=1 skips the compilation. A failed compilation warns and leaves pure Python.
+TIGAPILAR_PURE_PYTHON=1 skips the compilation. A failed type check or compilation warns and leaves pure
+Python: installing never fails because of the optional compiled core.
 
 Some modules stay Python (PURE): sync/memory.py (the tests' in-memory store) because mypyc has no
 async generators, and the modules that define msgspec Structs with class options
@@ -62,7 +63,11 @@ def compiled_core() -> list[Any]:
     # The runtime and the compiled code live in one shared library that each module's shim imports:
     # named into the sync package (sync/core__mypyc.*.so), not at the top level where an editable
     # install's other processes (a `tigapilar serve` the tests start) would not find it.
-    return list(mypycify(modules, opt_level="3", group_name="sync.core"))
+    try:
+        return list(mypycify(modules, opt_level="3", group_name="sync.core"))
+    except (SystemExit, Exception) as exc:  # mypyc exits on a type error: install the pure core
+        _warn(f"mypyc could not prepare the core ({type(exc).__name__}: {exc})")
+        return []
 
 
 class BuildCore(build_ext):
