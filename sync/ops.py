@@ -31,6 +31,7 @@ from sync.messages import Mutation
 from sync.op_types import Applied, ConflictSide, OpSpec
 from sync.roster import (
     MAX_WAREHOUSE_ID,
+    canonical_day,
     check_in_flag,
     check_personnel,
     check_shift_times,
@@ -678,10 +679,8 @@ def check_shift_create(ctx: OpContext, warehouse_id: str) -> None:
     day, period = str(ctx.m.fields.get("date", "")), str(ctx.m.fields.get("period", ""))
     if ctx.m.id != shift_id(warehouse_id, day, period):
         raise Rejection("invalid_value", "a shift id is sh.<warehouse>.<yyyy-mm-dd>.<period>")
-    try:
-        date.fromisoformat(day)
-    except ValueError:
-        raise Rejection("invalid_value", "date: expected yyyy-mm-dd") from None
+    if canonical_day(day) is None:  # "20261207" would be a second shift of the same day
+        raise Rejection("invalid_value", "date: expected yyyy-mm-dd, a day that exists")
 
 
 async def shift_fields(
@@ -835,11 +834,8 @@ def copy_week_reads(
 
 
 def _monday(value: Any) -> date | None:
-    try:
-        day = date.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return day if day.weekday() == 0 else None
+    day = canonical_day(str(value))
+    return day if day is not None and day.weekday() == 0 else None
 
 
 def _later(value: Any, delta: timedelta) -> str:

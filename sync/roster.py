@@ -62,10 +62,18 @@ def parse_shift_id(record_id: str) -> tuple[str, date, str] | None:
     prefix, _, warehouse_id = head.partition(".")
     if prefix != "sh" or not warehouse_id or period not in PERIODS:
         return None
+    shift_day = canonical_day(day)
+    return None if shift_day is None else (warehouse_id, shift_day, period)
+
+
+def canonical_day(text: str) -> date | None:
+    """A yyyy-mm-dd day that exists, in exactly that form: `date.fromisoformat` also reads
+    "20261207" and "2026-W49-1", which would name a second shift for the same day."""
     try:
-        return warehouse_id, date.fromisoformat(day), period
+        day = date.fromisoformat(text)
     except ValueError:
         return None
+    return day if day.isoformat() == text else None
 
 
 def handover_id(outgoing_shift_id: str) -> str:
@@ -92,11 +100,8 @@ def parse_week_id(record_id: str) -> tuple[str, date] | None:
     prefix, _, warehouse_id = head.partition(".")
     if prefix != "wk" or not warehouse_id:
         return None
-    try:
-        monday = date.fromisoformat(day)
-    except ValueError:
-        return None
-    return (warehouse_id, monday) if monday.weekday() == 0 else None
+    monday = canonical_day(day)
+    return (warehouse_id, monday) if monday is not None and monday.weekday() == 0 else None
 
 
 def following_shifts(shift: str) -> list[str]:

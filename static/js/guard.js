@@ -16,7 +16,12 @@ export const sealRegisterId = (warehouseId) => `seals.${warehouseId}`;
 /** (warehouse, yyyy-mm-dd, period) of a shift id, or null. */
 export function parseShiftId(id) {
   const match = /^sh\.(.+)\.(\d{4}-\d{2}-\d{2})\.([a-z]+)$/.exec(id);
-  return match && ROSTER.periods.includes(match[3]) ? { warehouseId: match[1], day: match[2], period: match[3] } : null;
+  if (!match || !ROSTER.periods.includes(match[3])) return null;
+  // a day that exists (not 2026-02-30), as the server's canonical_day reads it
+  const day = new Date(`${match[2]}T00:00:00Z`);
+  return !Number.isNaN(day.getTime()) && day.toISOString().slice(0, 10) === match[2]
+    ? { warehouseId: match[1], day: match[2], period: match[3] }
+    : null;
 }
 
 /** The shifts that may take over from a shift, nearest first: the next two periods. */

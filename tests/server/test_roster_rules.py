@@ -143,6 +143,11 @@ async def test_only_a_supervisor_plans_a_shift_at_its_derived_id(post: Post) -> 
     }
     _refused(await post.one("sari", "create", PAGI, "shifts", body, warehouse_id=WH), "forbidden")
     _refused(await post.one("budi", "create", "sh-random", "shifts", body, warehouse_id=WH), "invalid_value")
+    # the same day written another ISO way would be a second shift of that day and period
+    for day in ("20260209", "2026-W07-1"):
+        other = {**body, "date": day}
+        rid = shift_id(WH, day, "pagi")
+        _refused(await post.one("budi", "create", rid, "shifts", other, warehouse_id=WH), "invalid_value")
     _ok(await post.plan())
     _refused(await post.plan(), "already_exists")  # a second supervisor planning the same shift
     shift = await post.record(PAGI)
