@@ -54,12 +54,17 @@ async def test_the_service_worker_shows_a_pushed_alert_and_keeps_the_records_pat
         page = sup.page
         await page.context.grant_permissions(["notifications"], origin=server.base_url)
         await page.evaluate("navigator.serviceWorker.register('/sw.js', {type: 'module', scope: '/'})")
-        await page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+        # a push delivered to a worker still activating may be dropped: wait until it is activated
+        await page.evaluate(
+            """navigator.serviceWorker.ready.then((r) => r.active.state === 'activated' ||
+                 new Promise((done) => r.active.addEventListener('statechange', () =>
+                   r.active.state === 'activated' && done(true))))"""
+        )
         cdp = await page.context.new_cdp_session(page)
         registrations: list[dict[str, object]] = []
         cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
         await cdp.send("ServiceWorker.enable")
-        for _ in range(100):
+        for _ in range(600):  # the machine may be loaded: up to 30 s
             if registrations:
                 break
             await asyncio.sleep(0.05)
@@ -76,7 +81,7 @@ async def test_the_service_worker_shows_a_pushed_alert_and_keeps_the_records_pat
             },
         )
         shown: list[dict[str, object]] = []
-        for _ in range(100):
+        for _ in range(600):
             shown = await page.evaluate(
                 """navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((ns) =>
                      ns.map((n) => ({title: n.title, body: n.body, tag: n.tag, data: n.data,
