@@ -51,6 +51,7 @@ from sync.op_types import Applied
 from sync.ops import EDITS_AFTER_DELETE_APPLY, OPERATIONS, Batch, OpContext, edit_after_delete
 from sync.rules import conflict_id, photo_hashes, stock_level_id
 from sync.store import (
+    TRANSACTION_ATTEMPTS,
     AttachmentRef,
     AuditEntry,
     BatchEffects,
@@ -60,6 +61,7 @@ from sync.store import (
     ReadTx,
     StoredOutcome,
     SyncStore,
+    TransactionLost,
     WriteTx,
 )
 from sync.upgrade import check_schema, upgrade
@@ -160,6 +162,16 @@ class SyncEngine:
             self.clock.receive(m.hlc)
 
         photos = [photo_hashes(m.fields) for m in mutations]
+        for _ in range(TRANSACTION_ATTEMPTS - 1):
+            try:
+                return await self._push_in_transaction(actor, request, mutations, photos)
+            except TransactionLost:
+                continue  # nothing of it was written: the same batch again, on the state as it is
+        return await self._push_in_transaction(actor, request, mutations, photos)
+
+    async def _push_in_transaction(
+        self, actor: Actor, request: PushRequest, mutations: list[Mutation], photos: list[list[str]]
+    ) -> PushResponse:
         async with self.store.write() as tx:
             if isinstance(tx, Prefetch):
                 await tx.prefetch(

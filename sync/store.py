@@ -134,6 +134,16 @@ class BatchEffects(Struct, kw_only=True):
     """Events for the alert outbox (sync.alerts.raised), written in the same transaction."""
 
 
+class TransactionLost(Exception):
+    """Raised by a store's write() when the transaction a batch shared with other pushes (group
+    commit) was lost before its COMMIT through no fault of this batch: nothing of it was written,
+    and the engine runs the batch again."""
+
+
+TRANSACTION_ATTEMPTS = 3
+"""How often the engine runs a batch whose shared transaction was lost (TransactionLost)."""
+
+
 class WriteTx(Protocol):
     """Reads of a write transaction. Everything read here is stable until the commit."""
 

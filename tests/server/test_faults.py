@@ -207,6 +207,17 @@ async def kill_on_wal_write(server: ServerProcess, push: asyncio.Task[Any], time
     server.kill()
 
 
+async def serving(
+    tmp_path: Path, servers: list[ServerProcess], *, devices: int
+) -> tuple[World, ServerProcess, list[str]]:
+    """A seeded database with `devices` devices, a server on it, and the devices' client ids."""
+    world = await seed(tmp_path / "kill.db", devices=devices)
+    server = ServerProcess(world.db, tmp_path / "server.log")
+    servers.append(server)
+    server.start()
+    return world, server, list(world.tokens)
+
+
 @pytest.fixture
 def servers(tmp_path: Path) -> Iterator[list[ServerProcess]]:
     started: list[ServerProcess] = []
@@ -221,11 +232,7 @@ async def test_sigkill_during_a_2000_mutation_push_leaves_all_or_nothing_and_the
     tmp_path: Path, servers: list[ServerProcess], capsys: pytest.CaptureFixture[str]
 ) -> None:
     n = 2000
-    world = await seed(tmp_path / "kill.db", devices=8)
-    server = ServerProcess(world.db, tmp_path / "server.log")
-    servers.append(server)
-    server.start()
-    clients = list(world.tokens)
+    world, server, clients = await serving(tmp_path, servers, devices=8)
     warm = clients.pop(0)
     started = time.monotonic()
     response = await post(server.url, world.tokens[warm], create_batch(warm, world.warehouse, n, "warm"))
@@ -271,6 +278,64 @@ async def test_sigkill_during_a_2000_mutation_push_leaves_all_or_nothing_and_the
     assert any(not answered for _, answered, _ in history), history
     assert "Traceback" not in server.log()
     assert not any(token in server.log() for token in world.tokens.values())
+
+
+# -- (b) SIGKILL during a group commit: several phones' batches in one transaction -------------------
+@pytest.mark.slow
+async def test_sigkill_during_a_group_commit_leaves_every_batch_all_or_nothing_and_each_retry_answered_once(
+    tmp_path: Path, servers: list[ServerProcess], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Four phones push 500-mutation batches at the same moment: the server applies them in one
+    write transaction, each in its own savepoint, and commits them together (group commit). A kill
+    while that group is written or committed must leave each batch whole or absent, and each
+    phone's retry must be answered from what was committed: replayed if it was, applied once if not."""
+    n, phones_at_once = 500, 4
+    world, server, clients = await serving(tmp_path, servers, devices=4 * phones_at_once)
+    begun = time.monotonic()
+    together = [create_batch(c, world.warehouse, n, f"w{i}") for i, c in enumerate(clients[:phones_at_once])]
+    answers = await asyncio.gather(
+        *(post(server.url, world.tokens[c], b) for c, b in zip(clients, together, strict=False))
+    )
+    took = time.monotonic() - begun
+    assert all(a.status_code == 200 for a in answers)
+    del clients[:phones_at_once]
+
+    plan: list[float | None] = [None, took * 0.5, took * 0.9]
+    history: list[tuple[str, list[int]]] = []
+    for attempt, delay in enumerate(plan):
+        group = clients[attempt * phones_at_once : (attempt + 1) * phones_at_once]
+        batches = {c: (f"g{attempt}p{i}", create_batch(c, world.warehouse, n, f"g{attempt}p{i}"))
+                   for i, c in enumerate(group)}  # fmt: skip
+        pushes = [asyncio.create_task(post(server.url, world.tokens[c], b)) for c, (_, b) in batches.items()]
+        if delay is None:
+            await kill_on_wal_write(server, pushes[0])
+        else:
+            await asyncio.sleep(delay)
+            server.kill()
+        await asyncio.gather(*pushes, return_exceptions=True)
+        committed = {c: check_consistent(world.db, c, prefix, n) for c, (prefix, _) in batches.items()}
+        assert await audit_verify(server.database) == 0
+        history.append(("on WAL write" if delay is None else f"{delay:.2f} s", list(committed.values())))
+
+        server.start()
+        retries = await asyncio.gather(
+            *(post(server.url, world.tokens[c], b) for c, (_, b) in batches.items())
+        )
+        for (client_id, (prefix, _)), retry in zip(batches.items(), retries, strict=True):
+            assert retry.status_code == 200, retry.text
+            results = retry.json()["results"]
+            assert len(results) == n and {r["status"] for r in results} == {"applied"}
+            assert {r.get("replayed", False) for r in results} == {committed[client_id] == n}
+            assert check_consistent(world.db, client_id, prefix, n) == n
+    with capsys.disabled():
+        print(
+            f"\ngroup of {phones_at_once} × {n} took {took:.2f} s; kills (when, records committed): {history}"
+        )
+    assert await audit_verify(server.database) == 0
+    assert "intact" in capsys.readouterr().out.splitlines()[-1]
+    # The first kill landed while the group was being written: none of its batches was committed.
+    assert history[0][1] == [0] * phones_at_once, history
+    assert "Traceback" not in server.log()
 
 
 # -- (c) many phones at once against a real server -------------------------------------------------------

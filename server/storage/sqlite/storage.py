@@ -9,6 +9,9 @@ Failures of the medium (disk full, read-only file, I/O error, cannot open, lock 
 another process) surface as `StorageUnavailable` after the transaction rolled back, so the HTTP
 layer answers 503 and the client retries; nothing acknowledged before is touched.
 
+Group commit: pushes that queue for the writer together are applied one after another in one
+write transaction, each in a savepoint, and committed with one fsync (_PushGroup says how).
+
 The audit chain's head is read inside each write transaction (not cached), so entries appended by
 another process on the same file (the CLI while the server runs) never fork the chain.
 
@@ -64,14 +67,17 @@ from server.storage.sqlite.sync_tx import (
     UPSERT_STATE,
     SqliteReadTx,
     SqliteWriteTx,
+    commit,
     execute_and_commit,
+    execute_and_release,
     fetch_present,
     json_list,
     run_on_connection,
+    undo_batch,
 )
 from sync import digest as digest_mod
 from sync.audit import SYSTEM_CHAIN, chain_of
-from sync.store import AuditEntry
+from sync.store import AuditEntry, TransactionLost
 
 _detail = msgspec.json.Decoder(dict[str, object]).decode
 log = logging.getLogger("tigapilar.storage")
@@ -102,6 +108,28 @@ def unavailable(exc: sqlite3.Error) -> StorageUnavailable | None:
     return None
 
 
+GROUP_MAX_MUTATIONS = 4_000
+"""A group of pushes is committed once it holds this many mutations, even with more waiting: the
+answers of its first pushes wait for its COMMIT."""
+
+
+class _PushGroup:
+    """Pushes that arrived together, applied one after another in one write transaction (each in a
+    savepoint of its own, so each stays all-or-nothing) and committed with one fsync.
+
+    A push applies its batch and releases its savepoint; if other writers are waiting for the lock
+    it leaves the transaction open for them and waits for `committed`, otherwise it commits the
+    group. A push that raises is rolled back to its savepoint and answered at once (its error);
+    the others are untouched. Every answer leaves only after the COMMIT that made it durable."""
+
+    def __init__(self) -> None:
+        self.committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.members = 0
+        self.mutations = 0
+        self.warehouses: set[str] = set()
+        self.flush_queued = False
+
+
 class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
     def __init__(
         self,
@@ -123,6 +151,9 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
         self._readers: asyncio.Queue[aiosqlite.Connection] | None = None
         self._all_readers: list[aiosqlite.Connection] = []
         self._lock = asyncio.Lock()
+        self._writers_waiting = 0
+        self._group: _PushGroup | None = None
+        """The pushes applied in the writer's open transaction, not yet committed (group commit)."""
         self._change_listeners: list[Callable[[frozenset[str] | None], None]] = []
         """Called after each sync commit with the warehouses it wrote (listen_changes)."""
         self.feed_cache = FeedCache(capacity_from_env())
@@ -131,6 +162,8 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
         self._checkpoint_due = asyncio.Event()
         self._checkpoint_task: asyncio.Task[None] | None = None
         self.checkpoints = 0
+        self.group_commits = 0
+        """COMMITs of push groups so far, each one fsync for all its pushes (tests, benchmarks)."""
         """Background checkpoints run so far (tests and the benchmarks read it)."""
 
     def __repr__(self) -> str:
@@ -185,6 +218,9 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
         (self.data_dir / "attachments").mkdir(parents=True, exist_ok=True)
 
     async def close(self) -> None:
+        if self._group is not None and self._writer is not None:
+            async with self._writer_turn():
+                await self._end_group()
         task, self._checkpoint_task = self._checkpoint_task, None
         if task is not None:
             task.cancel()
@@ -291,11 +327,26 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
                     self._writer = await self._connect(reader=False)
 
     @asynccontextmanager
+    async def _writer_turn(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The writer lock, counted while waited for (a push leaves its group's transaction open
+        only while another writer is waiting), then the writer connection."""
+        self._writers_waiting += 1
+        try:
+            await self._lock.acquire()
+        finally:
+            self._writers_waiting -= 1
+        try:
+            yield self._w
+        finally:
+            self._lock.release()
+
+    @asynccontextmanager
     async def _writing(self) -> AsyncIterator[aiosqlite.Connection]:
-        """The writer connection inside BEGIN IMMEDIATE ... COMMIT, under the writer lock."""
-        async with self._lock:
-            conn = self._w
+        """The writer connection inside BEGIN IMMEDIATE ... COMMIT, under the writer lock (after
+        committing the pushes of an open group: this transaction is not one of them)."""
+        async with self._writer_turn() as conn:
             try:
+                await self._end_group()
                 await conn.execute("BEGIN IMMEDIATE")
                 try:
                     yield conn
@@ -331,24 +382,124 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[SqliteWriteTx]:
-        async with self._lock:
-            conn = self._w
+        """One push's transaction: a savepoint inside its group's write transaction (group commit,
+        _PushGroup says how). Exits once the group's COMMIT is durable, raising what the COMMIT
+        raised; a batch that raises is rolled back to its savepoint and leaves the others alone."""
+        async with self._writer_turn() as conn:
+            group = self._group
+            if group is None:
+                group = self._group = _PushGroup()
+            tx = SqliteWriteTx(conn)  # begins with its first read (sync_tx.py says why)
+            commit_error: sqlite3.Error | None = None
             try:
                 try:
-                    tx = SqliteWriteTx(conn)  # begins with its first read (sync_tx.py says why)
                     yield tx
-                    if tx.statements is not None:
-                        await run_on_connection(conn, execute_and_commit, tx.statements)
-                        self._written()
-                        if tx.warehouses_written:
-                            for listener in list(self._change_listeners):
-                                listener(tx.warehouses_written)
-                finally:
-                    await self._rollback(conn)
+                    stays_open = self._group_stays_open(group, tx)
+                    if tx.statements is not None and stays_open:
+                        await run_on_connection(conn, execute_and_release, tx.statements)
+                    elif tx.statements is not None:  # the last of its group: COMMIT in the same trip
+                        commit_error = await run_on_connection(conn, execute_and_commit, tx.statements)
+                        tx.group_committed = True
+                except BaseException:
+                    await self._undo_batch(conn, group, tx)
+                    raise
             except sqlite3.Error as exc:
                 if (mapped := unavailable(exc)) is None:
                     raise
                 raise mapped from exc
+            if tx.statements is None:  # read only (a replay of known outcomes): nothing written
+                if tx.begun and group.members:
+                    await self._undo_batch(conn, group, tx)
+            else:
+                group.members += 1
+                group.mutations += tx.mutations
+                group.warehouses |= tx.warehouses_written
+            if not group.members:
+                await self._drop_empty_group(conn, group)
+                return
+            # A replay may have read outcomes of this very group: it too waits for the COMMIT.
+            if tx.group_committed:
+                await self._finish_group(group, commit_error)
+            elif stays_open:
+                # Others are waiting for the writer: they join this transaction, and whoever finds
+                # nobody waiting commits it. The flush queues behind those waiting now, so the
+                # group is closed even if they all give up.
+                if not group.flush_queued:
+                    group.flush_queued = True
+                    asyncio.get_running_loop().create_task(self._flush(group))
+            else:
+                await self._end_group()
+        await asyncio.shield(group.committed)  # one member's cancelled request leaves the rest
+
+    def _group_stays_open(self, group: _PushGroup, tx: SqliteWriteTx) -> bool:
+        """Whether the transaction stays open after this push for the writers waiting now."""
+        return bool(self._writers_waiting) and group.mutations + tx.mutations < GROUP_MAX_MUTATIONS
+
+    async def _undo_batch(self, conn: aiosqlite.Connection, group: _PushGroup, tx: SqliteWriteTx) -> None:
+        """Roll a failed push back to its savepoint; the group's other pushes stay in the
+        transaction. If SQLite rolled the whole transaction back by itself (SQLITE_FULL on some
+        statements) or the undo fails, the group is lost: its other pushes run again."""
+        try:
+            if tx.begun:
+                await run_on_connection(conn, undo_batch)
+        except sqlite3.Error as exc:
+            log.error("ROLLBACK TO of a push failed (%s)", exc)
+            await self._rollback(conn)
+        if conn.in_transaction and group.members:
+            return
+        if not group.members:
+            await self._drop_empty_group(conn, group)
+            return
+        self._group = None
+        await self._rollback(conn)
+        group.committed.set_exception(TransactionLost("another push of the group broke its transaction"))
+
+    async def _drop_empty_group(self, conn: aiosqlite.Connection, group: _PushGroup) -> None:
+        if self._group is group:
+            self._group = None
+        await self._rollback(conn)
+        group.committed.set_result(None)
+
+    async def _flush(self, group: _PushGroup) -> None:
+        # Not counted as a waiting writer: the pushes ahead of it are the group, not this.
+        async with self._lock:
+            if self._group is group:
+                await self._end_group()
+
+    async def _end_group(self) -> None:
+        """COMMIT the open group (under the writer lock): one transaction and one fsync for all its
+        pushes, then their answers go out and the warehouses they wrote are woken."""
+        group, self._group = self._group, None
+        if group is None:
+            return
+        conn = self._w
+        try:
+            error = await run_on_connection(conn, commit)
+        except BaseException:
+            # Cancelled while the COMMIT ran on the connection's thread: it finished or it did not.
+            committed = not conn.in_transaction
+            await self._rollback(conn)
+            if committed:
+                group.committed.set_result(None)
+            else:
+                group.committed.set_exception(TransactionLost("the group's COMMIT was cancelled"))
+            raise
+        await self._finish_group(group, error)
+
+    async def _finish_group(self, group: _PushGroup, error: sqlite3.Error | None) -> None:
+        """Answer a group's pushes once its COMMIT ran: each push raises what the COMMIT raised."""
+        if self._group is group:
+            self._group = None
+        if error is not None:
+            await self._rollback(self._w)
+            group.committed.set_exception(unavailable(error) or StorageError(f"COMMIT failed: {error}"))
+            return
+        self._written()
+        self.group_commits += 1
+        group.committed.set_result(None)
+        if group.warehouses:
+            for listener in list(self._change_listeners):
+                listener(frozenset(group.warehouses))
 
     @asynccontextmanager
     async def listen_changes(self, on_change: Callable[[frozenset[str] | None], None]) -> AsyncIterator[None]:

@@ -193,13 +193,20 @@ class SqliteWriteTx(_BeginsWithFirstRead):
         """Prefetched record rows by id (None: known not to exist); each is handed out once."""
         self._digests: dict[str, Digest] = {}
         self._present: dict[str, bool] = {}
+        self.group_committed = False
+        """Whether the round trip that wrote `statements` committed the group too."""
+        self.mutations = 0
+        """How many outcomes `statements` store (the group's size is counted in mutations)."""
 
     @property
     def committed(self) -> bool:
         return self.statements is not None
 
     def _begin(self, db: sqlite3.Connection) -> None:
-        db.execute("BEGIN IMMEDIATE")
+        # The group's transaction may be open already (SqliteStorage.write(): group commit).
+        if not db.in_transaction:
+            db.execute("BEGIN IMMEDIATE")
+        db.execute(f"SAVEPOINT {BATCH_SAVEPOINT}")
 
     async def prefetch(
         self, client_id: str, ids: Sequence[str], warehouse_ids: Sequence[str], hashes: Sequence[str]
@@ -270,6 +277,7 @@ class SqliteWriteTx(_BeginsWithFirstRead):
         await self._hold([*effects.revisions, *(chain_of(e) for e in effects.audit)])
         self.statements, self.heads_after = commit_statements(effects, self.held)
         self.warehouses_written = frozenset(r.warehouse_id for r in effects.records)
+        self.mutations = len(effects.outcomes)
 
 
 _SELECT_MEMBERS = (
@@ -316,10 +324,47 @@ def _prefetch(
             _present(db, hashes) if hashes else set())  # fmt: skip
 
 
-def execute_and_commit(db: sqlite3.Connection, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
-    """A committed batch's writes and the COMMIT, in one round trip (SqliteStorage.write())."""
+BATCH_SAVEPOINT = "push_batch"
+"""The savepoint each push's batch runs in, inside its group's transaction."""
+
+
+def execute_and_release(db: sqlite3.Connection, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+    """A committed batch's writes and the release of its savepoint, in one round trip: the batch
+    is then part of its group's transaction (SqliteStorage.write())."""
     _execute_all(db, statements)
-    db.execute("COMMIT")
+    db.execute(f"RELEASE {BATCH_SAVEPOINT}")
+
+
+def execute_and_commit(
+    db: sqlite3.Connection, statements: list[tuple[str, list[tuple[Any, ...]]]]
+) -> sqlite3.Error | None:
+    """execute_and_release() and the COMMIT of the group, in one round trip. An error of the batch's
+    writes is raised (the batch failed); an error of the COMMIT is returned (the group failed)."""
+    execute_and_release(db, statements)
+    return commit(db)
+
+
+def commit(db: sqlite3.Connection) -> sqlite3.Error | None:
+    try:
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        return exc
+    return None
+
+
+def undo_batch(db: sqlite3.Connection) -> None:
+    """Roll a push back to its savepoint and end the savepoint. Nothing to do if it was released
+    already (cancelled while execute_and_release ran: the batch then commits with its group) or
+    if SQLite rolled the whole transaction back by itself."""
+    if not db.in_transaction:
+        return
+    try:
+        db.execute(f"ROLLBACK TO {BATCH_SAVEPOINT}")
+    except sqlite3.OperationalError as exc:
+        if "no such savepoint" in str(exc):
+            return
+        raise
+    db.execute(f"RELEASE {BATCH_SAVEPOINT}")
 
 
 def _execute_all(db: sqlite3.Connection, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
