@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import core, growth, http_path, images, initial, link, push, pwa, storm
+from bench import alerts, core, growth, http_path, images, initial, link, push, pwa, storm
 from bench.context import Context
 from bench.env import REPO, machine
 from bench.report import Section, render, write_doc, write_parts
@@ -36,6 +36,7 @@ SECTIONS: dict[str, Callable[[Context], Awaitable[Section | list[Section]]]] = {
     "link": link.run,
     "http": http_path.run,
     "core": core.run,
+    "alerts": alerts.run,
 }
 
 

@@ -102,15 +102,17 @@ def _passwords() -> Passwords:
 
 
 def alert_timing_from_env() -> dict[str, Any]:
-    """Retry timing of alerts from TIGAPILAR_ALERT_RETRY_FIRST_S, _MAX_S, _WINDOW_S (docs/alerts.md)."""
+    """Timing of alerts from TIGAPILAR_ALERT_RETRY_FIRST_S, _MAX_S, _WINDOW_S and
+    TIGAPILAR_ALERT_ROUND_GAP_S (docs/alerts.md)."""
     found: dict[str, Any] = {}
-    for name in ("first", "max", "window"):
-        value = os.environ.get(f"TIGAPILAR_ALERT_RETRY_{name.upper()}_S")
+    for name in ("retry_first", "retry_max", "retry_window", "round_gap"):
+        variable = f"TIGAPILAR_ALERT_{name.upper()}_S"
+        value = os.environ.get(variable)
         if value:
             try:
-                found[f"alert_retry_{name}_s"] = float(value)
+                found[f"alert_{name}_s"] = float(value)
             except ValueError as exc:
-                raise CliError(f"TIGAPILAR_ALERT_RETRY_{name.upper()}_S: not a number: {value!r}") from exc
+                raise CliError(f"{variable}: not a number: {value!r}") from exc
     return found
 
 
@@ -161,6 +163,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         public_url=args.public_url,
         vapid_key=Path(args.vapid_key) if args.vapid_key else None,
         vapid_subject=os.environ.get("TIGAPILAR_VAPID_SUBJECT") or Config.vapid_subject,
+        push_allow_private=os.environ.get("TIGAPILAR_PUSH_ALLOW_PRIVATE") == "1",
     )
     config = dataclasses.replace(config, **alert_timing_from_env())
     app = create_app(config)

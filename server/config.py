@@ -91,6 +91,9 @@ class Config:
     """A delivery failing for this long since it was made goes to the dead-letter list."""
     alert_timeout_s: float = 10.0
     """Time limit of one delivery attempt (connect, send, answer)."""
+    alert_round_gap_s: float = 0.05
+    """Least time between the starts of two delivery rounds woken by commits (they are coalesced:
+    server/alerts/worker.py); 0 runs a round per wake-up."""
     alert_scan_interval_s: float = 60.0
     """How often the scheduled events (inspection.overdue, device.stale) are looked for."""
     vapid_key: Path | None = None

@@ -7,6 +7,12 @@ attempt later (server/alerts/retry.py), or the dead-letter list. A round starts 
 (the app's event hub, woken across processes on PostgreSQL), when a retry falls due, and at least
 every `POLL_S`. Every so often it also looks for the scheduled events (server/alerts/schedule.py).
 
+Wake-ups are coalesced: a round takes everything pending, commits during a round cause one more
+round at most, and a round woken by a commit starts no sooner than `alert_round_gap_s` after the
+previous one started (a commit after a quiet spell is taken at once). A reconnect storm's hundreds
+of commits a second thus cost ~1/gap rounds a second, not one each (docs/benchmarks.md, `alerts`).
+A round that had work (deliveries claimed, a full batch fanned out) is followed at once.
+
 Everything it knows is in the database, so a restart (or another process) picks up where it left:
 a delivery whose attempt was cut off by a crash is attempted again when its lease ends, under the
 same delivery id.
@@ -37,7 +43,11 @@ log = logging.getLogger("tigapilar.alerts")
 POLL_S = 1.0
 """Longest sleep between two rounds (a retry due, or a commit another process did not announce)."""
 BATCH = 100
-"""Deliveries claimed, and events fanned out, per round."""
+"""Deliveries claimed (attempted concurrently) per round."""
+FAN_OUT_BATCH = 5000
+"""Events fanned out per round: all that are pending, in practice. Fanning out is one read and one
+write transaction whatever the count, and a storm raises thousands of events in seconds (its
+10,000 new incidents): at 100 a round a critical incident waited behind them for 10 s and more."""
 LEASE_MARGIN_S = 30.0
 """A claimed delivery is left alone by other processes for the attempt's time limit plus this."""
 
@@ -91,11 +101,13 @@ class AlertWorker:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+            log.info("alert worker stopped after %d rounds", self.rounds)  # bench/alerts.py reads it
         await self.http.aclose()
 
     async def _run(self) -> None:
         while True:
             wake = self.hub.next()
+            started = time.monotonic()
             busy = False
             try:
                 busy = await self.round()
@@ -106,6 +118,9 @@ class AlertWorker:
             self.rounds += 1
             if not busy:
                 await self.hub.wait(wake, POLL_S)
+                gap = started + self.config.alert_round_gap_s - time.monotonic()
+                if gap > 0:  # commits arriving meanwhile are taken by the same round
+                    await asyncio.sleep(gap)
 
     async def round(self) -> bool:
         """One round; True when there may be more to do at once."""
@@ -118,10 +133,10 @@ class AlertWorker:
             self.clock(), self.config.alert_timeout_s + LEASE_MARGIN_S, BATCH
         )
         await asyncio.gather(*(self.attempt(d) for d in claimed))
-        return bool(claimed) or fanned >= BATCH
+        return bool(claimed) or fanned >= FAN_OUT_BATCH
 
     async def fan_out(self) -> int:
-        events = await self.storage.undispatched_events(BATCH)
+        events = await self.storage.undispatched_events(FAN_OUT_BATCH)
         if events:
             all_warehouses = frozenset(w.id for w in await self.storage.warehouses())
             made = recipients.deliveries(
