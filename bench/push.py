@@ -51,8 +51,10 @@ from sync.store import BatchEffects
 
 CONCURRENT = 4
 """Phones pushing 1,000-mutation batches at the same time in the concurrency row."""
-TARGET = 36_000
-"""mutations/s through the full path in 1,000-mutation batches."""
+TARGET_RATIO = 0.5
+"""Full path / raw durable floor in 1,000-mutation batches, creates and patches (issue 19)."""
+TARGET_CONCURRENT_RATIO = 0.7
+"""Full path / floor with CONCURRENT phones pushing 1,000-mutation batches at once (issue 19)."""
 
 _push_response = msgspec.json.Decoder(PushResponse).decode
 
@@ -286,21 +288,34 @@ async def run(ctx: Context) -> Section:
             fmt_ms(median(sc.http)),
             f"{sc.cpu / (sc.batch * len(sc.requests)) * 1e6:,.0f} µs",
         )
+    # Against the same floor as one phone's 1,000-mutation creates: group commit lets several
+    # phones share one transaction and one fsync, which the floor pays per batch.
+    floor = next(
+        sc.batch / median(sc.raw) for sc in scenarios if sc.batch == 1000 and sc.label.startswith("create")
+    )
     section.add(
         f"create, {CONCURRENT} phones at once ×{len(together) // CONCURRENT}", "1,000",
-        fmt_rate(done / together_s), "–", "–", "–", "–", "–", "–",
+        fmt_rate(done / together_s), "–", fmt_rate(floor), f"{done / together_s / floor:.2f}", "–", "–", "–",
     )  # fmt: skip
-    best = max(sc.batch / median(sc.http) for sc in scenarios if sc.batch == 1000)
-    section.check(  # in --quick too: few batches, but the order of magnitude is what matters
-        f"≥ {TARGET:,} mutations/s through the full path in 1,000-mutation batches "
-        f"(best of create/patch: {best:,.0f})",
-        best >= TARGET,
+    for sc in (sc for sc in scenarios if sc.batch == 1000):
+        ratio = median(sc.raw) / median(sc.http)
+        section.check(  # in --quick too: few batches, but the order of magnitude is what matters
+            f"≥ {TARGET_RATIO} × the raw durable floor through the full path, {sc.label.split(' ×')[0]} "
+            f"in 1,000-mutation batches ({ratio:.2f})",
+            ratio >= TARGET_RATIO,
+        )
+    together_ratio = done / together_s / floor
+    section.check(
+        f"≥ {TARGET_CONCURRENT_RATIO} × the floor with {CONCURRENT} phones pushing 1,000-mutation batches "
+        f"at once ({together_ratio:.2f})",
+        together_ratio >= TARGET_CONCURRENT_RATIO,
     )
     section.notes.append(
         "full path = `tigapilar serve` subprocess + httpx on loopback (request bodies pre-encoded, response "
         "decoded); engine only = SyncEngine + SqliteStorage in-process; raw = the same rows with executemany "
         "in one BEGIN IMMEDIATE … COMMIT per batch. All three on copies of one database file, WAL, "
-        "synchronous=FULL (one fsync per push)."
+        "synchronous=FULL (one fsync per push; pushes that wait for the writer together share one: "
+        "group commit). The 4-phone row is against the floor of the creates."
     )
     return section
 

@@ -330,6 +330,10 @@ async def verify(db: _Sql, phones: list[StormPhone], facts: dict[str, Any], delt
     )
 
 
+TARGET_DRAIN_S = 4.0
+"""Issue 19: the storm drains in at most this long, with push p99 at most TARGET_PUSH_P99_S."""
+TARGET_PUSH_P99_S = 1.0
+
 HEADERS = ["phones", "mutations", "concurrent", "drain time", "requests", "push p50 / p95 / p99",
            "pull p50 / p95 / p99", "errors"]  # fmt: skip
 
@@ -392,6 +396,9 @@ async def storm(phones: list[StormPhone], servers: list[Server]) -> Outcome:
 def judge(out: Outcome, phones: list[StormPhone], section: Section, servers: str) -> None:
     errors = sum(out.tally.errors.values()) + sum(1 for sp in phones if not sp.done)
     section.check(f"zero errors ({dict(out.tally.errors) or 'none'})", errors == 0)
+    section.check(f"drain ≤ {TARGET_DRAIN_S:.0f} s ({out.drain:.1f} s)", out.drain <= TARGET_DRAIN_S)
+    p99 = percentile(out.tally.push, 99)
+    section.check(f"push p99 ≤ {TARGET_PUSH_P99_S:.0f} s ({fmt_ms(p99)})", p99 <= TARGET_PUSH_P99_S)
     retried = sum(1 for sp in phones if sp.retries)
     section.check(f"{retried} phones re-sent their whole batch: all {retried * QUEUED:,} answered `replayed`",
                   out.tally.replayed == retried * QUEUED)  # fmt: skip

@@ -187,3 +187,17 @@ async def test_a_batch_that_loses_the_whole_transaction_makes_the_others_run_aga
     revisions = sorted(r[0] for r in rows(sqlite_storage, "SELECT revision FROM records"))
     assert revisions == list(range(1, 3 * N + 1))
     verify_chains(sqlite_storage)
+
+
+async def test_with_group_commit_off_each_push_commits_alone(sqlite_storage: SqliteStorage) -> None:
+    """TIGAPILAR_GROUP_COMMIT_MUTATIONS=0 (the benchmarks' before): one COMMIT per push."""
+    assert storage_mod.group_limit_from_env({"TIGAPILAR_GROUP_COMMIT_MUTATIONS": "0"}) == 0
+    assert storage_mod.group_limit_from_env({}) == storage_mod.GROUP_MAX_MUTATIONS
+    sqlite_storage.group_limit = 0
+    engine = SyncEngine(sqlite_storage)
+    group = phones(engine, 4)
+    answers = await asyncio.gather(*(p.push() for p in group))
+    assert sqlite_storage.group_commits == 4
+    for phone, answer in zip(group, answers, strict=True):
+        assert_applied_once(answer)
+        assert stored(sqlite_storage, phone) == (N, N, N, N)

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -113,6 +114,12 @@ GROUP_MAX_MUTATIONS = 4_000
 answers of its first pushes wait for its COMMIT."""
 
 
+def group_limit_from_env(env: Mapping[str, str] | None = None) -> int:
+    """$TIGAPILAR_GROUP_COMMIT_MUTATIONS (0: each push commits alone), else GROUP_MAX_MUTATIONS."""
+    value = (os.environ if env is None else env).get("TIGAPILAR_GROUP_COMMIT_MUTATIONS", "").strip()
+    return int(value) if value.isdigit() else GROUP_MAX_MUTATIONS
+
+
 class _PushGroup:
     """Pushes that arrived together, applied one after another in one write transaction (each in a
     savepoint of its own, so each stays all-or-nothing) and committed with one fsync.
@@ -152,6 +159,8 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
         self._all_readers: list[aiosqlite.Connection] = []
         self._lock = asyncio.Lock()
         self._writers_waiting = 0
+        self.group_limit = group_limit_from_env()
+        """Mutations a push group may hold before it is committed (GROUP_MAX_MUTATIONS)."""
         self._group: _PushGroup | None = None
         """The pushes applied in the writer's open transaction, not yet committed (group commit)."""
         self._change_listeners: list[Callable[[frozenset[str] | None], None]] = []
@@ -433,7 +442,7 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
 
     def _group_stays_open(self, group: _PushGroup, tx: SqliteWriteTx) -> bool:
         """Whether the transaction stays open after this push for the writers waiting now."""
-        return bool(self._writers_waiting) and group.mutations + tx.mutations < GROUP_MAX_MUTATIONS
+        return bool(self._writers_waiting) and group.mutations + tx.mutations < self.group_limit
 
     async def _undo_batch(self, conn: aiosqlite.Connection, group: _PushGroup, tx: SqliteWriteTx) -> None:
         """Roll a failed push back to its savepoint; the group's other pushes stay in the
