@@ -41,6 +41,7 @@ from server.errors import ApiError
 from server.models import Device, User, iso, now_iso
 from server.storage import Storage
 from server.touches import DeviceTouches
+from sync.answers import normalise_text
 from sync.domain import Actor, Role
 from sync.store import AuditEntry
 
@@ -379,7 +380,14 @@ class Accounts:
     on_change: Callable[[], None] = lambda: None
 
     async def login(
-        self, username: str, password: str, *, device_name: str, client_id: str, address: str
+        self,
+        username: str,
+        password: str,
+        *,
+        device_name: str,
+        client_id: str,
+        address: str,
+        device_model: str = "",
     ) -> tuple[str, User, Device]:
         wait = await self.throttle.retry_after(self.storage, username, address)
         found = await self.storage.user_by_username(username.strip())
@@ -438,7 +446,8 @@ class Accounts:
         device = Device(
             id=str(uuid.uuid4()),
             user_id=user.id,
-            name=device_name,
+            name=normalise_text(device_name) or device_name,
+            model=normalise_text(device_model),
             client_id=client_id,
             created_at=iso(now),
             last_seen=iso(now),
@@ -452,7 +461,8 @@ class Accounts:
                 actor_agency=user.agency,
                 device=device.id,
                 subject=user.id,
-                device_name=device_name,
+                device_name=device.name,
+                device_model=device.model,
                 client_id=client_id,
                 address=address,
                 replaced_tokens=revoked,

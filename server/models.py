@@ -118,11 +118,14 @@ class Device(Struct, kw_only=True, frozen=True):
     id: str
     user_id: str
     name: str
+    """What the officer called the phone at login ("HP regu pagi"); an admin may rename it."""
     client_id: str
     created_at: str
     last_seen: str
     expires_at: str
     revoked_at: str | None = None
+    model: str = ""
+    """The model the browser reported at login ("SM-A055F"), empty when it reported none."""
 
     @property
     def revoked(self) -> bool:
@@ -143,7 +146,22 @@ class LoginRequest(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True
     username: Annotated[str, Meta(min_length=1, max_length=64)]
     password: Annotated[str, Meta(min_length=1, max_length=1024)]
     device_name: Annotated[str, Meta(min_length=1, max_length=100)]
+    """The name the officer gives this phone, shown wherever the device appears."""
     client_id: ClientId
+    device_model: Annotated[str, Meta(max_length=100)] = ""
+    """The model the browser reports (navigator.userAgentData or the user agent)."""
+
+
+class DeviceLabel(Struct, kw_only=True, frozen=True):
+    """How a device is shown to people: its name and model, and whose it is."""
+
+    name: str
+    model: str = ""
+    user_id: str = ""
+
+
+class DeviceRename(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=100)]
 
 
 class LoginResponse(Struct, kw_only=True, frozen=True):

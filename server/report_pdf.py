@@ -34,7 +34,7 @@ from fpdf.fonts import FontFace
 
 from server.models import StockItemType, User, Warehouse
 from server.reports import parse_time
-from sync.domain import Template, TemplateItem, answer_field
+from sync.domain import Template, TemplateItem, answer_field, text_in
 from sync.store import Record
 
 DEJAVU_DIR = Path("/usr/share/fonts/truetype/dejavu")
@@ -122,7 +122,7 @@ def photo_refs(record: Record, template: Template | None) -> list[tuple[str, str
     for item in template.items() if template else []:
         if item.kind == "photo":
             for sha in _strings(record.fields.get(answer_field(item))):
-                found.setdefault(sha, item.label)
+                found.setdefault(sha, text_in(item.label))
     for sha in _strings(record.fields.get("photos")):
         found.setdefault(sha, "Foto")
     return [(label, sha) for sha, label in found.items() if SHA256.match(sha)]
@@ -206,7 +206,7 @@ def answer_text(item: TemplateItem, value: Any) -> str:
             return "Ya" if value else "Tidak"
         return ANSWERS.get(value, str(value))
     if item.kind == "number":
-        return f"{number_text(value)} {item.unit}".strip()
+        return f"{number_text(value)} {text_in(item.unit)}".strip()
     if item.kind == "choice":
         return str(value).replace("_", " ")
     if isinstance(value, list):
@@ -437,7 +437,7 @@ def _sections(pdf: _Document, data: ReportInput) -> list[str]:
         return sorted(findings)
     widths = (10.0, 94.0, 46.0, pdf.body_width - 150.0)
     for n, section in enumerate(data.template.sections):
-        pdf.heading(f"{_letter(n)}. {section.title}")
+        pdf.heading(f"{_letter(n)}. {text_in(section.title)}")
         pdf.set_font(pdf.face, "", 9)
         with pdf.table(
             col_widths=widths,
@@ -455,7 +455,7 @@ def _sections(pdf: _Document, data: ReportInput) -> list[str]:
                 style = FINDING_STYLE if finding else None
                 row = table.row()
                 row.cell(str(i), style=style)
-                row.cell(item.label, style=style)
+                row.cell(text_in(item.label), style=style)
                 row.cell(answer_text(item, f.get(answer_field(item))), style=style)
                 row.cell("TEMUAN" if finding else "", style=style)
     return ordered + sorted(findings - set(ordered))
@@ -473,7 +473,7 @@ def _letter(n: int) -> str:
 
 def _findings(pdf: _Document, data: ReportInput, codes: Sequence[str]) -> None:
     f, people = data.record.fields, data.people
-    labels = {item.code: item.label for item in data.template.items()} if data.template else {}
+    labels = {item.code: text_in(item.label) for item in data.template.items()} if data.template else {}
     pdf.heading("Temuan dan tindak lanjut", room=20)
     pdf.set_font(pdf.face, "", 9.5)
     if codes:

@@ -30,7 +30,7 @@ from server.models import StockItemType, User, Warehouse, iso
 from server.roster import GuardNow, GuardShift, guard_flags, kept_shifts
 from server.storage.base import DeviceSyncState
 from sync.clock import parse_hlc
-from sync.domain import Template, TemplateItem, answer_field
+from sync.domain import Label, Template, TemplateItem, answer_field
 from sync.roster import HANDOVER_CONFIRM_MINUTES, parse_instant
 from sync.store import Record
 
@@ -645,7 +645,8 @@ class DailyChart(Struct, kw_only=True, frozen=True):
 class SectionCount(Struct, kw_only=True, frozen=True):
     template_id: str
     section: str
-    title: str
+    title: Label
+    """The section's title per language (a plain string for older checklist versions)."""
     count: int
 
 
@@ -695,7 +696,9 @@ def charts(
             if day in index:
                 assert day is not None
                 per_category[str(f.get("category", "lainnya"))][index[day]] += 1
-    titles = {(t.id, s.code): s.title for t in templates.values() for s in t.sections}
+    titles: dict[tuple[str, str], Label] = {
+        (t.id, s.code): s.title for t in templates.values() for s in t.sections
+    }
     order = {(t.id, s.code): n for t in templates.values() for n, s in enumerate(t.sections)}
     day_names = [d.isoformat() for d in days]
     return Charts(

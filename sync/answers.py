@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sync.collections import MAX_QUANTITY, FieldSpec
-from sync.domain import YES_NO_VALUES, Template, TemplateItem
+from sync.domain import YES_NO_VALUES, Template, TemplateItem, text_in
 from sync.errors import Rejection
 from sync.merge import SHA256_PATTERN
 
@@ -68,7 +68,7 @@ def check_answer(item: TemplateItem, field: str, value: Any) -> Any:
     """The value to store for an answer to `item`, or Rejection("invalid_value") naming the field."""
 
     def bad(why: str) -> Rejection:
-        return Rejection("invalid_value", f"{field} ({item.label}): {why}")
+        return Rejection("invalid_value", f"{field} ({text_in(item.label)}): {why}")
 
     if value is None:
         return None  # clearing an answer

@@ -92,6 +92,9 @@ INCIDENT_CATEGORIES = (
 SEVERITIES = ("rendah", "sedang", "tinggi", "kritis")
 INCIDENT_STATUSES = ("open", "acknowledged", "resolved")
 CONFLICT_STATUSES = ("open", "auto", "resolved")
+NOTIFY_TARGETS = ("KPU", "BAWASLU", "POLRES", "POLSEK", "KORAMIL", "DAMKAR")
+"""Whom an incident report offers as already told (`notified`): the phone's choices, each with a
+word in sync.vocabulary. The field itself is an open list, so an older phone's value is kept."""
 
 INSPECTIONS = CollectionSpec(
     name="inspections",
@@ -113,6 +116,7 @@ INSPECTIONS = CollectionSpec(
         "inspector_id": _f("system", "str"),
         "inspector_agency": _f("system", "str"),
         "confirmations": _f("system", "any"),
+        "report_number": _f("system", "str"),
     },
     prefixed={
         "a.": _f("flag", "any", max_len=500),

@@ -5,7 +5,8 @@ Server-only domain types (warehouses, users, stock item types) live in server.mo
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
@@ -22,6 +23,27 @@ YES_NO_VALUES = (YES, NO, NA)
 
 Code = Annotated[str, Meta(pattern=r"^[a-z0-9_]{1,48}$")]
 TemplateId = Annotated[str, Meta(max_length=64)]
+
+TEMPLATE_LANGUAGES = ("id", "en")
+"""The languages every text of a published checklist carries (sync.vocabulary.LANGUAGES)."""
+TemplateLanguage = Literal["id", "en"]
+
+
+Label = (
+    Annotated[str, Meta(min_length=1, max_length=300)]
+    | dict[TemplateLanguage, Annotated[str, Meta(min_length=1, max_length=300)]]
+)
+"""A text of a checklist: per language (`{"id": "Segel pintu utuh", "en": "Door seal intact"}`),
+or one string in Bahasa Indonesia (versions published before labels per language)."""
+Help = Annotated[str, Meta(max_length=500)] | dict[TemplateLanguage, Annotated[str, Meta(max_length=500)]]
+Unit = Annotated[str, Meta(max_length=30)] | dict[TemplateLanguage, Annotated[str, Meta(max_length=30)]]
+
+
+def text_in(text: str | Mapping[Any, str], lang: str = "id") -> str:
+    """A checklist text in `lang`, else in Bahasa Indonesia, else in any language it has."""
+    if isinstance(text, str):
+        return text
+    return text.get(lang) or text.get("id") or next(iter(text.values()), "")
 
 
 class Member(Struct, kw_only=True, frozen=True):
@@ -50,11 +72,14 @@ class Actor(Struct, kw_only=True, frozen=True):
 
 class TemplateItem(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     code: Code
-    label: Annotated[str, Meta(min_length=1, max_length=300)]
+    label: Label
     kind: ItemKind
     required: bool = False
-    help: Annotated[str, Meta(max_length=500)] = ""
+    help: Help = ""
     choices: list[Annotated[str, Meta(min_length=1, max_length=100)]] = []
+    """The answers of a choice item, as codes (what is stored and synced)."""
+    choice_labels: dict[str, Label] = {}
+    """What each choice is called, per language: {"normal": {"id": "Normal", "en": "Normal"}}."""
     finding_if: list[str] = []
     """Answers that are a finding (yes_no / choice), e.g. ["tidak"] for "Segel pintu utuh"."""
     expected: float | None = None
@@ -67,12 +92,12 @@ class TemplateItem(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True
     """Largest answer of a number item (None: MAX_QUANTITY, sync.answers)."""
     tolerance: Annotated[float, Meta(ge=0)] = 0
     stock_item: Code | None = None
-    unit: Annotated[str, Meta(max_length=30)] = ""
+    unit: Unit = ""
 
 
 class TemplateSection(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     code: Code
-    title: Annotated[str, Meta(min_length=1, max_length=200)]
+    title: Label
     items: Annotated[list[TemplateItem], Meta(min_length=1)]
 
 
@@ -82,7 +107,7 @@ class Template(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     id: TemplateId = ""
     code: Code
     version: Annotated[int, Meta(ge=1)] = 1
-    title: Annotated[str, Meta(min_length=1, max_length=200)]
+    title: Label
     sections: Annotated[list[TemplateSection], Meta(min_length=1)]
     supervisor_co_inspectors: bool = False
     """Whether a supervisor may be listed as a co-inspector (a signatory) of this checklist."""

@@ -25,6 +25,7 @@ class AuthController(Controller):
             data.username,
             data.password,
             device_name=data.device_name,
+            device_model=data.device_model,
             client_id=data.client_id,
             address=address,
         )

@@ -34,10 +34,11 @@ from server.auth import (
 )
 from server.deps import SessionDep, StorageDep
 from server.errors import ApiError
-from server.models import Device, Name, Short, User, UserInput, Username, Warehouse, now_iso
+from server.models import Device, DeviceRename, Name, Short, User, UserInput, Username, Warehouse, now_iso
 from server.storage import Conflict, Storage, StorageError
 from server.storage.base import StorageUnavailable
-from sync.domain import YES_NO_VALUES, Agency, Role, Template
+from sync.answers import normalise_text
+from sync.domain import TEMPLATE_LANGUAGES, YES_NO_VALUES, Agency, Role, Template
 from sync.messages import Id
 
 ADMINS = require_role("admin")
@@ -110,12 +111,28 @@ def _audit(session: Session, kind: str, subject: str, **detail: Any) -> Any:
     )
 
 
+def _untranslated(text: object, at: str, *, optional: bool = False) -> list[str]:
+    """A text of a template needs every language of TEMPLATE_LANGUAGES (help and units may be
+    left out altogether): an officer reading English must not meet an Indonesian-only label."""
+    if optional and text in ("", {}):
+        return []
+    if not isinstance(text, dict):
+        return [f"give this text per language ({', '.join(TEMPLATE_LANGUAGES)}) - at `{at}`"]
+    return [
+        f"missing the {lang!r} text - at `{at}`"
+        for lang in TEMPLATE_LANGUAGES
+        if not str(text.get(lang, "")).strip()
+    ]
+
+
 def check_template(template: Template) -> list[str]:
-    """Rules msgspec's types cannot say: unique codes, sensible choices and finding rules."""
-    problems: list[str] = []
+    """Rules msgspec's types cannot say: unique codes, sensible choices and finding rules, and
+    every section, item, choice, help text and unit in every language."""
+    problems: list[str] = _untranslated(template.title, "$.title")
     sections: set[str] = set()
     items: set[str] = set()
     for s, section in enumerate(template.sections):
+        problems += _untranslated(section.title, f"$.sections[{s}].title")
         if section.code in sections:
             problems.append(f"duplicate section code {section.code!r} - at `$.sections[{s}].code`")
         sections.add(section.code)
@@ -124,8 +141,18 @@ def check_template(template: Template) -> list[str]:
             if item.code in items:
                 problems.append(f"duplicate item code {item.code!r} - at `{at}.code`")
             items.add(item.code)
+            problems += _untranslated(item.label, f"{at}.label")
+            problems += _untranslated(item.help, f"{at}.help", optional=True)
+            problems += _untranslated(item.unit, f"{at}.unit", optional=True)
             if item.kind == "choice" and not item.choices:
                 problems.append(f"a choice item needs choices - at `{at}.choices`")
+            for choice in item.choices:
+                if choice not in item.choice_labels:
+                    problems.append(f"choice {choice!r} has no label - at `{at}.choice_labels`")
+                else:
+                    problems += _untranslated(item.choice_labels[choice], f"{at}.choice_labels.{choice}")
+            for extra in sorted(set(item.choice_labels) - set(item.choices)):
+                problems.append(f"{extra!r} is not a choice of this item - at `{at}.choice_labels`")
             allowed = YES_NO_VALUES if item.kind == "yes_no" else tuple(item.choices)
             for f, value in enumerate(item.finding_if):
                 if item.kind not in ("yes_no", "choice"):
@@ -306,6 +333,28 @@ class AdminController(Controller):
             raise ApiError(404, "device_not_found", "Perangkat tidak ditemukan", device_id=device_id)
         accounts: Accounts = request.app.state.accounts
         return Revoked(revoked=await accounts.revoke(session, device))
+
+    @patch("/users/{user_id:str}/devices/{device_id:str}")
+    async def rename_device(
+        self,
+        user_id: Annotated[str, Parameter(max_length=64)],
+        device_id: Annotated[str, Parameter(max_length=64)],
+        data: JSONBody[DeviceRename],
+        session: SessionDep,
+        storage: StorageDep,
+    ) -> Device:
+        """Rename a device ("HP pos jaga 2"): the name shown wherever the device appears (audit
+        trail, histories, the overview). Audited with the old and the new name."""
+        user = await _user_or_404(session, storage, user_id)
+        device = next((d for d in await storage.devices(user.id) if d.id == device_id), None)
+        if device is None:
+            raise ApiError(404, "device_not_found", "Perangkat tidak ditemukan", device_id=device_id)
+        name = normalise_text(data.name)
+        if not name:
+            raise ApiError(400, "invalid_request", "Nama perangkat tidak boleh kosong")
+        await storage.rename_device(device.id, name)
+        await storage.append_audit(_audit(session, "device.renamed", device.id, old=device.name, new=name))
+        return msgspec.structs.replace(device, name=name)
 
     # -- warehouses --------------------------------------------------------------------------------
     @get("/warehouses")

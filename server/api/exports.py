@@ -31,7 +31,7 @@ from server.deps import ActorDep, StorageDep
 from server.errors import ApiError
 from server.models import StockItemType, User, Warehouse
 from server.reports import hours_between
-from sync.domain import Template, answer_field
+from sync.domain import Template, answer_field, text_in
 from sync.store import Record
 
 FLUSH_ROWS = 500
@@ -170,12 +170,12 @@ async def answer_rows(r: Record, ctx: _Context) -> list[list[Any]]:
                     f.get("status"),
                     f.get("submitted_at"),
                     section.code,
-                    section.title,
+                    text_in(section.title),
                     item.code,
-                    item.label,
+                    text_in(item.label),
                     item.kind,
                     f[name],
-                    item.unit,
+                    text_in(item.unit),
                     item.code in findings,
                 ]
             )

@@ -26,10 +26,10 @@ from server import reports
 from server.auth import Session, check_scope, require_role
 from server.deps import ActorDep, SessionDep, StorageDep
 from server.errors import ApiError
-from server.models import StockItemType, iso
+from server.models import DeviceLabel, StockItemType, iso
 from server.storage import Storage
 from server.storage.base import AuditCursor, AuditRow
-from sync.domain import Actor, Template
+from sync.domain import Actor, Label, Template
 from sync.messages import Mutation
 from sync.store import Record
 
@@ -241,9 +241,11 @@ class AuditView(Struct, kw_only=True, frozen=True):
     subject: str
     detail: dict[str, Any]
     hash: str
+    device_label: DeviceLabel | None = None
+    """The device by the name its officer gave it (and its model); None if not a known device."""
 
     @classmethod
-    def of(cls, row: AuditRow) -> AuditView:
+    def of(cls, row: AuditRow, devices: Mapping[str, DeviceLabel] | None = None) -> AuditView:
         e = row.entry
         return cls(
             id=row.id,
@@ -256,6 +258,7 @@ class AuditView(Struct, kw_only=True, frozen=True):
             subject=e.subject,
             detail=e.detail,
             hash=row.hash,
+            device_label=(devices or {}).get(e.device),
         )
 
 
@@ -313,7 +316,8 @@ class ConflictItem(Struct, kw_only=True, frozen=True):
     current_value: Any
     """The field's value on the server now (may differ from server_value if it changed since)."""
     record_status: str
-    field_label: str
+    field_label: Label
+    """The checklist item's label (per language) for an answer, else the field's name."""
     """The template label of an answer field; otherwise the field name."""
 
 
@@ -342,7 +346,7 @@ class ConflictQueue(Struct, kw_only=True, frozen=True):
     rejected: list[RejectedItem]
 
 
-def _label(field: str, template: Template | None) -> str:
+def _label(field: str, template: Template | None) -> Label:
     if template and field[:2] in ("a.", "p."):
         for item in template.items():
             if item.code == field[2:]:
@@ -490,12 +494,13 @@ class SupervisorController(Controller):
         timeline = await storage.audit_search(
             warehouse_ids=[record.warehouse_id], subject=f"inspections/{inspection_id}", limit=500
         )
+        devices = await storage.device_labels(sorted({row.entry.device for row in timeline}))
         return InspectionDetail(
             record=RecordView.of(record),
             template=template,
             stock_counts=counts,
             conflicts=conflicts,
-            timeline=[AuditView.of(row) for row in reversed(timeline)],
+            timeline=[AuditView.of(row, devices) for row in reversed(timeline)],
         )
 
     @get("/incidents")
@@ -674,7 +679,8 @@ class SupervisorController(Controller):
             before=cursor,
             limit=limit,
         )
+        devices = await storage.device_labels(sorted({r.entry.device for r in rows}))
         return AuditPage(
-            entries=[AuditView.of(r) for r in rows],
+            entries=[AuditView.of(r, devices) for r in rows],
             next_before=audit_cursor_text(rows[-1].cursor) if len(rows) == limit else None,
         )

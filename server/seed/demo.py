@@ -40,6 +40,14 @@ DEMO_PASSWORD = "tigapilar"
 WIB = timezone(timedelta(hours=7), "WIB")
 
 JB, CP, KM, SN = "gd-johar-baru", "gd-cempaka-putih", "gd-kemayoran", "gd-senen"
+V1 = "gudang_logistik-v1"
+V1_QUESTIONS = {
+    "atap_tidak_bocor": "atap_bocor",
+    "lantai_kering": "genangan_air",
+    "ruangan_kering": "ruangan_lembap",
+    "bebas_rayap_hama": "ada_rayap_hama",
+}
+"""Version 2's questions (Ya is good) and the version 1 questions they replace (Ya was bad)."""
 
 WAREHOUSES = [
     Warehouse(
@@ -323,7 +331,7 @@ class _Seeder:
             await self.push("rina", *ops)
 
     def answers(
-        self, warehouse_id: str, seal: str, photos: dict[str, list[str]], **overrides: Any
+        self, warehouse_id: str, seal: str, photos: dict[str, list[str]], template_id: str, **overrides: Any
     ) -> dict[str, Any]:
         stock = expected_stock(warehouse_id)
         base: dict[str, Any] = {
@@ -344,11 +352,11 @@ class _Seeder:
             "rekaman_tersimpan": "ya",
             "penerangan_cukup": "ya",
             "kondisi_listrik": "normal",
-            "atap_bocor": "tidak",
-            "genangan_air": "tidak",
-            "ruangan_lembap": "tidak",
+            "atap_tidak_bocor": "ya",
+            "lantai_kering": "ya",
+            "ruangan_kering": "ya",
             "logistik_di_atas_palet": "ya",
-            "ada_rayap_hama": "tidak",
+            "bebas_rayap_hama": "ya",
             "apar_tersedia": "ya",
             "apar_masa_berlaku": "ya",
             "instalasi_listrik_aman": "ya",
@@ -370,6 +378,10 @@ class _Seeder:
             "saksi_kpu": "Yuliani Pratiwi",
         }
         base.update(overrides)
+        if template_id == V1:
+            # Version 1 asked these four the other way round ("Ada kebocoran atap": Ya is bad).
+            for new, old in V1_QUESTIONS.items():
+                base[old] = "tidak" if base.pop(new) == "ya" else "ya"
         fields = {f"a.{code}": value for code, value in base.items()}
         fields.update({f"p.{code}": hashes for code, hashes in photos.items()})
         return fields
@@ -388,20 +400,22 @@ class _Seeder:
         confirmed: bool = True,
         note: str = "",
         summary: str = "",
+        template_id: str = "",
         **overrides: Any,
     ) -> str:
         started = self.at(days_ago, hour)
+        template_id = template_id or self.template_id
         photos = {
             "foto_segel_pintu": [await self.photo(username, f"Segel pintu {seal}", (90, 60, 40))],
             "foto_logistik": [await self.photo(username, "Tumpukan logistik", (40, 70, 110))],
         }
         record_id = str(uuid.uuid4())
         fields: dict[str, Any] = {
-            "template_id": self.template_id,
+            "template_id": template_id,
             "shift": shift,
             "started_at": started,
             "co_inspectors": [self.uid(c) for c in co],
-            **self.answers(warehouse_id, seal, photos, **overrides),
+            **self.answers(warehouse_id, seal, photos, template_id, **overrides),
         }
         if summary:
             fields["summary"] = summary
@@ -460,9 +474,11 @@ class _Seeder:
         jb = expected_stock(JB)
 
         # Johar Baru, four days ago: a clean morning inspection, reviewed by the Polsek's control officer.
+        # It was made on the first checklist version, which it keeps.
         first = await self.inspection(
             "slamet",
             JB,
+            template_id=V1,
             days_ago=4,
             hour=8,
             shift="pagi",
@@ -630,9 +646,9 @@ class _Seeder:
             shift="siang",
             co=("eko",),
             seal="KPU-KM 007781",
-            atap_bocor="ya",
-            genangan_air="ya",
-            ruangan_lembap="ya",
+            atap_tidak_bocor="tidak",
+            lantai_kering="tidak",
+            ruangan_kering="tidak",
             pihak_diberitahu="kpu",
             uraian_temuan="Atap bocor di atas rak surat suara setelah hujan deras.",
             pemegang_kunci="Dewi Lestari (PPK)",

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from msgspec import Struct
 
-from server.models import Device, StockItemType, User, UserInput, Warehouse
+from server.models import Device, DeviceLabel, StockItemType, User, UserInput, Warehouse
 from server.storage.alerts import AlertStore
 from sync.audit import SYSTEM_CHAIN, chain_of
 from sync.domain import Template
@@ -181,6 +181,15 @@ class Storage(SyncStore, AlertStore, Protocol):
 
     async def revoke_device(self, device_id: str, at: str) -> bool:
         """Revoke one device's token; False when it was already revoked or unknown."""
+        ...
+
+    async def rename_device(self, device_id: str, name: str) -> bool:
+        """Give a device another name; False when it is unknown."""
+        ...
+
+    async def device_labels(self, keys: Sequence[str]) -> dict[str, DeviceLabel]:
+        """Names of devices by device id or client id (what audit entries and sync state carry):
+        for a client id that logged in several times, its newest device's name."""
         ...
 
     async def client_owners(self, client_id: str) -> set[str]:
@@ -364,3 +373,16 @@ class Storage(SyncStore, AlertStore, Protocol):
         """Live (not revoked, not expired) devices of users assigned to these warehouses, with the
         last push of their client id and the photos they still owe."""
         ...
+
+
+def device_labels(rows: Sequence[Sequence[Any]], keys: Sequence[str]) -> dict[str, DeviceLabel]:
+    """(id, client_id, name, model, user_id) rows, oldest first, as labels by the keys asked for:
+    a client id that logged in again is named by its newest device."""
+    wanted = set(keys)
+    found: dict[str, DeviceLabel] = {}
+    for device_id, client_id, name, model, user_id in rows:
+        label = DeviceLabel(name=name, model=model, user_id=user_id)
+        for key in (device_id, client_id):
+            if key in wanted:
+                found[key] = label
+    return found

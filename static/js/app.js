@@ -11,6 +11,7 @@
 //   #/w/<wh>/handover/<shift>       serah terima jaga at the end of that shift (its commanders)
 //   #/sync                          sync status, conflicts and refused changes
 
+import './strings/index.js';
 import { h, replace } from './dom.js';
 import { getLang, setLang, t, translateStatic } from './i18n.js';
 import { openContext, refreshReference } from './context.js';

@@ -8,7 +8,7 @@ export function h(tag, props = {}, ...children) {
   const el = document.createElement(tag);
   for (const [name, value] of Object.entries(props ?? {})) {
     if (value === undefined || value === null || value === false) continue;
-    if (name === 'class') el.className = Array.isArray(value) ? value.filter(Boolean).join(' ') : value;
+    if (name === 'class') el.className = Array.isArray(value) ? value.flat(Infinity).filter(Boolean).join(' ') : value;
     else if (name === 'text') el.textContent = value;
     else if (name === 'on') for (const [event, handler] of Object.entries(value)) el.addEventListener(event, handler);
     else if (name === 'dataset') Object.assign(el.dataset, value);

@@ -1,20 +1,14 @@
-// Domain rules the phone needs, ported from sync/domain.py and sync/collections.py.
+// Domain rules the phone needs, ported from sync/domain.py and sync/collections.py; the codes of
+// every enumeration come from protocol.js, generated from sync/.
 
-export const AGENCIES = ['POLRI', 'TNI', 'SATPOL_PP', 'DISHUB', 'FKDM', 'KPU', 'BAWASLU'];
-export const SHIFTS = ['pagi', 'siang', 'malam'];
-export const INCIDENT_CATEGORIES = [
-  'segel_rusak',
-  'kerusakan_logistik',
-  'akses_tidak_sah',
-  'kebocoran_banjir',
-  'kebakaran',
-  'cctv_mati',
-  'kehilangan',
-  'lainnya',
-];
-export const SEVERITIES = ['rendah', 'sedang', 'tinggi', 'kritis'];
-export const NOTIFY_OPTIONS = ['KPU', 'BAWASLU', 'POLRES', 'POLSEK', 'KORAMIL', 'DAMKAR'];
-export const YES_NO = ['ya', 'tidak', 'na'];
+export {
+  AGENCIES,
+  SHIFTS,
+  INCIDENT_CATEGORIES,
+  SEVERITIES,
+  NOTIFY_TARGETS as NOTIFY_OPTIONS,
+  YES_NO,
+} from './protocol.js';
 
 /**
  * Record fields the phone fills in from its clock (by server time, server-time.js): when they

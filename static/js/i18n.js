@@ -1,11 +1,14 @@
-// UI strings: Bahasa Indonesia first, English on request. Every string the officer sees comes
-// from js/strings/*.js; a key missing in English falls back to Indonesian.
+// The one i18n core of both web apps (the officer's phone and the supervisor pages): Bahasa
+// Indonesia first, English on request. Words of the domain (statuses, agencies, fields, the berita
+// acara...) come from vocabulary.js, generated from sync/vocabulary.py, which the PDF and the CSV
+// exports read too; each app adds its own screen sentences with addStrings(). A key missing in
+// English falls back to Indonesian.
 
-import id from './strings/id.js';
-import en from './strings/en.js';
+import { WORDS } from './vocabulary.js';
 
-const TABLES = { id, en };
+const TABLES = { id: { ...WORDS.id }, en: { ...WORDS.en } };
 const STORAGE_KEY = 'tigapilar.lang';
+export const LANGUAGES = Object.keys(TABLES);
 
 let lang = readLang();
 
@@ -18,9 +21,20 @@ function readLang() {
   }
 }
 
-export function getLang() {
-  return lang;
+/**
+ * Add an app's own strings ({id: {...}, en: {...}}). A word of the shared vocabulary cannot be
+ * redefined here: that is how the two apps' words drifted apart before.
+ */
+export function addStrings(tables) {
+  for (const [language, strings] of Object.entries(tables)) {
+    for (const key of Object.keys(strings)) {
+      if (key in WORDS.id) throw new Error(`${key} is a word of the shared vocabulary (sync/vocabulary.py)`);
+    }
+    Object.assign(TABLES[language], strings);
+  }
 }
+
+export const getLang = () => lang;
 
 export function setLang(next) {
   if (!TABLES[next]) return;
@@ -28,31 +42,50 @@ export function setLang(next) {
   try {
     localStorage.setItem(STORAGE_KEY, next);
   } catch {
-    /* private mode: keep it for this session */
+    /* private mode: keep it for this page */
   }
   document.documentElement.lang = next;
 }
 
-/** t('sync.pending', {count: 3}) → "3 menunggu". Unknown keys come back as the key itself. */
+/** t('time.hours_ago', {n: 3}) → "3 jam lalu". Unknown keys come back as the key itself. */
 export function t(key, params = {}) {
   const text = TABLES[lang][key] ?? TABLES.id[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (match, name) => (name in params ? String(params[name]) : match));
 }
 
 /** Whether a key exists (for optional labels such as agency codes added later). */
-export function has(key) {
-  return key in TABLES[lang] || key in TABLES.id;
+export const has = (key) => key in TABLES[lang] || key in TABLES.id;
+
+/**
+ * A checklist text in the current language: templates carry {id, en} per text; versions published
+ * before that carry one Indonesian string.
+ */
+export function localized(text) {
+  if (text === null || text === undefined) return '';
+  if (typeof text === 'string') return text;
+  return text[lang] ?? text.id ?? Object.values(text)[0] ?? '';
 }
 
-function locale() {
-  return lang === 'id' ? 'id-ID' : 'en-GB';
-}
+const locale = () => (lang === 'id' ? 'id-ID' : 'en-GB');
 
 export function formatDateTime(value) {
   if (value === null || value === undefined || value === '') return '';
   const date = new Date(value);
   if (Number.isNaN(date.getTime())) return String(value);
   return date.toLocaleString(locale(), { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+export function formatDate(value) {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return String(value ?? '');
+  return date.toLocaleDateString(locale(), { day: 'numeric', month: 'long', year: 'numeric' });
+}
+
+/** A short date ("5 Des"), for a line that has little room. */
+export function formatShortDate(value) {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return '';
+  return date.toLocaleDateString(locale(), { day: 'numeric', month: 'short' });
 }
 
 export function formatTime(value) {
@@ -80,10 +113,29 @@ export function formatDuration(ms) {
 }
 
 export function formatNumber(value) {
+  if (value === null || value === undefined || value === '') return '';
   return Number(value).toLocaleString(locale());
 }
 
-/** Apply data-i18n="key" on static markup (index.html). */
+/** "3 jam lalu" / "2 hari lalu" from an ISO time. */
+export function ago(value, now = Date.now()) {
+  const then = new Date(value).getTime();
+  if (Number.isNaN(then)) return '';
+  const minutes = Math.max(0, Math.round((now - then) / 60000));
+  if (minutes < 1) return t('time.just_now');
+  if (minutes < 60) return t('time.minutes_ago', { n: minutes });
+  const hours = Math.round(minutes / 60);
+  if (hours < 48) return t('time.hours_ago', { n: hours });
+  return t('time.days_ago', { n: Math.round(hours / 24) });
+}
+
+export function hours(value) {
+  if (value === null || value === undefined) return '—';
+  if (value < 1) return t('time.minutes', { n: Math.round(value * 60) });
+  return t('time.hours', { n: formatNumber(Math.round(value * 10) / 10) });
+}
+
+/** Apply data-i18n="key" (text) and data-i18n-label="key" (aria-label) on static markup. */
 export function translateStatic(root = document) {
   for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll('[data-i18n-label]')) el.setAttribute('aria-label', t(el.dataset.i18nLabel));

@@ -1,53 +1,113 @@
-// Human-readable names for codes and values, from the i18n tables.
+// Names for codes and ids, shared by the phone and the supervisor pages: agencies, categories,
+// statuses, fields, answers, people, warehouses, devices. Never a code on screen: a value without
+// a word falls back to a readable form, never to the raw code of another language.
 
-import { formatDateTime, has, t } from './i18n.js';
-import { templateItems } from './domain.js';
+import { formatDateTime, has, localized, t } from './i18n.js';
 
-export function agencyLabel(code) {
-  return code && has(`agency.${code}`) ? t(`agency.${code}`) : code || '';
-}
-export const categoryLabel = (code) => t(`category.${code}`);
-export const severityLabel = (code) => t(`severity.${code}`);
-export const shiftLabel = (code) => t(`shift.${code}`);
-export const collectionLabel = (code) => t(`collection.${code}`);
-export const opLabel = (code) => t(`op.${code}`);
+const word = (key, fallback) => (has(key) ? t(key) : fallback);
 
-export function statusLabel(collection, status) {
-  return t(`status.${collection}.${status}`);
-}
+export const agencyLabel = (code) => (code ? word(`agency.${code}`, code) : '');
+export const notifyLabel = (code) => word(`notify.${code}`, agencyLabel(code));
+export const categoryLabel = (code) => word(`category.${code}`, String(code ?? ''));
+export const severityLabel = (code) => word(`severity.${code}`, String(code ?? ''));
+export const shiftLabel = (code) => word(`shift.${code}`, String(code ?? ''));
+export const roleLabel = (code) => word(`role.${code}`, String(code ?? ''));
+export const collectionLabel = (code) => word(`collection.${code}`, String(code ?? ''));
+export const opLabel = (code) => word(`op.${code}`, String(code ?? ''));
+export const statusLabel = (collection, status) => word(`status.${collection}.${status}`, String(status ?? ''));
 
-export function answerLabel(value) {
-  if (value === 'ya' || value === 'tidak' || value === 'na') return t(`answer.${value}`);
-  return value;
-}
-
-/** Label of a record field, e.g. "severity" → "Tingkat", "a.segel_pintu" → the item's label. */
-export function fieldLabel(collection, field, template) {
-  if ((field.startsWith('a.') || field.startsWith('p.')) && template) {
-    const item = templateItems(template).find((i) => i.code === field.slice(2));
-    if (item) return item.label;
+/** The item of a template with this code, and its section; null if the version has none. */
+export function templateItem(template, code) {
+  for (const section of template?.sections ?? []) {
+    const item = section.items.find((i) => i.code === code);
+    if (item) return { item, section };
   }
-  const key = `field.${collection}.${field}`;
-  return has(key) ? t(key) : field;
+  return null;
 }
 
-/** A field value as text, for conflict lists and read-only views. */
-export function valueLabel(field, value) {
+/** What a choice of a checklist item is called: its own label, else the shared word. */
+export function choiceLabel(item, code) {
+  const own = item?.choice_labels?.[code];
+  if (own) return localized(own);
+  return word(`choice.${code}`, String(code).replaceAll('_', ' '));
+}
+
+/** An answer as text, by the template item's kind. */
+export function answerText(item, value) {
+  if (value === null || value === undefined || value === '') return t('value.unanswered');
+  if (item.kind === 'yes_no') return word(`answer.${value}`, String(value));
+  if (item.kind === 'number') return `${value}${item.unit ? ` ${localized(item.unit)}` : ''}`;
+  if (item.kind === 'choice') return choiceLabel(item, value);
+  if (item.kind === 'photo' && Array.isArray(value)) return t('value.photos', { count: value.length });
+  return String(value);
+}
+
+/** Label of a record field: a template item's label for answers, else from the vocabulary. */
+export function fieldLabel(collection, field, template) {
+  if (field.startsWith('a.') || field.startsWith('p.')) {
+    const found = templateItem(template, field.slice(2));
+    if (found) return localized(found.item.label);
+  }
+  if (field === '_deleted') return t('field._deleted');
+  return word(`field.${collection}.${field}`, field.replaceAll('_', ' '));
+}
+
+/** A field value as text, for conflict lists, histories and read-only views. */
+export function valueLabel(field, value, template) {
   if (value === null || value === undefined || value === '') return t('value.empty');
+  if (field.startsWith('a.') || field.startsWith('p.')) {
+    const found = templateItem(template, field.slice(2));
+    if (found) return answerText(found.item, value);
+  }
   if (field === 'severity') return severityLabel(value);
   if (field === 'category') return categoryLabel(value);
   if (field === 'shift') return shiftLabel(value);
   if (field === 'assigned_agency') return agencyLabel(value);
+  if (field === 'notified' && Array.isArray(value)) return value.map(notifyLabel).join(', ');
+  if (field === '_deleted') return value ? t('value.deleted') : t('value.kept');
   if (field.endsWith('_at') && typeof value === 'string') return formatDateTime(value);
-  if (Array.isArray(value)) return value.map((v) => (typeof v === 'object' ? v.text ?? JSON.stringify(v) : v)).join(', ');
-  if (typeof value === 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return value.map((v) => (typeof v === 'object' ? v.text ?? '' : v)).join(', ');
+  if (typeof value === 'object') return Object.values(value).join(', ');
   if (typeof value === 'boolean') return value ? t('answer.ya') : t('answer.tidak');
-  return String(answerLabel(value));
+  if (value === 'ya' || value === 'tidak' || value === 'na') return t(`answer.${value}`);
+  return String(value);
 }
 
-/** Name of a person by id, from the cached colleagues; falls back to the id. */
-export function personLabel(people, id) {
-  if (!id) return '';
+/** A person by id from a Map of people: "Aipda Slamet Riyadi"; an unknown id stays short. */
+export function personName(people, id) {
+  if (!id) return '—';
   const person = people.get(id);
-  return person ? `${person.rank ? `${person.rank} ` : ''}${person.full_name} (${agencyLabel(person.agency)})` : id;
+  if (!person) return t('person.unknown');
+  return `${person.rank ? `${person.rank} ` : ''}${person.full_name}`;
+}
+
+/** "Aipda Slamet Riyadi (Polri)". */
+export function personWithAgency(people, id) {
+  const person = people.get(id);
+  return person ? `${personName(people, id)} (${agencyLabel(person.agency)})` : personName(people, id);
+}
+
+export const personLabel = personWithAgency;
+
+export const warehouseName = (warehouses, id) => warehouses.get(id)?.name ?? id;
+
+/** A device by the name its officer gave it, with the model the browser reported. */
+export function deviceLabel(device) {
+  if (!device) return t('device.unknown');
+  const name = device.name || device.device_name || t('device.unnamed');
+  return device.model ? `${name} · ${device.model}` : name;
+}
+
+/** The parts of a warehouse's address, each once ("Johar Baru, Johar Baru" said once). */
+export function warehouseAddress(warehouse, { withFloor = true } = {}) {
+  const { kelurahan, kecamatan } = warehouse;
+  const parts = [
+    withFloor ? warehouse.floor_room : '',
+    warehouse.address,
+    ...(kelurahan && kelurahan === kecamatan
+      ? [t('address.kelurahan_kecamatan', { name: kelurahan })]
+      : [kelurahan && t('address.kelurahan', { name: kelurahan }), kecamatan && t('address.kecamatan', { name: kecamatan })]),
+    warehouse.kota,
+  ].filter(Boolean);
+  return parts.filter((part, i) => parts.indexOf(part) === i).join(', ');
 }

@@ -12,12 +12,12 @@
 
 import { CLOCK_FIELDS } from './domain.js';
 import { parseHlc } from './hlc.js';
+import { APPEND_FIELDS as APPENDED, PROTOCOL, SCHEMA_VERSION } from './protocol.js';
 import { NOTICE_MS, loadClock, saveClock } from './server-time.js';
 
-export const PROTOCOL = 1;
-export const SCHEMA_VERSION = 2;
+export { PROTOCOL, SCHEMA_VERSION };
 
-const APPEND_FIELDS = new Set(['notes', 'movements']);
+const APPEND_FIELDS = new Set(APPENDED);
 
 export function bySeq(a, b) {
   return a.seq - b.seq;

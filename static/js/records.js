@@ -3,8 +3,9 @@
 // record shows the server's result, conflicts included.
 
 import { allEntries } from './outbox.js';
+import { APPEND_FIELDS as APPENDED } from './protocol.js';
 
-const APPEND_FIELDS = new Set(['notes', 'movements']);
+const APPEND_FIELDS = new Set(APPENDED);
 
 function isoFrom(ms) {
   return new Date(ms).toISOString();

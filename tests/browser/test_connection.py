@@ -121,7 +121,7 @@ async def test_an_offline_submit_shows_one_consistent_badge_then_on_the_server(
     await expect(meta.locator(".chip-pending")).to_have_text("Belum terkirim")
     await expect(meta.locator(".chip-synced")).to_have_count(0)
     # "Submitted" is not "sent": no badge says sent while another says not sent.
-    await expect(meta.locator(".status-submitted")).to_have_text("Diajukan")
+    await expect(meta.locator(".status-submitted")).to_have_text("Menunggu diperiksa")
     assert "Terkirim" not in (await meta.inner_text()).replace("Belum terkirim", "")
     await go(page, f"#/w/{WAREHOUSE}")
     row = page.locator(f"a[href$='/inspection/{inspection_id}']")

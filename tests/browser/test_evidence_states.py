@@ -20,10 +20,10 @@ WORDS = {
     "id": {"pending": "belum konfirmasi", "confirm": "Konfirmasi saya ikut memeriksa",
            "confirmed": "dikonfirmasi", "locked": "Terkunci", "in_force": "Nilai yang berlaku",
            "awaiting": "menunggu keputusan",
-           "yours": "nilai Anda", "needs": "Perlu keputusan", "invalid": "nomor segel berisi huruf"},
+           "yours": "nilai Anda", "needs": "Menunggu keputusan", "invalid": "nomor segel berisi huruf"},
     "en": {"pending": "confirmation pending", "confirm": "Confirm I took part", "confirmed": "confirmed",
            "locked": "Locked", "in_force": "Value in force", "awaiting": "awaiting a supervisor",
-           "yours": "your value", "needs": "Needs a decision", "invalid": "a seal number has letters"},
+           "yours": "your value", "needs": "Awaiting decision", "invalid": "a seal number has letters"},
 }  # fmt: skip
 
 

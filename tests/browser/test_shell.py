@@ -16,10 +16,10 @@ from sync.digest import compute, fnv1a32
 from tests.browser.conftest import STATIC, Server
 from tests.browser.helpers import WAREHOUSE, go, login
 
-SHELL_BUDGET = 288 * 1024
+SHELL_BUDGET = 300 * 1024
 """Raw bytes of everything the service worker precaches: the first visit happens on 3G at best.
-(250 KiB until the phone carried the guard post: today's shift, check-in and the handover form;
-280 KiB until it also showed the banner of a critical incident's alert.)"""
+(250 KiB until the phone carried the guard post, every word in English too and the vocabulary
+shared by both web apps; the server sends it compressed, about a quarter of this on the wire.)"""
 
 
 def shell_files() -> list[Path]:
@@ -75,20 +75,34 @@ def test_manifest_makes_the_app_installable() -> None:
                 assert f"{image.width}x{image.height}" == icon["sizes"]
 
 
-def string_keys(name: str) -> set[str]:
-    return set(re.findall(r"^\s*'([^']+)':", (STATIC / "js" / "strings" / name).read_text(), re.M))
+def string_keys(path: Path) -> set[str]:
+    return set(re.findall(r"^\s*'([^']+)':", path.read_text(), re.M))
 
 
-def test_every_ui_string_is_translated() -> None:
-    indonesian, english = string_keys("id.js"), string_keys("en.js")
-    assert english <= indonesian, f"English keys without Indonesian: {sorted(english - indonesian)}"
-    used: set[str] = set()
-    for path in (STATIC / "js").rglob("*.js"):
-        used |= set(re.findall(r"\bt\(\s*'([a-z_]+\.[a-zA-Z0-9_.]+)'", path.read_text()))
-    assert used - indonesian == set(), f"keys used but not defined: {sorted(used - indonesian)}"
-    for path in [STATIC / "index.html"]:
-        used_static = set(re.findall(r'data-i18n="([^"]+)"', path.read_text()))
-        assert used_static <= indonesian
+@pytest.mark.parametrize("app", ["js", "supervisor/js"])
+def test_every_ui_string_is_translated(app: str) -> None:
+    """Each app's own sentences exist in both languages, every key used exists (in the app's table
+    or the shared vocabulary), and no app table redefines a word of the vocabulary."""
+    from sync.vocabulary import WORDS
+
+    root = STATIC / app
+    indonesian, english = string_keys(root / "strings" / "id.js"), string_keys(root / "strings" / "en.js")
+    assert english == indonesian, f"not in both languages: {sorted(english ^ indonesian)}"
+    assert set(WORDS["en"]) == set(WORDS["id"])
+    redefined = indonesian & set(WORDS["id"])
+    assert not redefined, f"redefines words of the shared vocabulary: {sorted(redefined)}"
+    known = indonesian | set(WORDS["id"])
+
+    def used(paths: list[Path]) -> set[str]:
+        return {k for p in paths for k in re.findall(r"\bt\(\s*'([a-z_]+\.[a-zA-Z0-9_.]+)'", p.read_text())}
+
+    shared = [STATIC / "js" / "labels.js", STATIC / "js" / "i18n.js"]
+    own = [p for p in root.rglob("*.js") if p not in shared]
+    assert used(own) - known == set(), f"keys used but not defined: {sorted(used(own) - known)}"
+    assert used(shared) - set(WORDS["id"]) == set(), "the shared modules use only the vocabulary"
+    html = STATIC / ("index.html" if app == "js" else "supervisor/index.html")
+    used_static = set(re.findall(r'data-i18n(?:-label)?="([^"]+)"', html.read_text()))
+    assert used_static <= known, sorted(used_static - known)
 
 
 def test_no_inline_script_or_style() -> None:

@@ -108,8 +108,13 @@ async def test_templates(client: httpx.AsyncClient, factory: Factory) -> None:
     current = await client.get("/api/templates/current", headers=bearer(token))
     assert current.status_code == 200
     body = current.json()
-    assert (body["id"], body["code"], body["version"]) == ("gudang_logistik-v1", "gudang_logistik", 1)
-    assert body["title"] == "Pemeriksaan Gudang Logistik Pemilu"
+    assert (body["id"], body["code"], body["version"]) == ("gudang_logistik-v2", "gudang_logistik", 2)
+    assert body["title"] == {
+        "id": "Pemeriksaan Gudang Logistik Pemilu",
+        "en": "Election Logistics Warehouse Inspection",
+    }
+    older = await client.get("/api/templates/gudang_logistik-v1", headers=bearer(token))
+    assert older.status_code == 200 and older.json()["title"] == "Pemeriksaan Gudang Logistik Pemilu"
     by_id = await client.get(f"/api/templates/{body['id']}", headers=bearer(token))
     assert by_id.json() == body
     assert (await client.get("/api/templates/nope", headers=bearer(token))).status_code == 404

@@ -11,6 +11,7 @@ import pytest
 
 from server import cli
 from server.models import User
+from server.seed import load_templates
 from server.storage.sqlite import SqliteStorage, migrations
 from tests.factories import FAST_PASSWORDS
 
@@ -245,7 +246,7 @@ def test_backup_produces_a_valid_copy(db: str, tmp_path: Path, capsys: pytest.Ca
     conn = sqlite3.connect(target)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert conn.execute("SELECT count(*) FROM templates").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM templates").fetchone()[0] == len(load_templates())
         assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == len(migrations.load())
     finally:
         conn.close()

@@ -220,18 +220,23 @@ async def test_a_nul_character_in_any_json_body_is_400_invalid_text(
 
     # A template upload is read by its own parser; YAML spells NUL "\0", "\x00" or "\u0000".
     await factory.reference_data()
-    template = {**msgspec.to_builtins(load_template()), "id": "", "version": 2, "title": "TITLE"}
+    template = {
+        **msgspec.to_builtins(load_template()),
+        "id": "",
+        "version": 3,
+        "title": {"id": "TITLE", "en": "T"},
+    }
     as_yaml = yaml.safe_dump(template, allow_unicode=True)
     for spelling in ("\\0", "\\x00", "\\u0000"):
         upload = as_yaml.replace("TITLE", f'"Gudang{spelling}"').encode()
-        assert yaml.safe_load(upload)["title"] == "Gudang\x00"
+        assert yaml.safe_load(upload)["title"]["id"] == "Gudang\x00"
         headers = {**admin, "Content-Type": "application/yaml"}
         response = await c.post("/api/admin/templates", content=upload, headers=headers)
         assert_error(response, 400, "invalid_text")
-    json_upload = msgspec.json.encode({**template, "title": "Gudang\x00"})
+    json_upload = msgspec.json.encode({**template, "title": {"id": "Gudang\x00", "en": "Warehouse"}})
     response = await c.post("/api/admin/templates", content=json_upload, headers={**admin, **JSON})
     assert_error(response, 400, "invalid_text")
-    assert sql_rows("SELECT count(*) FROM templates WHERE version = 2") == [(0,)]
+    assert sql_rows("SELECT count(*) FROM templates WHERE version = 3") == [(0,)]
 
 
 @pytest.mark.parametrize(

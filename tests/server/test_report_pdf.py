@@ -27,6 +27,7 @@ from server.models import StockItemType, User, Warehouse
 from server.seed import load_template
 from server.seed.demo import seed_demo
 from server.storage.sqlite import SqliteStorage
+from sync.domain import text_in
 from sync.store import Record
 from tests.factories import FAST_PASSWORDS, Factory, bearer
 
@@ -473,9 +474,9 @@ def test_sections_findings_counts_and_a_long_list_of_signers(tmp_path: Path) -> 
     assert len(re.findall(rb"/Subtype /Image", pdf)) == 1
     assert_contains(
         pdf,
-        items["segel_pintu_utuh"].label,
+        text_in(items["segel_pintu_utuh"].label),
         "TEMUAN",
-        f"350 {items['jumlah_kotak_suara'].unit}",
+        f"350 {text_in(items['jumlah_kotak_suara'].unit)}",
         "padam sebagian",
         "3 foto (lampiran)",
         f"Sudah diperiksa {DASH} Kepala Satpol 9 Feb 2026 10.00 WIB",

@@ -11,31 +11,42 @@ import msgspec
 import pytest
 
 from server import cli
+from server.api.admin import check_template
 from server.audit import verify_log
-from server.seed import TEMPLATE_FILE, install_reference_data, load_stock_items, load_template
+from server.seed import TEMPLATES_DIR, install_reference_data, load_stock_items, load_template, load_templates
 from server.seed.demo import DEMO_MARK, DEMO_PASSWORD, JB, SN, USERS, WAREHOUSES, NotADemoDatabase, seed_demo
 from server.storage import Storage
 from server.storage.sqlite import SqliteStorage
 from sync.collections import INCIDENT_STATUSES, INSPECTION_STATUSES
-from sync.domain import Template
+from sync.domain import Template, text_in
 from sync.roster import attendance_of, missing_pillars, planned_people
 from tests.factories import FAST_PASSWORDS, Factory, bearer, every_audit_row
 
 
 def test_the_template_decodes_as_a_sync_template() -> None:
-    template = msgspec.json.decode(TEMPLATE_FILE.read_bytes(), type=Template)
-    assert (template.id, template.code, template.version) == ("gudang_logistik-v1", "gudang_logistik", 1)
-    assert template.title == "Pemeriksaan Gudang Logistik Pemilu"
-    titles = [s.title for s in template.sections]
-    assert titles == [
-        "Kunjungan & regu jaga",
-        "Akses & penguncian",
-        "CCTV & listrik",
-        "Kondisi gedung & K3",
-        "Logistik",
-        "Temuan & tindak lanjut",
-        "Personel pos jaga",
-    ]
+    v1 = msgspec.json.decode((TEMPLATES_DIR / "gudang_logistik-v1.json").read_bytes(), type=Template)
+    assert (v1.id, v1.code, v1.version) == ("gudang_logistik-v1", "gudang_logistik", 1)
+    template = load_template()
+    assert (template.id, template.version) == ("gudang_logistik-v2", 2)
+    assert [t.id for t in load_templates()] == ["gudang_logistik-v1", "gudang_logistik-v2"]
+    assert template.title == {
+        "id": "Pemeriksaan Gudang Logistik Pemilu",
+        "en": "Election Logistics Warehouse Inspection",
+    }
+    titles = [text_in(s.title) for s in template.sections]
+    assert (
+        titles
+        == [s.title for s in v1.sections]
+        == [
+            "Kunjungan & regu jaga",
+            "Akses & penguncian",
+            "CCTV & listrik",
+            "Kondisi gedung & K3",
+            "Logistik",
+            "Temuan & tindak lanjut",
+            "Personel pos jaga",
+        ]
+    )
 
 
 def test_template_items_are_consistent() -> None:
@@ -56,12 +67,30 @@ def test_template_items_are_consistent() -> None:
     by_code = {i.code: i for i in items}
     assert by_code["segel_pintu_utuh"].finding_if == ["tidak"] and by_code["segel_pintu_utuh"].required
     assert by_code["nomor_segel_pintu"].kind == "seal"
-    assert by_code["atap_bocor"].finding_if == ["ya"]
+    assert by_code["atap_tidak_bocor"].finding_if == ["tidak"] and "atap_bocor" not in by_code
     assert {i.stock_item for i in items if i.stock_item} == stock_codes
 
 
+def test_the_published_template_has_every_text_in_both_languages_and_ya_is_always_good() -> None:
+    """Version 2 passes the rules an uploaded template must pass (labels per language for every
+    section, item, choice, help and unit), and every yes/no question is asked so that "Ya" is the
+    good answer: a tired officer tapping "Ya" down the list never makes a false finding."""
+    template = load_template()
+    assert check_template(template) == []
+    for item in template.items():
+        if item.kind == "yes_no":
+            assert item.finding_if == ["tidak"], item.code
+    v1 = load_templates()[0]
+    assert {i.code for i in v1.items() if i.finding_if == ["ya"]} == {
+        "atap_bocor",
+        "genangan_air",
+        "ruangan_lembap",
+        "ada_rayap_hama",
+    }, "version 1 stays as published: old inspections keep it"
+
+
 async def test_reference_data_is_installed_once(storage: SqliteStorage) -> None:
-    assert len(await install_reference_data(storage)) == 1 + len(load_stock_items())
+    assert len(await install_reference_data(storage)) == len(load_templates()) + len(load_stock_items())
     assert await install_reference_data(storage) == []
     assert await storage.current_template("gudang_logistik") == load_template()
 

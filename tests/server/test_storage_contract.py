@@ -512,8 +512,10 @@ async def test_device_and_user_by_token_in_one_read(store: Storage) -> None:
 
 
 async def test_templates_and_stock_items(store: Storage) -> None:
-    v1 = load_template()
-    v2 = msgspec.structs.replace(v1, id="gudang_logistik-v2", version=2, title="Versi 2")
+    v1 = msgspec.structs.replace(load_template(), id="gudang_logistik-v1", version=1)
+    v2 = msgspec.structs.replace(
+        v1, id="gudang_logistik-v2", version=2, title={"id": "Versi 2", "en": "Version 2"}
+    )
     draft = msgspec.structs.replace(v1, id="gudang_logistik-v3", version=3)
     await store.put_template(v1)
     await store.put_template(v2)

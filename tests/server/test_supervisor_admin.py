@@ -176,30 +176,30 @@ async def test_templates_publish_from_json_or_yaml_with_clear_errors_and_never_c
     import msgspec
 
     template = msgspec.to_builtins(load_template())
-    v2 = {**template, "id": "", "version": 2}
+    v3 = {**template, "id": "", "version": 3}
     published = await client.post(
         "/api/admin/templates",
-        content=msgspec.json.encode(v2),
+        content=msgspec.json.encode(v3),
         headers={**admin, "Content-Type": "application/json"},
     )
-    assert published.status_code == 201 and published.json()["id"] == "gudang_logistik-v2"
-    assert (await client.get("/api/templates/current", headers=admin)).json()["version"] == 2
+    assert published.status_code == 201 and published.json()["id"] == "gudang_logistik-v3"
+    assert (await client.get("/api/templates/current", headers=admin)).json()["version"] == 3
     again = await client.post(
         "/api/admin/templates",
-        content=msgspec.json.encode(v2),
+        content=msgspec.json.encode(v3),
         headers={**admin, "Content-Type": "application/json"},
     )
     assert again.status_code == 409 and again.json()["code"] == "version_not_newer"
 
-    v3 = {**template, "id": "", "version": 3}
-    as_yaml = yaml.safe_dump(v3, allow_unicode=True).encode()
+    v4 = {**template, "id": "", "version": 4}
+    as_yaml = yaml.safe_dump(v4, allow_unicode=True).encode()
     assert (
         await client.post(
             "/api/admin/templates", content=as_yaml, headers={**admin, "Content-Type": "application/yaml"}
         )
     ).status_code == 201
 
-    broken = {**template, "id": "", "version": 4}
+    broken = {**template, "id": "", "version": 5}
     broken["sections"][0]["items"][0]["kind"] = "slider"
     bad = await client.post(
         "/api/admin/templates",
@@ -215,6 +215,28 @@ async def test_templates_publish_from_json_or_yaml_with_clear_errors_and_never_c
         headers={**admin, "Content-Type": "application/json"},
     )
     assert bad.status_code == 400 and "finding_if[0]" in bad.json()["message"]
+    # Words, never codes: every text in both languages, every choice with a label.
+    for path, change, message in [
+        ("label", lambda i: i.update(label="Hanya bahasa Indonesia"), "items[0].label"),
+        ("label", lambda i: i.update(label={"id": "Jumlah personel"}), "missing the 'en' text"),
+        ("choice_labels", lambda i: None, "choice 'normal' has no label"),
+    ]:
+        untranslated = msgspec.to_builtins(load_template())
+        untranslated.update(id="", version=5)
+        items = untranslated["sections"][0]["items"]
+        if path == "choice_labels":
+            items = untranslated["sections"][2]["items"]
+            choice = next(i for i in items if i["kind"] == "choice")
+            del choice["choice_labels"]["normal"]
+        else:
+            change(items[0])
+        bad = await client.post(
+            "/api/admin/templates",
+            content=msgspec.json.encode(untranslated),
+            headers={**admin, "Content-Type": "application/json"},
+        )
+        assert bad.status_code == 400 and bad.json()["code"] == "template_invalid", bad.text
+        assert message in bad.json()["message"] + " ".join(bad.json().get("errors", [])), bad.json()
     assert (
         await client.post(
             "/api/admin/templates", content=b"{ nope", headers={**admin, "Content-Type": "application/json"}

@@ -12,10 +12,10 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from server.models import Device, StockItemType, User, UserInput, Warehouse, now_iso
-from server.storage.base import Conflict, StorageError, first_failure
+from server.models import Device, DeviceLabel, StockItemType, User, UserInput, Warehouse, now_iso
+from server.storage.base import Conflict, StorageError, device_labels, first_failure
 from server.storage.postgres.sync_tx import str_list
-from sync.domain import Template
+from sync.domain import Template, text_in
 
 _template = msgspec.json.Decoder(Template).decode
 
@@ -106,6 +106,7 @@ def _device(row: Sequence[Any]) -> Device:
         last_seen=row[5],
         expires_at=row[6],
         revoked_at=row[7],
+        model=row[8] if len(row) > 8 else "",
     )
 
 
@@ -238,10 +239,10 @@ class AccountsMixin:
         try:
             async with self._writing() as conn:
                 await conn.execute(
-                    f"INSERT INTO devices ({_DEVICE_COLUMNS}, token_hash)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    f"INSERT INTO devices ({_DEVICE_COLUMNS}, token_hash, model)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     d.id, d.user_id, d.name, d.client_id, d.created_at, d.last_seen, d.expires_at,
-                    d.revoked_at, token_hash,
+                    d.revoked_at, token_hash, d.model,
                 )  # fmt: skip
         except asyncpg.UniqueViolationError as exc:
             raise Conflict("device id or token already exists") from exc
@@ -261,8 +262,8 @@ class AccountsMixin:
 
     async def devices(self, user_id: str) -> list[Device]:
         rows = await self._fetch(
-            f'SELECT {_DEVICE_COLUMNS} FROM devices WHERE user_id = $1 ORDER BY created_at COLLATE "C",'
-            ' id COLLATE "C"',
+            f"SELECT {_DEVICE_COLUMNS}, model FROM devices WHERE user_id = $1"
+            ' ORDER BY created_at COLLATE "C", id COLLATE "C"',
             user_id,
         )
         return [_device(row) for row in rows]
@@ -280,6 +281,22 @@ class AccountsMixin:
                 'UPDATE devices SET last_seen = $1 WHERE id = $2 AND last_seen COLLATE "C" < $1 COLLATE "C"',
                 [(latest[device_id], device_id) for device_id in sorted(latest)],
             )
+
+    async def rename_device(self, device_id: str, name: str) -> bool:
+        async with self._writing() as conn:
+            status = await conn.execute("UPDATE devices SET name = $2 WHERE id = $1", device_id, name)
+            return affected(status) == 1
+
+    async def device_labels(self, keys: Sequence[str]) -> dict[str, DeviceLabel]:
+        if not keys:
+            return {}
+        rows = await self._fetch(
+            "SELECT id, client_id, name, model, user_id FROM devices"
+            " WHERE id = ANY($1::text[]) OR client_id = ANY($1::text[])"
+            ' ORDER BY created_at COLLATE "C", id COLLATE "C"',
+            str_list(keys),
+        )
+        return device_labels(rows, keys)
 
     async def revoke_device(self, device_id: str, at: str) -> bool:
         async with self._writing() as conn:
@@ -355,7 +372,7 @@ class AccountsMixin:
                 await conn.execute(
                     "INSERT INTO templates (id, code, version, title, published, body, created_at)"
                     " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    template.id, template.code, template.version, template.title, bool(published),
+                    template.id, template.code, template.version, text_in(template.title), bool(published),
                     msgspec.json.encode(template).decode(), now_iso(),
                 )  # fmt: skip
         except asyncpg.UniqueViolationError as exc:

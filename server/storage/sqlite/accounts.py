@@ -11,10 +11,10 @@ from typing import Any
 import aiosqlite
 import msgspec
 
-from server.models import Device, StockItemType, User, UserInput, Warehouse, now_iso
-from server.storage.base import Conflict, StorageError, first_failure
+from server.models import Device, DeviceLabel, StockItemType, User, UserInput, Warehouse, now_iso
+from server.storage.base import Conflict, StorageError, device_labels, first_failure
 from server.storage.sqlite.sync_tx import json_list
-from sync.domain import Template
+from sync.domain import Template, text_in
 
 _template = msgspec.json.Decoder(Template).decode
 
@@ -88,6 +88,7 @@ def _device(row: Sequence[Any]) -> Device:
         last_seen=row[5],
         expires_at=row[6],
         revoked_at=row[7],
+        model=row[8] if len(row) > 8 else "",
     )
 
 
@@ -232,9 +233,10 @@ class AccountsMixin:
         try:
             async with self._writing() as conn:
                 await conn.execute(
-                    f"INSERT INTO devices ({_DEVICE_COLUMNS}, token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO devices ({_DEVICE_COLUMNS}, token_hash, model)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (d.id, d.user_id, d.name, d.client_id, d.created_at, d.last_seen, d.expires_at,
-                     d.revoked_at, token_hash),
+                     d.revoked_at, token_hash, d.model),
                 )  # fmt: skip
         except sqlite3.IntegrityError as exc:
             raise Conflict("device id or token already exists") from exc
@@ -252,7 +254,8 @@ class AccountsMixin:
 
     async def devices(self, user_id: str) -> list[Device]:
         rows = await self._fetch(
-            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE user_id = ? ORDER BY created_at, id", (user_id,)
+            f"SELECT {_DEVICE_COLUMNS}, model FROM devices WHERE user_id = ? ORDER BY created_at, id",
+            (user_id,),
         )
         return [_device(row) for row in rows]
 
@@ -271,6 +274,22 @@ class AccountsMixin:
                 "UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (at, device_id)
             )
             return cursor.rowcount == 1
+
+    async def rename_device(self, device_id: str, name: str) -> bool:
+        async with self._writing() as conn:
+            cursor = await conn.execute("UPDATE devices SET name = ? WHERE id = ?", (name, device_id))
+            return cursor.rowcount == 1
+
+    async def device_labels(self, keys: Sequence[str]) -> dict[str, DeviceLabel]:
+        if not keys:
+            return {}
+        rows = await self._fetch(
+            "SELECT id, client_id, name, model, user_id FROM devices"
+            " WHERE id IN (SELECT value FROM json_each(?1)) OR client_id IN (SELECT value FROM json_each(?1))"
+            " ORDER BY created_at, id",
+            (json_list(keys),),
+        )
+        return device_labels(rows, keys)
 
     async def client_owners(self, client_id: str) -> set[str]:
         rows = await self._fetch(
@@ -339,7 +358,7 @@ class AccountsMixin:
                 await conn.execute(
                     "INSERT INTO templates (id, code, version, title, published, body, created_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (template.id, template.code, template.version, template.title, int(published),
+                    (template.id, template.code, template.version, text_in(template.title), int(published),
                      msgspec.json.encode(template).decode(), now_iso()),
                 )  # fmt: skip
         except sqlite3.IntegrityError as exc:

@@ -8,7 +8,7 @@ import { warehouseOf } from '../context.js';
 import { INCIDENT_CATEGORIES, SEVERITIES, canHandleIncident, isOwnReport, isSupervisor } from '../domain.js';
 import { formatDateTime, t } from '../i18n.js';
 import { localErrorText } from '../error-text.js';
-import { agencyLabel, categoryLabel, personLabel, severityLabel } from '../labels.js';
+import { agencyLabel, categoryLabel, notifyLabel, personLabel, severityLabel } from '../labels.js';
 import { conflictsFor, getRecord } from '../records.js';
 import { pendingBadge, statusChip } from './warehouse.js';
 import { choiceGroup, conflictList, labelled, notesSection, photoPicker, thumbnails } from './widgets.js';
@@ -106,7 +106,7 @@ export async function render(app, { warehouseId, id }) {
         f.acknowledged_at ? [h('dt', {}, t('field.incidents.acknowledged_at')), h('dd', {}, `${formatDateTime(f.acknowledged_at)} — ${personLabel(ctx.people, f.acknowledged_by)}`)] : null,
         f.resolved_at ? [h('dt', {}, t('field.incidents.resolved_at')), h('dd', {}, `${formatDateTime(f.resolved_at)} — ${personLabel(ctx.people, f.resolved_by)}`)] : null,
         f.resolution ? [h('dt', {}, t('field.incidents.resolution')), h('dd', {}, f.resolution)] : null,
-        (f.notified ?? []).length ? [h('dt', {}, t('field.incidents.notified')), h('dd', {}, f.notified.map((c) => t(`notify.${c}`)).join(', '))] : null,
+        (f.notified ?? []).length ? [h('dt', {}, t('field.incidents.notified')), h('dd', {}, f.notified.map(notifyLabel).join(', '))] : null,
       ),
       notices,
     ),

@@ -17,12 +17,17 @@ import {
   isFinding,
   missingRequired,
 } from '../domain.js';
-import { formatDateTime, formatNumber, formatTime, t } from '../i18n.js';
+import { formatDateTime, formatNumber, formatTime, localized, t } from '../i18n.js';
 import { localErrorText } from '../error-text.js';
-import { answerLabel, personLabel, shiftLabel } from '../labels.js';
+import { choiceLabel, personLabel, shiftLabel } from '../labels.js';
 import { conflictsFor, getRecord, warehouseData } from '../records.js';
 import { pendingBadge, statusChip } from './warehouse.js';
 import { choiceGroup, conflictList, labelled, notesSection, photoPicker } from './widgets.js';
+
+/** The class that marks an answer which is a finding by the item's rule. */
+function findingAnswer(item, value) {
+  return (item.finding_if ?? []).includes(value) ? 'seg-finding-answer' : null;
+}
 
 function lastValue(inspections, selfId, field) {
   for (const inspection of inspections) {
@@ -108,21 +113,22 @@ export async function render(app, { warehouseId, id }) {
     switch (item.kind) {
       case 'yes_no':
         return choiceGroup({
-          legend: item.label,
+          legend: localized(item.label),
           required: item.required,
           value,
           disabled: !editable,
-          options: YES_NO.map((v) => ({ value: v, label: answerLabel(v), className: `seg-${v}` })),
+          // The answer that is a finding is marked on its button, so a tap on it is never a surprise.
+          options: YES_NO.map((v) => ({ value: v, label: t(`answer.${v}`), className: [`seg-${v}`, findingAnswer(item, v)] })),
           onChange,
         });
       case 'choice':
         return choiceGroup({
-          legend: item.label,
+          legend: localized(item.label),
           required: item.required,
           value,
           disabled: !editable,
           extraClass: 'choice-wrap',
-          options: item.choices.map((v) => ({ value: v, label: v })),
+          options: item.choices.map((v) => ({ value: v, label: choiceLabel(item, v), className: findingAnswer(item, v) })),
           onChange,
         });
       case 'number': {
@@ -156,9 +162,9 @@ export async function render(app, { warehouseId, id }) {
         });
         showDiff(typeof value === 'number' ? value : null);
         const hint = expected !== null
-          ? t('inspection.expected', { value: formatNumber(expected), unit: item.unit ?? '', tolerance: item.tolerance ?? 0 })
-          : item.help;
-        const block = labelled(item.label, input, { hint, required: item.required });
+          ? t('inspection.expected', { value: formatNumber(expected), unit: localized(item.unit), tolerance: item.tolerance ?? 0 })
+          : localized(item.help);
+        const block = labelled(localized(item.label), input, { hint, required: item.required });
         block.append(diff);
         return block;
       }
@@ -169,16 +175,16 @@ export async function render(app, { warehouseId, id }) {
           : h('input', { type: 'text', autocapitalize: 'characters', autocomplete: 'off', spellcheck: 'false', value: value ?? '', disabled: !editable });
         input.addEventListener('input', () => onChange(input.value, { debounce: true }));
         input.addEventListener('change', () => saver.flush());
-        let hint = item.help;
+        let hint = localized(item.help);
         if (item.kind === 'seal') {
           const last = lastValue(data.inspections, id, field);
           if (last) hint = t('inspection.last_seal', { value: last.value, at: formatDateTime(last.at) });
         }
-        return labelled(item.label, input, { hint, required: item.required });
+        return labelled(localized(item.label), input, { hint, required: item.required });
       }
       case 'photo':
         return photoPicker(ctx, {
-          label: item.label,
+          label: localized(item.label),
           required: item.required,
           hashes: Array.isArray(value) ? value : [],
           disabled: !editable,
@@ -186,7 +192,7 @@ export async function render(app, { warehouseId, id }) {
           onRemove: (sha, all) => onChange(all),
         });
       default:
-        return h('p', {}, item.label);
+        return h('p', {}, localized(item.label));
     }
   }
 
@@ -197,7 +203,7 @@ export async function render(app, { warehouseId, id }) {
     itemViews.set(item.code, { el, badge, error });
     el.append(itemControl(item), error);
     if (item.help && item.kind !== 'number' && item.kind !== 'seal' && item.kind !== 'text') {
-      el.append(h('p', { class: 'hint' }, item.help));
+      el.append(h('p', { class: 'hint' }, localized(item.help)));
     }
     return el;
   }
@@ -271,7 +277,7 @@ export async function render(app, { warehouseId, id }) {
 
   // --- sections ---
   const sections = template.sections.map((section) =>
-    h('section', { class: 'tpl-section', id: `section-${section.code}` }, h('h2', {}, section.title), section.items.map(itemView)),
+    h('section', { class: 'tpl-section', id: `section-${section.code}` }, h('h2', {}, localized(section.title)), section.items.map(itemView)),
   );
   for (const item of template.sections.flatMap((s) => s.items)) markFinding(item);
 
@@ -297,7 +303,7 @@ export async function render(app, { warehouseId, id }) {
       errorBox.replaceChildren(
         h('p', {}, t('inspection.missing', { count: missing.length })),
         h('ul', {}, missing.map((item) =>
-          h('li', {}, h('a', { href: `#/w/${encodeURIComponent(warehouseId)}/inspection/${id}`, on: { click: (e) => { e.preventDefault(); focusItem(item.code); } } }, item.label)),
+          h('li', {}, h('a', { href: `#/w/${encodeURIComponent(warehouseId)}/inspection/${id}`, on: { click: (e) => { e.preventDefault(); focusItem(item.code); } } }, localized(item.label))),
         )),
       );
       errorBox.hidden = false;
@@ -350,7 +356,7 @@ export async function render(app, { warehouseId, id }) {
     'section',
     { class: ['inspection', editable ? 'editable' : 'readonly'] },
     back,
-    h('h1', { tabindex: '-1' }, template.title),
+    h('h1', { tabindex: '-1' }, localized(template.title)),
     h(
       'div',
       { class: 'card meta-card' },

@@ -50,7 +50,7 @@ function resultText(s) {
   return t('sync.result.ok', { time: formatTime(s.lastSync || Date.now()) });
 }
 
-function recordLink(ctx, collection, id, warehouseId) {
+export function recordLink(collection, id, warehouseId) {
   if (!warehouseId) return null;
   const base = `#/w/${encodeURIComponent(warehouseId)}`;
   if (collection === 'inspections') return `${base}/inspection/${id}`;
@@ -135,7 +135,7 @@ export async function render(app) {
     h('h2', {}, t('sync.conflicts_open', { count: open.length })),
     open.length ? conflictList(ctx, open, templateFor) : h('p', { class: 'empty' }, t('sync.no_conflicts')),
     open.length ? h('ul', { class: 'links' }, open.map((c) => {
-      const href = recordLink(ctx, c.fields.record_collection, c.fields.record_id, c.warehouse_id);
+      const href = recordLink(c.fields.record_collection, c.fields.record_id, c.warehouse_id);
       return href ? h('li', {}, h('a', { href }, t('sync.open_record', { what: collectionLabel(c.fields.record_collection) }))) : null;
     })) : null,
     h('h2', {}, t('sync.rejected', { count: rejected.length })),
@@ -159,7 +159,7 @@ export async function render(app) {
       : null,
     h('h2', {}, t('sync.pending_title', { count: pending.length })),
     pending.length ? h('ul', { class: 'rows' }, pending.map((entry) => {
-      const href = recordLink(ctx, entry.collection, entry.id, entry.warehouse_id ?? records.get(entry.id)?.warehouse_id);
+      const href = recordLink(entry.collection, entry.id, entry.warehouse_id ?? records.get(entry.id)?.warehouse_id);
       return entryRow(entry, href ? h('a', { href, class: 'small' }, t('sync.open')) : null);
     })) : h('p', { class: 'empty' }, t('status.all_sent')),
     closed.length

@@ -5,11 +5,10 @@ import { h } from '../dom.js';
 import { templateOf, warehouseOf } from '../context.js';
 import { coInspectorState, shiftFor } from '../domain.js';
 import { formatDateTime, formatNumber, t } from '../i18n.js';
-import { agencyLabel, categoryLabel, severityLabel, shiftLabel, statusLabel } from '../labels.js';
+import { agencyLabel, categoryLabel, severityLabel, shiftLabel, statusLabel, warehouseAddress } from '../labels.js';
 import { warehouseData } from '../records.js';
 import { now as serverNow, nowIso } from '../server-time.js';
 import { uuid7 } from '../uuid7.js';
-import { warehouseAddress } from './warehouses.js';
 
 /** Whether the server has this record as shown: every record says one or the other. */
 export function pendingBadge(record) {

@@ -9,10 +9,11 @@
 //   #/roster[/<warehouse>[/<day>]] the guard post's roster of a week (this one by default)
 //   #/mutasi/<warehouse>/<day>     printable buku mutasi of a day
 
+import './strings/index.js';
 import { h, replace } from '/js/dom.js';
 import { createHttp } from './http.js';
 import { hideNotifyToggle, setupNotifyToggle } from './notify-toggle.js';
-import { getLang, setLang, t, translateStatic } from './i18n.js';
+import { getLang, setLang, t, translateStatic } from '/js/i18n.js';
 import { connectLive } from './live.js';
 import { createPusher } from './push.js';
 import { clearSession, loadSession } from './session.js';

@@ -2,7 +2,7 @@
 // Thumbnails are cached for the page's lifetime; clicking one opens the full photo in a dialog.
 
 import { h } from '/js/dom.js';
-import { t } from './i18n.js';
+import { t } from '/js/i18n.js';
 
 const cache = new Map();
 

@@ -14,9 +14,9 @@
 
 import { clockWith, offsetFrom, setOffset } from '/js/server-time.js';
 import { ApiError, NetworkError } from './http.js';
+import { PROTOCOL, SCHEMA_VERSION } from '/js/protocol.js';
 import { saveSession } from './session.js';
 
-const SCHEMA_VERSION = 2;
 const FAR_AHEAD = Number.MAX_SAFE_INTEGER;
 
 let queue = Promise.resolve();
@@ -51,7 +51,7 @@ export function createPusher(session, http) {
       let answer;
       try {
         answer = await http.post('/api/sync/push', {
-          protocol: 1,
+          protocol: PROTOCOL,
           client_id: session.clientId,
           schema_version: SCHEMA_VERSION,
           mutations: [{ ...mutation, seq }],

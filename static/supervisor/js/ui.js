@@ -1,7 +1,7 @@
 // Small UI pieces shared by the views: badges, toasts, dialogs, selects, empty states.
 
 import { h } from '/js/dom.js';
-import { t } from './i18n.js';
+import { t } from '/js/i18n.js';
 
 export function badge(kind, text, extra = {}) {
   return h('span', { class: ['badge', `badge-${kind}`], ...extra }, text);

@@ -3,8 +3,8 @@
 // webhooks (views/webhooks.js).
 
 import { h, replace } from '/js/dom.js';
-import { formatDateTime, t } from '../i18n.js';
-import { agencyLabel } from '../labels.js';
+import { formatDateTime, t } from '/js/i18n.js';
+import { agencyLabel } from '/js/labels.js';
 import { badge, empty, errorText, formDialog, section, toast } from '../ui.js';
 import { webhooksSection } from './webhooks.js';
 

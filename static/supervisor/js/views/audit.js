@@ -1,8 +1,8 @@
 // Audit trail: the tamper-evident log, searchable by person, device, record, kind and date.
 
 import { h, replace, append } from '/js/dom.js';
-import { formatDateTime, t } from '../i18n.js';
-import { agencyLabel, personName, warehouseName } from '../labels.js';
+import { formatDateTime, t } from '/js/i18n.js';
+import { agencyLabel, personName, warehouseName } from '/js/labels.js';
 import { badge, empty, select } from '../ui.js';
 
 function what(entry) {
@@ -29,9 +29,9 @@ export async function renderAudit(ctx, main) {
   function row(e) {
     return h('tr', { dataset: { audit: String(e.id) } },
       h('td', { class: 'small' }, formatDateTime(e.at)),
-      h('td', {}, personName(ctx, e.actor_id), h('span', { class: 'muted small' }, ` (${agencyLabel(e.actor_agency)})`)),
+      h('td', {}, personName(ctx.people, e.actor_id), h('span', { class: 'muted small' }, ` (${agencyLabel(e.actor_agency)})`)),
       h('td', { class: 'small mono' }, e.device || '—'),
-      h('td', { class: 'small' }, e.warehouse_id ? warehouseName(ctx, e.warehouse_id) : '—'),
+      h('td', { class: 'small' }, e.warehouse_id ? warehouseName(ctx.warehouses, e.warehouse_id) : '—'),
       h('td', {}, what(e)),
       h('td', { class: 'small mono' }, e.subject.includes('/') ? h('a', { href: e.subject.startsWith('inspections/') ? `#/inspection/${e.subject.split('/')[1]}` : '#/audit' }, e.subject.split('/')[1].slice(0, 8)) : e.subject.slice(0, 12)),
       h('td', { class: 'small mono muted', title: e.hash }, e.hash.slice(0, 10)));

@@ -1,8 +1,8 @@
 // Charts computed by the server (/api/supervisor/charts), drawn here as inline SVG.
 
 import { h, replace } from '/js/dom.js';
-import { t } from '../i18n.js';
-import { agencyLabel, categoryLabel } from '../labels.js';
+import { localized, t } from '/js/i18n.js';
+import { agencyLabel, categoryLabel } from '/js/labels.js';
 import { stackedDays, horizontalBars } from '../svg-charts.js';
 import { downloadFile, empty, select, toast } from '../ui.js';
 
@@ -22,7 +22,7 @@ export async function renderCharts(ctx, main) {
     replace(box,
       stackedDays(data.inspections_per_day, { title: t('charts.inspections'), labelOf: agencyLabel, dayLabel: day }),
       data.findings_by_section.length
-        ? horizontalBars(data.findings_by_section.map((s) => ({ label: s.title, value: s.count })), { title: t('charts.findings') })
+        ? horizontalBars(data.findings_by_section.map((s) => ({ label: localized(s.title), value: s.count })), { title: t('charts.findings') })
         : h('figure', { class: 'chart-figure' }, h('figcaption', {}, t('charts.findings')), empty(t('charts.no_findings'))),
       stackedDays(data.incidents_by_category, { title: t('charts.incidents'), labelOf: categoryLabel, dayLabel: day }));
   }

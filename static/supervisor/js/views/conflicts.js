@@ -3,8 +3,8 @@
 // keep; the decision reaches the phones through the normal pull feed.
 
 import { h, replace } from '/js/dom.js';
-import { formatDateTime, t } from '../i18n.js';
-import { fieldLabel, personWithAgency, statusLabel, valueLabel, warehouseName } from '../labels.js';
+import { formatDateTime, localized, t } from '/js/i18n.js';
+import { fieldLabel, personWithAgency, statusLabel, valueLabel, warehouseName } from '/js/labels.js';
 import { badge, empty, errorText, formDialog, reportResult, section, select, toast } from '../ui.js';
 
 function parseLike(text, example) {
@@ -49,7 +49,7 @@ export async function renderConflicts(ctx, main) {
     return h('div', { class: ['side', `side-${kind}`] },
       h('h3', {}, t(`conflict.${kind}`)),
       h('p', { class: 'value', dataset: { side: kind } }, valueLabel(field, value)),
-      h('p', { class: 'muted small' }, `${personWithAgency(ctx, who)}${when ? ` · ${formatDateTime(when)}` : ''}`),
+      h('p', { class: 'muted small' }, `${personWithAgency(ctx.people, who)}${when ? ` · ${formatDateTime(when)}` : ''}`),
       current ? badge('muted', t('conflict.current')) : null);
   }
 
@@ -59,14 +59,14 @@ export async function renderConflicts(ctx, main) {
     const isDelete = c.field === '_deleted';
     return h('article', { class: ['panel', 'conflict'], dataset: { conflict: item.conflict.id, status: c.status } },
       h('header', {}, badge(open ? 'warn' : 'muted', statusLabel('conflicts', c.status)), ' ',
-        h('strong', {}, `${t(`collection.${c.record_collection}`)} · ${item.field_label === c.field ? fieldLabel(c.record_collection, c.field) : item.field_label}`),
-        h('span', { class: 'muted small' }, ` · ${warehouseName(ctx, item.conflict.warehouse_id)} · ${t(`conflict.reason.${c.reason}`)}`)),
+        h('strong', {}, `${t(`collection.${c.record_collection}`)} · ${item.field_label === c.field ? fieldLabel(c.record_collection, c.field) : localized(item.field_label)}`),
+        h('span', { class: 'muted small' }, ` · ${warehouseName(ctx.warehouses, item.conflict.warehouse_id)} · ${t(`conflict.reason.${c.reason}`)}`)),
       h('div', { class: 'sides' },
         side('server', c.server_by, c.server_hlc ? new Date(Number(c.server_hlc.slice(0, 13))).toISOString() : '', c.server_value, c.field, c.winner !== 'client'),
         side('client', c.client_by, c.at, c.client_value, c.field, c.winner === 'client')),
       item.record_exists && JSON.stringify(item.current_value) !== JSON.stringify(c.winner === 'client' ? c.client_value : c.server_value) && !isDelete
         ? h('p', { class: 'banner warn small' }, t('conflict.changed_since', { value: valueLabel(c.field, item.current_value) })) : null,
-      c.status === 'resolved' ? h('p', { class: 'small' }, t('conflict.decided', { who: personWithAgency(ctx, c.resolved_by), when: formatDateTime(c.resolved_at), value: valueLabel(c.field, c.resolution) })) : null,
+      c.status === 'resolved' ? h('p', { class: 'small' }, t('conflict.decided', { who: personWithAgency(ctx.people, c.resolved_by), when: formatDateTime(c.resolved_at), value: valueLabel(c.field, c.resolution) })) : null,
       open && item.record_exists ? h('div', { class: 'actions no-print' },
         isDelete
           ? [h('button', { class: 'button danger', on: { click: () => decide(item, true) } }, t('conflict.delete')),
@@ -81,7 +81,7 @@ export async function renderConflicts(ctx, main) {
     const fields = Object.entries(item.fields);
     return h('article', { class: ['panel', 'rejected'], dataset: { client: item.client_id, seq: String(item.seq) } },
       h('header', {}, badge('bad', t('rejected.badge')), ' ', h('strong', {}, `${t(`collection.${item.collection}`)} · ${t(`op.${item.op}`)}`),
-        h('span', { class: 'muted small' }, ` · ${warehouseName(ctx, item.warehouse_id)} · ${personWithAgency(ctx, item.user_id)} · ${formatDateTime(item.at)} · ${t('timeline.device', { device: item.client_id })}`)),
+        h('span', { class: 'muted small' }, ` · ${warehouseName(ctx.warehouses, item.warehouse_id)} · ${personWithAgency(ctx.people, item.user_id)} · ${formatDateTime(item.at)} · ${t('timeline.device', { device: item.client_id })}`)),
       h('p', { class: 'small' }, `${t(`reject.${item.code}`) === `reject.${item.code}` ? item.code : t(`reject.${item.code}`)} — ${item.message}`),
       fields.length ? h('table', { class: 'table small' },
         h('thead', {}, h('tr', {}, h('th', {}, t('conflict.field')), h('th', {}, t('conflict.client')), h('th', {}, t('rejected.now')))),

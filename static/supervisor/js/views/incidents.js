@@ -3,8 +3,8 @@
 
 import { h, replace } from '/js/dom.js';
 import { uuid7 } from '/js/uuid7.js';
-import { ago, formatDateTime, hours, t } from '../i18n.js';
-import { agencyLabel, categoryLabel, personName, personWithAgency, severityLabel, statusLabel, warehouseName } from '../labels.js';
+import { ago, formatDateTime, hours, t } from '/js/i18n.js';
+import { agencyLabel, categoryLabel, notifyLabel, personName, personWithAgency, severityLabel, statusLabel, warehouseName } from '/js/labels.js';
 import { photoThumb } from '../photos.js';
 import { badge, empty, errorText, formDialog, reportResult, select, toast } from '../ui.js';
 
@@ -47,18 +47,18 @@ export async function renderIncidents(ctx, main) {
         badge(`sev-${f.severity}`, severityLabel(f.severity)), ' ',
         badge(state, statusLabel('incidents', state)), ' ',
         h('strong', {}, f.title || categoryLabel(f.category))),
-      h('p', { class: 'muted small' }, `${categoryLabel(f.category)} · ${warehouseName(ctx, row.warehouse_id)} · ${t('incident.reported', { who: personWithAgency(ctx, f.reported_by), when: formatDateTime(row.created_at), ago: ago(row.created_at) })}`),
+      h('p', { class: 'muted small' }, `${categoryLabel(f.category)} · ${warehouseName(ctx.warehouses, row.warehouse_id)} · ${t('incident.reported', { who: personWithAgency(ctx.people, f.reported_by), when: formatDateTime(row.created_at), ago: ago(row.created_at) })}`),
       h('p', {}, f.description),
       f.location ? h('p', { class: 'small' }, `${t('incident.location')}: ${f.location}`) : null,
       f.action_taken ? h('p', { class: 'small' }, `${t('incident.action_taken')}: ${f.action_taken}`) : null,
-      (f.notified ?? []).length ? h('p', { class: 'small' }, `${t('incident.notified')}: ${f.notified.map(agencyLabel).join(', ')}`) : null,
+      (f.notified ?? []).length ? h('p', { class: 'small' }, `${t('incident.notified')}: ${f.notified.map(notifyLabel).join(', ')}`) : null,
       (f.photos ?? []).length ? h('div', { class: 'thumbs' }, f.photos.map((sha) => photoThumb(ctx.http, sha))) : null,
       h('dl', { class: 'meta-list small' },
         h('dt', {}, t('incident.assigned')), h('dd', {}, agencyLabel(f.assigned_agency) || t('incident.unassigned')),
-        h('dt', {}, t('incident.time_to_ack')), h('dd', { dataset: { field: 'ack' } }, f.acknowledged_at ? `${hours(row.hours_to_acknowledge)} · ${personName(ctx, f.acknowledged_by)}` : t('incident.waiting', { hours: hours(row.open_hours) })),
-        h('dt', {}, t('incident.time_to_resolve')), h('dd', {}, state === 'resolved' ? `${hours(row.hours_to_resolve)} · ${personName(ctx, f.resolved_by)}` : '—'),
+        h('dt', {}, t('incident.time_to_ack')), h('dd', { dataset: { field: 'ack' } }, f.acknowledged_at ? `${hours(row.hours_to_acknowledge)} · ${personName(ctx.people, f.acknowledged_by)}` : t('incident.waiting', { hours: hours(row.open_hours) })),
+        h('dt', {}, t('incident.time_to_resolve')), h('dd', {}, state === 'resolved' ? `${hours(row.hours_to_resolve)} · ${personName(ctx.people, f.resolved_by)}` : '—'),
         f.resolution ? [h('dt', {}, t('incident.resolution')), h('dd', {}, f.resolution)] : null),
-      (f.notes ?? []).length ? h('ul', { class: 'plain small notes' }, f.notes.map((n) => h('li', {}, h('strong', {}, personName(ctx, n.by)), ` (${formatDateTime(n.at)}): ${n.text}`))) : null,
+      (f.notes ?? []).length ? h('ul', { class: 'plain small notes' }, f.notes.map((n) => h('li', {}, h('strong', {}, personName(ctx.people, n.by)), ` (${formatDateTime(n.at)}): ${n.text}`))) : null,
       h('div', { class: 'actions no-print' },
         state === 'open' ? h('button', { class: 'button', on: { click: () => run(row, 'acknowledge') } }, t('incident.acknowledge')) : null,
         state !== 'resolved' ? h('button', { class: 'button secondary', on: { click: () => resolve(row) } }, t('incident.resolve')) : null,

@@ -3,8 +3,8 @@
 // (review, locks it) and "Perlu perbaikan" (request_changes with a comment) are sync mutations.
 
 import { h, replace } from '/js/dom.js';
-import { ago, formatDateTime, t } from '../i18n.js';
-import { agencyLabel, answerText, fieldLabel, personName, personWithAgency, statusLabel, valueLabel, warehouseName } from '../labels.js';
+import { ago, formatDateTime, localized, t } from '/js/i18n.js';
+import { agencyLabel, answerText, fieldLabel, personName, personWithAgency, statusLabel, valueLabel, warehouseName } from '/js/labels.js';
 import { photoThumb } from '../photos.js';
 import { badge, empty, errorText, formDialog, reportResult, section, select, toast } from '../ui.js';
 
@@ -21,8 +21,8 @@ export async function renderInspections(ctx, main) {
       h('thead', {}, h('tr', {}, [t('inspection.when'), t('inspection.warehouse'), t('inspection.inspector'), t('inspection.status'), t('inspection.findings')].map((c) => h('th', {}, c)))),
       h('tbody', {}, rows.map((r) => h('tr', { dataset: { inspection: r.id } },
         h('td', {}, h('a', { href: `#/inspection/${r.id}` }, formatDateTime(r.submitted_at || r.created_at))),
-        h('td', {}, warehouseName(ctx, r.warehouse_id)),
-        h('td', {}, personWithAgency(ctx, r.inspector_id)),
+        h('td', {}, warehouseName(ctx.warehouses, r.warehouse_id)),
+        h('td', {}, personWithAgency(ctx.people, r.inspector_id)),
         h('td', {}, badge(r.status, statusLabel('inspections', r.status))),
         h('td', {}, r.findings.length ? badge('bad', t('inspection.findings_count', { count: r.findings.length })) : '—'))))) : empty(t('inspection.none')));
   }
@@ -44,13 +44,13 @@ export function answersBlock(ctx, record, template, { thumbs = true } = {}) {
   const findings = new Set(f.findings ?? []);
   if (!template) return empty(t('inspection.no_template'));
   return template.sections.map((s) => h('section', { class: 'panel answers' },
-    h('h2', {}, s.title),
+    h('h2', {}, localized(s.title)),
     h('dl', { class: 'answer-list' }, s.items.map((item) => {
       const name = `${item.kind === 'photo' ? 'p' : 'a'}.${item.code}`;
       const value = f[name];
       const finding = findings.has(item.code);
       return h('div', { class: ['answer', finding ? 'is-finding' : ''], dataset: { item: item.code } },
-        h('dt', {}, item.label, finding ? badge('bad', t('inspection.finding')) : null),
+        h('dt', {}, localized(item.label), finding ? badge('bad', t('inspection.finding')) : null),
         h('dd', {}, item.kind === 'photo'
           ? (value?.length ? h('div', { class: 'thumbs' }, value.map((sha) => (thumbs ? photoThumb(ctx.http, sha) : sha))) : t('value.unanswered'))
           : answerText(item, value)));
@@ -79,7 +79,7 @@ function timelineBlock(ctx, entries) {
     const changed = Object.keys(d.fields ?? {}).length;
     return h('li', {},
       h('time', {}, formatDateTime(e.at)), ' ',
-      h('strong', {}, personWithAgency(ctx, e.actor_id)), ' · ',
+      h('strong', {}, personWithAgency(ctx.people, e.actor_id)), ' · ',
       t(`op.${d.op}`), changed ? ` (${t('timeline.fields', { count: changed })})` : '',
       d.status && d.status !== 'applied' ? [' · ', badge(d.status === 'rejected' ? 'bad' : 'warn', d.status)] : null,
       h('span', { class: 'muted small' }, ` · ${t('timeline.device', { device: e.device })}`));
@@ -123,7 +123,7 @@ export async function renderInspection(ctx, main, id) {
   const reviewable = status === 'submitted' && !mine;
   const coText = (p) => {
     const at = f.confirmations?.[p]?.at;
-    return h('span', { class: 'co-inspector', dataset: { person: p, confirmed: String(Boolean(at)) } }, personWithAgency(ctx, p), ' ',
+    return h('span', { class: 'co-inspector', dataset: { person: p, confirmed: String(Boolean(at)) } }, personWithAgency(ctx.people, p), ' ',
       at ? badge('ok', t('inspection.co_confirmed', { time: formatDateTime(at) })) : badge('warn', t('inspection.co_pending')));
   };
   const actions = h('div', { class: 'actions no-print' },
@@ -136,17 +136,17 @@ export async function renderInspection(ctx, main, id) {
   replace(
     main,
     h('p', { class: 'no-print' }, h('a', { href: '#/inspections' }, `← ${t('inspections.title')}`)),
-    h('h1', {}, t('inspection.heading', { warehouse: warehouseName(ctx, record.warehouse_id) })),
+    h('h1', {}, t('inspection.heading', { warehouse: warehouseName(ctx.warehouses, record.warehouse_id) })),
     h('div', { class: 'panel meta', dataset: { status } },
       h('p', {}, badge(status, statusLabel('inspections', status), { id: 'inspection-status' }), ' ',
         (f.findings ?? []).length ? badge('bad', t('inspection.findings_count', { count: f.findings.length })) : badge('ok', t('inspection.no_findings'))),
       h('dl', { class: 'meta-list' },
-        h('dt', {}, t('inspection.inspector')), h('dd', {}, personWithAgency(ctx, f.inspector_id)),
+        h('dt', {}, t('inspection.inspector')), h('dd', {}, personWithAgency(ctx.people, f.inspector_id)),
         h('dt', {}, t('inspection.co_inspectors')), h('dd', { id: 'co-inspectors' }, co.length ? co.flatMap((p, i) => (i ? [', ', coText(p)] : [coText(p)])) : '—'),
         h('dt', {}, t('inspection.shift')), h('dd', {}, f.shift ? t(`shift.${f.shift}`) : '—'),
         h('dt', {}, t('inspection.started')), h('dd', {}, formatDateTime(f.started_at) || '—'),
         h('dt', {}, t('inspection.submitted')), h('dd', {}, f.submitted_at ? `${formatDateTime(f.submitted_at)} (${ago(f.submitted_at)})` : '—'),
-        f.reviewed_by ? [h('dt', {}, t('inspection.reviewed_by')), h('dd', {}, `${personWithAgency(ctx, f.reviewed_by)}${f.reviewed_at ? ` · ${formatDateTime(f.reviewed_at)}` : ''}`)] : null,
+        f.reviewed_by ? [h('dt', {}, t('inspection.reviewed_by')), h('dd', {}, `${personWithAgency(ctx.people, f.reviewed_by)}${f.reviewed_at ? ` · ${formatDateTime(f.reviewed_at)}` : ''}`)] : null,
         f.review_comment ? [h('dt', {}, t('inspection.review_comment')), h('dd', { id: 'review-comment' }, f.review_comment)] : null,
         f.summary ? [h('dt', {}, t('inspection.summary')), h('dd', {}, f.summary)] : null),
       actions),
@@ -156,7 +156,7 @@ export async function renderInspection(ctx, main, id) {
       : null,
     answersBlock(ctx, record, template),
     (f.photos ?? []).length ? section(t('inspection.photos'), h('div', { class: 'thumbs' }, f.photos.map((sha) => photoThumb(ctx.http, sha)))) : null,
-    notes.length ? section(t('inspection.notes'), h('ul', { class: 'plain' }, notes.map((n) => h('li', {}, h('strong', {}, personName(ctx, n.by)), ` (${agencyLabel(n.agency)}, ${formatDateTime(n.at)}): `, n.text)))) : null,
+    notes.length ? section(t('inspection.notes'), h('ul', { class: 'plain' }, notes.map((n) => h('li', {}, h('strong', {}, personName(ctx.people, n.by)), ` (${agencyLabel(n.agency)}, ${formatDateTime(n.at)}): `, n.text)))) : null,
     counts.length ? section(t('inspection.stock_counts'), h('table', { class: 'table' },
       h('thead', {}, h('tr', {}, [t('stock.item'), t('stock.expected'), t('stock.counted'), t('stock.difference'), t('stock.damaged')].map((c) => h('th', {}, c)))),
       h('tbody', {}, counts.map((c) => {

@@ -3,7 +3,7 @@
 
 import { h, replace } from '/js/dom.js';
 import { createHttp } from '../http.js';
-import { t } from '../i18n.js';
+import { t } from '/js/i18n.js';
 import { clientIdFor, saveSession } from '../session.js';
 
 export function renderLogin(main, onDone) {

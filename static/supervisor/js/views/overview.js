@@ -1,8 +1,8 @@
 // Overview: one row per warehouse in scope, most urgent first, updated live while open.
 
 import { h, replace } from '/js/dom.js';
-import { ago, formatDateTime, formatNumber, t } from '../i18n.js';
-import { agencyLabel, categoryLabel, personWithAgency, severityLabel, templateItem } from '../labels.js';
+import { ago, formatDateTime, formatNumber, localized, t } from '/js/i18n.js';
+import { agencyLabel, categoryLabel, personWithAgency, severityLabel, templateItem } from '/js/labels.js';
 import { badge, empty, select } from '../ui.js';
 
 const STATUSES = ['critical', 'overdue', 'attention', 'ok'];
@@ -51,7 +51,8 @@ export async function renderOverview(ctx, main) {
   }
 
   function findingLabel(code) {
-    return templateItem(template, code)?.item.label ?? code;
+    const found = templateItem(template, code);
+    return found ? localized(found.item.label) : code;
   }
 
   function row(w) {
@@ -69,7 +70,7 @@ export async function renderOverview(ctx, main) {
         h('span', { class: 'cell-label' }, t('overview.last_inspection')),
         last
           ? [h('a', { href: `#/inspection/${last.id}` }, ago(last.at)),
-            h('span', { class: 'small' }, ` · ${personWithAgency(ctx, last.by)}`),
+            h('span', { class: 'small' }, ` · ${personWithAgency(ctx.people, last.by)}`),
             h('span', { class: 'small muted', title: formatDateTime(last.at) }, ` · ${formatDateTime(last.at)}`)]
           : h('span', {}, t('overview.never')),
         w.overdue ? badge('overdue', t('overview.overdue', { hours: ctx.intervalHours })) : null),
@@ -104,7 +105,7 @@ export async function renderOverview(ctx, main) {
         h('span', { class: 'cell-label' }, t('overview.devices')),
         staleDevices.length
           ? h('ul', { class: 'plain small' }, staleDevices.map((d) => h('li', { class: 'warn-text' },
-            `${personWithAgency(ctx, d.user_id)} · ${d.name} · ${t('overview.last_contact', { ago: ago(d.last_contact) })}`,
+            `${personWithAgency(ctx.people, d.user_id)} · ${d.name} · ${t('overview.last_contact', { ago: ago(d.last_contact) })}`,
             d.missing_attachments ? ` · ${t('overview.missing_photos', { count: d.missing_attachments })}` : '')))
           : h('span', { class: 'ok-text' }, t('overview.devices_ok', { count: w.devices.length }))),
     );
@@ -122,7 +123,7 @@ export async function renderOverview(ctx, main) {
 
   function describe(event) {
     const where = ctx.warehouses.get(event.warehouse_id)?.name ?? event.warehouse_id;
-    const who = personWithAgency(ctx, event.updated_by);
+    const who = personWithAgency(ctx.people, event.updated_by);
     const f = event.fields;
     if (event.type === 'inspections') return t(`activity.inspection.${f.status ?? 'draft'}`, { who, where, findings: (f.findings ?? []).length });
     if (event.type === 'incidents') return t(`activity.incident.${f.status ?? 'open'}`, { who, where, category: categoryLabel(f.category), severity: severityLabel(f.severity) });

@@ -3,8 +3,8 @@
 // CSS hides everything else, so "Print → Save as PDF" gives a clean document.
 
 import { h, replace } from '/js/dom.js';
-import { formatDate, formatDateTime, getLang, t } from '../i18n.js';
-import { agencyLabel, answerText, personName, statusLabel, templateItem } from '../labels.js';
+import { formatDate, formatDateTime, getLang, localized, t } from '/js/i18n.js';
+import { agencyLabel, answerText, personName, statusLabel, templateItem } from '/js/labels.js';
 import { photoThumb, thumbsReady } from '../photos.js';
 import { downloadReportPdf } from './inspection.js';
 
@@ -29,66 +29,66 @@ export async function renderPrint(ctx, main, id) {
   const photos = [];
 
   const sections = (template?.sections ?? []).map((s, n) => h('section', { class: 'ba-section' },
-    h('h3', {}, `${String.fromCharCode(65 + n)}. ${s.title}`),
+    h('h3', {}, `${String.fromCharCode(65 + n)}. ${localized(s.title)}`),
     h('table', { class: 'ba-table' },
-      h('thead', {}, h('tr', {}, h('th', { class: 'no' }, t('print.no')), h('th', {}, t('print.item')), h('th', {}, t('print.result')), h('th', { class: 'note' }, t('print.remark')))),
+      h('thead', {}, h('tr', {}, h('th', { class: 'no' }, t('report.no')), h('th', {}, t('report.item')), h('th', {}, t('report.result')), h('th', { class: 'note' }, t('report.remark')))),
       h('tbody', {}, s.items.map((item, i) => {
         const value = f[`${item.kind === 'photo' ? 'p' : 'a'}.${item.code}`];
-        if (item.kind === 'photo') for (const sha of value ?? []) photos.push([item.label, sha]);
+        if (item.kind === 'photo') for (const sha of value ?? []) photos.push([localized(item.label), sha]);
         return h('tr', { class: findings.has(item.code) ? 'is-finding' : '' },
           h('td', { class: 'no' }, String(i + 1)),
-          h('td', {}, item.label),
-          h('td', {}, item.kind === 'photo' ? t('print.photos', { count: (value ?? []).length }) : answerText(item, value)),
-          h('td', { class: 'note' }, findings.has(item.code) ? t('print.finding') : ''));
+          h('td', {}, localized(item.label)),
+          h('td', {}, item.kind === 'photo' ? t('report.photos', { count: (value ?? []).length }) : answerText(item, value)),
+          h('td', { class: 'note' }, findings.has(item.code) ? t('report.finding') : ''));
       })))));
   for (const sha of f.photos ?? []) photos.push([t('inspection.photos'), sha]);
 
   const signatures = PILLARS.map(([pillar, agencies]) => {
     const people = officers.filter((p) => agencies.includes(ctx.people.get(p)?.agency));
     return h('div', { class: 'sign', dataset: { pillar } },
-      h('p', { class: 'sign-role' }, t(`print.pillar.${pillar}`)),
+      h('p', { class: 'sign-role' }, t(`report.pillar.${pillar}`)),
       (people.length ? people : [null]).map((p) => h('div', { class: 'sign-person' },
         h('div', { class: 'sign-line' }),
-        h('p', { class: 'sign-name' }, p ? personName(ctx, p) : t('print.name_blank')),
+        h('p', { class: 'sign-name' }, p ? personName(ctx.people, p) : t('report.name_blank')),
         h('p', { class: 'sign-agency' }, p ? agencyLabel(ctx.people.get(p)?.agency) : agencies.map(agencyLabel).join(' / ')),
         // A co-inspector signs only once confirmed from their own account (as in the PDF).
         p && p !== f.inspector_id ? h('p', { class: 'sign-confirmation', dataset: { confirmed: String(Boolean(f.confirmations?.[p])) } },
           f.confirmations?.[p] ? t('inspection.co_confirmed', { time: formatDateTime(f.confirmations[p].at) }) : t('inspection.co_pending')) : null)));
   });
   signatures.push(h('div', { class: 'sign', dataset: { pillar: 'kpu' } },
-    h('p', { class: 'sign-role' }, t('print.kpu_witness')),
+    h('p', { class: 'sign-role' }, t('report.kpu_witness')),
     h('div', { class: 'sign-person' }, h('div', { class: 'sign-line' }),
-      h('p', { class: 'sign-name' }, f['a.saksi_kpu'] || t('print.name_blank')), h('p', { class: 'sign-agency' }, agencyLabel('KPU')))));
+      h('p', { class: 'sign-name' }, f['a.saksi_kpu'] || t('report.name_blank')), h('p', { class: 'sign-agency' }, agencyLabel('KPU')))));
 
   const sheet = h('article', { class: 'sheet', id: 'berita-acara' },
     h('header', { class: 'ba-head' },
-      h('p', { class: 'ba-org' }, t('print.org')),
-      h('h1', {}, t('print.title')),
-      h('p', { class: 'ba-number' }, t('print.number', { id: record.id }))),
-    h('p', { class: 'ba-intro' }, t('print.intro', { day, date: formatDate(when), time: new Date(when).toLocaleTimeString(getLang() === 'id' ? 'id-ID' : 'en-GB', { hour: '2-digit', minute: '2-digit' }), warehouse: warehouse.name, address: [warehouse.address, warehouse.floor_room, warehouse.kelurahan, warehouse.kecamatan, warehouse.kota].filter(Boolean).join(', ') })),
+      h('p', { class: 'ba-org' }, t('report.org')),
+      h('h1', {}, t('report.title')),
+      h('p', { class: 'ba-number' }, t('report.number', { id: record.id }))),
+    h('p', { class: 'ba-intro' }, t('report.intro', { day, date: formatDate(when), time: new Date(when).toLocaleTimeString(getLang() === 'id' ? 'id-ID' : 'en-GB', { hour: '2-digit', minute: '2-digit' }), warehouse: warehouse.name, address: [warehouse.address, warehouse.floor_room, warehouse.kelurahan, warehouse.kecamatan, warehouse.kota].filter(Boolean).join(', ') })),
     h('table', { class: 'ba-data' }, h('tbody', {},
-      row(t('print.warehouse'), warehouse.name),
-      row(t('print.shift'), f.shift ? t(`shift.${f.shift}`) : ''),
+      row(t('report.warehouse'), warehouse.name),
+      row(t('report.shift'), f.shift ? t(`shift.${f.shift}`) : ''),
       row(t('inspection.started'), formatDateTime(f.started_at)),
       row(t('inspection.submitted'), formatDateTime(f.submitted_at)),
-      row(t('inspection.inspector'), `${personName(ctx, f.inspector_id)} (${agencyLabel(f.inspector_agency)})`),
-      row(t('inspection.co_inspectors'), (f.co_inspectors ?? []).map((p) => `${personName(ctx, p)} (${agencyLabel(ctx.people.get(p)?.agency)})`).join(', ')),
-      row(t('inspection.status'), `${statusLabel('inspections', f.status ?? 'draft')}${f.reviewed_by ? ` — ${personName(ctx, f.reviewed_by)} ${formatDateTime(f.reviewed_at)}` : ''}`))),
+      row(t('inspection.inspector'), `${personName(ctx.people, f.inspector_id)} (${agencyLabel(f.inspector_agency)})`),
+      row(t('inspection.co_inspectors'), (f.co_inspectors ?? []).map((p) => `${personName(ctx.people, p)} (${agencyLabel(ctx.people.get(p)?.agency)})`).join(', ')),
+      row(t('inspection.status'), `${statusLabel('inspections', f.status ?? 'draft')}${f.reviewed_by ? ` — ${personName(ctx.people, f.reviewed_by)} ${formatDateTime(f.reviewed_at)}` : ''}`))),
     sections,
-    h('section', { class: 'ba-section' }, h('h3', {}, t('print.findings')),
-      findings.size ? h('ol', {}, [...findings].map((code) => h('li', {}, templateItem(template, code)?.item.label ?? code))) : h('p', {}, t('inspection.no_findings')),
+    h('section', { class: 'ba-section' }, h('h3', {}, t('report.findings')),
+      findings.size ? h('ol', {}, [...findings].map((code) => h('li', {}, localized(templateItem(template, code)?.item.label ?? code)))) : h('p', {}, t('inspection.no_findings')),
       f.summary ? h('p', {}, h('strong', {}, `${t('inspection.summary')}: `), f.summary) : null,
-      (f.notes ?? []).length ? h('ul', {}, f.notes.map((n) => h('li', {}, `${personName(ctx, n.by)}: ${n.text}`))) : null),
+      (f.notes ?? []).length ? h('ul', {}, f.notes.map((n) => h('li', {}, `${personName(ctx.people, n.by)}: ${n.text}`))) : null),
     counts.length ? h('section', { class: 'ba-section' }, h('h3', {}, t('inspection.stock_counts')),
       h('table', { class: 'ba-table' },
         h('thead', {}, h('tr', {}, [t('stock.item'), t('stock.expected'), t('stock.counted'), t('stock.difference'), t('stock.damaged')].map((c) => h('th', {}, c)))),
         h('tbody', {}, counts.map((c) => h('tr', {}, h('td', {}, c.fields.item_type), h('td', {}, c.fields.expected ?? '—'), h('td', {}, c.fields.counted),
           h('td', {}, typeof c.fields.expected === 'number' ? String(c.fields.counted - c.fields.expected) : '—'), h('td', {}, `${c.fields.damaged_light ?? 0} / ${c.fields.damaged_heavy ?? 0}`)))))) : null,
-    photos.length ? h('section', { class: 'ba-section ba-photos' }, h('h3', {}, t('print.photo_annex')),
+    photos.length ? h('section', { class: 'ba-section ba-photos' }, h('h3', {}, t('report.photo_annex')),
       h('div', { class: 'photo-grid' }, photos.map(([label, sha]) => h('figure', {}, photoThumb(ctx.http, sha, { enlarge: false }), h('figcaption', {}, label))))) : null,
-    h('p', { class: 'ba-closing' }, t('print.closing')),
+    h('p', { class: 'ba-closing' }, t('report.closing')),
     h('section', { class: 'signatures' }, signatures),
-    h('footer', { class: 'ba-foot' }, t('print.footer', { at: formatDateTime(new Date().toISOString()), revision: record.revision })));
+    h('footer', { class: 'ba-foot' }, t('report.footer', { at: formatDateTime(new Date().toISOString()), revision: record.revision })));
 
   replace(main,
     h('div', { class: 'print-toolbar no-print' },

@@ -2,8 +2,8 @@
 // count records or inspection answers; discrepancies highlighted, history of counts on demand.
 
 import { h, replace } from '/js/dom.js';
-import { formatDateTime, formatNumber, t } from '../i18n.js';
-import { personWithAgency, warehouseName } from '../labels.js';
+import { formatDateTime, formatNumber, t } from '/js/i18n.js';
+import { personWithAgency, warehouseName } from '/js/labels.js';
 import { badge, empty, select } from '../ui.js';
 
 export async function renderStock(ctx, main) {
@@ -25,7 +25,7 @@ export async function renderStock(ctx, main) {
         h('td', { class: 'num' }, line.last ? formatNumber(line.last.value) : '—'),
         h('td', { class: 'num' }, line.discrepancy ? badge('bad', diffText(line.difference)) : diffText(line.difference)),
         h('td', { class: 'num' }, line.damaged_light || line.damaged_heavy ? `${line.damaged_light} / ${line.damaged_heavy}` : '—'),
-        h('td', { class: 'small' }, line.last ? [personWithAgency(ctx, line.last.by), h('br'), formatDateTime(line.last.at), ' · ', t(`stock.source.${line.last.source}`)] : '—'),
+        h('td', { class: 'small' }, line.last ? [personWithAgency(ctx.people, line.last.by), h('br'), formatDateTime(line.last.at), ' · ', t(`stock.source.${line.last.source}`)] : '—'),
         h('td', {},
           // Counts still waiting for a supervisor that differ or report damage: a later clean count
           // never hides them.
@@ -40,7 +40,7 @@ export async function renderStock(ctx, main) {
   function countText(c) {
     const compared = c.expected === null || c.expected === undefined ? '' : ` (${t('stock.expected')} ${formatNumber(c.expected)}, ${t('stock.difference')} ${diffText(c.difference)})`;
     const damaged = c.damaged_light || c.damaged_heavy ? ` · ${t('stock.damaged')} ${c.damaged_light ?? 0} / ${c.damaged_heavy ?? 0}` : '';
-    return `${formatDateTime(c.at)}: ${formatNumber(c.value)}${compared}${damaged} · ${personWithAgency(ctx, c.by)} · ${t(`stock.source.${c.source}`)}${c.note ? ` · ${c.note}` : ''}`;
+    return `${formatDateTime(c.at)}: ${formatNumber(c.value)}${compared}${damaged} · ${personWithAgency(ctx.people, c.by)} · ${t(`stock.source.${c.source}`)}${c.note ? ` · ${c.note}` : ''}`;
   }
 
   async function reload() {
@@ -52,7 +52,7 @@ export async function renderStock(ctx, main) {
       byWarehouse.get(line.warehouse_id).push(line);
     }
     replace(box, byWarehouse.size
-      ? [...byWarehouse].map(([id, rows]) => h('section', { class: 'panel' }, h('h2', {}, warehouseName(ctx, id),
+      ? [...byWarehouse].map(([id, rows]) => h('section', { class: 'panel' }, h('h2', {}, warehouseName(ctx.warehouses, id),
         rows.some((r) => r.discrepancy) ? [' ', badge('bad', t('overview.discrepancies', { count: rows.filter((r) => r.discrepancy).length }))] : null), table(rows)))
       : empty(t('stock.none')));
   }
