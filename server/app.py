@@ -23,6 +23,7 @@ from litestar.static_files import StaticFiles, create_static_files_router
 from litestar.types import ControllerRouterHandler, Message, Scope
 
 from server.alerts.worker import AlertWorker
+from server import reports
 from server.api.accounts import AuthController, MeController
 from server.api.admin import AdminController
 from server.api.alerts import AlertAdminController, PushController
@@ -169,7 +170,9 @@ def create_app(config: Config | None = None, *, storage: Storage | None = None) 
         if owned:
             await store.open()
         app.state.storage = store
-        app.state.engine = SyncEngine(store, HybridClock("server"))
+        # Berita acara numbers run per year of the local zone (TIGAPILAR_UTC_OFFSET_HOURS).
+        local = reports.Settings.from_env().utc_offset_hours
+        app.state.engine = SyncEngine(store, HybridClock("server"), utc_offset_hours=local)
         app.state.events = EventHub()
         # Revocations, disabled accounts, changed assignments: open live streams check their session.
         account_changes = app.state.account_changes = EventHub()

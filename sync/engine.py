@@ -118,8 +118,11 @@ class SyncEngine:
         clock: HybridClock | None = None,
         now: Callable[[], str] = utc_now,
         max_clock_ahead_ms: int = MAX_CLOCK_AHEAD_MS,
+        utc_offset_hours: float = 7,
     ) -> None:
         self.store = store
+        self.utc_offset_hours = utc_offset_hours
+        """The local zone whose year a berita acara number carries (WIB 7, WITA 8, WIT 9)."""
         self.clock = clock or HybridClock("server")
         self.now = now
         self.max_clock_ahead_ms = max_clock_ahead_ms
@@ -214,7 +217,7 @@ class SyncEngine:
         self, tx: WriteTx, actor: Actor, client_id: str, mutations: list[Mutation], photos: list[list[str]]
     ) -> list[MutationResult]:
         records = await tx.records(sorted({m.id for m in mutations}))
-        batch = Batch(tx, records, {})
+        batch = Batch(tx, records, {}, utc_offset_hours=self.utc_offset_hours)
         # Second read: what the first one points at, as each operation declares (a conflict
         # decision changes the record it is about; a submit compares counts with stock levels).
         more: set[str] = set()
@@ -354,6 +357,7 @@ class SyncEngine:
                 audit=audit,
                 attachment_refs=refs,
                 alerts=alerts_.raised(batch.writes, now),
+                report_numbers=batch.report_numbers(),
             )
         )
         return results

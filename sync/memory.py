@@ -15,7 +15,7 @@ from sync.audit import Head, chain_of, seal
 from sync.digest import EMPTY
 from sync.domain import Member, Template
 from sync.messages import Digest, MutationResult
-from sync.store import AuditEntry, BatchEffects, Record, StoredOutcome
+from sync.store import AuditEntry, BatchEffects, Record, ReportCounter, StoredOutcome
 
 
 class MemoryStore:
@@ -30,6 +30,9 @@ class MemoryStore:
         self.templates: dict[str, Template] = {}
         self.members: dict[str, dict[str, Member]] = {}
         """Users assigned to each warehouse (the server's assignments table)."""
+        self.report_counters: dict[tuple[str, int], int] = {}
+        self.warehouse_codes: dict[str, str] = {}
+        """A warehouse's code (what its berita acara numbers carry); its id where not set."""
         self.attachments: set[str] = set()
         self.attachment_refs: set[tuple[str, str, str]] = set()
         self.audit: dict[str, list[tuple[int, bytes, str, str]]] = {}
@@ -64,6 +67,8 @@ class MemoryStore:
         for entry in effects.audit:
             self.append_audit(entry)
         self.attachment_refs.update((r.sha256, r.record_id, r.client_id) for r in effects.attachment_refs)
+        for counter in effects.report_numbers:
+            self.report_counters[(counter.warehouse_id, counter.year)] = counter.last
 
     def append_audit(self, entry: AuditEntry) -> None:
         chain = chain_of(entry)
@@ -104,6 +109,12 @@ class _MemoryWriteTx:
 
     async def members(self, warehouse_id: str) -> dict[str, Member]:
         return dict(self.store.members.get(warehouse_id, {}))
+
+    async def report_counter(self, warehouse_id: str, year: int) -> ReportCounter:
+        return ReportCounter(
+            warehouse_code=self.store.warehouse_codes.get(warehouse_id, warehouse_id),
+            last=self.store.report_counters.get((warehouse_id, year), 0),
+        )
 
     async def commit(self, effects: BatchEffects) -> None:
         self.staged = copy.deepcopy(effects)

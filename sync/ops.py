@@ -56,12 +56,14 @@ from sync.rules import (
     field_spec,
     incident_transition,
     is_union_merge,
+    local_year,
     only_fields,
+    report_number,
     review_transition,
     stamp_entries,
     stock_level_id,
 )
-from sync.store import Record, WriteTx
+from sync.store import Record, ReportCounter, ReportNumbers, WriteTx
 
 REQUIRED: dict[str, tuple[str, ...]] = {
     name: tuple(n for n, f in spec.fields.items() if f.required) for name, spec in COLLECTIONS.items()
@@ -72,8 +74,14 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 class Batch:
     """Working state of one push: records as they change, revisions handed out, what was read."""
 
-    def __init__(self, tx: WriteTx, records: dict[str, Record], revisions: dict[str, int]) -> None:
+    def __init__(
+        self, tx: WriteTx, records: dict[str, Record], revisions: dict[str, int], *, utc_offset_hours: float = 7
+    ) -> None:
         self.tx = tx
+        self.utc_offset_hours = utc_offset_hours
+        """The local zone (WIB 7, WITA 8, WIT 9): which year a berita acara number belongs to."""
+        self.report_counters: dict[tuple[str, int], ReportCounter] = {}
+        self.report_numbers_used: set[tuple[str, int]] = set()
         self.records = records
         self.revisions = revisions
         """Highest revision handed out in each warehouse the batch holds (WriteTx.revisions)."""
@@ -113,6 +121,26 @@ class Batch:
         if warehouse_id not in self.members_of:
             self.members_of[warehouse_id] = await self.tx.members(warehouse_id)
         return self.members_of[warehouse_id]
+
+    async def next_report_number(self, warehouse_id: str, year: int) -> tuple[str, int]:
+        """The warehouse's code and the next berita acara number of `year`. Taken only by
+        use_report_number(), once the submit holding it has succeeded: a refused submit leaves no gap."""
+        key = (warehouse_id, year)
+        if key not in self.report_counters:
+            self.report_counters[key] = await self.tx.report_counter(warehouse_id, year)
+        counter = self.report_counters[key]
+        return counter.warehouse_code, counter.last + 1
+
+    def use_report_number(self, warehouse_id: str, year: int, n: int) -> None:
+        key = (warehouse_id, year)
+        self.report_counters[key] = msgspec.structs.replace(self.report_counters[key], last=n)
+        self.report_numbers_used.add(key)
+
+    def report_numbers(self) -> list[ReportNumbers]:
+        return [
+            ReportNumbers(warehouse_id=w, year=y, last=self.report_counters[(w, y)].last)
+            for w, y in sorted(self.report_numbers_used)
+        ]
 
     async def template(self, template_id: str) -> Template:
         template = await self.template_or_none(template_id)
@@ -494,7 +522,16 @@ async def submit_inspection(ctx: OpContext, existing: Record | None) -> Applied:
         "submitted_by": ctx.actor.user_id,
         "findings": findings,
     }
+    # The berita acara number, given once: a resubmission after "perlu perbaikan" keeps it.
+    taken: tuple[int, int] | None = None
+    if not existing.fields.get("report_number"):
+        year = local_year(ctx.now, ctx.batch.utc_offset_hours)
+        code, n = await ctx.batch.next_report_number(existing.warehouse_id, year)
+        system["report_number"] = report_number(code, year, n)
+        taken = (year, n)
     applied = _merge_patch(ctx, COLLECTIONS["inspections"], existing, fields, system=system)
+    if taken is not None:
+        ctx.batch.use_report_number(existing.warehouse_id, *taken)
     if applied.record is not None:
         seals = {
             item.code: applied.record.fields.get(answer_field(item))

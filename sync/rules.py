@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from sync.clock import parse_hlc
@@ -233,3 +234,21 @@ def check_answers(
     if missing:
         raise Rejection("required_missing", f"required answers missing: {', '.join(missing)}")
     return findings
+
+
+REPORT_NUMBER_PREFIX = "BA"
+"""Berita acara numbers read `BA/<WAREHOUSE CODE>/<year>/<number>`, e.g. BA/JOHAR-BARU/2026/0042."""
+
+
+def report_number(warehouse_code: str, year: int, n: int) -> str:
+    """The berita acara number `n` of a warehouse in a year: the warehouse's code in capitals
+    (unique among warehouses, so two warehouses never print the same number), the year in the
+    local time zone, and at least four digits."""
+    code = warehouse_code.upper().replace("_", "-")
+    return f"{REPORT_NUMBER_PREFIX}/{code}/{year}/{n:04d}"
+
+
+def local_year(iso_time: str, utc_offset_hours: float) -> int:
+    """The year of an ISO time in the local zone (WIB: 31 December 23:30 UTC is already next year)."""
+    moment = datetime.fromisoformat(iso_time.replace("Z", "+00:00"))
+    return (moment + timedelta(hours=utc_offset_hours)).year

@@ -114,6 +114,22 @@ class AttachmentRef(Struct, kw_only=True, frozen=True):
     """The warehouse of the referencing record (the photo's reference is kept with it)."""
 
 
+class ReportCounter(Struct, kw_only=True, frozen=True):
+    """The berita acara numbers of one warehouse in one year: the warehouse's code (what the
+    number carries) and the last number given (0: none yet)."""
+
+    warehouse_code: str
+    last: int
+
+
+class ReportNumbers(Struct, kw_only=True, frozen=True):
+    """A warehouse's last berita acara number of a year, as a push leaves it."""
+
+    warehouse_id: str
+    year: int
+    last: int
+
+
 class BatchEffects(Struct, kw_only=True):
     """Everything one push changes, written by the backend in one transaction."""
 
@@ -132,6 +148,8 @@ class BatchEffects(Struct, kw_only=True):
     attachment_refs: list[AttachmentRef]
     alerts: list[AlertEvent] = []
     """Events for the alert outbox (sync.alerts.raised), written in the same transaction."""
+    report_numbers: list[ReportNumbers] = []
+    """Counters of berita acara numbers the batch moved (submits), written with everything else."""
 
 
 class TransactionLost(Exception):
@@ -168,6 +186,12 @@ class WriteTx(Protocol):
     async def members(self, warehouse_id: str) -> dict[str, Member]:
         """Active (not disabled) users assigned to the warehouse, by user id: who may sign an
         inspection of it as a co-inspector."""
+        ...
+
+    async def report_counter(self, warehouse_id: str, year: int) -> ReportCounter:
+        """The warehouse's berita acara counter for `year`, held by this transaction until it ends
+        (no other push, in this process or another, gives a number of that warehouse and year
+        meanwhile: a counter row per (warehouse, year), never one shared by two warehouses)."""
         ...
 
     async def commit(self, effects: BatchEffects) -> None:

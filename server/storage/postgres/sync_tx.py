@@ -52,7 +52,7 @@ from sync import digest as digest_mod
 from sync.audit import GENESIS, SYSTEM_CHAIN, chain_of
 from sync.domain import Member, Template
 from sync.messages import Change, Digest, MutationResult
-from sync.store import AuditEntry, BatchEffects, Record, StoredOutcome
+from sync.store import AuditEntry, BatchEffects, Record, ReportCounter, StoredOutcome
 
 LOCK_NAMESPACE = 0x54504C52
 """First key of every advisory lock this backend takes ("TPLR"), so they cannot collide with
@@ -427,8 +427,28 @@ class PostgresWriteTx:
         )
         return {row[0]: Member(user_id=row[0], role=row[1], agency=row[2]) for row in rows}
 
+    async def report_counter(self, warehouse_id: str, year: int) -> ReportCounter:
+        """The counter row of (warehouse, year), created if missing and locked FOR UPDATE until
+        this transaction ends: a concurrent submit of the same warehouse and year, in any server
+        process, waits here and then reads the number this one leaves."""
+        conn = self._conn
+        await conn.execute(
+            "INSERT INTO report_counters (warehouse_id, year, last) VALUES ($1, $2, 0)"
+            " ON CONFLICT (warehouse_id, year) DO NOTHING",
+            warehouse_id,
+            year,
+        )
+        last = await conn.fetchval(
+            "SELECT last FROM report_counters WHERE warehouse_id = $1 AND year = $2 FOR UPDATE",
+            warehouse_id,
+            year,
+        )
+        code = await conn.fetchval("SELECT code FROM warehouses WHERE id = $1", warehouse_id)
+        return ReportCounter(warehouse_code=code or warehouse_id, last=int(last))
+
     async def commit(self, effects: BatchEffects) -> None:
-        """Everything the batch writes, in one statement (_COMMIT_BATCH)."""
+        """Everything the batch writes, in one statement (_COMMIT_BATCH); the berita acara
+        counters a submit moved, in one more before it."""
         if self.committed:
             raise RuntimeError("commit() was already called in this transaction")
         conn = self._conn
@@ -436,6 +456,11 @@ class PostgresWriteTx:
         if missing:
             self.held.update(await hold_chains(conn, missing))
         audit, heads = audit_rows(effects.audit, {chain: state.head for chain, state in self.held.items()})
+        if effects.report_numbers:
+            await conn.executemany(
+                "UPDATE report_counters SET last = $3 WHERE warehouse_id = $1 AND year = $2",
+                [(c.warehouse_id, c.year, c.last) for c in effects.report_numbers],
+            )
         at = effects.outcomes[-1].at if effects.outcomes else ""
         records = {r.id: r for r in effects.records}
         written = sorted({r.warehouse_id for r in records.values()})

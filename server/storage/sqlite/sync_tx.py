@@ -30,7 +30,7 @@ from sync import digest as digest_mod
 from sync.audit import SYSTEM_CHAIN, Head, chain_of
 from sync.domain import Member, Template
 from sync.messages import Change, Digest, MutationResult
-from sync.store import BatchEffects, Record, StoredOutcome
+from sync.store import BatchEffects, Record, ReportCounter, StoredOutcome
 
 _encode = msgspec.json.Encoder().encode
 _result = msgspec.json.Decoder(MutationResult).decode
@@ -270,6 +270,12 @@ class SqliteWriteTx(_BeginsWithFirstRead):
         rows = await self._run(_fetchall, _SELECT_MEMBERS, (warehouse_id,))
         return {row[0]: Member(user_id=row[0], role=row[1], agency=row[2]) for row in rows}
 
+    async def report_counter(self, warehouse_id: str, year: int) -> ReportCounter:
+        # BEGIN IMMEDIATE already makes this push the database's only writer until it commits.
+        rows = await self._run(_fetchall, _SELECT_REPORT_COUNTER, (year, warehouse_id))
+        code, last = rows[0] if rows else (warehouse_id, 0)
+        return ReportCounter(warehouse_code=code, last=int(last))
+
     async def commit(self, effects: BatchEffects) -> None:
         if self.committed:
             raise RuntimeError("commit() was already called in this transaction")
@@ -279,6 +285,11 @@ class SqliteWriteTx(_BeginsWithFirstRead):
         self.warehouses_written = frozenset(r.warehouse_id for r in effects.records)
         self.mutations = len(effects.outcomes)
 
+
+_SELECT_REPORT_COUNTER = (
+    "SELECT w.code, COALESCE((SELECT c.last FROM report_counters c"
+    " WHERE c.warehouse_id = w.id AND c.year = ?), 0) FROM warehouses w WHERE w.id = ?"
+)
 
 _SELECT_MEMBERS = (
     "SELECT u.id, u.role, u.agency FROM assignments a JOIN users u ON u.id = a.user_id"
@@ -397,6 +408,14 @@ def commit_statements(
                     (r.sha256, r.record_id, r.client_id, effects.user_id, r.warehouse_id)
                     for r in effects.attachment_refs
                 ],
+            )
+        )
+    if effects.report_numbers:
+        statements.append(
+            (
+                "INSERT INTO report_counters (warehouse_id, year, last) VALUES (?, ?, ?)"
+                " ON CONFLICT (warehouse_id, year) DO UPDATE SET last = excluded.last",
+                [(c.warehouse_id, c.year, c.last) for c in effects.report_numbers],
             )
         )
     heads: dict[str, Head] = {}
