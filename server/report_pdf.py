@@ -1,11 +1,13 @@
 """The berita acara (official report) of one inspection as a PDF, laid out with fpdf2.
 
 The same content as the supervisor view's printable page (static/supervisor/js/views/print.js), in
-Bahasa Indonesia: heading, opening sentence, warehouse, shift, times, inspector and co-inspectors
-with their agencies, status and reviewer, each template section with numbered items and answers
-(with units), findings, summary and notes, the stock counts (expected vs counted, difference), a
-photo annex of small thumbnails, the signatures of the three pillars and the KPU witness, and on
-every page a footer with the record's revision and the audit log's head at the time of printing.
+Bahasa Indonesia or English, in the words of sync/vocabulary.py: heading with the berita acara
+number, opening sentence, warehouse, shift, times, inspector and co-inspectors with their agencies,
+the current state and its note only, each template section with numbered items and answers (with
+units), findings, summary and notes, the stock counts (expected vs counted, difference), a photo
+annex of small thumbnails, the signatures of the three pillars and the KPU witness, the
+"Mengetahui" block of the reviewing supervisor, and on every page a footer with the record's
+revision and the audit log's head at the time of printing.
 
 Pure and blocking: `render()` takes everything it shows (the API layer reads it from storage) and
 reads only the photo files it is given; call it in a worker thread (`asyncio.to_thread`).
@@ -34,8 +36,11 @@ from fpdf.fonts import FontFace
 
 from server.models import StockItemType, User, Warehouse
 from server.reports import parse_time
-from sync.domain import Template, TemplateItem, answer_field, text_in
+from server.words import agency_label, answer_text, number_text, warehouse_address
+from sync.domain import Template, answer_field, text_in
 from sync.store import Record
+from sync.vocabulary import Language, word
+from sync.vocabulary import zone_name as vocabulary_zone
 
 DEJAVU_DIR = Path("/usr/share/fonts/truetype/dejavu")
 UNICODE_FONTS = (DEJAVU_DIR / "DejaVuSans.ttf", DEJAVU_DIR / "DejaVuSans-Bold.ttf")
@@ -53,38 +58,34 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # fpdf2 subsets the embedded font with fontTools, which logs dozens of INFO lines for every PDF.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
 
-# -- strings (as static/supervisor/js/strings/id.js) --------------------------------------------------
-ORG = "POSKO PENGAMANAN GUDANG LOGISTIK PEMILU — POLRI · TNI · PEMDA · KPU"
-TITLE = "BERITA ACARA PEMERIKSAAN GUDANG LOGISTIK PEMILU"
-INTRO = (
-    "Pada hari ini {day}, tanggal {date}, pukul {time}, kami yang bertanda tangan di bawah ini telah "
-    "melaksanakan pemeriksaan bersama terhadap {place}, dengan hasil sebagai berikut:"
-)
-CLOSING = "Demikian berita acara ini dibuat dengan sebenarnya untuk dipergunakan sebagaimana mestinya."
-NAME_BLANK = "(………………………………)"
-DAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
-MONTHS = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September",
-          "Oktober", "November", "Desember")  # fmt: skip
-MONTHS_SHORT = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
-ZONES = {7.0: "WIB", 8.0: "WITA", 9.0: "WIT"}
-AGENCIES = {
-    "POLRI": "Polri", "TNI": "TNI", "SATPOL_PP": "Satpol PP", "DISHUB": "Dishub", "FKDM": "FKDM",
-    "KPU": "KPU", "BAWASLU": "Bawaslu", "POLRES": "Polres",
-}  # fmt: skip
-SHIFTS = {"pagi": "Pagi", "siang": "Siang", "malam": "Malam"}
-STATUSES = {
-    "draft": "Sedang diisi",
-    "submitted": "Menunggu diperiksa",
-    "needs_fix": "Perlu perbaikan",
-    "reviewed": "Sudah diperiksa",
+# -- words: the shared vocabulary (sync/vocabulary.py); only calendar names are the PDF's own -------
+NAME_BLANK = word("report.name_blank")
+DAYS = {
+    "id": ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
 }
-ANSWERS: dict[Any, str] = {"ya": "Ya", "tidak": "Tidak", "na": "Tidak berlaku"}
-PILLARS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Petugas Polri", ("POLRI",)),
-    ("Petugas TNI", ("TNI",)),
-    ("Petugas Pemda", ("SATPOL_PP", "DISHUB", "FKDM")),
+MONTHS = {
+    "id": ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September",
+           "Oktober", "November", "Desember"),
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December"),
+}  # fmt: skip
+MONTHS_SHORT = {
+    "id": ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"),
+    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+}
+STOCK_HEADS = (
+    "report.stock_item",
+    "report.expected",
+    "report.counted",
+    "report.difference",
+    "report.damaged",
 )
-KPU_WITNESS = "Saksi KPU"
+PILLARS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("report.pillar.polri", ("POLRI",)),
+    ("report.pillar.tni", ("TNI",)),
+    ("report.pillar.pemda", ("SATPOL_PP", "DISHUB", "FKDM")),
+)
 
 # Latin-1 stand-ins for the core font (anything else decomposes to its base letter, or becomes "?").
 _ASCII = {"—": "-", "–": "-", "‒": "-", "−": "-", "…": "...", "‘": "'", "’": "'", "‚": ",", "“": '"',
@@ -114,17 +115,18 @@ class ReportInput:
     audit_head: tuple[int, str] | None
     printed_at: datetime
     tz: tzinfo
+    lang: Language = "id"
 
 
-def photo_refs(record: Record, template: Template | None) -> list[tuple[str, str]]:
+def photo_refs(record: Record, template: Template | None, lang: Language = "id") -> list[tuple[str, str]]:
     """(caption, sha256) of every photo of the inspection, by template order, each photo once."""
     found: dict[str, str] = {}
     for item in template.items() if template else []:
         if item.kind == "photo":
             for sha in _strings(record.fields.get(answer_field(item))):
-                found.setdefault(sha, text_in(item.label))
+                found.setdefault(sha, text_in(item.label, lang))
     for sha in _strings(record.fields.get("photos")):
-        found.setdefault(sha, "Foto")
+        found.setdefault(sha, word("field.inspections.photos", lang))
     return [(label, sha) for sha, label in found.items() if SHA256.match(sha)]
 
 
@@ -151,7 +153,7 @@ def _strings(value: Any) -> list[str]:
 
 def zone_name(tz: tzinfo) -> str:
     offset = (tz.utcoffset(None) or timedelta()).total_seconds() / 3600
-    return ZONES.get(offset) or f"UTC{offset:+g}"
+    return vocabulary_zone(int(offset)) if offset.is_integer() else f"UTC{offset:+g}"
 
 
 def local(value: Any, tz: tzinfo) -> datetime | None:
@@ -159,19 +161,16 @@ def local(value: Any, tz: tzinfo) -> datetime | None:
     return moment.astimezone(tz) if moment else None
 
 
-def date_text(moment: datetime) -> str:
-    return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}"
+def date_text(moment: datetime, lang: Language = "id") -> str:
+    return f"{moment.day} {MONTHS[lang][moment.month - 1]} {moment.year}"
 
 
-def datetime_text(value: Any, tz: tzinfo) -> str:
+def datetime_text(value: Any, tz: tzinfo, lang: Language = "id") -> str:
     moment = local(value, tz)
     if moment is None:
         return str(value or "")
-    return f"{moment.day} {MONTHS_SHORT[moment.month - 1]} {moment.year} {moment:%H.%M} {zone_name(tz)}"
-
-
-def agency_label(code: Any) -> str:
-    return AGENCIES.get(str(code), str(code)) if code else "—"
+    month = MONTHS_SHORT[lang][moment.month - 1]
+    return f"{moment.day} {month} {moment.year} {moment:%H.%M} {zone_name(tz)}"
 
 
 def person_name(people: Mapping[str, User], user_id: Any) -> str:
@@ -179,39 +178,16 @@ def person_name(people: Mapping[str, User], user_id: Any) -> str:
         return "—"
     person = people.get(str(user_id))
     if person is None:
-        text = str(user_id)
-        return text if text.startswith("cli:") else text[:8]
+        return word("person.unknown")
     return f"{person.rank} {person.full_name}" if person.rank else person.full_name
 
 
-def person_with_agency(people: Mapping[str, User], user_id: Any, agency: Any = None) -> str:
+def person_with_agency(
+    people: Mapping[str, User], user_id: Any, agency: Any = None, lang: Language = "id"
+) -> str:
     person = people.get(str(user_id)) if user_id else None
-    return f"{person_name(people, user_id)} ({agency_label(agency or (person.agency if person else ''))})"
-
-
-def number_text(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def answer_text(item: TemplateItem, value: Any) -> str:
-    """An answer as the supervisor view shows it (static/supervisor/js/labels.js answerText)."""
-    if value is None or value == "" or value == []:
-        return "—"
-    if item.kind == "photo":
-        return f"{len(_strings(value))} foto (lampiran)"
-    if item.kind == "yes_no":
-        if isinstance(value, bool):
-            return "Ya" if value else "Tidak"
-        return ANSWERS.get(value, str(value))
-    if item.kind == "number":
-        return f"{number_text(value)} {text_in(item.unit)}".strip()
-    if item.kind == "choice":
-        return str(value).replace("_", " ")
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return str(value)
+    named = agency_label(agency or (person.agency if person else ""), lang)
+    return f"{person_name(people, user_id)} ({named})"
 
 
 def to_latin1(text: str) -> str:
@@ -247,9 +223,12 @@ def available_fonts(candidates: Sequence[Path] | None = UNICODE_FONTS) -> tuple[
 
 
 class _Document(FPDF):
-    def __init__(self, fonts: tuple[Path, Path] | None, footer_lines: Sequence[str]) -> None:
+    def __init__(
+        self, fonts: tuple[Path, Path] | None, footer_lines: Sequence[str], lang: Language = "id"
+    ) -> None:
         super().__init__(orientation="P", unit="mm", format="A4")
         self._footer_lines = list(footer_lines)
+        self.lang: Language = lang
         self._glyphs: frozenset[int] | None = None
         self.face = CORE_FAMILY
         if fonts is not None:
@@ -288,7 +267,7 @@ class _Document(FPDF):
         self.line(self.l_margin, self.get_y() - 1, self.w - self.r_margin, self.get_y() - 1)
         for line in self._footer_lines:
             self.cell(0, 3.4, line, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        self.cell(0, 3.4, f"Halaman {self.page_no()} dari {{nb}}", align="C")
+        self.cell(0, 3.4, word("report.page", self.lang, n=self.page_no(), total="{nb}"), align="C")
         self.set_text_color(0)
         self.set_draw_color(0)
 
@@ -329,43 +308,48 @@ LABEL_STYLE = FontFace(emphasis="BOLD")
 def render(data: ReportInput, *, fonts: Sequence[Path] | None = UNICODE_FONTS) -> bytes:
     """The PDF of one inspection. `fonts`: (regular, bold) TrueType files to prefer; None or missing
     files give the core Helvetica."""
-    record, tz = data.record, data.tz
+    record, tz, lang = data.record, data.tz, data.lang
     head = data.audit_head
-    printed = datetime_text(data.printed_at, tz)
+    printed = datetime_text(data.printed_at, tz, lang)
     footer = [
-        f"Dicetak {printed} dari sistem Tiga Pilar · revisi data {record.revision}",
-        f"Kepala rantai audit gudang ini saat dicetak: #{head[0]} {head[1]}"
+        word("report.footer", lang, at=printed, revision=record.revision),
+        word("report.audit_head", lang, id=head[0], hash=head[1])
         if head
-        else "Rantai audit gudang ini masih kosong",
+        else word("report.audit_empty", lang),
     ]
-    pdf = _Document(available_fonts(fonts), footer)
+    pdf = _Document(available_fonts(fonts), footer, lang)
     warehouse_name = data.warehouse.name if data.warehouse else record.warehouse_id
-    pdf.set_title(f"Berita acara pemeriksaan {warehouse_name}")
+    pdf.set_title(word("report.pdf_title", lang, warehouse=warehouse_name))
     pdf.set_author("Tiga Pilar")
     pdf.set_creator("Tiga Pilar")
     pdf.set_creation_date(data.printed_at)
     pdf.add_page()
 
-    _header(pdf, record)
+    _header(pdf, record, lang)
     _intro(pdf, data, warehouse_name)
     _details(pdf, data, warehouse_name)
     findings = _sections(pdf, data)
     _findings(pdf, data, findings)
     _stock(pdf, data)
-    _photos(pdf, data.photos)
+    _photos(pdf, data.photos, lang)
     pdf.ln(4)
     if pdf.will_page_break(50):  # the closing sentence stays with the first row of signatures
         pdf.add_page()
-    pdf.paragraph(CLOSING)
+    pdf.paragraph(word("report.closing", lang))
     _signatures(pdf, data)
+    _acknowledged(pdf, data)
     return bytes(pdf.output())
 
 
-def _header(pdf: _Document, record: Record) -> None:
-    pdf.paragraph(ORG, size=8.5, style="B", align="C", h=4.5)
+def _header(pdf: _Document, record: Record, lang: Language) -> None:
+    pdf.paragraph(word("report.org", lang), size=8.5, style="B", align="C", h=4.5)
     pdf.ln(1)
-    pdf.paragraph(TITLE, size=13, style="B", align="C", h=6.5)
-    pdf.paragraph(f"Nomor inspeksi: {record.id}", size=8.5, align="C", h=4.5)
+    pdf.paragraph(word("report.title", lang), size=13, style="B", align="C", h=6.5)
+    number = record.fields.get("report_number")
+    pdf.paragraph(
+        word("report.number", lang, number=number) if number else word("report.number_none", lang),
+        size=9, style="B", align="C", h=4.8,
+    )  # fmt: skip
     y = pdf.get_y() + 2
     pdf.set_line_width(0.6)
     pdf.line(pdf.l_margin, y, pdf.w - pdf.r_margin, y)
@@ -373,49 +357,57 @@ def _header(pdf: _Document, record: Record) -> None:
     pdf.set_y(y + 4)
     if record.deleted:
         pdf.set_text_color(170, 0, 0)
-        pdf.paragraph("Catatan: data inspeksi ini telah dihapus dari sistem.", style="B")
+        pdf.paragraph(word("report.deleted", lang), style="B")
         pdf.set_text_color(0)
 
 
 def _intro(pdf: _Document, data: ReportInput, warehouse_name: str) -> None:
+    lang = data.lang
     when = inspection_time(data.record).astimezone(data.tz)
-    w = data.warehouse
-    address = [w.address, w.floor_room, w.kelurahan, w.kecamatan, w.kota] if w else []
-    place = ", ".join(dict.fromkeys([warehouse_name, *(part for part in address if part)]))
+    address = warehouse_address(data.warehouse, lang) if data.warehouse else ""
     pdf.paragraph(
-        INTRO.format(
-            day=DAYS[when.weekday()],
-            date=date_text(when),
+        word(
+            "report.intro",
+            lang,
+            day=DAYS[lang][when.weekday()],
+            date=date_text(when, lang),
             time=f"{when:%H.%M} {zone_name(data.tz)}",
-            place=place,
-        )
+            warehouse=warehouse_name,
+            address=address,
+        ).replace(", ,", ",")
     )
     pdf.ln(3)
 
 
 def _details(pdf: _Document, data: ReportInput, warehouse_name: str) -> None:
-    f, people, tz = data.record.fields, data.people, data.tz
-    status = STATUSES.get(str(f.get("status") or "draft"), str(f.get("status")))
-    if f.get("reviewed_by"):
-        status += (
-            f" — {person_name(people, f['reviewed_by'])} {datetime_text(f.get('reviewed_at'), tz)}".rstrip()
-        )
+    f, people, tz, lang = data.record.fields, data.people, data.tz, data.lang
+    state = str(f.get("status") or "draft")
+    status = word(f"status.inspections.{state}", lang)
+    # The current state only: a note or reviewer of an earlier round ("perlu perbaikan", then
+    # resubmitted) is not this report's; it stays in the audit trail.
+    if state in ("reviewed", "needs_fix") and f.get("reviewed_by"):
+        when = datetime_text(f.get("reviewed_at"), tz, lang) if state == "reviewed" else ""
+        status += f" — {person_name(people, f['reviewed_by'])} {when}".rstrip()
     inspector = f.get("inspector_id")
     co_inspectors = [
-        f"{person_with_agency(people, p)} — {confirmation_text(f, p, tz)}"
+        f"{person_with_agency(people, p, lang=lang)} — {confirmation_text(f, p, tz, lang)}"
         for p in _strings(f.get("co_inspectors"))
     ]
+    shift = str(f.get("shift") or "")
     rows = [
-        ("Gudang", warehouse_name),
-        ("Shift jaga", SHIFTS.get(str(f.get("shift")), str(f.get("shift") or ""))),
-        ("Mulai", datetime_text(f.get("started_at"), tz)),
-        ("Dikirim", datetime_text(f.get("submitted_at"), tz)),
-        ("Pemeriksa", person_with_agency(people, inspector, f.get("inspector_agency")) if inspector else ""),
-        ("Petugas pendamping", ", ".join(co_inspectors)),
-        ("Status", status),
+        (word("report.warehouse", lang), warehouse_name),
+        (word("report.shift", lang), word(f"shift.{shift}", lang) if shift else ""),
+        (word("report.started", lang), datetime_text(f.get("started_at"), tz, lang)),
+        (word("report.sent", lang), datetime_text(f.get("submitted_at"), tz, lang)),
+        (
+            word("field.inspections.inspector_id", lang),
+            person_with_agency(people, inspector, f.get("inspector_agency"), lang) if inspector else "",
+        ),
+        (word("field.inspections.co_inspectors", lang), ", ".join(co_inspectors)),
+        (word("report.state", lang), status),
     ]
-    if f.get("review_comment"):
-        rows.append(("Catatan pengawas", str(f["review_comment"])))
+    if state in ("reviewed", "needs_fix") and f.get("review_comment"):
+        rows.append((word("report.review_note", lang), str(f["review_comment"])))
     pdf.set_font(pdf.face, "", 9)
     with pdf.table(
         col_widths=(42, pdf.body_width - 42), first_row_as_headings=False, text_align="LEFT", line_height=4.8
@@ -428,16 +420,16 @@ def _details(pdf: _Document, data: ReportInput, warehouse_name: str) -> None:
 
 def _sections(pdf: _Document, data: ReportInput) -> list[str]:
     """One table per template section; returns the codes of the findings in template order."""
-    f = data.record.fields
+    f, lang = data.record.fields, data.lang
     findings = set(_strings(f.get("findings")))
     ordered: list[str] = []
     if data.template is None:
-        pdf.heading("Hasil pemeriksaan")
-        pdf.paragraph(f"Templat pemeriksaan {f.get('template_id') or ''} tidak ditemukan di server.".strip())
+        pdf.heading(word("report.results", lang))
+        pdf.paragraph(word("report.template_missing", lang, id=f.get("template_id") or ""))
         return sorted(findings)
     widths = (10.0, 94.0, 46.0, pdf.body_width - 150.0)
     for n, section in enumerate(data.template.sections):
-        pdf.heading(f"{_letter(n)}. {text_in(section.title)}")
+        pdf.heading(f"{_letter(n)}. {text_in(section.title, lang)}")
         pdf.set_font(pdf.face, "", 9)
         with pdf.table(
             col_widths=widths,
@@ -446,8 +438,8 @@ def _sections(pdf: _Document, data: ReportInput) -> list[str]:
             line_height=4.6,
         ) as table:
             heads = table.row()
-            for text in ("No.", "Yang diperiksa", "Hasil", "Keterangan"):
-                heads.cell(text)
+            for key in ("report.no", "report.item", "report.result", "report.remark"):
+                heads.cell(word(key, lang))
             for i, item in enumerate(section.items, 1):
                 finding = item.code in findings
                 if finding:
@@ -455,9 +447,9 @@ def _sections(pdf: _Document, data: ReportInput) -> list[str]:
                 style = FINDING_STYLE if finding else None
                 row = table.row()
                 row.cell(str(i), style=style)
-                row.cell(text_in(item.label), style=style)
-                row.cell(answer_text(item, f.get(answer_field(item))), style=style)
-                row.cell("TEMUAN" if finding else "", style=style)
+                row.cell(text_in(item.label, lang), style=style)
+                row.cell(answer_text(item, f.get(answer_field(item)), lang), style=style)
+                row.cell(word("report.finding", lang) if finding else "", style=style)
     return ordered + sorted(findings - set(ordered))
 
 
@@ -472,9 +464,9 @@ def _letter(n: int) -> str:
 
 
 def _findings(pdf: _Document, data: ReportInput, codes: Sequence[str]) -> None:
-    f, people = data.record.fields, data.people
-    labels = {item.code: text_in(item.label) for item in data.template.items()} if data.template else {}
-    pdf.heading("Temuan dan tindak lanjut", room=20)
+    f, people, lang = data.record.fields, data.people, data.lang
+    labels = {item.code: text_in(item.label, lang) for item in data.template.items()} if data.template else {}
+    pdf.heading(word("report.findings", lang), room=20)
     pdf.set_font(pdf.face, "", 9.5)
     if codes:
         for n, code in enumerate(codes, 1):
@@ -482,14 +474,14 @@ def _findings(pdf: _Document, data: ReportInput, codes: Sequence[str]) -> None:
             pdf.cell(8, 4.8, f"{n}.")
             pdf.multi_cell(0, 4.8, labels.get(code, code), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     else:
-        pdf.paragraph("Tidak ada temuan")
+        pdf.paragraph(word("value.no_findings", lang))
     pdf.ln(1.5)
     if f.get("summary"):
-        pdf.labelled("Ringkasan", str(f["summary"]))
+        pdf.labelled(word("field.inspections.summary", lang), str(f["summary"]))
     notes = [n for n in f.get("notes") or [] if isinstance(n, dict) and n.get("text")]
     if notes:
         pdf.set_font(pdf.face, "B", 9.5)
-        pdf.cell(0, 5, "Catatan", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.cell(0, 5, word("field.inspections.notes", lang), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         for note in notes:
             who = person_name(people, note.get("by")) if note.get("by") else "—"
             pdf.set_font(pdf.face, "", 9.5)
@@ -506,7 +498,8 @@ def _stock(pdf: _Document, data: ReportInput) -> None:
         code = str(r.fields.get("item_type", ""))
         return (items[code].sort_order if code in items else 1 << 30, code)
 
-    pdf.heading("Penghitungan stok")
+    lang = data.lang
+    pdf.heading(word("report.stock", lang))
     pdf.set_font(pdf.face, "", 9)
     widths = (pdf.body_width - 99.0, 25.0, 22.0, 20.0, 32.0)
     with pdf.table(
@@ -516,8 +509,8 @@ def _stock(pdf: _Document, data: ReportInput) -> None:
         line_height=4.6,
     ) as table:
         heads = table.row()
-        for text in ("Jenis logistik", "Seharusnya", "Dihitung", "Selisih", "Rusak ringan / berat"):
-            heads.cell(text)
+        for key in STOCK_HEADS:
+            heads.cell(word(key, lang))
         for count in sorted(data.stock_counts, key=order):
             c = count.fields
             code = str(c.get("item_type", ""))
@@ -541,10 +534,10 @@ def _difference(expected: Any, counted: Any) -> str:
     return f"+{number_text(diff)}" if diff > 0 else number_text(diff)
 
 
-def _photos(pdf: _Document, photos: Sequence[Photo]) -> None:
+def _photos(pdf: _Document, photos: Sequence[Photo], lang: Language) -> None:
     if not photos:
         return
-    pdf.heading("Lampiran foto", room=50)
+    pdf.heading(word("report.photo_annex", lang), room=50)
     per_row, gap = 4, 3.0
     cell_w = (pdf.body_width - gap * (per_row - 1)) / per_row
     box_h, caption_h = cell_w * 0.75, 7.0
@@ -562,7 +555,10 @@ def _photos(pdf: _Document, photos: Sequence[Photo]) -> None:
                 pdf.set_xy(x, top + box_h / 2 - 2.5)
                 pdf.set_font(pdf.face, "", 7.5)
                 pdf.cell(
-                    cell_w, 5, "Foto tidak dapat dibaca" if photo.paths else "Foto belum diunggah", align="C"
+                    cell_w,
+                    5,
+                    word("report.photo_unreadable" if photo.paths else "report.photo_missing", lang),
+                    align="C",
                 )
                 pdf.set_draw_color(0)
             else:
@@ -576,7 +572,7 @@ def _photos(pdf: _Document, photos: Sequence[Photo]) -> None:
             pdf.multi_cell(cell_w, 3, caption, align="C", max_line_height=3)
         pdf.set_xy(pdf.l_margin, top + box_h + caption_h + gap)
     if len(photos) > len(shown):
-        pdf.paragraph(f"Dan {len(photos) - len(shown)} foto lainnya (lihat sistem Tiga Pilar).", size=8.5)
+        pdf.paragraph(word("report.more_photos", lang, count=len(photos) - len(shown)), size=8.5)
 
 
 def _thumbnail(paths: Iterable[Path]) -> tuple[bytes, int, int] | None:
@@ -599,27 +595,24 @@ def _thumbnail(paths: Iterable[Path]) -> tuple[bytes, int, int] | None:
     return None
 
 
-NOT_CONFIRMED = "belum konfirmasi"
-
-
-def confirmation_text(fields: dict[str, Any], user_id: str, tz: tzinfo) -> str:
+def confirmation_text(fields: dict[str, Any], user_id: str, tz: tzinfo, lang: Language = "id") -> str:
     """Whether and when a co-inspector confirmed taking part, from their own account and phone."""
     confirmations = fields.get("confirmations")
     entry = confirmations.get(user_id) if isinstance(confirmations, dict) else None
     if not isinstance(entry, dict):
-        return NOT_CONFIRMED
-    return f"dikonfirmasi {datetime_text(entry.get('at'), tz)}".rstrip()
+        return word("report.not_confirmed", lang)
+    return word("report.confirmed", lang, at=datetime_text(entry.get("at"), tz, lang)).rstrip()
 
 
 def _signatures(pdf: _Document, data: ReportInput) -> None:
-    f, people = data.record.fields, data.people
+    f, people, lang = data.record.fields, data.people, data.lang
     inspector = str(f.get("inspector_id") or "")
     officers = [p for p in [inspector, *_strings(f.get("co_inspectors"))] if p]
     officers = list(dict.fromkeys(officers))
 
     def note_of(user_id: str) -> str:
         # Only a co-inspector who confirmed signs; one who did not is named as not confirmed.
-        return "" if user_id == inspector else confirmation_text(f, user_id, data.tz)
+        return "" if user_id == inspector else confirmation_text(f, user_id, data.tz, lang)
 
     def agency_of(user_id: str) -> str:
         person = people.get(user_id)
@@ -630,13 +623,14 @@ def _signatures(pdf: _Document, data: ReportInput) -> None:
     columns: list[tuple[str, list[tuple[str, str, str]]]] = []
     for role, agencies in PILLARS:
         signers = [
-            (person_name(people, p), agency_label(agency_of(p)), note_of(p))
+            (person_name(people, p), agency_label(agency_of(p), lang), note_of(p))
             for p in officers
             if agency_of(p) in agencies
         ]
-        columns.append((role, signers or [(NAME_BLANK, " / ".join(agency_label(a) for a in agencies), "")]))
+        blank = [(NAME_BLANK, " / ".join(agency_label(a, lang) for a in agencies), "")]
+        columns.append((word(role, lang), signers or blank))
     witness = str(f.get("a.saksi_kpu") or "").strip() or NAME_BLANK
-    columns.append((KPU_WITNESS, [(witness, "KPU", "")]))
+    columns.append((word("report.kpu_witness", lang), [(witness, agency_label("KPU", lang), "")]))
 
     pdf.ln(3)
     gap, sign_space, person_h = 4.0, 16.0, 25.0
@@ -672,3 +666,33 @@ def _signatures(pdf: _Document, data: ReportInput) -> None:
                 pdf.multi_cell(col_w, 3.4, f"({note})", align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
             bottom = max(bottom, pdf.get_y())
         pdf.set_xy(pdf.l_margin, bottom + 2)
+
+
+def _acknowledged(pdf: _Document, data: ReportInput) -> None:
+    """ "Mengetahui": the supervisor who reviewed the inspection signs below the inspectors."""
+    f, lang = data.record.fields, data.lang
+    reviewed = f.get("status") == "reviewed" and f.get("reviewed_by")
+    if pdf.will_page_break(34):
+        pdf.add_page()
+    pdf.ln(2)
+    width = 70.0
+    x = pdf.w - pdf.r_margin - width
+    pdf.set_x(x)
+    pdf.set_font(pdf.face, "B", 9)
+    pdf.multi_cell(width, 4.5, word("report.acknowledged", lang), align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.set_font(pdf.face, "", 8)
+    pdf.multi_cell(width, 4, word("report.reviewer", lang), align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    y = pdf.get_y() + 14
+    pdf.line(x + 3, y, x + width - 3, y)
+    pdf.set_xy(x, y + 1)
+    pdf.set_font(pdf.face, "", 8.5)
+    if reviewed:
+        who = person_with_agency(data.people, f["reviewed_by"], lang=lang)
+        pdf.multi_cell(width, 4, who, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
+        pdf.set_font(pdf.face, "", 7.5)
+        when = datetime_text(f.get("reviewed_at"), data.tz, lang)
+        pdf.multi_cell(width, 3.6, when, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    else:
+        pdf.multi_cell(
+            width, 4, word("report.not_reviewed", lang), align="C", new_x=XPos.LEFT, new_y=YPos.NEXT
+        )

@@ -97,10 +97,13 @@ def review_transition(actor: Actor, m: Mutation, record: Record, now: str) -> di
     only_fields(m, {"comment"})
     comment = str(m.fields.get("comment", ""))
     if m.op == "review":
-        system = {"status": "reviewed", "reviewed_at": now, "reviewed_by": actor.user_id}
-        if comment:
-            system["review_comment"] = comment
-        return system
+        # The note of this review, empty if none: an earlier "perlu perbaikan" note is not it.
+        return {
+            "status": "reviewed",
+            "reviewed_at": now,
+            "reviewed_by": actor.user_id,
+            "review_comment": comment,
+        }
     if not comment.strip():
         raise Rejection("comment_required", "say what needs fixing")
     return {"status": "needs_fix", "review_comment": comment, "reviewed_by": actor.user_id}

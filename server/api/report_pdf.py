@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from litestar import Controller, Response, get
 from litestar.datastructures import State
@@ -34,17 +34,18 @@ from server.images import ImageDecoder
 from server.storage import Storage
 from sync.domain import Template
 from sync.store import Record
+from sync.vocabulary import Language
 
 
 async def _photos(
-    decoder: ImageDecoder, storage: Storage, record: Record, template: Template | None
+    decoder: ImageDecoder, storage: Storage, record: Record, template: Template | None, lang: Language
 ) -> list[report_pdf.Photo]:
     """The inspection's photos with the file to read: the thumbnail kept since the upload (made
     once in the decoder's worker for a photo stored before), never the original, so a PDF cannot
     be made slow by a photo. A photo not uploaded yet has none; one that does not decode shows as
     unreadable."""
     photos = []
-    for label, sha in report_pdf.photo_refs(record, template):
+    for label, sha in report_pdf.photo_refs(record, template, lang):
         meta = await storage.attachment(sha)
         paths: tuple[Path, ...] = ()
         # Only a photo this record's warehouse may see (referenced by its uploader there): a hash
@@ -84,10 +85,12 @@ class ReportPdfController(Controller):
         storage: StorageDep,
         state: State,
         inspection_id: Annotated[str, Parameter(max_length=64)],
+        lang: Annotated[Literal["id", "en"], Parameter(description="language of the report")] = "id",
     ) -> Response[bytes]:
-        """The berita acara (official report) of an inspection as an A4 PDF: answers by template
-        section, findings, stock counts, photo thumbnails, signature blocks of Polri, TNI, Pemda and
-        the KPU witness, and the audit log's head at the time of printing."""
+        """The berita acara (official report) of an inspection as an A4 PDF, in Bahasa Indonesia
+        (`lang=en`: English): its number, answers by template section, findings, stock counts,
+        photo thumbnails, signature blocks of Polri, TNI, Pemda and the KPU witness, the reviewing
+        supervisor's "Mengetahui", and the audit log's head at the time of printing."""
         record = (await storage.get_records([inspection_id])).get(inspection_id)
         if record is None or record.collection != "inspections":
             raise ApiError(404, "not_found", "Inspeksi tidak ditemukan", id=inspection_id)
@@ -107,10 +110,11 @@ class ReportPdfController(Controller):
             people={u.id: u for u in await storage.users()},
             stock_counts=counts,
             stock_items={i.code: i for i in await storage.stock_item_types()},
-            photos=await _photos(state.images, storage, record, template),
+            photos=await _photos(state.images, storage, record, template, lang),
             audit_head=await storage.audit_head(record.warehouse_id),
             printed_at=datetime.now(UTC),
             tz=settings.tz,
+            lang=lang,
         )
         pdf = await asyncio.to_thread(report_pdf.render, data)
         head = data.audit_head

@@ -273,13 +273,14 @@ async def test_the_pdf_is_the_berita_acara_of_the_inspection(
     assert_contains(
         pdf,
         "BERITA ACARA PEMERIKSAAN GUDANG LOGISTIK PEMILU",
-        f"Nomor inspeksi: {record['id']}",
-        f"Pada hari ini {report_pdf.DAYS[started.weekday()]}, tanggal {report_pdf.date_text(started)}",
+        f"Nomor: {record['fields']['report_number']}",
+        f"Pada hari ini {report_pdf.DAYS['id'][started.weekday()]}, tanggal {report_pdf.date_text(started)}",
         warehouse.name,
+        "Kel./Kec. Johar Baru, Jakarta Pusat",  # the address says Johar Baru once
         "KPU-JB 004217",  # the seal number typed as an answer
-        f"{record['fields']['a.' + number_item['code']]} {number_item['unit']}",
+        f"{record['fields']['a.' + number_item['code']]} {text_in(number_item['unit'])}",
         "A. ",
-        template["sections"][0]["title"],
+        text_in(template["sections"][0]["title"]),
         f"{inspector.rank} {inspector.full_name} (Polri)",
         "Sudah diperiksa",
         "Ringkasan: Gudang aman",
@@ -288,10 +289,27 @@ async def test_the_pdf_is_the_berita_acara_of_the_inspection(
         "Lampiran foto",
         *SIGNATURE_LABELS,
         "Yuliani Pratiwi",  # the KPU witness
+        "Mengetahui",
+        "Pengawas yang memeriksa",
+        f"{demo['hendra'].rank} {demo['hendra'].full_name}",
         f"revisi data {record['revision']}",
         f"#{head[0]} {head[1]}",
         "Halaman 1 dari",
     )
+    assert re.fullmatch(r"BA/JOHAR-BARU/\d{4}/\d{4}", record["fields"]["report_number"])
+    assert "Johar Baru, Johar Baru" not in " ".join(texts(pdf))
+
+    english = await client.get(report_url(record["id"]), params={"lang": "en"}, headers=auth["hendra"])
+    assert english.status_code == 200
+    assert_contains(
+        english.content,
+        "OFFICIAL REPORT OF THE ELECTION LOGISTICS WAREHOUSE INSPECTION",
+        f"Number: {record['fields']['report_number']}",
+        "Acknowledged by",
+        "Reviewed",
+        text_in(template["sections"][0]["title"], "en"),
+    )
+    assert "Sudah diperiksa" not in " ".join(texts(english.content))
 
 
 async def test_scope_roles_and_unknown_ids(
@@ -498,5 +516,23 @@ def test_helpers() -> None:
     assert report_pdf.filename(record, odd, WIB) == "berita-acara-a_b-2026-02-10.pdf"
     assert report_pdf.filename(record, None, WIB) == "berita-acara-gd-uji-2026-02-10.pdf"
     assert report_pdf.photo_refs(inspection(photos=["../../etc/passwd", "a" * 64, "a" * 64]), None) == [
-        ("Foto", "a" * 64)
+        ("Foto umum", "a" * 64)
     ]
+
+
+def test_a_resubmitted_inspection_shows_its_current_state_only() -> None:
+    """Sent back with a note, fixed and sent again: the berita acara says "Menunggu diperiksa",
+    without the old note or the supervisor who wrote it, and "Mengetahui" is still open."""
+    people = {"sup": person("sup", "Hendra Gunawan", "POLRI", "Iptu")}
+    record = inspection(
+        status="submitted",
+        review_comment="Foto segel kurang jelas",
+        reviewed_by="sup",
+        report_number="BA/UJI/2026/0007",
+    )
+    pdf = report_pdf.render(report_input(record, people=people))
+    assert_contains(
+        pdf, "Nomor: BA/UJI/2026/0007", "Menunggu diperiksa", "Mengetahui", "(belum diperiksa pengawas)"
+    )
+    text = " ".join(texts(pdf))
+    assert "Foto segel kurang jelas" not in text and "Hendra" not in text

@@ -36,6 +36,7 @@ const ROUTES = [
   [/^#\/inspections$/, renderInspections, 'inspections'],
   [/^#\/inspection\/([\w.:-]+)$/, renderInspection, 'inspections'],
   [/^#\/incidents(?:\/[\w.:-]+)?$/, renderIncidents, 'incidents'], // an alert links to one incident
+  [/^#\/incident\/([\w.:-]+)$/, renderIncidents, 'incidents'],
   [/^#\/conflicts$/, renderConflicts, 'conflicts'],
   [/^#\/stock$/, renderStock, 'stock'],
   [/^#\/charts$/, renderCharts, 'charts'],
@@ -72,7 +73,9 @@ function logout(expired = false) {
 
 async function buildContext(session) {
   const http = createHttp(() => session.token, () => logout(true));
-  const [me, people] = await Promise.all([http.get('/api/me'), http.get('/api/supervisor/people')]);
+  const [me, people, stockItems] = await Promise.all([
+    http.get('/api/me'), http.get('/api/supervisor/people'), http.get('/api/stock-items').catch(() => []),
+  ]);
   return {
     session,
     http,
@@ -80,6 +83,7 @@ async function buildContext(session) {
     isAdmin: me.user.role === 'admin',
     people: new Map(people.map((p) => [p.id, p])),
     warehouses: new Map(me.warehouses.map((w) => [w.id, w])),
+    stockItems: new Map(stockItems.map((item) => [item.code, item])),
     push: createPusher(session, http),
     templates: new Map(),
     async template(id) {
