@@ -333,7 +333,7 @@ async def test_csv_exports_carry_the_audit_head(
     supervisor = await factory.user(role="supervisor", warehouses=[wh])
     token = await factory.token(supervisor)
     await storage.append_audit(entry(1))
-    response = await client.get("/api/exports/incidents.csv", headers=bearer(token))
+    response = await client.get("/api/exports/incidents.csv?form=raw", headers=bearer(token))
     if (
         response.status_code == 404
         and response.json().get("code") == "not_found"

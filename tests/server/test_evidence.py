@@ -177,7 +177,7 @@ async def test_finding2_a_counts_expected_quantity_is_the_servers_stock_level(wo
         await world.push("slamet", "create", "sc-2", "stock_counts", warehouse_id=world.jb, fields=count)
     )["status"] == "applied"
     assert (await world.record("slamet", "sc-2"))["fields"]["expected"] == 356
-    exported = (await world.get("rina", "/api/exports/stock_counts.csv")).decode("utf-8-sig")
+    exported = (await world.get("rina", "/api/exports/stock_counts.csv", form="raw")).decode("utf-8-sig")
     [row] = [r for r in csv.DictReader(io.StringIO(exported)) if r["id"] == "sc-2"]
     assert row["expected"] == "356" and row["counted"] == "300"
     # Counts are non-negative and bounded; a movement never takes a level out of its bounds.
@@ -264,7 +264,7 @@ async def test_finding4_incident_agency_resolved_lock_and_acknowledged_delete(wo
     refused(await world.push("rina", "delete", "inc-2"), "incident_acknowledged")
     listed = await world.get("rina", "/api/supervisor/incidents", warehouse_id=world.jb)
     assert "inc-2" in {row["id"] for row in listed}
-    exported = (await world.get("rina", "/api/exports/incidents.csv")).decode("utf-8-sig")
+    exported = (await world.get("rina", "/api/exports/incidents.csv", form="raw")).decode("utf-8-sig")
     assert "inc-2" in exported
 
 
@@ -285,7 +285,7 @@ async def test_finding5_nobody_reviews_their_own_inspection_or_deletes_a_reviewe
     refused(await world.push("hendra", "delete", "ins-h", "inspections"), "inspection_locked")
     await world.record("rina", "ins-h")
     refused(await world.push("rina", "delete", "ins-h", "inspections"), "inspection_locked")
-    exported = (await world.get("rina", "/api/exports/inspections.csv")).decode("utf-8-sig")
+    exported = (await world.get("rina", "/api/exports/inspections.csv", form="raw")).decode("utf-8-sig")
     assert "ins-h" in exported
     # An incident's reporter neither acknowledges nor resolves it.
     await world.push("hendra", "create", "inc-h", warehouse_id=world.jb, fields=INCIDENT)

@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -328,11 +329,15 @@ async def test_exports_are_rfc4180_csv_with_the_audit_head_and_respect_scope_and
     client: httpx.AsyncClient, factory: Factory, demo: dict[str, User], storage: SqliteStorage
 ) -> None:
     auth = await tokens(factory, demo, "hendra")
-    response = await client.get("/api/exports/incidents.csv", headers=auth["hendra"])
+    raw = {"form": "raw"}
+    response = await client.get("/api/exports/incidents.csv", params=raw, headers=auth["hendra"])
     assert response.status_code == 200
     head = await storage.audit_head()
     assert head is not None and response.headers["x-audit-head"] == head[1]
-    assert response.headers["content-disposition"].startswith('attachment; filename="tigapilar-incidents-')
+    assert response.headers["content-disposition"].startswith(
+        'attachment; filename="tigapilar-incidents-raw-'
+    )
+    assert not response.content.startswith(b"\xef\xbb\xbf")  # the machine form: no byte-order mark
     assert response.content.count(b"\r\n") == response.text.count("\n")
     rows = list(csv.DictReader(io.StringIO(response.text, newline="")))
     assert {r["warehouse_id"] for r in rows} == {JB}  # Cempaka Putih has no incident
@@ -341,7 +346,7 @@ async def test_exports_are_rfc4180_csv_with_the_audit_head_and_respect_scope_and
             io.StringIO(
                 (
                     await client.get(
-                        "/api/exports/answers.csv", params={"warehouse_id": CP}, headers=auth["hendra"]
+                        "/api/exports/answers.csv", params={**raw, "warehouse_id": CP}, headers=auth["hendra"]
                     )
                 ).text,
                 newline="",
@@ -351,7 +356,7 @@ async def test_exports_are_rfc4180_csv_with_the_audit_head_and_respect_scope_and
     assert answers and {a["warehouse_id"] for a in answers} == {CP}
     empty = await client.get(
         "/api/exports/inspections.csv",
-        params={"from": "2000-01-01", "to": "2000-01-02"},
+        params={**raw, "from": "2000-01-01", "to": "2000-01-02"},
         headers=auth["hendra"],
     )
     assert empty.text.count("\r\n") == 1  # the header row only
@@ -363,6 +368,45 @@ def test_formula_like_text_is_defused_but_numbers_stay_numbers() -> None:
 
     assert cell('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
     assert cell(-2) == -2 and cell(["a", "b"]) == "a; b" and cell(None) == "" and cell(True) == "true"
+    assert cell(1.5) == 1.5 and cell(1.5, decimal_comma=True) == "1,5" and cell(2.0, decimal_comma=True) == 2
+
+
+async def test_the_export_for_people_opens_in_excel_with_indonesian_settings(
+    client: httpx.AsyncClient, factory: Factory, demo: dict[str, User]
+) -> None:
+    """The default export: UTF-8 with a byte-order mark, `;` between cells, the decimal comma,
+    headers in words, codes as labels, times in WIB with the zone named; English on request."""
+    auth = await tokens(factory, demo, "hendra")
+    response = await client.get("/api/exports/incidents.csv", headers=auth["hendra"])
+    assert response.status_code == 200 and response.content.startswith(b"\xef\xbb\xbf")
+    text = response.content.decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text, newline=""), delimiter=";"))
+    header = text.split("\r\n", 1)[0].split(";")
+    assert "Kategori" in header and "Waktu kejadian (WIB)" in header and "Diterima server (WIB)" in header
+    assert not any("_" in h for h in header), header
+    raw = list(
+        csv.DictReader(
+            io.StringIO(
+                (
+                    await client.get(
+                        "/api/exports/incidents.csv", params={"form": "raw"}, headers=auth["hendra"]
+                    )
+                ).text,
+                newline="",
+            )
+        )
+    )
+    assert len(raw) == len(rows) > 0
+    for person, machine in zip(rows, raw, strict=True):
+        assert person["Kategori"] != machine["category"] and "_" not in person["Kategori"]
+        assert person["Status"] in {"Terbuka", "Diterima", "Selesai"}
+        utc = datetime.fromisoformat(machine["occurred_at"].replace("Z", "+00:00"))
+        assert person["Waktu kejadian (WIB)"] == (utc + timedelta(hours=7)).strftime("%Y-%m-%d %H:%M")
+        if machine["hours_to_acknowledge"] and "." in machine["hours_to_acknowledge"]:
+            assert person["Jam sampai diterima"] == machine["hours_to_acknowledge"].replace(".", ",")
+    english = await client.get("/api/exports/incidents.csv", params={"lang": "en"}, headers=auth["hendra"])
+    header = english.content.decode("utf-8-sig").split("\r\n", 1)[0].split(",")
+    assert "Category" in header and "When it happened (WIB)" in header
 
 
 async def test_overview_requests_arriving_during_a_build_share_it(
