@@ -29,7 +29,7 @@ from server.errors import ApiError
 from server.models import DeviceLabel, StockItemType, iso
 from server.storage import Storage
 from server.storage.base import AuditCursor, AuditRow
-from sync.domain import Actor, Label, Template
+from sync.domain import Actor, Label, Template, TemplateItem
 from sync.messages import Mutation
 from sync.store import Record
 
@@ -318,7 +318,11 @@ class ConflictItem(Struct, kw_only=True, frozen=True):
     record_status: str
     field_label: Label
     """The checklist item's label (per language) for an answer, else the field's name."""
-    """The template label of an answer field; otherwise the field name."""
+    record_summary: dict[str, Any] = {}
+    """What names the record for people: an incident's title and category, an inspection's start,
+    shift and berita acara number, a count's item (the card's title and its link)."""
+    item: TemplateItem | None = None
+    """The checklist item an answer conflict is about: its choices' labels and unit name the values."""
 
 
 class RejectedItem(Struct, kw_only=True, frozen=True):
@@ -339,11 +343,22 @@ class RejectedItem(Struct, kw_only=True, frozen=True):
     record_exists: bool
     record_revision: int
     record_status: str
+    device_label: DeviceLabel | None = None
+    """The phone that sent it, by the name its officer gave it."""
 
 
 class ConflictQueue(Struct, kw_only=True, frozen=True):
     conflicts: list[ConflictItem]
     rejected: list[RejectedItem]
+
+
+SUMMARY_FIELDS = ("title", "category", "severity", "started_at", "shift", "report_number", "item_type")
+
+
+def _item(field: str, template: Template | None) -> TemplateItem | None:
+    if template and field[:2] in ("a.", "p."):
+        return next((i for i in template.items() if i.code == field[2:]), None)
+    return None
 
 
 def _label(field: str, template: Template | None) -> Label:
@@ -577,9 +592,14 @@ class SupervisorController(Controller):
                     ),
                     record_status=str(target.fields.get("status", "")) if target else "",
                     field_label=_label(name, template_of(target)),
+                    record_summary={k: target.fields[k] for k in SUMMARY_FIELDS if k in target.fields}
+                    if target
+                    else {},
+                    item=_item(name, template_of(target)),
                 )
             )
         rejected_items = []
+        devices = await storage.device_labels(sorted({o.client_id for o in rejected}))
         for o in rejected:
             m = mutations[(o.client_id, o.seq)]
             target = targets.get(o.record_id)
@@ -600,6 +620,7 @@ class SupervisorController(Controller):
                     record_exists=target is not None,
                     record_revision=target.revision if target else 0,
                     record_status=str(target.fields.get("status", "")) if target else "",
+                    device_label=devices.get(o.client_id),
                 )
             )
         return ConflictQueue(conflicts=items, rejected=rejected_items)

@@ -91,6 +91,18 @@ export const personLabel = personWithAgency;
 
 export const warehouseName = (warehouses, id) => warehouses.get(id)?.name ?? id;
 
+/** A stock item type by its name and unit ("Kotak suara (buah)"), from a Map of item types. */
+export function stockItemLabel(ctx, code) {
+  const item = ctx.stockItems?.get?.(code) ?? (Array.isArray(ctx.stockItems) ? ctx.stockItems.find((i) => i.code === code) : null);
+  return item ? `${item.name}${item.unit ? ` (${item.unit})` : ''}` : String(code ?? '').replaceAll('_', ' ');
+}
+
+/** Why the server refused a change, in words (sync/errors.py codes). */
+export const rejectionText = (code) => word(`reject.${code}`, t('reject.other'));
+
+/** What an audit entry records ("Masuk", "Template diterbitkan"), by its kind. */
+export const auditKindLabel = (kind) => word(`audit.kind.${kind}`, String(kind ?? '').replaceAll('_', ' ').replaceAll('.', ' · '));
+
 /** A device by the name its officer gave it, with the model the browser reported. */
 export function deviceLabel(device) {
   if (!device) return t('device.unknown');

@@ -6,7 +6,7 @@
 import { h, replace } from '../dom.js';
 import { templateOf } from '../context.js';
 import { formatClock, formatDateTime, formatDuration, formatTime, t } from '../i18n.js';
-import { collectionLabel, opLabel } from '../labels.js';
+import { collectionLabel, opLabel, rejectionText } from '../labels.js';
 import { allEntries, dismiss } from '../outbox.js';
 import { conflictList } from './widgets.js';
 import { describeSync } from './sync-state.js';
@@ -142,7 +142,7 @@ export async function render(app) {
     rejected.length
       ? h('ul', { class: 'rows' }, rejected.map((entry) =>
           entryRow(entry, [
-            h('p', { class: 'rejected-reason' }, h('code', {}, entry.result?.code ?? ''), ' ', entry.result?.message ?? ''),
+            h('p', { class: 'rejected-reason', dataset: { code: entry.result?.code ?? '' } }, rejectionText(entry.result?.code)),
             h('button', { type: 'button', class: 'button ghost small', on: { click: async () => {
               await dismiss(ctx.db, entry.seq);
               app.rerender({ keepFocus: true });
@@ -155,7 +155,7 @@ export async function render(app) {
       ? h('ul', { class: 'rows' }, refusedPhotos.map((photo) =>
           h('li', { class: 'row-plain' },
             h('span', {}, t('sync.photo_refused', { time: formatDateTime(photo.created_at) })),
-            h('p', { class: 'rejected-reason' }, h('code', {}, photo.refused.code), ' ', photo.refused.message))))
+            h('p', { class: 'rejected-reason', dataset: { code: photo.refused.code } }, t('sync.photo_refused_why')))))
       : null,
     h('h2', {}, t('sync.pending_title', { count: pending.length })),
     pending.length ? h('ul', { class: 'rows' }, pending.map((entry) => {

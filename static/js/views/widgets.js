@@ -261,14 +261,16 @@ export function conflictList(ctx, conflicts, templateFor) {
       // Which value the record holds now: the one already there ("server"), or the incoming one
       // when it won by its later stamp ("client"). Labelled by who wrote it, so each author's
       // phone says correctly whose value is in force and whose waits for a decision.
-      const clientWon = f.status === 'resolved' ? f.resolution === f.client_value : f.winner === 'client';
+      // Once decided, only the value decided on is in force (a third value: neither side).
+      const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+      const clientWon = f.winner === 'client';
       const side = (which, value, by) => {
-        const inForce = (which === 'client') === clientWon;
+        const inForce = f.status === 'resolved' ? same(value, f.resolution) : (which === 'client') === clientWon;
         const label = inForce ? t('conflict.in_force') : f.status === 'open' ? t('conflict.awaiting') : t('conflict.kept');
         const yours = by && by === ctx.me?.id;
         return h('div', { class: ['conflict-side', `conflict-${which}`, inForce ? 'in-force' : 'not-in-force'], dataset: { side: which, inForce: String(inForce) } },
           h('dt', {}, label, yours ? h('span', { class: 'chip chip-mine' }, t('conflict.yours')) : null),
-          h('dd', {}, h('span', { class: 'value' }, valueLabel(f.field ?? '', value)),
+          h('dd', {}, h('span', { class: 'value' }, valueLabel(f.field ?? '', value, template)),
             by ? h('span', { class: 'muted small' }, ` — ${personLabel(ctx.people, by)}`) : null));
       };
       return h(
@@ -284,7 +286,7 @@ export function conflictList(ctx, conflicts, templateFor) {
         h('dl', { class: 'conflict-values' }, side('server', f.server_value, f.server_by), side('client', f.client_value, f.client_by)),
         f.status === 'open' ? h('p', { class: 'hint' }, t('conflict.open_hint')) : null,
         f.resolution !== undefined && f.resolution !== null && f.status === 'resolved'
-          ? h('p', { class: 'hint' }, t('conflict.resolution', { value: valueLabel(f.field ?? '', f.resolution) }))
+          ? h('p', { class: 'hint' }, t('conflict.resolution', { value: valueLabel(f.field ?? '', f.resolution, template) }))
           : null,
       );
     }),

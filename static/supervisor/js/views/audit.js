@@ -2,19 +2,36 @@
 
 import { h, replace, append } from '/js/dom.js';
 import { formatDateTime, t } from '/js/i18n.js';
-import { agencyLabel, personName, warehouseName } from '/js/labels.js';
+import { agencyLabel, auditKindLabel, collectionLabel, deviceLabel, fieldLabel, opLabel, personName, warehouseName } from '/js/labels.js';
 import { badge, empty, select } from '../ui.js';
 
 function what(entry) {
   const d = entry.detail ?? {};
   if (entry.kind === 'mutation') {
     const [collection] = entry.subject.split('/');
-    const fields = Object.keys(d.fields ?? {});
-    return [t(`op.${d.op}`), ' · ', t(`collection.${collection}`),
+    // Field names in words; answers by "jawaban daftar periksa" (the item labels live in the template).
+    const fields = [...new Set(Object.keys(d.fields ?? {}).map((f) => (f.startsWith('a.') || f.startsWith('p.') ? t('audit.answers') : fieldLabel(collection, f))))];
+    return [opLabel(d.op), ' · ', collectionLabel(collection),
       fields.length ? h('span', { class: 'muted small' }, ` (${fields.slice(0, 4).join(', ')}${fields.length > 4 ? ', …' : ''})`) : null,
-      d.status && d.status !== 'applied' ? [' ', badge(d.status === 'rejected' ? 'bad' : 'warn', d.status)] : null];
+      d.status && d.status !== 'applied' ? [' ', badge(d.status === 'rejected' ? 'bad' : 'warn', t(`outcome.${d.status}`))] : null];
   }
-  return t(`audit.kind.${entry.kind}`) === `audit.kind.${entry.kind}` ? entry.kind : t(`audit.kind.${entry.kind}`);
+  return auditKindLabel(entry.kind);
+}
+
+/** What an entry is about, in words: a record (linked), a person, a warehouse, a device, a checklist. */
+function subject(ctx, entry) {
+  const s = entry.subject ?? '';
+  const d = entry.detail ?? {};
+  if (s.includes('/')) {
+    const [collection, id] = s.split('/');
+    const href = collection === 'inspections' ? `#/inspection/${id}` : collection === 'incidents' ? '#/incidents' : collection === 'conflicts' ? '#/conflicts' : null;
+    return href ? h('a', { href }, collectionLabel(collection)) : collectionLabel(collection);
+  }
+  if (ctx.people.has(s)) return personName(ctx.people, s);
+  if (ctx.warehouses.has(s)) return warehouseName(ctx.warehouses, s);
+  if (d.device_name || d.new) return d.new ?? d.device_name;
+  if (entry.kind === 'template.published') return t('audit.template_version', { version: d.version ?? '' });
+  return '—';
 }
 
 export async function renderAudit(ctx, main) {
@@ -30,10 +47,10 @@ export async function renderAudit(ctx, main) {
     return h('tr', { dataset: { audit: String(e.id) } },
       h('td', { class: 'small' }, formatDateTime(e.at)),
       h('td', {}, personName(ctx.people, e.actor_id), h('span', { class: 'muted small' }, ` (${agencyLabel(e.actor_agency)})`)),
-      h('td', { class: 'small mono' }, e.device || '—'),
+      h('td', { class: 'small' }, e.device ? deviceLabel(e.device_label) : '—'),
       h('td', { class: 'small' }, e.warehouse_id ? warehouseName(ctx.warehouses, e.warehouse_id) : '—'),
       h('td', {}, what(e)),
-      h('td', { class: 'small mono' }, e.subject.includes('/') ? h('a', { href: e.subject.startsWith('inspections/') ? `#/inspection/${e.subject.split('/')[1]}` : '#/audit' }, e.subject.split('/')[1].slice(0, 8)) : e.subject.slice(0, 12)),
+      h('td', { class: 'small' }, subject(ctx, e)),
       h('td', { class: 'small mono muted', title: e.hash }, e.hash.slice(0, 10)));
   }
 

@@ -4,7 +4,7 @@
 
 import { h, replace } from '/js/dom.js';
 import { formatDateTime, localized, t } from '/js/i18n.js';
-import { fieldLabel, personWithAgency, statusLabel, valueLabel, warehouseName } from '/js/labels.js';
+import { answerText, categoryLabel, collectionLabel, deviceLabel, fieldLabel, opLabel, personWithAgency, rejectionText, shiftLabel, statusLabel, stockItemLabel, valueLabel, warehouseName } from '/js/labels.js';
 import { badge, empty, errorText, formDialog, reportResult, section, select, toast } from '../ui.js';
 
 function parseLike(text, example) {
@@ -45,28 +45,64 @@ export async function renderConflicts(ctx, main) {
     }
   }
 
-  function side(kind, who, when, value, field, current) {
-    return h('div', { class: ['side', `side-${kind}`] },
+  // A value as text: by the checklist item for answers (choice labels, units), else by field.
+  const text = (item, value) => {
+    const c = item.conflict.fields;
+    return item.item ? answerText(item.item, value) : valueLabel(c.field, value);
+  };
+  const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+  /**
+   * One side of a conflict: the value, who wrote it (with agency) and when, and plainly whether it
+   * is in force: before a decision the kept value is "berlaku sekarang" and the other waits; after
+   * it, only the value decided on is in force, the other "tidak dipakai".
+   */
+  function side(item, kind, who, when, value, state) {
+    return h('div', { class: ['side', `side-${kind}`], dataset: { side: kind, state } },
       h('h3', {}, t(`conflict.${kind}`)),
-      h('p', { class: 'value', dataset: { side: kind } }, valueLabel(field, value)),
+      h('p', { class: 'value', dataset: { side: kind } }, text(item, value)),
       h('p', { class: 'muted small' }, `${personWithAgency(ctx.people, who)}${when ? ` · ${formatDateTime(when)}` : ''}`),
-      current ? badge('muted', t('conflict.current')) : null);
+      badge(state === 'in_force' ? 'ok' : state === 'waiting' ? 'warn' : 'muted', t(`conflict.side.${state}`)));
+  }
+
+  /** "Kejadian: Segel rak B longgar" / "Inspeksi 5 Des 08.00 · Pagi", linked to the record. */
+  function recordLink(item) {
+    const c = item.conflict.fields;
+    const s = item.record_summary ?? {};
+    let title;
+    if (c.record_collection === 'incidents') title = s.title || categoryLabel(s.category);
+    else if (c.record_collection === 'inspections') title = [s.report_number, formatDateTime(s.started_at), s.shift ? shiftLabel(s.shift) : null].filter(Boolean).join(' · ');
+    else if (c.record_collection === 'stock_counts' || c.record_collection === 'stock_levels') title = stockItemLabel(ctx, s.item_type);
+    const label = `${collectionLabel(c.record_collection)}: ${title || t('conflict.untitled')}`;
+    const href = !item.record_exists ? null
+      : c.record_collection === 'inspections' ? `#/inspection/${encodeURIComponent(c.record_id)}`
+      : c.record_collection === 'incidents' ? `#/incident/${encodeURIComponent(c.record_id)}`
+      : c.record_collection.startsWith('stock') ? '#/stock' : null;
+    return href ? h('a', { class: 'record-link', href }, label) : h('span', { class: 'record-link' }, label);
   }
 
   function conflictCard(item) {
     const c = item.conflict.fields;
     const open = c.status === 'open';
     const isDelete = c.field === '_deleted';
+    const kept = c.winner === 'client' ? c.client_value : c.server_value;
+    const decided = c.status === 'resolved' ? c.resolution : kept;
+    const stateOf = (value, wonBefore) => {
+      if (open) return wonBefore ? 'in_force' : 'waiting';
+      return same(value, decided) ? 'in_force' : 'not_used';
+    };
+    const fieldName = item.field_label === c.field ? fieldLabel(c.record_collection, c.field) : localized(item.field_label);
     return h('article', { class: ['panel', 'conflict'], dataset: { conflict: item.conflict.id, status: c.status } },
       h('header', {}, badge(open ? 'warn' : 'muted', statusLabel('conflicts', c.status)), ' ',
-        h('strong', {}, `${t(`collection.${c.record_collection}`)} · ${item.field_label === c.field ? fieldLabel(c.record_collection, c.field) : localized(item.field_label)}`),
+        h('strong', {}, recordLink(item)), ' · ', h('span', { class: 'conflict-field' }, fieldName),
         h('span', { class: 'muted small' }, ` · ${warehouseName(ctx.warehouses, item.conflict.warehouse_id)} · ${t(`conflict.reason.${c.reason}`)}`)),
       h('div', { class: 'sides' },
-        side('server', c.server_by, c.server_hlc ? new Date(Number(c.server_hlc.slice(0, 13))).toISOString() : '', c.server_value, c.field, c.winner !== 'client'),
-        side('client', c.client_by, c.at, c.client_value, c.field, c.winner === 'client')),
-      item.record_exists && JSON.stringify(item.current_value) !== JSON.stringify(c.winner === 'client' ? c.client_value : c.server_value) && !isDelete
-        ? h('p', { class: 'banner warn small' }, t('conflict.changed_since', { value: valueLabel(c.field, item.current_value) })) : null,
-      c.status === 'resolved' ? h('p', { class: 'small' }, t('conflict.decided', { who: personWithAgency(ctx.people, c.resolved_by), when: formatDateTime(c.resolved_at), value: valueLabel(c.field, c.resolution) })) : null,
+        side(item, 'server', c.server_by, c.server_hlc ? new Date(Number(c.server_hlc.slice(0, 13))).toISOString() : '', c.server_value, stateOf(c.server_value, c.winner !== 'client')),
+        side(item, 'client', c.client_by, c.at, c.client_value, stateOf(c.client_value, c.winner === 'client'))),
+      c.status === 'resolved' ? h('p', { class: 'small decision' }, t('conflict.decided', { who: personWithAgency(ctx.people, c.resolved_by), when: formatDateTime(c.resolved_at), value: text(item, c.resolution) })) : null,
+      // Changed since: the record now holds neither the kept value nor the one decided on.
+      item.record_exists && !isDelete && !same(item.current_value, decided)
+        ? h('p', { class: 'banner warn small' }, t('conflict.changed_since', { value: text(item, item.current_value) })) : null,
       open && item.record_exists ? h('div', { class: 'actions no-print' },
         isDelete
           ? [h('button', { class: 'button danger', on: { click: () => decide(item, true) } }, t('conflict.delete')),
@@ -80,9 +116,9 @@ export async function renderConflicts(ctx, main) {
   function rejectedCard(item) {
     const fields = Object.entries(item.fields);
     return h('article', { class: ['panel', 'rejected'], dataset: { client: item.client_id, seq: String(item.seq) } },
-      h('header', {}, badge('bad', t('rejected.badge')), ' ', h('strong', {}, `${t(`collection.${item.collection}`)} · ${t(`op.${item.op}`)}`),
-        h('span', { class: 'muted small' }, ` · ${warehouseName(ctx.warehouses, item.warehouse_id)} · ${personWithAgency(ctx.people, item.user_id)} · ${formatDateTime(item.at)} · ${t('timeline.device', { device: item.client_id })}`)),
-      h('p', { class: 'small' }, `${t(`reject.${item.code}`) === `reject.${item.code}` ? item.code : t(`reject.${item.code}`)} — ${item.message}`),
+      h('header', {}, badge('bad', t('rejected.badge')), ' ', h('strong', {}, `${collectionLabel(item.collection)} · ${opLabel(item.op)}`),
+        h('span', { class: 'muted small' }, ` · ${warehouseName(ctx.warehouses, item.warehouse_id)} · ${personWithAgency(ctx.people, item.user_id)} · ${formatDateTime(item.at)} · ${t('timeline.device', { device: deviceLabel(item.device_label) })}`)),
+      h('p', { class: 'small' }, rejectionText(item.code)),
       fields.length ? h('table', { class: 'table small' },
         h('thead', {}, h('tr', {}, h('th', {}, t('conflict.field')), h('th', {}, t('conflict.client')), h('th', {}, t('rejected.now')))),
         h('tbody', {}, fields.map(([name, value]) => h('tr', {}, h('td', {}, fieldLabel(item.collection, name)), h('td', {}, valueLabel(name, value)), h('td', {}, item.record_exists ? valueLabel(name, item.current[name]) : '—'))))) : null,

@@ -10,8 +10,9 @@ import { badge, empty, errorText, formDialog, reportResult, select, toast } from
 
 const FILTERS = ['unresolved', 'open', 'acknowledged', 'resolved', ''];
 
-export async function renderIncidents(ctx, main) {
-  let status = 'unresolved';
+export async function renderIncidents(ctx, main, focus = null) {
+  // #/incident/<id> (a conflict card's link): every status, that incident marked and in view.
+  let status = focus ? '' : 'unresolved';
   let warehouse = '';
   const list = h('div', { class: 'list' });
 
@@ -42,7 +43,7 @@ export async function renderIncidents(ctx, main) {
     const f = row.fields;
     const state = f.status ?? 'open';
     const agencies = Object.keys(ctx.me.agencies ?? {});
-    return h('article', { class: ['panel', 'incident', `sev-${f.severity}`], dataset: { incident: row.id, status: state } },
+    return h('article', { class: ['panel', 'incident', `sev-${f.severity}`, row.id === focus ? 'is-focused' : null], id: `incident-${row.id}`, dataset: { incident: row.id, status: state } },
       h('header', { class: 'incident-head' },
         badge(`sev-${f.severity}`, severityLabel(f.severity)), ' ',
         badge(state, statusLabel('incidents', state)), ' ',
@@ -70,6 +71,7 @@ export async function renderIncidents(ctx, main) {
   async function reload() {
     const rows = await ctx.http.get('/api/supervisor/incidents', { status: status || undefined, warehouse_id: warehouse || undefined });
     replace(list, rows.length ? rows.map(card) : empty(t('incident.none')));
+    if (focus) list.querySelector(`[data-incident="${CSS.escape(focus)}"]`)?.scrollIntoView({ block: 'center' });
   }
 
   replace(main,

@@ -4,7 +4,7 @@
 
 import { h, replace } from '/js/dom.js';
 import { ago, formatDateTime, localized, t } from '/js/i18n.js';
-import { agencyLabel, answerText, fieldLabel, personName, personWithAgency, statusLabel, valueLabel, warehouseName } from '/js/labels.js';
+import { agencyLabel, answerText, auditKindLabel, deviceLabel, fieldLabel, opLabel, personName, personWithAgency, statusLabel, stockItemLabel, valueLabel, warehouseName } from '/js/labels.js';
 import { photoThumb } from '../photos.js';
 import { badge, empty, errorText, formDialog, reportResult, section, select, toast } from '../ui.js';
 
@@ -80,9 +80,9 @@ function timelineBlock(ctx, entries) {
     return h('li', {},
       h('time', {}, formatDateTime(e.at)), ' ',
       h('strong', {}, personWithAgency(ctx.people, e.actor_id)), ' · ',
-      t(`op.${d.op}`), changed ? ` (${t('timeline.fields', { count: changed })})` : '',
-      d.status && d.status !== 'applied' ? [' · ', badge(d.status === 'rejected' ? 'bad' : 'warn', d.status)] : null,
-      h('span', { class: 'muted small' }, ` · ${t('timeline.device', { device: e.device })}`));
+      e.kind === 'mutation' ? opLabel(d.op) : auditKindLabel(e.kind), changed ? ` (${t('timeline.fields', { count: changed })})` : '',
+      d.status && d.status !== 'applied' ? [' · ', badge(d.status === 'rejected' ? 'bad' : 'warn', t(`outcome.${d.status}`))] : null,
+      h('span', { class: 'muted small' }, ` · ${t('timeline.device', { device: deviceLabel(e.device_label) })}`));
   }));
 }
 
@@ -91,6 +91,7 @@ export async function renderInspection(ctx, main, id) {
   const { record, template, stock_counts: counts, conflicts, timeline } = detail;
   const f = record.fields;
   const status = f.status ?? 'draft';
+  const currentReview = status === 'reviewed' || status === 'needs_fix';
 
   async function act(op) {
     const review = op === 'review';
@@ -141,13 +142,15 @@ export async function renderInspection(ctx, main, id) {
       h('p', {}, badge(status, statusLabel('inspections', status), { id: 'inspection-status' }), ' ',
         (f.findings ?? []).length ? badge('bad', t('inspection.findings_count', { count: f.findings.length })) : badge('ok', t('inspection.no_findings'))),
       h('dl', { class: 'meta-list' },
+        h('dt', {}, t('field.inspections.report_number')), h('dd', { id: 'report-number' }, f.report_number || t('report.number_pending')),
         h('dt', {}, t('inspection.inspector')), h('dd', {}, personWithAgency(ctx.people, f.inspector_id)),
         h('dt', {}, t('inspection.co_inspectors')), h('dd', { id: 'co-inspectors' }, co.length ? co.flatMap((p, i) => (i ? [', ', coText(p)] : [coText(p)])) : '—'),
         h('dt', {}, t('inspection.shift')), h('dd', {}, f.shift ? t(`shift.${f.shift}`) : '—'),
         h('dt', {}, t('inspection.started')), h('dd', {}, formatDateTime(f.started_at) || '—'),
         h('dt', {}, t('inspection.submitted')), h('dd', {}, f.submitted_at ? `${formatDateTime(f.submitted_at)} (${ago(f.submitted_at)})` : '—'),
-        f.reviewed_by ? [h('dt', {}, t('inspection.reviewed_by')), h('dd', {}, `${personWithAgency(ctx.people, f.reviewed_by)}${f.reviewed_at ? ` · ${formatDateTime(f.reviewed_at)}` : ''}`)] : null,
-        f.review_comment ? [h('dt', {}, t('inspection.review_comment')), h('dd', { id: 'review-comment' }, f.review_comment)] : null,
+        // The current review round only (a resubmitted inspection awaits a new review).
+        currentReview && f.reviewed_by ? [h('dt', {}, t('inspection.reviewed_by')), h('dd', {}, `${personWithAgency(ctx.people, f.reviewed_by)}${status === 'reviewed' && f.reviewed_at ? ` · ${formatDateTime(f.reviewed_at)}` : ''}`)] : null,
+        currentReview && f.review_comment ? [h('dt', {}, t('inspection.review_comment')), h('dd', { id: 'review-comment' }, f.review_comment)] : null,
         f.summary ? [h('dt', {}, t('inspection.summary')), h('dd', {}, f.summary)] : null),
       actions),
     status === 'reviewed' ? h('p', { class: 'banner', id: 'inspection-locked' }, t('inspection.locked')) : null,
@@ -162,14 +165,14 @@ export async function renderInspection(ctx, main, id) {
       h('tbody', {}, counts.map((c) => {
         const diff = typeof c.fields.expected === 'number' ? c.fields.counted - c.fields.expected : null;
         return h('tr', { class: diff ? 'is-discrepancy' : '' },
-          h('td', {}, c.fields.item_type), h('td', {}, c.fields.expected ?? '—'), h('td', {}, c.fields.counted),
+          h('td', {}, stockItemLabel(ctx, c.fields.item_type)), h('td', {}, c.fields.expected ?? '—'), h('td', {}, c.fields.counted),
           h('td', {}, diff === null ? '—' : diff > 0 ? `+${diff}` : String(diff)),
           h('td', {}, `${c.fields.damaged_light ?? 0} / ${c.fields.damaged_heavy ?? 0}`));
       })))) : null,
     conflicts.length ? section(t('inspection.conflicts'), h('ul', { class: 'plain' }, conflicts.map((c) => h('li', {},
       badge(c.fields.status === 'open' ? 'warn' : 'muted', statusLabel('conflicts', c.fields.status)), ' ',
       fieldLabel('inspections', c.fields.field, template), ': ',
-      `${valueLabel(c.fields.field, c.fields.server_value)} ↔ ${valueLabel(c.fields.field, c.fields.client_value)}`)))) : null,
+      `${valueLabel(c.fields.field, c.fields.server_value, template)} ↔ ${valueLabel(c.fields.field, c.fields.client_value, template)}`)))) : null,
     section(t('inspection.timeline'), timeline.length ? timelineBlock(ctx, timeline) : empty('—')),
   );
   const handle = {
