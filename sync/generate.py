@@ -48,7 +48,8 @@ def _json(value: Any) -> str:
 
 def rules_module() -> str:
     rules = {**rules_data(), "roster": roster.rules_data()}
-    return f"{_header('sync/answers.py, sync/roster.py')}\nexport const RULES = Object.freeze({_json(rules)});\n"
+    header = _header("sync/answers.py, sync/roster.py")
+    return f"{header}\nexport const RULES = Object.freeze({_json(rules)});\n"
 
 
 def protocol_constants() -> dict[str, Any]:
