@@ -40,14 +40,6 @@ DEMO_PASSWORD = "tigapilar"
 WIB = timezone(timedelta(hours=7), "WIB")
 
 JB, CP, KM, SN = "gd-johar-baru", "gd-cempaka-putih", "gd-kemayoran", "gd-senen"
-V1 = "gudang_logistik-v1"
-V1_QUESTIONS = {
-    "atap_tidak_bocor": "atap_bocor",
-    "lantai_kering": "genangan_air",
-    "ruangan_kering": "ruangan_lembap",
-    "bebas_rayap_hama": "ada_rayap_hama",
-}
-"""Version 2's questions (Ya is good) and the version 1 questions they replace (Ya was bad)."""
 
 WAREHOUSES = [
     Warehouse(
@@ -331,7 +323,7 @@ class _Seeder:
             await self.push("rina", *ops)
 
     def answers(
-        self, warehouse_id: str, seal: str, photos: dict[str, list[str]], template_id: str, **overrides: Any
+        self, warehouse_id: str, seal: str, photos: dict[str, list[str]], **overrides: Any
     ) -> dict[str, Any]:
         stock = expected_stock(warehouse_id)
         base: dict[str, Any] = {
@@ -378,10 +370,6 @@ class _Seeder:
             "saksi_kpu": "Yuliani Pratiwi",
         }
         base.update(overrides)
-        if template_id == V1:
-            # Version 1 asked these four the other way round ("Ada kebocoran atap": Ya is bad).
-            for new, old in V1_QUESTIONS.items():
-                base[old] = "tidak" if base.pop(new) == "ya" else "ya"
         fields = {f"a.{code}": value for code, value in base.items()}
         fields.update({f"p.{code}": hashes for code, hashes in photos.items()})
         return fields
@@ -400,22 +388,20 @@ class _Seeder:
         confirmed: bool = True,
         note: str = "",
         summary: str = "",
-        template_id: str = "",
         **overrides: Any,
     ) -> str:
         started = self.at(days_ago, hour)
-        template_id = template_id or self.template_id
         photos = {
             "foto_segel_pintu": [await self.photo(username, f"Segel pintu {seal}", (90, 60, 40))],
             "foto_logistik": [await self.photo(username, "Tumpukan logistik", (40, 70, 110))],
         }
         record_id = str(uuid.uuid4())
         fields: dict[str, Any] = {
-            "template_id": template_id,
+            "template_id": self.template_id,
             "shift": shift,
             "started_at": started,
             "co_inspectors": [self.uid(c) for c in co],
-            **self.answers(warehouse_id, seal, photos, template_id, **overrides),
+            **self.answers(warehouse_id, seal, photos, **overrides),
         }
         if summary:
             fields["summary"] = summary
@@ -474,11 +460,9 @@ class _Seeder:
         jb = expected_stock(JB)
 
         # Johar Baru, four days ago: a clean morning inspection, reviewed by the Polsek's control officer.
-        # It was made on the first checklist version, which it keeps.
         first = await self.inspection(
             "slamet",
             JB,
-            template_id=V1,
             days_ago=4,
             hour=8,
             shift="pagi",
