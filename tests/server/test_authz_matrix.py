@@ -135,6 +135,12 @@ async def revoke(world: World, scope: str) -> Req:
     return Req("POST", f"/api/admin/users/{user.id}/devices/{await device_of(world, scope)}/revoke")
 
 
+async def rename_device(world: World, scope: str) -> Req:
+    user = world.member(scope)
+    path = f"/api/admin/users/{user.id}/devices/{await device_of(world, scope)}"
+    return Req("PATCH", path, json={"name": "HP pos jaga 2"})
+
+
 def new_user(world: World, scope: str) -> Req:
     n = next(_n)
     body = {"username": f"baru{n}", "full_name": f"Baru {n}", "agency": "FKDM", "password": "x" * 12,
@@ -306,6 +312,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ),
     ("POST", "/api/admin/users/{user_id:str}/devices/{device_id:str}/revoke"): Route(
         revoke, admins_only(200, 404, 200)
+    ),
+    ("PATCH", "/api/admin/users/{user_id:str}/devices/{device_id:str}"): Route(
+        rename_device, admins_only(200, 404, 200)
     ),
     ("GET", "/api/admin/warehouses"): Route(get("/api/admin/warehouses"), admins_only(200, 200)),
     ("POST", "/api/admin/warehouses"): Route(new_warehouse, admins_only(403, 403, 201)),
