@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sqlite3
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -109,7 +111,8 @@ async def test_a_conflict_resolved_in_the_supervisor_view_reaches_the_officer_at
                 "fields": {
                     "category": "segel_rusak",
                     "severity": "sedang",
-                    "description": "Segel pintu belakang sobek",
+                    "title": "Segel pintu belakang sobek",
+                    "description": "Segel pintu belakang sobek, terlihat saat patroli malam",
                 },
             }
         )[0]
@@ -143,10 +146,29 @@ async def test_a_conflict_resolved_in_the_supervisor_view_reaches_the_officer_at
             page = sup.page
             await page.locator("#nav").get_by_role("link", name="Konflik").click()
             card = page.locator(f'article.conflict[data-conflict="{conflict_id}"]')
-            await expect(card.locator("[data-side=server]")).to_have_text("Tinggi")
-            await expect(card.locator("[data-side=client]")).to_have_text("Kritis")
+            server_side, client_side = card.locator("[data-side=server]"), card.locator("[data-side=client]")
+            await expect(server_side.locator(".value")).to_have_text("Tinggi")
+            await expect(client_side.locator(".value")).to_have_text("Kritis")
+            # The card names its record and links to it; before the decision the kept value is in force.
+            link = card.locator("a.record-link")
+            await expect(link).to_have_text("Kejadian: Segel pintu belakang sobek")
+            assert await link.get_attribute("href") == f"#/incident/{incident}"
+            await expect(server_side).to_have_attribute("data-state", "in_force")
+            await expect(server_side).to_contain_text("berlaku sekarang")
+            await expect(client_side).to_contain_text("menunggu keputusan — belum berlaku")
             await card.locator("button[data-pick=client]").click()
             await expect(card).to_have_count(0)  # gone from the open queue
+            # Once decided, only the value decided on is in force; the other plainly is not used.
+            await page.get_by_label("Status").select_option("resolved")
+            await expect(server_side).to_have_attribute("data-state", "not_used")
+            await expect(server_side).to_contain_text("tidak dipakai")
+            await expect(server_side).not_to_contain_text("berlaku sekarang")
+            await expect(client_side).to_have_attribute("data-state", "in_force")
+            await expect(card.locator(".decision")).to_contain_text("yang berlaku Kritis")
+            await link.click()
+            await expect(page.locator(f'article.incident[data-incident="{incident}"]')).to_have_class(
+                re.compile(r"\bis-focused\b")
+            )
 
         records = slamet.pull()  # the officer's next sync
         assert records[incident]["fields"]["severity"] == "kritis"
@@ -180,21 +202,35 @@ async def test_csv_exports_of_the_seeded_data_parse_and_match_the_database(
         async with page.expect_download() as info:
             await page.locator("button[data-export=inspections]").click()
         download = await info.value
-        from_ui = (await download.path()).read_text(encoding="utf-8")
+        from_ui = (await download.path()).read_bytes()
         token = await page.evaluate("JSON.parse(localStorage.getItem('tigapilar.supervisor.session')).token")
 
     client = httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
     with client:
         exports = {
-            name: client.get(f"/api/exports/{name}.csv")
+            name: client.get(f"/api/exports/{name}.csv", params={"form": "raw"})
             for name in ("inspections", "answers", "incidents", "stock_counts")
         }
+        for_people = client.get("/api/exports/inspections.csv")
     for response in exports.values():
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/csv")
         assert len(response.headers["x-audit-head"]) == 64
         assert "\r\n" in response.text
-    assert _csv(from_ui) == _csv(exports["inspections"].text)
+    # The button downloads the form for people, decoded here as Excel with Indonesian regional
+    # settings reads it: a byte-order mark for UTF-8, ';' between cells, WIB times, labels not codes.
+    assert from_ui == for_people.content and from_ui.startswith(b"\xef\xbb\xbf")
+    people = list(csv.DictReader(io.StringIO(from_ui.decode("utf-8-sig"), newline=""), delimiter=";"))
+    raw = _csv(exports["inspections"].text)
+    assert len(people) == len(raw) > 0
+    for person, machine in zip(people, raw, strict=True):  # the same rows in the same order
+        assert set(person) >= {"Nomor berita acara", "Gudang", "Status", "Shift", "Waktu mulai (WIB)"}
+        assert person["Nomor berita acara"] == machine["report_number"]
+        assert person["Status"] in {"Draf", "Menunggu diperiksa", "Sudah diperiksa", "Perlu perbaikan"}
+        assert person["Shift"] in {"Pagi", "Siang", "Malam"}
+        assert not any(re.fullmatch(r"[a-z]+(_[a-z]+)+", v) for v in person.values()), person
+        utc = datetime.fromisoformat(machine["started_at"].replace("Z", "+00:00"))
+        assert person["Waktu mulai (WIB)"] == (utc + timedelta(hours=7)).strftime("%Y-%m-%d %H:%M")
 
     inspections = _db_rows(server, "inspections")
     rows = _csv(exports["inspections"].text)

@@ -1,7 +1,7 @@
 // Charts computed by the server (/api/supervisor/charts), drawn here as inline SVG.
 
 import { h, replace } from '/js/dom.js';
-import { localized, t } from '/js/i18n.js';
+import { getLang, localized, t } from '/js/i18n.js';
 import { agencyLabel, categoryLabel } from '/js/labels.js';
 import { stackedDays, horizontalBars } from '../svg-charts.js';
 import { downloadFile, empty, select, toast } from '../ui.js';
@@ -28,7 +28,8 @@ export async function renderCharts(ctx, main) {
   }
 
   async function download(kind) {
-    const response = await downloadFile(ctx, `/api/exports/${kind}.csv`, { warehouse_id: warehouse || undefined, from: start.value || undefined, to: end.value || undefined });
+    // For people, in the language the page is shown in.
+    const response = await downloadFile(ctx, `/api/exports/${kind}.csv`, { warehouse_id: warehouse || undefined, from: start.value || undefined, to: end.value || undefined, lang: getLang() });
     if (response) toast(t('export.done', { head: (response.headers.get('x-audit-head') ?? '').slice(0, 12) }), 'ok');
   }
 

@@ -60,7 +60,7 @@ export async function renderConflicts(ctx, main) {
   function side(item, kind, who, when, value, state) {
     return h('div', { class: ['side', `side-${kind}`], dataset: { side: kind, state } },
       h('h3', {}, t(`conflict.${kind}`)),
-      h('p', { class: 'value', dataset: { side: kind } }, text(item, value)),
+      h('p', { class: 'value' }, text(item, value)),
       h('p', { class: 'muted small' }, `${personWithAgency(ctx.people, who)}${when ? ` · ${formatDateTime(when)}` : ''}`),
       badge(state === 'in_force' ? 'ok' : state === 'waiting' ? 'warn' : 'muted', t(`conflict.side.${state}`)));
   }
