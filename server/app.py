@@ -22,8 +22,8 @@ from litestar.response.file import ASGIFileResponse
 from litestar.static_files import StaticFiles, create_static_files_router
 from litestar.types import ControllerRouterHandler, Message, Scope
 
-from server.alerts.worker import AlertWorker
 from server import reports
+from server.alerts.worker import AlertWorker
 from server.api.accounts import AuthController, MeController
 from server.api.admin import AdminController
 from server.api.alerts import AlertAdminController, PushController

@@ -16,10 +16,10 @@ from sync.digest import compute, fnv1a32
 from tests.browser.conftest import STATIC, Server
 from tests.browser.helpers import WAREHOUSE, go, login
 
-SHELL_BUDGET = 300 * 1024
+SHELL_BUDGET = 320 * 1024
 """Raw bytes of everything the service worker precaches: the first visit happens on 3G at best.
-(250 KiB until the phone carried the guard post, every word in English too and the vocabulary
-shared by both web apps; the server sends it compressed, about a quarter of this on the wire.)"""
+(250 KiB until the phone carried the guard post, its problems told in words, every word in English
+too and the vocabulary shared by both web apps; the server sends it compressed, well under half.)"""
 
 
 def shell_files() -> list[Path]:

@@ -1,4 +1,4 @@
--- Tiga Pilar schema, version 4 (PostgreSQL): berita acara numbers, and devices by the name officers
+-- Tiga Pilar schema, version 5 (PostgreSQL): berita acara numbers, and devices by the name officers
 -- give them. Kept in step with server/storage/sqlite/migrations/0004_report_numbers_and_device_names.sql.
 --
 -- One counter row per (warehouse, year): the last berita acara number given there (sync.ops,
