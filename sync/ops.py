@@ -75,7 +75,12 @@ class Batch:
     """Working state of one push: records as they change, revisions handed out, what was read."""
 
     def __init__(
-        self, tx: WriteTx, records: dict[str, Record], revisions: dict[str, int], *, utc_offset_hours: float = 7
+        self,
+        tx: WriteTx,
+        records: dict[str, Record],
+        revisions: dict[str, int],
+        *,
+        utc_offset_hours: float = 7,
     ) -> None:
         self.tx = tx
         self.utc_offset_hours = utc_offset_hours

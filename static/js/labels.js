@@ -13,7 +13,8 @@ export const severityLabel = (code) => word(`severity.${code}`, String(code ?? '
 export const shiftLabel = (code) => word(`shift.${code}`, String(code ?? ''));
 export const roleLabel = (code) => word(`role.${code}`, String(code ?? ''));
 export const collectionLabel = (code) => word(`collection.${code}`, String(code ?? ''));
-export const opLabel = (code) => word(`op.${code}`, String(code ?? ''));
+/** An operation in words; `collection` picks its own word where one op means something else there. */
+export const opLabel = (code, collection) => word(`op.${collection}.${code}`, word(`op.${code}`, String(code ?? '')));
 export const statusLabel = (collection, status) => word(`status.${collection}.${status}`, String(status ?? ''));
 
 /** The item of a template with this code, and its section; null if the version has none. */

@@ -124,6 +124,19 @@ RETURNING {STATE_COLUMNS}
 """The warehouse_state rows of `$1` and of the warehouses of the records `$2`, locked in sorted
 order (created at zero for a warehouse never written), as their previous holders committed them."""
 
+_REPORT_COUNTER = """
+WITH created AS (
+    INSERT INTO report_counters (warehouse_id, year, last) VALUES ($1, $2, 0)
+    ON CONFLICT (warehouse_id, year) DO NOTHING
+    RETURNING last
+)
+SELECT (SELECT code FROM warehouses WHERE id = $1),
+       coalesce((SELECT last FROM created),
+                (SELECT last FROM report_counters WHERE warehouse_id = $1 AND year = $2))
+"""
+"""The (warehouse, year) counter's last number, its row created at 0 if missing, and the warehouse's
+code, in one round trip. Called with the warehouse's lock held (PostgresWriteTx.report_counter)."""
+
 _PREFETCH = f"""
 SELECT
     ARRAY(SELECT ROW({RECORD_COLUMNS}) FROM records WHERE id = ANY($1::text[])),
@@ -428,22 +441,13 @@ class PostgresWriteTx:
         return {row[0]: Member(user_id=row[0], role=row[1], agency=row[2]) for row in rows}
 
     async def report_counter(self, warehouse_id: str, year: int) -> ReportCounter:
-        """The counter row of (warehouse, year), created if missing and locked FOR UPDATE until
-        this transaction ends: a concurrent submit of the same warehouse and year, in any server
-        process, waits here and then reads the number this one leaves."""
-        conn = self._conn
-        await conn.execute(
-            "INSERT INTO report_counters (warehouse_id, year, last) VALUES ($1, $2, 0)"
-            " ON CONFLICT (warehouse_id, year) DO NOTHING",
-            warehouse_id,
-            year,
-        )
-        last = await conn.fetchval(
-            "SELECT last FROM report_counters WHERE warehouse_id = $1 AND year = $2 FOR UPDATE",
-            warehouse_id,
-            year,
-        )
-        code = await conn.fetchval("SELECT code FROM warehouses WHERE id = $1", warehouse_id)
+        """The counter of (warehouse, year), read under the warehouse's lock (its warehouse_state
+        row, held until this transaction ends, as every push that writes there holds it): a
+        concurrent submit in the same warehouse, in any server process, waits for that lock and
+        then reads the number this one leaves. The row is created here if missing, so commit()
+        only updates it."""
+        await self._hold([warehouse_id])
+        code, last = await self._conn.fetchrow(_REPORT_COUNTER, warehouse_id, year)
         return ReportCounter(warehouse_code=code or warehouse_id, last=int(last))
 
     async def commit(self, effects: BatchEffects) -> None:

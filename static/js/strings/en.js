@@ -250,10 +250,6 @@ export default {
   'sync.open': 'Open',
 
   // The guard post: today's shift, check-in and out, serah terima jaga.
-  'collection.shifts': 'Guard shift',
-  'collection.handovers': 'Guard handover',
-  'op.check_in': 'check in',
-  'op.check_out': 'check out',
   'guard.today': 'On guard today',
   'guard.no_shift': 'You have no guard shift today.',
   'guard.shift_title': '{period} shift · {hours}',

@@ -250,10 +250,6 @@ export default {
   'sync.open': 'Buka',
 
   // The guard post: today's shift, check-in and out, serah terima jaga.
-  'collection.shifts': 'Shift jaga',
-  'collection.handovers': 'Serah terima jaga',
-  'op.check_in': 'masuk jaga',
-  'op.check_out': 'selesai jaga',
   'guard.today': 'Jaga hari ini',
   'guard.no_shift': 'Tidak ada shift jaga Anda hari ini.',
   'guard.shift_title': 'Shift {period} · {hours}',

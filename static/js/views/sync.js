@@ -110,7 +110,7 @@ export async function render(app) {
     h(
       'li',
       { class: 'row-plain entry', dataset: { seq: entry.seq, state: entry.state } },
-      h('span', {}, `#${entry.seq} · ${collectionLabel(entry.collection)} · ${opLabel(entry.op)}`),
+      h('span', {}, `#${entry.seq} · ${collectionLabel(entry.collection)} · ${opLabel(entry.op, entry.collection)}`),
       h('span', { class: 'muted small' }, formatDateTime(entry.created_at), entry.attempts ? ` · ${t('sync.attempts', { count: entry.attempts })}` : ''),
       extra,
     );

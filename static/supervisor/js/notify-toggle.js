@@ -2,7 +2,7 @@
 // this browser and the signed-in supervisor. Hidden where the browser cannot receive them.
 
 import { disablePush, enablePush, pushState } from './notifications.js';
-import { getLang, t } from './i18n.js';
+import { getLang, t } from '/js/i18n.js';
 import { errorText, toast } from './ui.js';
 
 let state = 'off';

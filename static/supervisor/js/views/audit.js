@@ -11,7 +11,7 @@ function what(entry) {
     const [collection] = entry.subject.split('/');
     // Field names in words; answers by "jawaban daftar periksa" (the item labels live in the template).
     const fields = [...new Set(Object.keys(d.fields ?? {}).map((f) => (f.startsWith('a.') || f.startsWith('p.') ? t('audit.answers') : fieldLabel(collection, f))))];
-    return [opLabel(d.op), ' · ', collectionLabel(collection),
+    return [opLabel(d.op, collection), ' · ', collectionLabel(collection),
       fields.length ? h('span', { class: 'muted small' }, ` (${fields.slice(0, 4).join(', ')}${fields.length > 4 ? ', …' : ''})`) : null,
       d.status && d.status !== 'applied' ? [' ', badge(d.status === 'rejected' ? 'bad' : 'warn', t(`outcome.${d.status}`))] : null];
   }

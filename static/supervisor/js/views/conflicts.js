@@ -116,7 +116,7 @@ export async function renderConflicts(ctx, main) {
   function rejectedCard(item) {
     const fields = Object.entries(item.fields);
     return h('article', { class: ['panel', 'rejected'], dataset: { client: item.client_id, seq: String(item.seq) } },
-      h('header', {}, badge('bad', t('rejected.badge')), ' ', h('strong', {}, `${collectionLabel(item.collection)} · ${opLabel(item.op)}`),
+      h('header', {}, badge('bad', t('rejected.badge')), ' ', h('strong', {}, `${collectionLabel(item.collection)} · ${opLabel(item.op, item.collection)}`),
         h('span', { class: 'muted small' }, ` · ${warehouseName(ctx.warehouses, item.warehouse_id)} · ${personWithAgency(ctx.people, item.user_id)} · ${formatDateTime(item.at)} · ${t('timeline.device', { device: deviceLabel(item.device_label) })}`)),
       h('p', { class: 'small' }, rejectionText(item.code)),
       fields.length ? h('table', { class: 'table small' },

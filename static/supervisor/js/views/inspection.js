@@ -80,7 +80,7 @@ function timelineBlock(ctx, entries) {
     return h('li', {},
       h('time', {}, formatDateTime(e.at)), ' ',
       h('strong', {}, personWithAgency(ctx.people, e.actor_id)), ' · ',
-      e.kind === 'mutation' ? opLabel(d.op) : auditKindLabel(e.kind), changed ? ` (${t('timeline.fields', { count: changed })})` : '',
+      e.kind === 'mutation' ? opLabel(d.op, 'inspections') : auditKindLabel(e.kind), changed ? ` (${t('timeline.fields', { count: changed })})` : '',
       d.status && d.status !== 'applied' ? [' · ', badge(d.status === 'rejected' ? 'bad' : 'warn', t(`outcome.${d.status}`))] : null,
       h('span', { class: 'muted small' }, ` · ${t('timeline.device', { device: deviceLabel(e.device_label) })}`));
   }));

@@ -6,17 +6,15 @@
 //   #/mutasi/<warehouse>/<yyyy-mm-dd>
 
 import { h, replace } from '/js/dom.js';
-import { formatDate, formatDateTime, t } from '../i18n.js';
-import { agencyLabel, personName } from '../labels.js';
-import { localTime } from './roster.js';
+import { formatDate, formatDateTime, t } from '/js/i18n.js';
+import { agencyLabel, personName } from '/js/labels.js';
+import { localTime, peopleOf } from './roster.js';
 
 export async function renderMutasi(ctx, main, warehouseId, day) {
   const data = await ctx.http.get('/api/supervisor/mutasi', { warehouse_id: warehouseId, date: day });
   const offset = data.utc_offset_hours;
-  const name = (id) => {
-    const officer = data.officers.find((o) => o.id === id);
-    return officer ? `${officer.rank ? `${officer.rank} ` : ''}${officer.full_name}` : personName(ctx, id);
-  };
+  const people = peopleOf(ctx, data);
+  const name = (id) => personName(people, id);
   const at = (value) => (value ? localTime(value, offset) : '—');
   const shifts = (data.days[0]?.shifts ?? []).filter(Boolean);
 

@@ -9,12 +9,12 @@
 
 import { h, replace } from '/js/dom.js';
 import { RULES } from '/js/rules-data.js';
-import { formatDate, t } from '../i18n.js';
-import { agencyLabel, personName } from '../labels.js';
+import { formatDate, t } from '/js/i18n.js';
+import { agencyLabel, personName, personWithAgency } from '/js/labels.js';
+import { AGENCIES } from '/js/protocol.js';
 import { badge, downloadFile, reportResult, select, toast } from '../ui.js';
 
 const PERIODS = RULES.roster.periods;
-const AGENCY_ORDER = ['POLRI', 'TNI', 'SATPOL_PP', 'DISHUB', 'FKDM', 'KPU', 'BAWASLU'];
 const DAY_MS = 86_400_000;
 
 /** The Monday (yyyy-mm-dd) of the week of a day. */
@@ -38,10 +38,10 @@ function instantOf(day, hhmm, offsetHours) {
 
 const today = (offsetHours) => new Date(Date.now() + offsetHours * 3_600_000).toISOString().slice(0, 10);
 
-function personLabel(ctx, data, id) {
-  const officer = data.officers.find((o) => o.id === id);
-  return officer ? `${officer.rank ? `${officer.rank} ` : ''}${officer.full_name}` : personName(ctx, id);
-}
+/** Everyone the page may name: the people in scope and the roster's officers. */
+export const peopleOf = (ctx, data) => new Map([...ctx.people, ...data.officers.map((o) => [o.id, o])]);
+
+const personLabel = (ctx, data, id) => personName(peopleOf(ctx, data), id);
 
 function stateBadge(state) {
   const kind = { present: 'ok', late: 'warn', outside: 'warn', absent: 'bad', expected: 'muted', unplanned: 'warn' }[state] ?? 'muted';
@@ -55,7 +55,7 @@ function handoverBadge(handover) {
 
 function shiftCell(ctx, data, shift, plan) {
   const offset = data.utc_offset_hours;
-  const agencies = AGENCY_ORDER.filter((a) => shift.agencies[a]);
+  const agencies = AGENCIES.filter((a) => shift.agencies[a]);
   return h('div', { class: ['shift', shift.understaffed ? 'is-understaffed' : ''], dataset: { shift: shift.id } },
     h('p', { class: 'shift-time' }, `${localTime(shift.starts_at, offset)}–${localTime(shift.ends_at, offset)}`,
       shift.commander ? h('span', { class: 'muted small' }, ` · ${t('roster.commander')}: ${personLabel(ctx, data, shift.commander)}`) : null),
@@ -81,11 +81,12 @@ function planDialog(data, day, period, shift) {
     const start = h('input', { type: 'time', name: 'start', required: true, value: shift ? localTime(shift.starts_at, offset) : hh(startHour) });
     const end = h('input', { type: 'time', name: 'end', required: true, value: shift ? localTime(shift.ends_at, offset) : hh(endHour) });
     const planned = new Set((shift?.people ?? []).filter((p) => p.planned).map((p) => p.user_id));
+    const people = new Map(data.officers.map((o) => [o.id, o]));
     const boxes = data.officers.map((o) => h('label', { class: 'check' },
       h('input', { type: 'checkbox', name: 'person', value: o.id, checked: planned.has(o.id), dataset: { agency: o.agency } }),
-      ` ${o.rank ? `${o.rank} ` : ''}${o.full_name} (${agencyLabel(o.agency)})`));
+      ` ${personWithAgency(people, o.id)}`));
     const commander = h('select', { name: 'commander' }, h('option', { value: '' }, '—'),
-      data.officers.map((o) => h('option', { value: o.id, selected: shift?.commander === o.id }, `${o.full_name} (${agencyLabel(o.agency)})`)));
+      data.officers.map((o) => h('option', { value: o.id, selected: shift?.commander === o.id }, personWithAgency(people, o.id))));
     const dialog = h('dialog', { class: 'form-dialog' },
       h('form', { method: 'dialog' },
         h('h2', {}, t('roster.plan_title', { period: t(`roster.period.${period}`), day: formatDate(day) })),

@@ -2,7 +2,7 @@
 // dead-letter list with replay. docs/alerts.md says what a delivery is.
 
 import { h, replace } from '/js/dom.js';
-import { formatDateTime, t } from '../i18n.js';
+import { formatDateTime, t } from '/js/i18n.js';
 import { badge, empty, errorText, formDialog, section, toast } from '../ui.js';
 
 export const EVENTS = ['incident.created', 'incident.severity_raised', 'incident.acknowledged', 'incident.resolved', 'inspection.findings', 'inspection.overdue', 'device.stale'];

@@ -1,4 +1,4 @@
--- Tiga Pilar schema, version 5: berita acara numbers, and devices by the name officers give them.
+-- Tiga Pilar schema, version 6: berita acara numbers, and devices by the name officers give them.
 --
 -- One counter row per (warehouse, year): the last berita acara number given there (sync.ops,
 -- submit_inspection, inside the push transaction; BEGIN IMMEDIATE makes it the only writer, across

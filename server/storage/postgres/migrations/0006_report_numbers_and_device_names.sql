@@ -1,9 +1,10 @@
--- Tiga Pilar schema, version 5 (PostgreSQL): berita acara numbers, and devices by the name officers
--- give them. Kept in step with server/storage/sqlite/migrations/0004_report_numbers_and_device_names.sql.
+-- Tiga Pilar schema, version 6 (PostgreSQL): berita acara numbers, and devices by the name officers
+-- give them. Kept in step with server/storage/sqlite/migrations/0006_report_numbers_and_device_names.sql.
 --
 -- One counter row per (warehouse, year): the last berita acara number given there (sync.ops,
--- submit_inspection, inside the push transaction, which locks the row with SELECT ... FOR UPDATE
--- until it commits: no other server process gives a number of that warehouse and year meanwhile).
+-- submit_inspection, inside the push transaction, which holds the warehouse's lock, its
+-- warehouse_state row, until it commits: no other server process gives a number of that warehouse
+-- meanwhile).
 -- warehouse_id leads the key: no row or lock is shared by two warehouses.
 CREATE TABLE report_counters (
     warehouse_id  TEXT NOT NULL,
