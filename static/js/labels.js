@@ -101,6 +101,9 @@ export function stockItemLabel(ctx, code) {
 /** Why the server refused a change, in words (sync/errors.py codes). */
 export const rejectionText = (code) => word(`reject.${code}`, t('reject.other'));
 
+/** Why the server refused a photo, in words (server/images.py and server/api/attachments.py codes). */
+export const photoRefusalText = (code) => word(`photo_refused.${code}`, t('photo_refused.other'));
+
 /** What an audit entry records ("Masuk", "Template diterbitkan"), by its kind. */
 export const auditKindLabel = (kind) => word(`audit.kind.${kind}`, String(kind ?? '').replaceAll('_', ' ').replaceAll('.', ' · '));
 

@@ -13,7 +13,17 @@ import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, App, Server
-from tests.browser.helpers import WAREHOUSE, count_stock, go, login, photo_payload
+from tests.browser.helpers import (
+    WAREHOUSE,
+    count_stock,
+    go,
+    local_photo_hashes,
+    login,
+    photo_payload,
+    report_incident,
+    sync_now,
+    wait_synced,
+)
 from tests.browser.link import Link
 
 RAW_ERRORS = re.compile(
@@ -166,3 +176,66 @@ async def test_storage_full_is_told_where_the_photo_failed_and_in_the_status(
     finally:
         await cdp.send("Storage.overrideQuotaForOrigin", {"origin": app.base_url})
         await page.evaluate("indexedDB.deleteDatabase('other-files')")
+
+
+DAMAGE_PHOTO = """async (sha) => {
+  // The photo's bytes on the phone lose their second half (a storage fault): its name, the sha256
+  // of what the camera took, no longer matches them, and the real server refuses the upload.
+  const { loadSession } = await import('/js/session.js');
+  const { openUserDb } = await import('/js/db.js');
+  const db = await openUserDb((await loadSession()).userId);
+  const photo = await db.get('photos', sha);
+  const bytes = new Uint8Array(await photo.blob.arrayBuffer());
+  const damaged = new Blob([bytes.slice(0, bytes.length >> 1)], { type: photo.blob.type });
+  await db.put('photos', { ...photo, blob: damaged, size: damaged.size });
+  db.close();
+}"""
+
+
+async def test_refused_changes_and_photos_are_told_in_the_pages_language(open_app, server: Server) -> None:
+    """With the page in English, why the server refused a change and a photo reads in English, from
+    the vocabulary by the machine code; the server's own (Indonesian) message never shows."""
+    from sync.vocabulary import WORDS
+
+    app: App = await open_app("slamet")
+    await login(app, "slamet")
+    page = app.page
+    incident_id = "019b0000-0000-7000-8000-00000000a17e"
+    with server.api("agus") as api:  # Agus reported it from his phone: Slamet may take it up
+        [created] = api.push({
+            "collection": "incidents", "op": "create", "id": incident_id, "warehouse_id": WAREHOUSE,
+            "fields": {"category": "cctv_mati", "severity": "sedang", "description": "Kamera lorong 2 mati"},
+        })  # fmt: skip
+        assert created["status"] == "applied", created
+    await sync_now(page)
+
+    # Offline: Slamet acknowledges the incident and reports another with a photo, whose bytes
+    # then get damaged on the phone; meanwhile the supervisor resolves the first incident.
+    app.link.refuse()
+    await go(page, f"#/w/{WAREHOUSE}/incident/{incident_id}")
+    await page.get_by_role("button", name="Terima laporan").click()
+    await report_incident(page, description="Segel pintu belakang putus")
+    [sha] = await local_photo_hashes(page)
+    await page.evaluate(DAMAGE_PHOTO, sha)
+    with server.api("rina") as api:
+        revision = api.pull_all()[incident_id]["revision"]
+        [resolved] = api.push({
+            "collection": "incidents", "op": "resolve", "id": incident_id, "base_rev": revision,
+            "fields": {"resolution": "Kamera sudah menyala"},
+        })  # fmt: skip
+        assert resolved["status"] == "applied", resolved
+    app.allow_console(r"Failed to load resource: the server responded with a status of 400")
+    app.link.restore()
+    await wait_synced(page)
+
+    await page.locator("#lang-toggle").click()
+    await go(page, "#/sync")
+    refused = page.locator(".sync-view .entry[data-state=rejected] .rejected-reason")
+    await expect(refused).to_have_attribute("data-code", "invalid_transition")
+    await expect(refused).to_have_text(WORDS["en"]["reject.invalid_transition"])
+    photo = page.locator(".sync-view .rejected-reason[data-code=hash_mismatch]")
+    await expect(photo).to_have_text(f"{WORDS['en']['photo_refused.hash_mismatch']} Take the photo again.")
+    shown = await shown_text(page)
+    for indonesian in ("Isi berkas tidak cocok", "Perubahan status tidak sah", "ditolak", "Foto rusak"):
+        assert indonesian not in shown, shown
+    assert "hash_mismatch" not in shown and "invalid_transition" not in shown, shown

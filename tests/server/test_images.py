@@ -285,3 +285,17 @@ def test_the_same_file_written_by_many_at_once_ends_whole(tmp_path: Path) -> Non
         t.join()
     assert errors == [] and target.read_bytes() in contents
     assert [p.name for p in target.parent.iterdir()] == ["x.jpg"]
+
+
+def test_every_reason_to_refuse_a_photo_has_a_word_in_both_languages() -> None:
+    """The phone marks a photo refused on a 400, 413 or 415 (static/js/sync-client.js) and tells
+    the officer why in the page's language by the code: each code those answers carry has a word."""
+    from sync.vocabulary import WORDS
+
+    source = (Path(__file__).parents[2] / "server/api/attachments.py").read_text(encoding="utf-8")
+    codes = set(images.MESSAGES) | set(re.findall(r'ApiError\(\s*4(?:00|13|15),\s*"([a-z_]+)"', source))
+    codes |= {"body_too_large"}  # the 413 of any request over the size limit (server/errors.py)
+    assert {"unsupported_type", "hash_mismatch", "content_range_mismatch"} <= codes, codes
+    for lang in ("id", "en"):
+        missing = sorted(c for c in codes if f"photo_refused.{c}" not in WORDS[lang])
+        assert missing == [], f"{lang}: no word for {missing}"

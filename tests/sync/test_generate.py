@@ -25,3 +25,20 @@ def test_every_collection_and_operation_has_a_word_in_both_languages() -> None:
             if f"op.{c}.{op}" not in WORDS[lang] and f"op.{op}" not in WORDS[lang]
         ]
         assert missing == [], f"{lang}: no word for {missing}"
+
+
+def test_every_rejection_the_sync_core_raises_has_a_word_in_both_languages() -> None:
+    """The phone and the supervisor pages show why a change was refused by its code, in the page's
+    language (the server's message is for logs): a code without a word would read "Refused by the
+    server" and say nothing."""
+    import re
+
+    from sync.vocabulary import WORDS
+
+    raised = set()
+    for path in (ROOT / "sync").glob("*.py"):
+        raised |= set(re.findall(r'Rejection\(\s*"([a-z_]+)"', path.read_text(encoding="utf-8")))
+    assert len(raised) > 20, raised  # the scan finds them (a changed call style would not)
+    for lang in ("id", "en"):
+        missing = sorted(c for c in raised if f"reject.{c}" not in WORDS[lang])
+        assert missing == [], f"{lang}: no word for {missing}"

@@ -223,7 +223,7 @@ export default {
   'sync.rejected': 'Refused by the server ({count})',
   'sync.no_rejected': 'No refused changes.',
   'sync.photo_refused': 'Photo ({time}) refused by the server',
-  'sync.photo_refused_why': 'The server cannot use this file as a photo (damaged, not a photo, or too large). Take the photo again.',
+  'sync.photo_retake': 'Take the photo again.',
   'sync.dismiss': 'Dismiss',
   'sync.pending_title': 'Waiting to be sent ({count})',
   'sync.attempts': 'tried {count}×',

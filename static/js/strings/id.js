@@ -223,7 +223,7 @@ export default {
   'sync.rejected': 'Ditolak server ({count})',
   'sync.no_rejected': 'Tidak ada perubahan yang ditolak.',
   'sync.photo_refused': 'Foto ({time}) ditolak server',
-  'sync.photo_refused_why': 'Server tidak dapat memakai berkas ini sebagai foto (rusak, bukan foto, atau terlalu besar). Ambil ulang fotonya.',
+  'sync.photo_retake': 'Ambil ulang fotonya.',
   'sync.dismiss': 'Tutup',
   'sync.pending_title': 'Menunggu dikirim ({count})',
   'sync.attempts': 'dicoba {count}×',

@@ -6,7 +6,7 @@
 import { h, replace } from '../dom.js';
 import { templateOf } from '../context.js';
 import { formatClock, formatDateTime, formatDuration, formatTime, t } from '../i18n.js';
-import { collectionLabel, opLabel, rejectionText } from '../labels.js';
+import { collectionLabel, opLabel, photoRefusalText, rejectionText } from '../labels.js';
 import { allEntries, dismiss } from '../outbox.js';
 import { conflictList } from './widgets.js';
 import { describeSync } from './sync-state.js';
@@ -155,7 +155,7 @@ export async function render(app) {
       ? h('ul', { class: 'rows' }, refusedPhotos.map((photo) =>
           h('li', { class: 'row-plain' },
             h('span', {}, t('sync.photo_refused', { time: formatDateTime(photo.created_at) })),
-            h('p', { class: 'rejected-reason', dataset: { code: photo.refused.code } }, t('sync.photo_refused_why')))))
+            h('p', { class: 'rejected-reason', dataset: { code: photo.refused.code } }, photoRefusalText(photo.refused.code), ' ', t('sync.photo_retake')))))
       : null,
     h('h2', {}, t('sync.pending_title', { count: pending.length })),
     pending.length ? h('ul', { class: 'rows' }, pending.map((entry) => {
