@@ -271,7 +271,9 @@ class SqliteWriteTx(_BeginsWithFirstRead):
         return {row[0]: Member(user_id=row[0], role=row[1], agency=row[2]) for row in rows}
 
     async def report_counter(self, warehouse_id: str, year: int) -> ReportCounter:
-        # BEGIN IMMEDIATE already makes this push the database's only writer until it commits.
+        # The write transaction (BEGIN IMMEDIATE) has the database to itself, and the pushes of a
+        # group commit run in it one after another: an earlier batch's number is already written
+        # (its savepoint released), or rolled back with that batch.
         rows = await self._run(_fetchall, _SELECT_REPORT_COUNTER, (year, warehouse_id))
         code, last = rows[0] if rows else (warehouse_id, 0)
         return ReportCounter(warehouse_code=code, last=int(last))
