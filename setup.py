@@ -11,6 +11,7 @@ async generators, and the modules that define msgspec Structs with class options
 msgspec would build a different Struct (positional, mutable) or refuse the field order. The compiled
 modules use those Structs as the ordinary Python classes they are. And sync/errors.py: its
 exception classes' class attributes (`status`, `code`) are not inherited by compiled subclasses.
+And sync/generate.py, which writes static/js from the core: a tool, found by its own `__file__`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ PURE = (
     "sync/collections.py",
     "sync/domain.py",
     "sync/errors.py",
+    "sync/generate.py",  # a build tool: it finds the checkout by its own __file__, which a mypyc
+    # module's import does not give as the path of its file
     "sync/merge.py",
     "sync/messages.py",
     "sync/op_types.py",
