@@ -1,10 +1,13 @@
 // Stock count: per item type, the count against the warehouse's expected quantity, with damage
 // (rusak ringan / berat). The form is a draft until "Simpan hitungan" queues one stock_counts
-// record per counted item.
+// record per counted item. Each item shows its latest count, from a stock count or from a sent
+// inspection's answer for that item (as the supervisor's stock page reconciles them,
+// server/reports.py), with who counted it and when.
 
 import { h } from '../dom.js';
-import { warehouseOf } from '../context.js';
+import { templateOf, warehouseOf } from '../context.js';
 import { formatDateTime, formatNumber, t } from '../i18n.js';
+import { personName } from '../labels.js';
 import { conflictsFor, warehouseData } from '../records.js';
 import { nowIso } from '../server-time.js';
 import { uuid7 } from '../uuid7.js';
@@ -15,6 +18,35 @@ function toInt(value) {
   if (value === '' || value === null || value === undefined) return null;
   const n = Number(value);
   return Number.isInteger(n) && n >= 0 ? n : NaN;
+}
+
+const SENT = new Set(['submitted', 'needs_fix', 'reviewed']);
+
+/** Per item type, its latest count: a stock count, or a sent inspection's answer to an item of
+ * its checklist that counts that stock ({value, at, by, source, record}). */
+export function latestCounts(ctx, data) {
+  const latest = new Map();
+  const offer = (code, entry) => {
+    const was = latest.get(code);
+    if (entry.at && (!was || entry.at > was.at)) latest.set(code, entry);
+  };
+  for (const count of data.stockCounts) {
+    const f = count.fields;
+    if (typeof f.counted === 'number') offer(f.item_type, { value: f.counted, at: f.counted_at || count.created_at, by: f.counted_by || count.created_by, source: 'stock_count', record: count });
+  }
+  for (const inspection of data.inspections) {
+    const f = inspection.fields;
+    if (!SENT.has(f.status)) continue;
+    for (const section of templateOf(ctx, f.template_id)?.sections ?? []) {
+      for (const item of section.items) {
+        const value = f[`a.${item.code}`];
+        if (item.stock_item && typeof value === 'number') {
+          offer(item.stock_item, { value, at: f.submitted_at || f.started_at || inspection.updated_at, by: f.inspector_id || inspection.created_by, source: 'inspection', record: inspection });
+        }
+      }
+    }
+  }
+  return latest;
 }
 
 export async function render(app, { warehouseId }) {
@@ -28,8 +60,7 @@ export async function render(app, { warehouseId }) {
   const items = new Map(ctx.stockItems.map((item) => [item.code, item]));
   for (const code of Object.keys(data.stockLevels)) if (!items.has(code)) items.set(code, { code, name: code, unit: '' });
 
-  const lastCount = new Map();
-  for (const count of data.stockCounts) if (!lastCount.has(count.fields.item_type)) lastCount.set(count.fields.item_type, count);
+  const lastCount = latestCounts(ctx, data);
 
   const rows = [...items.values()].map((item) => {
     const expected = data.stockLevels[item.code]?.fields.expected ?? null;
@@ -64,7 +95,10 @@ export async function render(app, { warehouseId }) {
         ? t('stock.expected', { value: formatNumber(expected), unit: item.unit ?? '' })
         : t('stock.no_expected')),
       last
-        ? h('p', { class: 'muted small' }, t('stock.last', { value: formatNumber(last.fields.counted), at: formatDateTime(last.fields.counted_at) }), ' ', pendingBadge(last))
+        ? h('p', { class: 'muted small last-count', dataset: { source: last.source } },
+            t(last.source === 'inspection' ? 'stock.last_inspection' : 'stock.last', {
+              value: formatNumber(last.value), at: formatDateTime(last.at), who: personName(ctx.people, last.by),
+            }), ' ', pendingBadge(last.record))
         : null,
       h('div', { class: 'grid3' },
         input('counted', t('stock.counted')),
