@@ -162,6 +162,18 @@ function matchRoute(hash) {
 
 let renderToken = 0;
 
+/**
+ * The app as one rendering of a screen sees it: its `rerender()` (called by an action after it has
+ * saved, e.g. "Terima laporan") redraws only while that screen is still the one shown. By the time
+ * the save is done the officer may have moved on to another screen, and redrawing that one would
+ * wipe what they are typing into it.
+ */
+function viewApp(hash) {
+  return Object.create(app, {
+    rerender: { value: (options = {}) => (location.hash === hash ? render(options) : Promise.resolve()) },
+  });
+}
+
 async function render({ keepFocus = false } = {}) {
   const token = ++renderToken;
   const route = matchRoute(location.hash);
@@ -179,7 +191,7 @@ async function render({ keepFocus = false } = {}) {
   }
   let handle;
   try {
-    handle = await route.view.render(app, route.params);
+    handle = await route.view.render(viewApp(location.hash), route.params);
   } catch (error) {
     console.warn('view failed', error);
     handle = { node: h('section', { class: 'card' }, h('h1', {}, t('error.view')), h('p', {}, localErrorText(error, 'error.view_hint'))) };

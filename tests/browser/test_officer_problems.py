@@ -235,6 +235,10 @@ async def test_refused_changes_and_photos_are_told_in_the_pages_language(open_ap
     await expect(refused).to_have_text(WORDS["en"]["reject.invalid_transition"])
     photo = page.locator(".sync-view .rejected-reason[data-code=hash_mismatch]")
     await expect(photo).to_have_text(f"{WORDS['en']['photo_refused.hash_mismatch']} Take the photo again.")
+    # The status bar redraws in the new language after a short debounce; toasts said before the
+    # switch (in Indonesian, rightly) fade after 5 s.
+    await expect(page.locator("#status-bar")).to_contain_text("1 refused")
+    await expect(page.locator(".toast")).to_have_count(0, timeout=15_000)
     shown = await shown_text(page)
     for indonesian in ("Isi berkas tidak cocok", "Perubahan status tidak sah", "ditolak", "Foto rusak"):
         assert indonesian not in shown, shown

@@ -32,12 +32,15 @@ function connectionFacts(s) {
   ];
 }
 
-/** The answer to the last tap, kept for a minute: the page may be redrawn while the round ends. */
+/**
+ * The answer to the last tap, kept for a minute: the page may be redrawn while the round ends. It
+ * keeps what happened, not its words, so a page redrawn in the other language says it in that one.
+ */
 let lastResult = null;
 const RESULT_KEEP_MS = 60_000;
 
-function showResult(el, text, outcome) {
-  el.textContent = text;
+function showResult(el, { after, outcome }) {
+  el.textContent = after ? resultText(after) : t('sync.trying');
   el.dataset.outcome = outcome;
 }
 
@@ -75,24 +78,24 @@ export async function render(app) {
   const facts = h('div', { class: 'sync-facts' }, connectionFacts(s));
   const result = h('p', { class: 'sync-result', id: 'sync-result', role: 'status', 'aria-live': 'polite' });
   if (lastResult && lastResult.ctx === ctx && Date.now() - lastResult.at < RESULT_KEEP_MS) {
-    showResult(result, lastResult.text, lastResult.outcome);
+    showResult(result, lastResult);
   }
   // Always enabled, whatever the browser says about the network: the answer decides, and is shown.
   const syncButton = h('button', { type: 'button', class: 'button block', id: 'sync-now', on: { click: async () => {
     syncButton.disabled = true;
     syncButton.textContent = t('sync.trying');
-    lastResult = { ctx, at: Date.now(), text: t('sync.trying'), outcome: 'trying' };
-    showResult(result, lastResult.text, lastResult.outcome);
+    lastResult = { ctx, at: Date.now(), after: null, outcome: 'trying' };
+    showResult(result, lastResult);
     ctx.sync.failures = 0; // the officer asked: try now, and soon again if it fails
     await ctx.sync.now('manual');
     const after = await describeSync(app);
     const outcome = after.net === 'online' && after.state !== 'attention' && !after.rejected.length ? 'ok' : 'failed';
-    lastResult = { ctx, at: Date.now(), text: resultText(after), outcome };
+    lastResult = { ctx, at: Date.now(), after, outcome };
     syncButton.disabled = false;
     syncButton.textContent = t('sync.now');
     replace(facts, ...connectionFacts(after));
     // The page may have been redrawn meanwhile (new data arrived): answer on the one shown.
-    showResult(document.getElementById('sync-result') ?? result, lastResult.text, outcome);
+    showResult(document.getElementById('sync-result') ?? result, lastResult);
   } } }, t('sync.now'));
   let refreshing = false;
   const onStatus = async () => {
