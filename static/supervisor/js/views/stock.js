@@ -47,14 +47,27 @@ export async function renderStock(ctx, main) {
     const lines = await ctx.http.get('/api/supervisor/stock', { warehouse_id: warehouse || undefined });
     const byWarehouse = new Map();
     for (const line of lines) {
-      if (onlyBad && !line.discrepancy) continue;
       if (!byWarehouse.has(line.warehouse_id)) byWarehouse.set(line.warehouse_id, []);
       byWarehouse.get(line.warehouse_id).push(line);
     }
+    // No stock data at all is not the same as nothing to show under "only differences": there,
+    // a warehouse whose counts all match says so, with how many item types were counted.
     replace(box, byWarehouse.size
-      ? [...byWarehouse].map(([id, rows]) => h('section', { class: 'panel' }, h('h2', {}, warehouseName(ctx.warehouses, id),
-        rows.some((r) => r.discrepancy) ? [' ', badge('bad', t('overview.discrepancies', { count: rows.filter((r) => r.discrepancy).length }))] : null), table(rows)))
+      ? [...byWarehouse].map(([id, rows]) => {
+        const bad = rows.filter((r) => r.discrepancy);
+        return h('section', { class: 'panel', dataset: { warehouse: id } },
+          h('h2', {}, warehouseName(ctx.warehouses, id), bad.length ? [' ', badge('bad', t('overview.discrepancies', { count: bad.length }))] : null),
+          onlyBad && !bad.length ? allMatch(rows) : table(onlyBad ? bad : rows));
+      })
       : empty(t('stock.none')));
+  }
+
+  function allMatch(rows) {
+    const counted = rows.filter((r) => r.last).length;
+    const never = rows.length - counted;
+    return h('p', { class: ['stock-all-match', counted ? 'is-ok' : 'muted'] },
+      counted ? t('stock.all_match', { count: counted }) : t('stock.none_counted'),
+      never && counted ? [' ', h('span', { class: 'muted' }, t('stock.never_counted', { count: never }))] : null);
   }
 
   replace(main,
