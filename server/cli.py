@@ -116,6 +116,16 @@ def alert_timing_from_env() -> dict[str, Any]:
     return found
 
 
+def _retention_days(value: str) -> float:
+    try:
+        days = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of days: {value!r}") from None
+    if days != 0 and days < 1:
+        raise argparse.ArgumentTypeError("at least 1 day (dead letters must stay to be seen), or 0")
+    return days
+
+
 # -- commands --------------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
@@ -164,6 +174,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         vapid_key=Path(args.vapid_key) if args.vapid_key else None,
         vapid_subject=os.environ.get("TIGAPILAR_VAPID_SUBJECT") or Config.vapid_subject,
         push_allow_private=os.environ.get("TIGAPILAR_PUSH_ALLOW_PRIVATE") == "1",
+        alert_retention_days=args.alert_retention_days,
     )
     config = dataclasses.replace(config, **alert_timing_from_env())
     app = create_app(config)
@@ -855,6 +866,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="VAPID private key of Web Push (default vapid-private.pem beside the database, made when"
         " missing)",
+    )
+    serve.add_argument(
+        "--alert-retention-days",
+        type=_retention_days,
+        default=os.environ.get("TIGAPILAR_ALERT_RETENTION_DAYS", str(Config.alert_retention_days)),
+        metavar="DAYS",
+        help="purge delivered and dead alert deliveries, with their events, this long after they were"
+        " made (never one still to be delivered; each purge audited); 0 keeps them"
+        " (default $TIGAPILAR_ALERT_RETENTION_DAYS or 30)",
     )
     serve.add_argument(
         "--no-alerts", action="store_true", help="do not deliver webhooks and Web Push from this process"

@@ -95,7 +95,11 @@ class Config:
     """Least time between the starts of two delivery rounds woken by commits (they are coalesced:
     server/alerts/worker.py); 0 runs a round per wake-up."""
     alert_scan_interval_s: float = 60.0
-    """How often the scheduled events (inspection.overdue, device.stale) are looked for."""
+    """How often the scheduled events (inspection.overdue, device.stale) are looked for, and
+    finished outbox rows purged (server/alerts/retention.py)."""
+    alert_retention_days: float = 30.0
+    """Finished events and their deliveries (delivered, or dead letters) are purged this long after
+    they were raised and made, each purge audited (`serve --alert-retention-days`); 0 keeps them."""
     vapid_key: Path | None = None
     """VAPID private key (PEM) of Web Push; default vapid-private.pem beside the database, made at
     first start when missing (`tigapilar push keygen` makes one ahead)."""

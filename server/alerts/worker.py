@@ -5,7 +5,8 @@ deliveries that are due, each the oldest pending one of its (target, warehouse) 
 warehouse's events in order, attempt them concurrently, and record each outcome: delivered, another
 attempt later (server/alerts/retry.py), or the dead-letter list. A round starts when a push commits
 (the app's event hub, woken across processes on PostgreSQL), when a retry falls due, and at least
-every `POLL_S`. Every so often it also looks for the scheduled events (server/alerts/schedule.py).
+every `POLL_S`. Every so often it also looks for the scheduled events (server/alerts/schedule.py)
+and purges what is finished and past its retention (server/alerts/retention.py).
 
 Wake-ups are coalesced: a round takes everything pending, commits during a round cause one more
 round at most, and a round woken by a commit starts no sooner than `alert_round_gap_s` after the
@@ -30,7 +31,7 @@ import httpx
 from litestar.datastructures import State
 from py_vapid import Vapid02
 
-from server.alerts import notifications, recipients, schedule, webhooks, webpush
+from server.alerts import notifications, recipients, retention, schedule, webhooks, webpush
 from server.alerts.retry import RetrySchedule
 from server.config import Config
 from server.events import EventHub
@@ -128,6 +129,12 @@ class AlertWorker:
         if now >= self._next_scan:
             self._next_scan = now + self.config.alert_scan_interval_s
             await self.storage.raise_events(await schedule.scan(self.storage, self.state))
+            purged = await retention.purge_finished(
+                self.storage, retention_days=self.config.alert_retention_days, now=now
+            )
+            if purged.events:
+                log.info("purged %d finished alert events (%d deliveries) raised before %s",
+                         purged.events, purged.deliveries, purged.cutoff)  # fmt: skip
         fanned = await self.fan_out()
         claimed = await self.storage.claim_deliveries(
             self.clock(), self.config.alert_timeout_s + LEASE_MARGIN_S, BATCH

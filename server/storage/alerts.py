@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, Protocol
 
 import msgspec
 from msgspec import Struct
 
-from sync.store import AlertEvent
+from sync.store import AlertEvent, AuditEntry
 
 Channel = Literal["webhook", "push"]
 DeliveryStatus = Literal["pending", "delivered", "dead"]
@@ -119,6 +119,10 @@ class AlertsConn(Protocol):
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
+    async def append_audit(self, entry: AuditEntry) -> int:
+        """Append to the entry's audit chain inside this transaction; its id in that chain."""
+        ...
+
 
 _PLACEHOLDER = re.compile(r"\?")
 
@@ -184,6 +188,21 @@ SELECT d.id, d.channel, d.target_id, d.warehouse_id, d.status, d.attempts, d.cre
        d.next_attempt_at, d.last_error, d.delivered_at, e.event, e.subject, e.occurred_at
 FROM alert_deliveries AS d JOIN alert_events AS e ON e.id = d.event_id
 """
+
+SCHEDULED_EVENTS = ("inspection.overdue", "device.stale")
+
+_PURGEABLE = f"""
+SELECT id, key FROM alert_events
+WHERE dispatched = 1 AND occurred_at < ?
+  AND id NOT IN (SELECT event_id FROM alert_deliveries WHERE status = 'pending' OR created_at >= ?)
+  AND id NOT IN (SELECT MAX(id) FROM alert_events WHERE event IN {SCHEDULED_EVENTS!r}
+                 GROUP BY event, warehouse_id, subject)
+ORDER BY id LIMIT ?
+"""
+"""Events that may be purged (server/alerts/retention.py): dispatched, raised before the cut-off,
+every delivery of theirs finished (delivered or dead) and made before the cut-off. The newest
+occurrence of a scheduled event of each warehouse and subject is kept: its key is what stops the
+next scan from raising that same occurrence again."""
 
 _WEBHOOK_COLUMNS = "id, url, events, warehouses, allow_private, created_at, created_by"
 _SUBSCRIPTION_COLUMNS = "id, user_id, device_id, endpoint, p256dh, auth, lang, created_at"
@@ -261,6 +280,14 @@ class AlertStore(Protocol):
     async def push_subscription(self, subscription_id: str) -> PushSubscription | None: ...
 
     async def remove_push_subscription(self, subscription_id: str, *, user_id: str | None = None) -> bool: ...
+
+    async def purge_alerts(
+        self, before: float, before_iso: str, audit: PurgeAlertsAudit, limit: int = 1000
+    ) -> tuple[int, int]: ...
+
+
+PurgeAlertsAudit = Callable[[list[dict[str, Any]]], AuditEntry]
+"""The audit entry of one purge batch, from what it removed (AlertsMixin.purge_alerts)."""
 
 
 class AlertsMixin:
@@ -373,6 +400,37 @@ class AlertsMixin:
                     (now, now, delivery_id),
                 )
             )
+
+    # -- retention ---------------------------------------------------------------------------------
+    async def purge_alerts(
+        self, before: float, before_iso: str, audit: PurgeAlertsAudit, limit: int = 1000
+    ) -> tuple[int, int]:
+        """Purge one batch of finished events (`_PURGEABLE`: raised before `before_iso`, each of
+        their deliveries delivered or dead and made before `before`) with their deliveries, and append
+        `audit(purged)` in the same transaction: every event key with each of its deliveries (id,
+        channel, target, status, attempts, delivered_at), so a delivery id named in the audit log
+        (`alert.delivery_replayed`) or by a receiver can still be told apart afterwards. An event with
+        a pending delivery, or not yet dispatched, is never purged. Returns (events, deliveries)."""
+        async with self._alerts_tx() as conn:
+            events = await conn.fetch(_PURGEABLE, (before_iso, before, limit))
+            if not events:
+                return 0, 0
+            ids = {int(r[0]): r[1] for r in events}
+            deliveries: dict[int, list[list[Any]]] = {i: [] for i in ids}
+            for row in await conn.fetch(
+                "SELECT id, event_id, channel, target_id, status, attempts, delivered_at"
+                " FROM alert_deliveries WHERE event_id >= ? AND event_id <= ? ORDER BY event_id, id",
+                (min(ids), max(ids)),
+            ):
+                if int(row[1]) in deliveries:
+                    deliveries[int(row[1])].append([row[0], row[2], row[3], row[4], int(row[5]), row[6]])
+            gone = [d[0] for found in deliveries.values() for d in found]
+            await conn.executemany("DELETE FROM alert_deliveries WHERE id = ?", [(d,) for d in gone])
+            await conn.executemany("DELETE FROM alert_events WHERE id = ?", [(i,) for i in ids])
+            await conn.append_audit(
+                audit([{"key": key, "deliveries": deliveries[i]} for i, key in ids.items()])
+            )
+        return len(ids), len(gone)
 
     # -- webhooks ----------------------------------------------------------------------------------
     async def add_webhook(self, webhook: Webhook, secret: str) -> None:

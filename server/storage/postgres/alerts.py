@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from server.storage.alerts import INSERT_EVENT, AlertsConn, AlertsMixin, event_rows, numbered
-from sync.store import AlertEvent
+from sync.store import AlertEvent, AuditEntry
 
 
 class _Conn:
@@ -25,6 +25,12 @@ class _Conn:
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         await self._conn.executemany(numbered(sql), rows)
+
+    async def append_audit(self, entry: AuditEntry) -> int:
+        from server.storage.postgres.sync_tx import append_audit_entries  # it imports this module
+
+        [entry_id] = await append_audit_entries(self._conn, [entry])
+        return entry_id
 
 
 class PostgresAlertsMixin(AlertsMixin):
