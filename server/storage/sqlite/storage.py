@@ -120,14 +120,29 @@ def group_limit_from_env(env: Mapping[str, str] | None = None) -> int:
     return int(value) if value.isdigit() else GROUP_MAX_MUTATIONS
 
 
+GROUP_MAX_WAIT_MS = 50
+"""A group is committed once its first push has waited this long for the COMMIT since its batch
+was applied, even with more waiting (see _PushGroup: longer groups answer in bursts)."""
+
+
+def group_wait_from_env(env: Mapping[str, str] | None = None) -> float:
+    """$TIGAPILAR_GROUP_COMMIT_WAIT_MS in seconds, else GROUP_MAX_WAIT_MS."""
+    value = (os.environ if env is None else env).get("TIGAPILAR_GROUP_COMMIT_WAIT_MS", "").strip()
+    return (int(value) if value.isdigit() else GROUP_MAX_WAIT_MS) / 1000
+
+
 class _PushGroup:
     """Pushes that arrived together, applied one after another in one write transaction (each in a
     savepoint of its own, so each stays all-or-nothing) and committed with one fsync.
 
     A push applies its batch and releases its savepoint; if other writers are waiting for the lock
     it leaves the transaction open for them and waits for `committed`, otherwise it commits the
-    group. A push that raises is rolled back to its savepoint and answered at once (its error);
-    the others are untouched. Every answer leaves only after the COMMIT that made it durable."""
+    group. It also commits once the group holds group_limit mutations or its first push has waited
+    group_wait seconds since its batch was applied: answers held for a whole queue of pushes went
+    out in bursts, and the phones' pulls after them queued for the reader connections.
+
+    A push that raises is rolled back to its savepoint and answered at once (its error); the others
+    are untouched. Every answer leaves only after the COMMIT that made it durable."""
 
     def __init__(self) -> None:
         self.committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -135,6 +150,8 @@ class _PushGroup:
         self.mutations = 0
         self.warehouses: set[str] = set()
         self.flush_queued = False
+        self.first_applied = 0.0
+        """When its first push's batch was applied (the event loop's clock)."""
 
 
 class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
@@ -161,6 +178,8 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
         self._writers_waiting = 0
         self.group_limit = group_limit_from_env()
         """Mutations a push group may hold before it is committed (GROUP_MAX_MUTATIONS)."""
+        self.group_wait = group_wait_from_env()
+        """Seconds a group's first push may wait for its COMMIT before it is committed (GROUP_MAX_WAIT_MS)."""
         self._group: _PushGroup | None = None
         """The pushes applied in the writer's open transaction, not yet committed (group commit)."""
         self._change_listeners: list[Callable[[frozenset[str] | None], None]] = []
@@ -171,9 +190,9 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
         self._checkpoint_due = asyncio.Event()
         self._checkpoint_task: asyncio.Task[None] | None = None
         self.checkpoints = 0
+        """Background checkpoints run so far (tests and the benchmarks read it)."""
         self.group_commits = 0
         """COMMITs of push groups so far, each one fsync for all its pushes (tests, benchmarks)."""
-        """Background checkpoints run so far (tests and the benchmarks read it)."""
 
     def __repr__(self) -> str:
         return f"SqliteStorage({str(self.path)!r})"
@@ -420,6 +439,8 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
                 if tx.begun and group.members:
                     await self._undo_batch(conn, group, tx)
             else:
+                if not group.members:
+                    group.first_applied = asyncio.get_running_loop().time()
                 group.members += 1
                 group.mutations += tx.mutations
                 group.warehouses |= tx.warehouses_written
@@ -442,7 +463,9 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
 
     def _group_stays_open(self, group: _PushGroup, tx: SqliteWriteTx) -> bool:
         """Whether the transaction stays open after this push for the writers waiting now."""
-        return bool(self._writers_waiting) and group.mutations + tx.mutations < self.group_limit
+        if not self._writers_waiting or group.mutations + tx.mutations >= self.group_limit:
+            return False
+        return not group.members or asyncio.get_running_loop().time() - group.first_applied < self.group_wait
 
     async def _undo_batch(self, conn: aiosqlite.Connection, group: _PushGroup, tx: SqliteWriteTx) -> None:
         """Roll a failed push back to its savepoint; the group's other pushes stay in the
