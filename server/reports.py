@@ -644,6 +644,7 @@ class DailyChart(Struct, kw_only=True, frozen=True):
 
 class SectionCount(Struct, kw_only=True, frozen=True):
     template_id: str
+    """The newest version of the checklist that has this section."""
     section: str
     title: Label
     """The section's title per language (a plain string for older checklist versions)."""
@@ -657,6 +658,8 @@ class Charts(Struct, kw_only=True, frozen=True):
     inspections_per_day: DailyChart
     """Submitted inspections per local day, one series per agency."""
     findings_by_section: list[SectionCount]
+    """Findings of the inspections submitted in the range, per checklist section (one per section
+    across a checklist's versions, named as in the newest version having it)."""
     incidents_by_category: DailyChart
     """Reported incidents per local day, one series per category."""
 
@@ -690,16 +693,20 @@ def charts(
             section_of = {i.code: s.code for s in template.sections for i in s.items}
             for code in f.get("findings") or []:
                 if code in section_of:
-                    sections[(template.id, section_of[code])] += 1
+                    sections[(template.code, section_of[code])] += 1
         elif record.collection == "incidents":
             day = local_day(record.created_at, tz)
             if day in index:
                 assert day is not None
                 per_category[str(f.get("category", "lainnya"))][index[day]] += 1
-    titles: dict[tuple[str, str], Label] = {
-        (t.id, s.code): s.title for t in templates.values() for s in t.sections
-    }
-    order = {(t.id, s.code): n for t in templates.values() for n, s in enumerate(t.sections)}
+    # One bar per section of a checklist across its versions (the findings are those the sync
+    # core recorded at submission); its title and place are those of the newest version having it.
+    titles: dict[tuple[str, str], tuple[str, Label]] = {}
+    order: dict[tuple[str, str], int] = {}
+    for t in sorted(templates.values(), key=lambda t: (t.code, t.version)):
+        for n, s in enumerate(t.sections):
+            titles[(t.code, s.code)] = (t.id, s.title)
+            order[(t.code, s.code)] = n
     day_names = [d.isoformat() for d in days]
     return Charts(
         start=start.isoformat(),
@@ -708,8 +715,8 @@ def charts(
             days=day_names, series=[Series(key=k, values=v) for k, v in sorted(per_agency.items())]
         ),
         findings_by_section=[
-            SectionCount(template_id=k[0], section=k[1], title=titles.get(k, k[1]), count=n)
-            for k, n in sorted(sections.items(), key=lambda kv: (kv[0][0], order.get(kv[0], 99)))
+            SectionCount(template_id=titles[k][0], section=k[1], title=titles[k][1], count=n)
+            for k, n in sorted(sections.items(), key=lambda kv: (kv[0][0], order[kv[0]]))
         ],
         incidents_by_category=DailyChart(
             days=day_names, series=[Series(key=k, values=v) for k, v in sorted(per_category.items())]

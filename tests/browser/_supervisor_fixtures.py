@@ -127,5 +127,41 @@ def complete_answers(
     return fields
 
 
+def stock_of(records: dict[str, dict[str, Any]], warehouse: str) -> dict[str, int]:
+    """The expected quantity of each stock item in a warehouse, from a pull."""
+    return {
+        r["fields"]["item_type"]: r["fields"]["expected"]
+        for r in records.values()
+        if r["collection"] == "stock_levels" and r["warehouse_id"] == warehouse
+    }
+
+
+def submit_inspection(
+    server: Server, username: str, warehouse: str, shift: str, photo_seed: int, **overrides: Any
+) -> tuple[str, dict[str, Any]]:
+    """An officer's phone creates and submits an inspection on the current checklist, every item
+    answered without a finding but for `overrides`; returns its id and the checklist."""
+    phone = Phone(server, username)
+    try:
+        template: dict[str, Any] = phone.api.get("/api/templates/current").json()
+        photo = phone.upload(jpeg(photo_seed))
+        fields = complete_answers(template, stock_of(phone.pull(), warehouse), photo, **overrides)
+        inspection = str(uuid.uuid4())
+        results = phone.push(
+            {
+                "id": inspection,
+                "collection": "inspections",
+                "op": "create",
+                "warehouse_id": warehouse,
+                "fields": {"template_id": template["id"], "shift": shift, **fields},
+            },
+            {"id": inspection, "collection": "inspections", "op": "submit", "base_rev": 0},
+        )
+        assert [r["status"] for r in results] == ["applied", "applied"], results
+    finally:
+        phone.close()
+    return inspection, template
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")

@@ -16,25 +16,12 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.browser._supervisor_fixtures import (
-    Phone,
-    complete_answers,
-    jpeg,
-    supervisor_page,
-)
+from tests.browser._supervisor_fixtures import Phone, submit_inspection, supervisor_page
 from tests.browser.conftest import Server, screenshot_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 JB = "gd-johar-baru"
-
-
-def stock_of(records: dict[str, dict[str, Any]], warehouse: str) -> dict[str, int]:
-    return {
-        r["fields"]["item_type"]: r["fields"]["expected"]
-        for r in records.values()
-        if r["collection"] == "stock_levels" and r["warehouse_id"] == warehouse
-    }
 
 
 async def test_the_overview_updates_live_when_an_officer_submits_an_inspection_with_a_finding(
@@ -47,25 +34,7 @@ async def test_the_overview_updates_live_when_an_officer_submits_an_inspection_w
         # Agus's inspection two days ago was sent back for changes: its three findings stay open.
         await expect(row.locator('[data-field="findings"]')).to_have_attribute("data-count", "3")
 
-        phone = Phone(server, "slamet")
-        try:
-            template = phone.api.get("/api/templates/current").json()
-            photo = phone.upload(jpeg(7))
-            fields = complete_answers(template, stock_of(phone.pull(), JB), photo, segel_pintu_utuh="tidak")
-            inspection = str(uuid.uuid4())
-            results = phone.push(
-                {
-                    "id": inspection,
-                    "collection": "inspections",
-                    "op": "create",
-                    "warehouse_id": JB,
-                    "fields": {"template_id": template["id"], "shift": "siang", **fields},
-                },
-                {"id": inspection, "collection": "inspections", "op": "submit", "base_rev": 0},
-            )
-            assert [r["status"] for r in results] == ["applied", "applied"], results
-        finally:
-            phone.close()
+        inspection, _ = submit_inspection(server, "slamet", JB, "siang", 7, segel_pintu_utuh="tidak")
 
         # No reload: the SSE feed wakes the page, which re-reads the overview.
         await expect(row.locator('[data-field="findings"]')).to_have_attribute(

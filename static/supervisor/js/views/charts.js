@@ -1,4 +1,5 @@
-// Charts computed by the server (/api/supervisor/charts), drawn here as inline SVG.
+// Charts computed by the server (/api/supervisor/charts; the findings are those the sync core
+// recorded at submission), drawn here as inline SVG and redrawn when inspections or incidents change.
 
 import { h, replace } from '/js/dom.js';
 import { getLang, localized, t } from '/js/i18n.js';
@@ -14,15 +15,19 @@ export async function renderCharts(ctx, main) {
   const end = h('input', { type: 'date', id: 'chart-to', on: { change: () => reload() } });
   const box = h('div', { class: 'charts' });
 
+  let latest = 0;
   async function reload() {
+    // Filters and live events may overlap: only the newest answer is drawn.
+    const mine = ++latest;
     const data = await ctx.http.get('/api/supervisor/charts', { warehouse_id: warehouse || undefined, from: start.value || undefined, to: end.value || undefined });
+    if (mine !== latest) return;
     if (!start.value) start.value = data.start;
     if (!end.value) end.value = data.end;
     const day = (d) => `${Number(d.slice(8, 10))}/${Number(d.slice(5, 7))}`;
     replace(box,
       stackedDays(data.inspections_per_day, { title: t('charts.inspections'), labelOf: agencyLabel, dayLabel: day }),
       data.findings_by_section.length
-        ? horizontalBars(data.findings_by_section.map((s) => ({ label: localized(s.title), value: s.count })), { title: t('charts.findings') })
+        ? horizontalBars(data.findings_by_section.map((s) => ({ label: localized(s.title), value: s.count })), { title: t('charts.findings'), head: [t('charts.section'), t('field.inspections.findings')] })
         : h('figure', { class: 'chart-figure' }, h('figcaption', {}, t('charts.findings')), empty(t('charts.no_findings'))),
       stackedDays(data.incidents_by_category, { title: t('charts.incidents'), labelOf: categoryLabel, dayLabel: day }));
   }
@@ -47,5 +52,5 @@ export async function renderCharts(ctx, main) {
     box,
     exportsPanel);
   await reload();
-  return {};
+  return { onLive: (e) => { if (['inspections', 'incidents'].includes(e.type)) reload(); } };
 }
