@@ -75,11 +75,12 @@ async def post(
     body: bytes,
 ) -> str | None:
     """Attempt one delivery: None when the receiver answered 2xx, else why not (for last_error).
-    Redirects are not followed (a 3xx is a failure): the target is the URL the admin gave."""
+    Redirects are not followed (a 3xx is a failure): the target is the URL the admin gave. `http`
+    must check the address it connects to as well, unless `allow_private` (targets.client)."""
     try:
         await check_target(url, allow_private=allow_private)
         response = await http.post(url, content=body, headers=headers(event, delivery_id, secret, body))
-    except TargetRefused as refused:
+    except TargetRefused as refused:  # before, or at the connection (targets.PublicOnlyBackend)
         return f"{refused.code}: {refused.message}"
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"[:500]

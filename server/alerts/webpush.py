@@ -90,12 +90,13 @@ async def send_checked(
     *,
     allow_private: bool,
 ) -> tuple[str | None, bool]:
-    """`send`, once the endpoint (which a browser chose) passed the same checks as a webhook URL."""
+    """`send`, once the endpoint (which a browser chose) passed the same checks as a webhook URL; `http`
+    must check the address it connects to as well, unless `allow_private` (targets.client)."""
     try:
         await check_target(sub.endpoint, allow_private=allow_private)
-    except TargetRefused as refused:
+        return await send(http, vapid, subject, sub, message)
+    except TargetRefused as refused:  # before, or at the connection (targets.PublicOnlyBackend)
         return f"{refused.code}: {refused.message}", False
-    return await send(http, vapid, subject, sub, message)
 
 
 async def send(

@@ -31,7 +31,7 @@ import httpx
 from litestar.datastructures import State
 from py_vapid import Vapid02
 
-from server.alerts import notifications, recipients, retention, schedule, webhooks, webpush
+from server.alerts import notifications, recipients, retention, schedule, targets, webhooks, webpush
 from server.alerts.retry import RetrySchedule
 from server.config import Config
 from server.events import EventHub
@@ -80,13 +80,10 @@ class AlertWorker:
             max_s=config.alert_retry_max_s,
             window_s=config.alert_retry_window_s,
         )
-        # TLS verified (httpx's default, certifi's roots), no redirects, every phase time-limited.
-        self.http = http or httpx.AsyncClient(
-            timeout=httpx.Timeout(config.alert_timeout_s),
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
-            trust_env=False,
-        )
+        # Public targets through a client that connects only to public addresses (DNS rebinding);
+        # webhooks added with allow_private, and push with push_allow_private, through the other.
+        self.http = http or targets.client(timeout_s=config.alert_timeout_s, public_only=True)
+        self.http_private = targets.client(timeout_s=config.alert_timeout_s, public_only=False)
         self.vapid: Vapid02 = webpush.load_or_create(vapid_path(config, storage))
         self._warehouses: dict[str, Warehouse | None] = {}
         self._task: asyncio.Task[None] | None = None
@@ -104,6 +101,7 @@ class AlertWorker:
             self._task = None
             log.info("alert worker stopped after %d rounds", self.rounds)  # bench/alerts.py reads it
         await self.http.aclose()
+        await self.http_private.aclose()
 
     async def _run(self) -> None:
         while True:
@@ -172,7 +170,7 @@ class AlertWorker:
                 return
             hook, secret = found
             error = await webhooks.post(
-                self.http,
+                self.http_private if hook.allow_private else self.http,
                 hook.url,
                 allow_private=hook.allow_private,
                 event=event.event,
@@ -186,7 +184,7 @@ class AlertWorker:
                 await self.storage.delivery_failed(delivery, retry_at=None, error="subscription removed")
                 return
             error, gone = await webpush.send_checked(
-                self.http,
+                self.http_private if self.config.push_allow_private else self.http,
                 self.vapid,
                 self.config.vapid_subject,
                 sub,
