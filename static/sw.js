@@ -15,7 +15,7 @@ import { SYNC_TAG, backgroundSync } from './js/background-sync.js';
 
 // A hash of the shell files (tests/browser/test_shell.py checks it and prints the new value):
 // any change to a shell file changes sw.js too, which is how browsers notice an update.
-const VERSION = '09315ec761f7';
+const VERSION = '521a83bf37b8';
 const CACHE = `tigapilar-shell-${VERSION}`;
 
 const SHELL = [
@@ -59,6 +59,7 @@ const SHELL = [
   '/js/views/handover.js',
   '/js/views/incident-new.js',
   '/js/views/incident.js',
+  '/js/views/inspection-nav.js',
   '/js/views/inspection.js',
   '/js/views/login.js',
   '/js/views/status-bar.js',

@@ -60,6 +60,20 @@ export function missingRequired(template, fields) {
   return templateItems(template).filter((item) => item.required && !isAnswered(item, fields));
 }
 
+/** Where an inspection stands in one section: items answered of all, required items still
+ * unanswered (in order) and findings, as the form's section list shows them. */
+export function sectionProgress(section, fields, stockLevels) {
+  const open = [];
+  let answered = 0;
+  let found = 0;
+  for (const item of section.items) {
+    if (isAnswered(item, fields)) answered += 1;
+    else if (item.required) open.push(item);
+    if (isFinding(item, fields[answerField(item)], expectedFor(item, stockLevels))) found += 1;
+  }
+  return { answered, total: section.items.length, open, findings: found };
+}
+
 export function findings(template, fields, stockLevels) {
   return templateItems(template).filter((item) =>
     isFinding(item, fields[answerField(item)], expectedFor(item, stockLevels)),

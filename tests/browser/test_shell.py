@@ -16,13 +16,14 @@ from sync.digest import compute, fnv1a32
 from tests.browser.conftest import STATIC, Server
 from tests.browser.helpers import WAREHOUSE, go, login
 
-SHELL_BUDGET = 323 * 1024
+SHELL_BUDGET = 336 * 1024
 """Raw bytes of everything the service worker precaches: the first visit happens on 3G at best; the
 server sends it compressed, about 113 KiB. (250 KiB until the phone carried the guard post, 280
 until the critical-incident banner, 288 before issue 17 made it 320 KiB: the vocabulary shared
 with the supervisor pages, 27 KiB in both languages with every reason to refuse a change or a
-photo, the checklist in English, the home screen's task list. The budget is that plus 3 KiB:
-anything more is a decision, not drift.)"""
+photo, the checklist in English, the home screen's task list; 333 KiB with the inspection form's
+section list and progress bar. The budget is that plus 3 KiB: anything more is a decision, not
+drift.)"""
 
 
 def shell_files() -> list[Path]:

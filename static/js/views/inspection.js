@@ -21,6 +21,7 @@ import { formatDateTime, formatNumber, formatTime, localized, t } from '../i18n.
 import { localErrorText } from '../error-text.js';
 import { choiceLabel, personLabel, shiftLabel } from '../labels.js';
 import { conflictsFor, getRecord, warehouseData } from '../records.js';
+import { formNavigator } from './inspection-nav.js';
 import { pendingBadge, statusChip } from './warehouse.js';
 import { choiceGroup, conflictList, labelled, notesSection, photoPicker } from './widgets.js';
 
@@ -61,7 +62,7 @@ export async function render(app, { warehouseId, id }) {
   if (editable) Object.assign(fields, await saver.recover(fields));
 
   // Shows the officer that the last change is stored on the phone (data-state: saving | saved).
-  const saveState = h('p', { class: 'hint save-state', 'aria-live': 'polite', dataset: { state: 'idle' } }, t('inspection.autosave'));
+  const saveState = h('span', { class: 'save-state', 'aria-live': 'polite', dataset: { state: 'idle' } }, t('inspection.autosave'));
   let saving = 0;
 
   /** Save a change of one field: kept on the phone at once, queued (typing: after a pause). */
@@ -276,9 +277,10 @@ export async function render(app, { warehouseId, id }) {
   }
 
   // --- sections ---
-  const sections = template.sections.map((section) =>
-    h('section', { class: 'tpl-section', id: `section-${section.code}` }, h('h2', {}, localized(section.title)), section.items.map(itemView)),
-  );
+  const sectionEls = new Map(template.sections.map((section) => [
+    section.code,
+    h('section', { class: 'tpl-section', id: `section-${section.code}` }, h('h2', { tabindex: '-1' }, localized(section.title)), section.items.map(itemView)),
+  ]));
   for (const item of template.sections.flatMap((s) => s.items)) markFinding(item);
 
   // --- summary, general photos, notes ---
@@ -287,10 +289,35 @@ export async function render(app, { warehouseId, id }) {
   summaryText.addEventListener('change', () => saver.flush());
 
   const findingsBox = h('p', { class: 'findings-summary', 'aria-live': 'polite' });
+  const summarySection = h(
+    'section',
+    { class: 'tpl-section', id: 'inspection-summary' },
+    h('h2', { tabindex: '-1' }, t('inspection.summary_title')),
+    findingsBox,
+    labelled(t('inspection.summary'), summaryText),
+    photoPicker(ctx, {
+      label: t('inspection.general_photos'),
+      hashes: fields.photos ?? [],
+      disabled: !editable,
+      onAdd: (sha, all) => save('photos', all),
+      onRemove: (sha, all) => save('photos', all),
+    }),
+  );
+  const formNav = formNavigator({
+    template,
+    stockLevels: data.stockLevels,
+    editable,
+    sectionEl: (code) => sectionEls.get(code),
+    itemEl: (code) => itemViews.get(code)?.el,
+    focusItem,
+    saveState,
+    summaryEl: summarySection,
+  });
   function refreshSummary() {
     const found = findings(template, fields, data.stockLevels);
     findingsBox.textContent = found.length ? t('inspection.findings_now', { count: found.length }) : t('inspection.no_findings');
     findingsBox.classList.toggle('has-findings', found.length > 0);
+    formNav.refresh(fields);
   }
   refreshSummary();
 
@@ -370,21 +397,8 @@ export async function render(app, { warehouseId, id }) {
     conflicts.length ? h('section', { class: 'card' }, h('h2', {}, t('conflict.title')), conflictList(ctx, conflicts, () => template)) : null,
     confirmCard,
     coBox,
-    sections,
-    h(
-      'section',
-      { class: 'tpl-section' },
-      h('h2', {}, t('inspection.summary_title')),
-      findingsBox,
-      labelled(t('inspection.summary'), summaryText),
-      photoPicker(ctx, {
-        label: t('inspection.general_photos'),
-        hashes: fields.photos ?? [],
-        disabled: !editable,
-        onAdd: (sha, all) => save('photos', all),
-        onRemove: (sha, all) => save('photos', all),
-      }),
-    ),
+    [...sectionEls.values()],
+    summarySection,
     notesSection(app, {
       record,
       onAdd: (entry) =>
@@ -393,10 +407,11 @@ export async function render(app, { warehouseId, id }) {
     }),
     errorBox,
     editable
-      ? h('div', { class: 'actions sticky-actions' },
-          h('button', { type: 'button', class: 'button block', id: 'submit-inspection', on: { click: submit } }, t('inspection.submit')),
-          saveState)
+      ? h('div', { class: 'actions' },
+          h('button', { type: 'button', class: 'button block', id: 'submit-inspection', on: { click: submit } }, t('inspection.submit')))
       : null,
+    formNav.bar,
+    formNav.dialog,
   );
 
   return {
