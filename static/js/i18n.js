@@ -88,6 +88,15 @@ export function formatShortDate(value) {
   return date.toLocaleDateString(locale(), { day: 'numeric', month: 'short' });
 }
 
+/** A date and time for a narrow line: "5 Des 21.00", the year only when it is not this year's. */
+export function formatShortDateTime(value) {
+  if (value === null || value === undefined || value === '') return '';
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return String(value);
+  const year = date.getFullYear() === new Date().getFullYear() ? undefined : 'numeric';
+  return date.toLocaleString(locale(), { day: 'numeric', month: 'short', year, hour: '2-digit', minute: '2-digit' });
+}
+
 export function formatTime(value) {
   const date = new Date(value);
   if (Number.isNaN(date.getTime())) return '';

@@ -6,7 +6,7 @@ import { autosaver } from '../autosave.js';
 import { h } from '../dom.js';
 import { warehouseOf } from '../context.js';
 import { INCIDENT_CATEGORIES, SEVERITIES, canHandleIncident, isOwnReport, isSupervisor } from '../domain.js';
-import { formatDateTime, t } from '../i18n.js';
+import { formatShortDateTime, t } from '../i18n.js';
 import { localErrorText } from '../error-text.js';
 import { agencyLabel, categoryLabel, notifyLabel, personLabel, severityLabel } from '../labels.js';
 import { conflictsFor, getRecord } from '../records.js';
@@ -99,12 +99,12 @@ export async function render(app, { warehouseId, id }) {
       'div',
       { class: 'card meta-card' },
       h('p', {}, statusChip('incidents', f.status), ' ', h('span', { class: ['chip', `severity-${f.severity}`] }, severityLabel(f.severity)), ' ', pendingBadge(record)),
-      h('dl', { class: 'facts' },
-        h('dt', {}, t('field.incidents.occurred_at')), h('dd', {}, formatDateTime(f.occurred_at)),
+      h('dl', { class: 'facts facts-stacked' },
+        h('dt', {}, t('field.incidents.occurred_at')), h('dd', {}, formatShortDateTime(f.occurred_at)),
         h('dt', {}, t('field.incidents.reported_by')), h('dd', {}, personLabel(ctx.people, f.reported_by ?? record.created_by)),
         f.assigned_agency ? [h('dt', {}, t('field.incidents.assigned_agency')), h('dd', {}, agencyLabel(f.assigned_agency))] : null,
-        f.acknowledged_at ? [h('dt', {}, t('field.incidents.acknowledged_at')), h('dd', {}, `${formatDateTime(f.acknowledged_at)} — ${personLabel(ctx.people, f.acknowledged_by)}`)] : null,
-        f.resolved_at ? [h('dt', {}, t('field.incidents.resolved_at')), h('dd', {}, `${formatDateTime(f.resolved_at)} — ${personLabel(ctx.people, f.resolved_by)}`)] : null,
+        f.acknowledged_at ? [h('dt', {}, t('field.incidents.acknowledged_at')), h('dd', {}, `${formatShortDateTime(f.acknowledged_at)} — ${personLabel(ctx.people, f.acknowledged_by)}`)] : null,
+        f.resolved_at ? [h('dt', {}, t('field.incidents.resolved_at')), h('dd', {}, `${formatShortDateTime(f.resolved_at)} — ${personLabel(ctx.people, f.resolved_by)}`)] : null,
         f.resolution ? [h('dt', {}, t('field.incidents.resolution')), h('dd', {}, f.resolution)] : null,
         (f.notified ?? []).length ? [h('dt', {}, t('field.incidents.notified')), h('dd', {}, f.notified.map(notifyLabel).join(', '))] : null,
       ),
