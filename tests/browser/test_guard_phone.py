@@ -245,3 +245,72 @@ async def test_a_handover_written_and_confirmed_on_two_phones_reconciles_and_loc
             {"id": handover, "collection": "handovers", "op": "patch", "fields": {"keys": "x"}}
         )
     assert (refused["status"], refused["code"]) == ("rejected", "handover_locked")
+
+
+async def test_a_refused_handover_change_is_told_on_the_handover_in_the_pages_language(
+    open_app, server: Server
+) -> None:
+    """The outgoing commander edits the handover without signal; meanwhile the incoming commander
+    confirms it, so it no longer changes. When the edit arrives the server refuses it
+    (handover_confirmed): the handover page says so there, in words, in Indonesian and English,
+    never the server's own sentence."""
+    outgoing = plan(server, "siang", timedelta(hours=-2), 3, {"fajar": "POLRI", "bambang": "TNI"}, "fajar")
+    plan(server, "malam", timedelta(hours=1), 4, {"gilang": "POLRI", "teguh": "TNI"}, "teguh")
+    handover = "ho." + outgoing.removeprefix("sh.")
+    with server.api("fajar") as api:
+        [created] = api.push(
+            {
+                "id": handover,
+                "collection": "handovers",
+                "op": "create",
+                "warehouse_id": CP,
+                "fields": {"outgoing_shift": outgoing, "keys": "Gembok pintu utama (2)"},
+            }
+        )
+    assert created["status"] == "applied", created
+
+    fajar: App = await open_app("fajar")
+    await login(fajar, "fajar")
+    page = fajar.page
+    fajar.link.refuse()
+    await page.reload()
+    await go(page, f"#/w/{CP}/handover/{outgoing}")
+    await expect(page.get_by_label("Kunci yang diserahkan")).to_have_value("Gembok pintu utama (2)")
+    await page.get_by_label("Kunci yang diserahkan").fill("Gembok pintu utama (2), pintu belakang (1)")
+    await page.get_by_role("button", name="Simpan serah terima").click()
+    await expect(page.locator('.handover [data-sync="pending"]')).to_be_visible()
+    await expect(page.locator(".refused-changes")).to_have_count(0)
+
+    with server.api("teguh") as api:
+        revision = api.pull_all()[handover]["revision"]
+        [confirmed] = api.push(
+            {
+                "id": handover,
+                "collection": "handovers",
+                "op": "confirm",
+                "warehouse_id": CP,
+                "base_rev": revision,
+                "fields": {"side": "incoming", "acknowledged": []},
+            }
+        )
+    assert confirmed["status"] == "applied", confirmed
+
+    fajar.link.restore()
+    await wait_synced(page)
+    await page.reload()
+    refused = page.locator(".handover .refused-changes")
+    reason = refused.locator(".rejected-reason")
+    await expect(reason).to_have_attribute("data-code", "handover_confirmed")
+    await expect(reason).to_contain_text("Perubahan ini ditolak server (mengubah")
+    await expect(reason).to_contain_text(
+        "Serah terima ini sudah dikonfirmasi seorang Danru: tidak berubah lagi"
+    )
+    assert "it no longer changes" not in await refused.inner_text()  # not the server's sentence
+    to_sync = refused.get_by_role("link", name="Lihat semua yang ditolak")
+    await expect(to_sync).to_have_attribute("href", "#/sync")
+    # What the server holds stays as confirmed.
+    assert server_record(server, handover)["fields"]["keys"] == "Gembok pintu utama (2)"
+
+    await page.get_by_role("button", name="Ganti bahasa ke English").click()
+    await expect(reason).to_contain_text("This change was refused by the server (edited")
+    await expect(reason).to_contain_text("A commander has confirmed this handover: it no longer changes")

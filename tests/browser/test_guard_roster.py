@@ -4,6 +4,7 @@ day shows who was there and what was handed over, confirmed by both commanders."
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -102,6 +103,14 @@ async def test_the_buku_mutasi_prints_a_day_of_the_guard_post(browser: Browser, 
         seal = section.locator(f'[data-seal="{code}"]')
         await expect(seal).to_have_class("is-finding")
         await expect(seal).to_contain_text(mismatch["fields"][f"s.{code}"])
+        # The seal is named by its checklist item's words, its number shown as typed.
+        with server.api("hendra") as api:
+            template = api.get("/api/templates/current").json()
+        [label] = [i["label"] for s in template["sections"] for i in s["items"] if i["code"] == code]
+        await expect(seal.locator("th")).to_have_text(label["id"])
+        number = mismatch["fields"][f"s.{code}"]
+        await expect(seal.locator("td")).to_have_text(re.compile("^" + re.escape(number) + " — "))
+        assert "_" not in await page.locator(".mutasi").inner_text()
         await expect(section.locator('[data-side="outgoing"]')).to_have_attribute("data-confirmed", "true")
         await expect(section.locator('[data-side="incoming"]')).to_have_attribute("data-confirmed", "true")
         await expect(section).to_contain_text("Nomor segel pintu berbeda dari catatan terakhir")

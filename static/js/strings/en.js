@@ -234,6 +234,8 @@ export default {
   'sync.photo_refused': 'Photo ({time}) refused by the server',
   'sync.photo_retake': 'Take the photo again.',
   'sync.dismiss': 'Dismiss',
+  'refused.change': 'This change was refused by the server ({what}, {time}):',
+  'refused.open_sync': 'See everything refused',
   'sync.pending_title': 'Waiting to be sent ({count})',
   'sync.attempts': 'tried {count}×',
   'sync.storage_full': 'This phone\'s storage is nearly full. What you recorded is safe, but new photos may not be kept: delete photos, videos or apps you do not need, then sync.',

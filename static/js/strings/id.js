@@ -234,6 +234,8 @@ export default {
   'sync.photo_refused': 'Foto ({time}) ditolak server',
   'sync.photo_retake': 'Ambil ulang fotonya.',
   'sync.dismiss': 'Tutup',
+  'refused.change': 'Perubahan ini ditolak server ({what}, {time}):',
+  'refused.open_sync': 'Lihat semua yang ditolak',
   'sync.pending_title': 'Menunggu dikirim ({count})',
   'sync.attempts': 'dicoba {count}×',
   'sync.storage_full': 'Penyimpanan ponsel ini hampir penuh. Data yang sudah dicatat aman, tetapi foto baru mungkin tidak tersimpan: hapus foto, video atau aplikasi lain yang tidak perlu di ponsel, lalu sinkronkan.',

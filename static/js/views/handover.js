@@ -17,7 +17,7 @@ import { formatDateTime, formatTime, getLang, t } from '../i18n.js';
 import { categoryLabel, personLabel, shiftLabel } from '../labels.js';
 import { getRecord, warehouseData } from '../records.js';
 import { pendingBadge } from './warehouse.js';
-import { labelled, notesSection } from './widgets.js';
+import { labelled, notesSection, refusedChanges } from './widgets.js';
 
 /** A checklist text: one Indonesian string, or {id, en} per language (checklists of issue 17). */
 const textOf = (text) => (typeof text === 'string' ? text : text?.[getLang()] ?? text?.id ?? '');
@@ -167,10 +167,12 @@ export async function render(app, { warehouseId, shiftId }) {
   const canConfirm = side && incoming?.fields.commander && !confirmations[side] && state !== 'confirmed';
   refreshBlocker();
 
+  const refused = await refusedChanges(ctx, id);
   const node = h('section', { class: 'handover', dataset: { handover: id, state } },
     crumbs,
     h('h1', { tabindex: '-1' }, t('handover.title')),
     h('p', { class: 'muted small' }, warehouseOf(ctx, warehouseId)?.name ?? warehouseId),
+    refused,
     h('div', { class: 'card' },
       h('p', {}, h('strong', {}, `${t('handover.side.outgoing')}: `), shiftLine(ctx, outgoing)),
       h('p', {}, h('strong', {}, `${t('handover.side.incoming')}: `), shiftLine(ctx, incoming)),

@@ -10,7 +10,7 @@ import { agencyLabel, personLabel, shiftLabel } from '../labels.js';
 import { RULES } from '../rules-data.js';
 import { now } from '../server-time.js';
 import { pendingBadge } from './warehouse.js';
-import { photoPicker } from './widgets.js';
+import { photoPicker, refusedChanges } from './widgets.js';
 
 function hours(shift) {
   return `${formatTime(shift.fields.starts_at)}–${formatTime(shift.fields.ends_at)}`;
@@ -97,6 +97,7 @@ async function shiftCard(app, warehouse, shift, data) {
     f.commander ? h('p', { class: 'small' }, t('guard.commander'), ': ', personLabel(ctx.people, f.commander)) : null,
     h('p', { class: 'chips' }, attendanceChip(shift, me), ' ', pendingBadge(shift), ' ',
       h('span', { class: 'muted small' }, agencyLabel(ctx.me.agency))),
+    await refusedChanges(ctx, shift.id),
     actions);
 }
 

@@ -4,7 +4,7 @@
 import { h, uniqueId } from '../dom.js';
 import { formatDateTime, t } from '../i18n.js';
 import { localErrorText } from '../error-text.js';
-import { fieldLabel, personLabel, statusLabel, valueLabel } from '../labels.js';
+import { fieldLabel, opLabel, personLabel, rejectionText, statusLabel, valueLabel } from '../labels.js';
 import { PhotoError, addPhoto, forgetPhoto, photoUrl } from '../photos.js';
 import { uuid7 } from '../uuid7.js';
 
@@ -290,5 +290,25 @@ export function conflictList(ctx, conflicts, templateFor) {
           : null,
       );
     }),
+  );
+}
+
+/**
+ * The changes of one record the server refused, told where the officer made them: what was done
+ * and why, by the refusal's code in the page's language (never the server's own sentence), with
+ * the way to the sync page, which lists them all and lets the officer set them aside. Null when
+ * none.
+ */
+export async function refusedChanges(ctx, recordId) {
+  const refused = (await ctx.db.getAll('outbox')).filter((entry) => entry.state === 'rejected' && entry.id === recordId);
+  if (!refused.length) return null;
+  return h(
+    'div',
+    { class: 'error-box refused-changes', role: 'alert', dataset: { record: recordId } },
+    refused.map((entry) =>
+      h('p', { class: 'rejected-reason', dataset: { code: entry.result?.code ?? '', seq: entry.seq } },
+        t('refused.change', { what: opLabel(entry.op, entry.collection), time: formatDateTime(entry.created_at) }), ' ',
+        h('strong', {}, rejectionText(entry.result?.code)))),
+    h('a', { href: '#/sync' }, t('refused.open_sync')),
   );
 }

@@ -6,8 +6,8 @@
 //   #/mutasi/<warehouse>/<yyyy-mm-dd>
 
 import { h, replace } from '/js/dom.js';
-import { formatDate, formatDateTime, t } from '/js/i18n.js';
-import { agencyLabel, personName } from '/js/labels.js';
+import { formatDate, formatDateTime, localized, t } from '/js/i18n.js';
+import { agencyLabel, personName, templateItem } from '/js/labels.js';
 import { localTime, peopleOf } from './roster.js';
 
 export async function renderMutasi(ctx, main, warehouseId, day) {
@@ -17,6 +17,12 @@ export async function renderMutasi(ctx, main, warehouseId, day) {
   const name = (id) => personName(people, id);
   const at = (value) => (value ? localTime(value, offset) : '—');
   const shifts = (data.days[0]?.shifts ?? []).filter(Boolean);
+  // A handover's seals are the checklist's seal items: each named by its item's label.
+  const template = await ctx.template('current');
+  const sealName = (code) => {
+    const found = templateItem(template, code);
+    return found ? localized(found.item.label) : t('mutasi.seal', { code });
+  };
 
   const blocks = shifts.map((s) => {
     const ho = s.handover;
@@ -35,7 +41,7 @@ export async function renderMutasi(ctx, main, warehouseId, day) {
       h('h4', {}, t('mutasi.handover'), ' — ', t(`roster.handover.${ho.state}`)),
       h('table', { class: 'ba-table' }, h('tbody', {},
         Object.entries(ho.seals).map(([code, number]) => h('tr', { class: ho.findings.includes(code) ? 'is-finding' : '', dataset: { seal: code } },
-          h('th', { scope: 'row' }, t('mutasi.seal', { code: code.replaceAll('_', ' ') })),
+          h('th', { scope: 'row' }, sealName(code)),
           h('td', {}, number, ho.findings.includes(code) ? ` — ${t('roster.seal_mismatch')}` : ''))),
         h('tr', {}, h('th', { scope: 'row' }, t('mutasi.keys')), h('td', {}, ho.keys || '—')),
         h('tr', {}, h('th', { scope: 'row' }, t('mutasi.incidents')), h('td', {}, ho.incidents.length ? t('mutasi.incident_count', { count: ho.incidents.length }) : '—')),
