@@ -18,8 +18,8 @@ HTTP          the full path's wall time minus all of the above: the HTTP stack, 
               the client's side of loopback
 
 Bytes: what the pushes added to the records, outcomes and audit_log rows (sum of the columns'
-lengths, not pages), and of that the audit entry's `detail` column, which repeats the `detail`
-inside its hashed `content`.
+lengths, not pages), and of that the audit entry's `detail` column where it still exists (before
+migration 0008 it repeated the `detail` inside the hashed `content`).
 """
 
 from __future__ import annotations
@@ -63,6 +63,9 @@ def _timed(into: dict[str, float], name: str, fn: Callable[..., Any]) -> Callabl
 
 def _bytes(db: sqlite3.Connection) -> dict[str, int]:
     one = lambda sql: int(db.execute(sql).fetchone()[0] or 0)  # noqa: E731
+    # Before migration 0008 the detail had a column of its own (measured by running older code).
+    copy = any(row[1] == "detail" for row in db.execute("PRAGMA table_info(audit_log)"))
+    detail = "length(detail)" if copy else "0"
     return {
         "records": one(
             "SELECT sum(length(id) + length(fields) + length(field_revs) + length(field_hlcs)"
@@ -75,10 +78,10 @@ def _bytes(db: sqlite3.Connection) -> dict[str, int]:
         ),
         "audit": one(
             "SELECT sum(length(at) + length(kind) + length(actor_id) + length(actor_agency) + length(device)"
-            " + coalesce(length(warehouse_id), 0) + length(subject) + length(detail) + length(content)"
+            f" + coalesce(length(warehouse_id), 0) + length(subject) + {detail} + length(content)"
             " + length(prev_hash) + length(hash) + 8) FROM audit_log"
         ),
-        "detail": one("SELECT sum(length(detail)) FROM audit_log"),
+        "detail": one(f"SELECT sum({detail}) FROM audit_log"),
     }
 
 
@@ -182,9 +185,14 @@ async def run(ctx: Context) -> Section:
     section.notes.append(
         f"bytes per mutation (sum of column lengths over {mutations:,} mutations): records "
         f"{per_mutation['records']:,.0f}, outcomes {per_mutation['outcomes']:,.0f}, audit_log "
-        f"{per_mutation['audit']:,.0f}, of which the audit entry's `detail` column (a copy of what its "
-        f"hashed `content` holds) {per_mutation['detail']:,.0f}; "
-        f"together {per_mutation['records'] + per_mutation['outcomes'] + per_mutation['audit']:,.0f}."
+        f"{per_mutation['audit']:,.0f}"
+        + (
+            f", of which the audit entry's `detail` column (a copy of what its hashed `content` holds) "
+            f"{per_mutation['detail']:,.0f}; "
+            if per_mutation["detail"]
+            else " (the entry's `detail` only inside its hashed `content`: migration 0008); "
+        )
+        + f"together {per_mutation['records'] + per_mutation['outcomes'] + per_mutation['audit']:,.0f}."
     )
     section.notes.append(
         "engine includes the waits of the push's round trips to the writer thread; HTTP is the full "

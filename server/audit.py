@@ -4,11 +4,12 @@ The log is one hash chain per warehouse plus the system chain (sync.audit). Each
 id order, batch by batch so a long log is never held in memory at once: every entry must keep the
 rules of sync.audit.Walk (links and hashes, formats never going back, a numbered entry's id being
 the one hashed and following the previous one, its time not going back, a format-3 entry naming its
-chain), and its row's columns (kind, actor, detail...) must still encode to exactly the hashed
-content, so an in-place edit of a column is caught too. The head each chain's state records
-(warehouse_state, what pushes append after and checkpoints sign) must be the entry the walk ends
-at: a chain cut short behind its state's back is caught here, one cut short together with its state
-by a signed checkpoint (server/checkpoints.py).
+chain), and its row's columns (kind, actor, subject...) must still encode to exactly the hashed
+content, so an in-place edit of a column is caught too. The entry's detail has no column (migration
+0008): it is read from the hashed content itself, so an edit of it breaks the hash. The head each
+chain's state records (warehouse_state, what pushes append after and checkpoints sign) must be
+the entry the walk ends at: a chain cut short behind its state's back is caught here, one cut
+short together with its state by a signed checkpoint (server/checkpoints.py).
 
 A head published earlier (the `X-Audit-Head` of a berita acara or an export, `tigapilar audit
 head`, a signed checkpoint) is checked with `want`: the log must still hold that entry of that chain

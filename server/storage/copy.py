@@ -268,7 +268,7 @@ async def copy_sqlite_to_postgres(
         if "schema_version" not in source_tables:
             raise CopyError(f"{source_path} is not a Tiga Pilar database (no schema_version table)")
         source_version = source.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
-        latest = len(pg_migrations.load())
+        latest = pg_migrations.load()[-1].version
         if source_version < latest:
             raise CopyError(
                 f"the SQLite database is at schema version {source_version}, this server's is {latest}: "

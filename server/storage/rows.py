@@ -112,16 +112,17 @@ def audit_rows(
         e = sealed.entry
         rows.append(
             (sealed.head.id, e.at, e.kind, e.actor_id, e.actor_agency, e.device, e.warehouse_id, e.subject,
-             _encode(e.detail).decode(), sealed.content, head.hash, sealed.head.hash, name)
+             sealed.content, head.hash, sealed.head.hash, name)
         )  # fmt: skip
         after[name] = sealed.head
     return rows, after
 
 
 AUDIT_COLUMNS = (
-    "id, at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail, content, prev_hash, hash,"
-    " chain"
+    "id, at, kind, actor_id, actor_agency, device, warehouse_id, subject, content, prev_hash, hash, chain"
 )
+"""An entry's `detail` has no column of its own (migration 0008): it is read from the hashed
+`content`, which holds it already (audit_row_from_row)."""
 
 
 class Held(NamedTuple):
@@ -159,12 +160,28 @@ def state_rows(
 
 
 AUDIT_ROW_COLUMNS = (
-    "id, at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail, content, prev_hash, hash"
+    "id, at, kind, actor_id, actor_agency, device, warehouse_id, subject, content, prev_hash, hash"
 )
 """What audit_row_from_row reads, in that order."""
 
 
+class _HashedDetail(msgspec.Struct):
+    """The `detail` of an audit entry's hashed content (every hash format holds it)."""
+
+    detail: dict[str, Any] = {}
+
+
+_hashed_detail = msgspec.json.Decoder(_HashedDetail).decode
+
+
 def audit_row_from_row(r: Sequence[Any]) -> AuditRow:
+    """An audit row: the columns, and the detail from the hashed content (a content that is not an
+    entry's JSON gives an empty detail; verify then refuses it by its hash or its form)."""
+    content = bytes(r[8])
+    try:
+        detail = _hashed_detail(content).detail
+    except msgspec.DecodeError:
+        detail = {}
     entry = AuditEntry(
         at=r[1],
         kind=r[2],
@@ -173,9 +190,9 @@ def audit_row_from_row(r: Sequence[Any]) -> AuditRow:
         device=r[5],
         warehouse_id=r[6],
         subject=r[7],
-        detail=_fields(r[8]),
+        detail=detail,
     )
-    return AuditRow(id=r[0], entry=entry, content=bytes(r[9]), prev_hash=r[10], hash=r[11])
+    return AuditRow(id=r[0], entry=entry, content=content, prev_hash=r[9], hash=r[10])
 
 
 _heads = msgspec.json.Decoder(dict[str, tuple[int, str]]).decode

@@ -237,10 +237,18 @@ def tamper(path: Path, *statements: str) -> None:
     ("statements", "broken", "reason"),
     [
         pytest.param(
-            ["UPDATE audit_log SET detail = '{\"n\":400}' WHERE id = 4"],
+            # The detail is stored only in the hashed content (migration 0008): editing it there
+            # changes what the audit view shows and breaks the entry's hash.
+            [
+                "UPDATE audit_log SET content = CAST(replace(CAST(content AS TEXT), '\"n\":4', '\"n\":400')"
+                " AS BLOB) WHERE id = 4"
+            ],
             4,
-            "columns differ",
-            id="detail-column",
+            "hash chain broken",
+            id="detail-in-content",
+        ),
+        pytest.param(
+            ["UPDATE audit_log SET actor_id = 'u-mallory' WHERE id = 4"], 4, "columns differ", id="actor"
         ),
         pytest.param(
             ["UPDATE audit_log SET kind = 'auth.login' WHERE id = 3"], 3, "columns differ", id="kind"
@@ -278,8 +286,8 @@ def tamper(path: Path, *statements: str) -> None:
         pytest.param(
             [
                 "INSERT INTO audit_log (id, at, kind, actor_id, actor_agency, device, warehouse_id, subject,"
-                " detail, content, prev_hash, hash) SELECT 100, at, kind, actor_id, actor_agency, device,"
-                " warehouse_id, subject, detail, content, prev_hash, hash FROM audit_log WHERE id = 2"
+                " content, prev_hash, hash) SELECT 100, at, kind, actor_id, actor_agency, device,"
+                " warehouse_id, subject, content, prev_hash, hash FROM audit_log WHERE id = 2"
             ],
             100,
             "hash chain broken",
@@ -408,8 +416,8 @@ def test_a_checkpoint_signed_by_another_key_or_edited_fails(
 # -- the log proves its order: ids and times are hashed (format 2), on both backends --------------------
 Rows = Callable[..., list[tuple[object, ...]]]
 INSERT = (
-    "INSERT INTO audit_log (id, at, kind, actor_id, actor_agency, device, warehouse_id, subject, detail,"
-    " content, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO audit_log (id, at, kind, actor_id, actor_agency, device, warehouse_id, subject,"
+    " content, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -419,7 +427,7 @@ def insert_rows(sql_rows: Rows, rows: list[tuple[int, AuditEntry, bytes, str, st
     log into chains did for the entries written before it)."""
     for entry_id, e, content, prev, digest in rows:
         sql_rows(INSERT, entry_id, e.at, e.kind, e.actor_id, e.actor_agency, e.device, e.warehouse_id,
-                 e.subject, msgspec.json.encode(e.detail).decode(), content, prev, digest)  # fmt: skip
+                 e.subject, content, prev, digest)  # fmt: skip
     entry_id, e, _, _, digest = rows[-1]
     sql_rows(
         "UPDATE warehouse_state SET audit_id = ?, audit_hash = ?, audit_at = ? WHERE warehouse_id = ''",

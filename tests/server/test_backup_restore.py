@@ -4,6 +4,7 @@ conflicts keep their history, and the only purge is an audited admin command."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -144,11 +145,10 @@ def test_restore_puts_a_checked_backup_in_place_and_records_it(
     assert db_rows(target, "SELECT count(*) FROM warehouses") == db_rows(
         backup, "SELECT count(*) FROM warehouses"
     )
-    kind, detail = db_rows(target, "SELECT kind, detail FROM audit_log ORDER BY id DESC LIMIT 1")[0]
-    assert (
-        kind == "admin.restored"
-        and db_rows(backup, "SELECT hash FROM audit_log WHERE id = 3")[0][0] in detail
-    )
+    kind, content = db_rows(target, "SELECT kind, content FROM audit_log ORDER BY id DESC LIMIT 1")[0]
+    assert kind == "admin.restored" and db_rows(backup, "SELECT hash FROM audit_log WHERE id = 3")[0][
+        0
+    ] in json.dumps(json.loads(content)["detail"])
     assert run_cli("audit", "verify", "--database", url) == 0
     assert not list(target.parent.glob(".*restoring*"))  # the scratch copy is gone
 

@@ -77,7 +77,7 @@ def test_every_command_has_help(argv: list[str], capsys: pytest.CaptureFixture[s
 def test_migrate_creates_the_database_and_is_idempotent(
     db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    latest = len(migrations.load())
+    latest = migrations.load()[-1].version
     assert run("migrate", "--database", db) == 0
     first = capsys.readouterr().out
     assert f"schema version {latest}" in first and "template gudang_logistik-v1" in first
@@ -247,7 +247,10 @@ def test_backup_produces_a_valid_copy(db: str, tmp_path: Path, capsys: pytest.Ca
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT count(*) FROM templates").fetchone()[0] == len(load_templates())
-        assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == len(migrations.load())
+        assert (
+            conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+            == migrations.load()[-1].version
+        )
     finally:
         conn.close()
     assert run("backup", str(target), "--database", db) == 1
@@ -304,7 +307,7 @@ def _tamper(tmp_path: Path, sql: str) -> None:
 @pytest.mark.parametrize(
     ("sql", "reason"),
     [
-        ('UPDATE audit_log SET detail = \'{"username":"mallory"}\' WHERE id = 2', "columns differ"),
+        ("UPDATE audit_log SET actor_id = 'u-mallory' WHERE id = 2", "columns differ"),
         ("UPDATE audit_log SET content = CAST('{}' AS BLOB) WHERE id = 2", "hash chain broken"),
         ("DELETE FROM audit_log WHERE id = 2", "hash chain broken"),
     ],

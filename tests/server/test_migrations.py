@@ -3,10 +3,19 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import asyncpg
+import msgspec
 import pytest
 
+from server.audit import verify_log
 from server.storage import StorageError, open_storage, sqlite_path
+from server.storage.postgres import PostgresStorage
+from server.storage.postgres import migrations as pg_migrations
+from server.storage.postgres.testing import session_databases, with_database
+from server.storage.rows import audit_rows
 from server.storage.sqlite import SqliteStorage, migrations
+from sync.audit import SYSTEM_CHAIN, Head
+from sync.store import AuditEntry
 
 
 def test_split_statements_keeps_trigger_bodies_whole() -> None:
@@ -30,17 +39,21 @@ def test_split_statements_refuses_an_unterminated_statement() -> None:
         migrations.split_statements("CREATE TABLE a (x INTEGER)")
 
 
-def test_bundled_migrations_are_numbered_without_gaps() -> None:
+def test_bundled_migrations_are_numbered_in_order() -> None:
     loaded = migrations.load()
-    assert [m.version for m in loaded] == list(range(1, len(loaded) + 1))
+    versions = [m.version for m in loaded]
+    assert versions == sorted(set(versions))
     assert loaded[0].name == "0001_initial"
 
 
 def test_migration_files_must_be_well_named(tmp_path: Path) -> None:
     (tmp_path / "0001_first.sql").write_text("CREATE TABLE a (x);")
     (tmp_path / "0003_third.sql").write_text("CREATE TABLE c (x);")
-    with pytest.raises(ValueError, match="without gaps"):
+    assert [m.version for m in migrations.load(tmp_path)] == [1, 3]  # 0002 may land later
+    (tmp_path / "0003_other.sql").write_text("CREATE TABLE d (x);")
+    with pytest.raises(ValueError, match="distinct"):
         migrations.load(tmp_path)
+    (tmp_path / "0003_other.sql").unlink()
     (tmp_path / "bad.sql").write_text("")
     with pytest.raises(ValueError, match="badly named"):
         migrations.load(tmp_path)
@@ -86,7 +99,7 @@ async def test_a_failing_migration_rolls_back_and_says_which(
 ) -> None:
     good = migrations.load()
     broken = migrations.Migration(
-        version=len(good) + 1,
+        version=good[-1].version + 1,
         name="9999_broken",
         statements=["CREATE TABLE half_done (x INTEGER)", "THIS IS NOT SQL"],
     )
@@ -101,7 +114,105 @@ async def test_a_failing_migration_rolls_back_and_says_which(
     finally:
         conn.close()
     assert "half_done" not in tables
-    assert top == len(good)
+    assert top == good[-1].version
+
+
+async def test_a_migration_numbered_below_one_applied_is_applied_when_it_arrives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Numbers are handed out ahead and land in any order: a database that got 0008 while 0007
+    was still being written gets 0007 when it lands (it was skipped by "above the highest")."""
+    bundled = migrations.load()
+    late = migrations.Migration(
+        version=bundled[-1].version + 2, name="late", statements=["CREATE TABLE landed_late (x INTEGER)"]
+    )
+    later = migrations.Migration(
+        version=bundled[-1].version + 3, name="later", statements=["CREATE TABLE landed_first (x INTEGER)"]
+    )
+    monkeypatch.setattr(migrations, "load", lambda: [*bundled, later])
+    storage = SqliteStorage(tmp_path / "t.db")
+    await storage.open()
+    await storage.close()
+    monkeypatch.setattr(migrations, "load", lambda: [*bundled, late, later])
+    await storage.open()
+    try:
+        assert await storage.migrate() == []  # and again: nothing left to apply
+    finally:
+        await storage.close()
+    conn = sqlite3.connect(tmp_path / "t.db")
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        versions = [row[0] for row in conn.execute("SELECT version FROM schema_version ORDER BY version")]
+    finally:
+        conn.close()
+    assert {"landed_late", "landed_first"} <= tables
+    assert versions == [m.version for m in [*bundled, late, later]]
+
+
+def _entries() -> list[AuditEntry]:
+    return [
+        AuditEntry(
+            at=f"2026-12-01T00:00:0{n}.000Z",
+            kind="mutation",
+            actor_id="u-petugas",
+            actor_agency="POLRI",
+            device="c-phone",
+            warehouse_id=None,
+            subject=f"incidents/inc-{n}",
+            detail={"seq": n, "note": f"segel nomor {n} rusak"},
+        )
+        for n in range(1, 4)
+    ]
+
+
+async def test_0008_drops_the_audit_detail_copy_and_reads_it_from_the_hashed_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entries written before 0008 (with their `detail` column) keep every fact: after it the
+    detail is read from the content, the chain verifies, and the supervisor's search finds an entry
+    by a word of its detail; entries written after it have no copy at all."""
+    bundled = migrations.load()
+    monkeypatch.setattr(migrations, "load", lambda: [m for m in bundled if m.version < 8])
+    path = tmp_path / "t.db"
+    storage = SqliteStorage(path)
+    await storage.open()
+    await storage.close()
+    rows, _ = audit_rows(_entries(), {SYSTEM_CHAIN: Head()})
+    conn = sqlite3.connect(path)
+    try:
+        conn.executemany(
+            "INSERT INTO audit_log (id, at, kind, actor_id, actor_agency, device, warehouse_id, subject,"
+            " content, prev_hash, hash, chain, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*row, msgspec.json.encode(e.detail).decode()) for row, e in zip(rows, _entries(), strict=True)],
+        )
+        conn.execute(
+            "UPDATE warehouse_state SET audit_id = ?, audit_hash = ?, audit_at = ? WHERE warehouse_id = ''",
+            (rows[-1][0], rows[-1][10], rows[-1][1]),
+        )
+        conn.commit()
+    finally:
+        conn.close()
+
+    monkeypatch.setattr(migrations, "load", lambda: bundled)
+    await storage.open()
+    try:
+        assert await storage.schema_version() >= 8
+        after = _entries()[0]
+        await storage.append_audit(msgspec.structs.replace(after, at="2026-12-01T00:00:09.000Z"))
+        stored = [row async for row in storage.audit_rows()]
+        assert [r.entry.detail for r in stored] == [e.detail for e in _entries()] + [after.detail]
+        report = await verify_log(storage)
+        assert report.ok and report.count == 4, report.reason
+        found = await storage.audit_search(warehouse_ids=[], include_global=True, query="NOMOR 2")
+        assert [r.entry.subject for r in found] == ["incidents/inc-2"]
+    finally:
+        await storage.close()
+    conn = sqlite3.connect(path)
+    try:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(audit_log)")]
+    finally:
+        conn.close()
+    assert "detail" not in columns and "content" in columns
 
 
 def test_database_urls() -> None:
@@ -112,3 +223,66 @@ def test_database_urls() -> None:
     with pytest.raises(StorageError):
         open_storage("sqlite:///:memory:")
     assert isinstance(open_storage("sqlite:///x.db"), SqliteStorage)
+
+
+async def test_0008_on_postgresql_keeps_every_detail_and_the_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same on PostgreSQL: rows written with the column keep their detail (from the content)
+    after 0008, the chain verifies, the search finds them by their detail, and a content that is
+    not JSON (tampered) makes the search skip the row instead of failing."""
+    databases = session_databases()
+    if databases is None:
+        pytest.skip("PostgreSQL not configured")
+    url = with_database(databases.server_url, databases.name_for(tmp_path / "m8"))
+    bundled = pg_migrations.load()
+    monkeypatch.setattr(pg_migrations, "load", lambda: [m for m in bundled if m.version < 8])
+    storage = PostgresStorage(url, data_dir=tmp_path)
+    try:
+        await storage.open()
+        await storage.close()
+        rows, _ = audit_rows(_entries(), {SYSTEM_CHAIN: Head()})
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.executemany(
+                "INSERT INTO audit_log (id, at, kind, actor_id, actor_agency, device, warehouse_id, subject,"
+                " content, prev_hash, hash, chain, detail)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                [
+                    (*row, msgspec.json.encode(e.detail).decode())
+                    for row, e in zip(rows, _entries(), strict=True)
+                ],
+            )
+            await conn.execute(
+                "UPDATE warehouse_state SET audit_id = $1, audit_hash = $2, audit_at = $3"
+                " WHERE warehouse_id = ''",
+                rows[-1][0],
+                rows[-1][10],
+                rows[-1][1],
+            )
+        finally:
+            await conn.close()
+        monkeypatch.setattr(pg_migrations, "load", lambda: bundled)
+        await storage.open()
+        try:
+            stored = [row async for row in storage.audit_rows()]
+            assert [r.entry.detail for r in stored] == [e.detail for e in _entries()]
+            report = await verify_log(storage)
+            assert report.ok and report.count == 3, report.reason
+            found = await storage.audit_search(warehouse_ids=[], include_global=True, query="NOMOR 2")
+            assert [r.entry.subject for r in found] == ["incidents/inc-2"]
+            conn = await asyncpg.connect(url)
+            try:
+                await conn.execute("UPDATE audit_log SET content = 'not json'::bytea WHERE id = 3")
+                columns = await conn.fetch(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = 'audit_log'"
+                )
+            finally:
+                await conn.close()
+            assert "detail" not in {c[0] for c in columns}
+            found = await storage.audit_search(warehouse_ids=[], include_global=True, query="nomor")
+            assert [r.entry.subject for r in found] == ["incidents/inc-2", "incidents/inc-1"]
+        finally:
+            await storage.close()
+    finally:
+        await databases.drop(url)

@@ -132,7 +132,7 @@ async def test_the_copy_preserves_everything_and_sync_carries_on(tmp_path: Path,
 
     # Byte for byte, independently of the tool's own check.
     for sql in (
-        "SELECT chain, id, content, prev_hash, hash, detail FROM audit_log ORDER BY chain, id",
+        "SELECT chain, id, content, prev_hash, hash, kind, subject FROM audit_log ORDER BY chain, id",
         "SELECT client_id, seq, result, mutation, status, revision FROM outcomes ORDER BY client_id, seq",
         "SELECT id, revision, fields, field_revs, field_hlcs, field_by, created_at FROM records ORDER BY id",
         "SELECT warehouse_id, count, checksum FROM digests ORDER BY warehouse_id",

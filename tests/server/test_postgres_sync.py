@@ -57,13 +57,13 @@ class _InspectablePostgres(PostgresStorage):
             ]
             counts: dict[tuple[str, int], int] = {}
             chains: dict[str, list[tuple[int, bytes, str, str]]] = {}
-            for name, entry_id, kind, device, detail, content, prev, digest in await conn.fetch(
-                "SELECT chain, id, kind, device, detail, content, prev_hash, hash FROM audit_log"
+            for name, entry_id, kind, device, content, prev, digest in await conn.fetch(
+                "SELECT chain, id, kind, device, content, prev_hash, hash FROM audit_log"
                 ' ORDER BY chain COLLATE "C", id'
             ):
                 chains.setdefault(name, []).append((entry_id, bytes(content), prev, digest))
                 if kind == "mutation":
-                    key = (device, msgspec.json.decode(detail)["seq"])
+                    key = (device, msgspec.json.decode(content)["detail"]["seq"])
                     counts[key] = counts.get(key, 0) + 1
             for name, chain in chains.items():
                 assert audit.verify(chain, name) is None, f"the audit chain {name!r} the pushes wrote holds"

@@ -54,13 +54,12 @@ class _InspectableSqlite(SqliteStorage):
             ]
             counts: dict[tuple[str, int], int] = {}
             chains: dict[str, list[tuple[int, bytes, str, str]]] = {}
-            for name, entry_id, kind, device, detail, content, prev, digest in conn.execute(
-                "SELECT chain, id, kind, device, detail, content, prev_hash, hash FROM audit_log"
-                " ORDER BY chain, id"
+            for name, entry_id, kind, device, content, prev, digest in conn.execute(
+                "SELECT chain, id, kind, device, content, prev_hash, hash FROM audit_log ORDER BY chain, id"
             ):
                 chains.setdefault(name, []).append((entry_id, bytes(content), prev, digest))
                 if kind == "mutation":
-                    key = (device, msgspec.json.decode(detail)["seq"])
+                    key = (device, msgspec.json.decode(content)["detail"]["seq"])
                     counts[key] = counts.get(key, 0) + 1
             for name, chain in chains.items():
                 assert audit.verify(chain, name) is None, f"the audit chain {name!r} the pushes wrote holds"

@@ -1,6 +1,8 @@
 """Numbered forward migrations of the PostgreSQL backend: migrations/NNNN_name.sql, numbered and
 named exactly like the SQLite ones (tests/server/test_postgres_storage.py checks that), each applied
-in its own transaction and recorded in `schema_version`. Applying them again is a no-op.
+in its own transaction and recorded in `schema_version`. Applying them again is a no-op. As on
+SQLite, each is applied unless its own number is recorded (numbers may land out of order, with a
+gap meanwhile: server/storage/sqlite/migrations.py says why).
 
 Several server processes may start at once: each migration transaction first takes the migration
 advisory lock and then re-reads the schema version, so exactly one process applies it.
@@ -41,6 +43,6 @@ def load(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
             Migration(version=int(match.group(1)), name=path.stem, sql=path.read_text(encoding="utf-8"))
         )
     versions = [m.version for m in migrations]
-    if versions != list(range(1, len(versions) + 1)):
-        raise ValueError(f"migration numbers must be 1, 2, 3... without gaps, found {versions}")
+    if len(set(versions)) != len(versions) or 0 in versions:
+        raise ValueError(f"migration numbers must be distinct and start at 1, found {versions}")
     return migrations

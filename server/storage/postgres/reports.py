@@ -190,7 +190,7 @@ class SupervisorQueriesMixin:
             where.append(
                 f"(kind ILIKE ${n} ESCAPE '\\' OR subject ILIKE ${n} ESCAPE '\\'"
                 f" OR device ILIKE ${n} ESCAPE '\\'"
-                f" OR actor_agency ILIKE ${n} ESCAPE '\\' OR detail ILIKE ${n} ESCAPE '\\'"
+                f" OR actor_agency ILIKE ${n} ESCAPE '\\' OR audit_detail(content) ILIKE ${n} ESCAPE '\\'"
                 f" OR actor_id = ANY(${n + 1}::text[]))"
             )
             params += [_like(query), str_list(actor_ids)]

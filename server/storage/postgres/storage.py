@@ -196,8 +196,9 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin, PostgresAlertsMixin
                     async with conn.transaction():
                         await lock(conn, MIGRATE_LOCK)
                         await conn.execute(migrations.SCHEMA_VERSION_TABLE)
-                        current = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
-                        if current >= migration.version:
+                        if await conn.fetchval(
+                            "SELECT 1 FROM schema_version WHERE version = $1", migration.version
+                        ):
                             continue
                         await conn.execute(migration.sql)
                         await conn.execute(

@@ -75,7 +75,7 @@ FEED_COLUMNS = "id, collection, warehouse_id, revision, fields, deleted, created
 """What a Change carries: the pull feed needs none of the per-field merge bookkeeping."""
 
 _INSERT_AUDIT = (
-    f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 )
 
 LOCK_CLIENT = """
@@ -173,7 +173,7 @@ def _commit_batch_sql() -> str:
     client_id = client.split(", ")[0]
     digests = n.params("text[]", "bigint[]", "text[]")
     refs = n.params("text[]", "text[]", "text[]", "text[]", "text[]")
-    audit = n.params("bigint[]", *("text[]",) * 8, "bytea[]", "text[]", "text[]", "text[]")
+    audit = n.params("bigint[]", *("text[]",) * 7, "bytea[]", "text[]", "text[]", "text[]")
     states = n.params("text[]", "bigint[]", "bigint[]", "bigint[]", "text[]", "text[]")
     notify, channel, payload = n.params("boolean", "text", "text").split(", ")
     return f"""
@@ -486,7 +486,7 @@ class PostgresWriteTx:
                 ],
                 5,
             ),
-            *_by_column(audit, 13),
+            *_by_column(audit, 12),
             *_by_column(state_rows(effects.revisions, heads, self.held), 6),
             # Delivered to every LISTENing session when (and only if) this transaction commits,
             # in commit order; it names the warehouses written, so a stream wakes only for its own.

@@ -1,5 +1,10 @@
-"""Numbered forward migrations: migrations/NNNN_name.sql, applied in order, each in its own
-transaction, recorded in `schema_version`. Applying them again is a no-op."""
+"""Numbered forward migrations: migrations/NNNN_name.sql, applied in number order, each in its own
+transaction, recorded in `schema_version`. Applying them again is a no-op.
+
+Each migration is applied unless `schema_version` records its own number, not only when it is
+above the highest recorded: numbers are handed out ahead (one per change being written) and
+the changes land in any order, so a database may get 0008 before 0007 exists, and 0007 when
+it arrives. A gap in the numbers is therefore allowed; two files with one number are not."""
 
 from __future__ import annotations
 
@@ -60,6 +65,6 @@ def load(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
             )
         )
     versions = [m.version for m in migrations]
-    if versions != list(range(1, len(versions) + 1)):
-        raise ValueError(f"migration numbers must be 1, 2, 3... without gaps, found {versions}")
+    if len(set(versions)) != len(versions) or 0 in versions:
+        raise ValueError(f"migration numbers must be distinct and start at 1, found {versions}")
     return migrations

@@ -24,6 +24,11 @@ from sync.store import Record, StoredOutcome
 
 _result = msgspec.json.Decoder(MutationResult).decode
 _detail = msgspec.json.Decoder(dict[str, Any]).decode
+_AUDIT_DETAIL = (
+    "(CASE WHEN json_valid(CAST(content AS TEXT)) THEN json_extract(CAST(content AS TEXT), '$.detail') END)"
+)
+"""An audit entry's detail as its hashed content holds it (JSON text; migration 0008 dropped the
+column that copied it); NULL for a content that is not JSON (a tampered row: verify says so)."""
 
 
 def _like(text: str) -> str:
@@ -206,7 +211,7 @@ class SupervisorQueriesMixin:
             pattern = _like(query)
             where.append(
                 "(kind LIKE ? ESCAPE '\\' OR subject LIKE ? ESCAPE '\\' OR device LIKE ? ESCAPE '\\'"
-                " OR actor_agency LIKE ? ESCAPE '\\' OR detail LIKE ? ESCAPE '\\'"
+                f" OR actor_agency LIKE ? ESCAPE '\\' OR {_AUDIT_DETAIL} LIKE ? ESCAPE '\\'"
                 " OR actor_id IN (SELECT value FROM json_each(?)))"
             )
             params += [pattern, pattern, pattern, pattern, pattern, json_list(actor_ids)]

@@ -292,8 +292,12 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
             for migration in migrations.load():
                 await conn.execute("BEGIN IMMEDIATE")
                 try:
-                    rows = list(await conn.execute_fetchall("SELECT max(version) FROM schema_version"))
-                    if (rows[0][0] or 0) >= migration.version:
+                    rows = list(
+                        await conn.execute_fetchall(
+                            "SELECT 1 FROM schema_version WHERE version = ?", (migration.version,)
+                        )
+                    )
+                    if rows:
                         await conn.execute("ROLLBACK")
                         continue
                     for statement in migration.statements:

@@ -72,7 +72,7 @@ INSERT INTO outcomes (client_id, seq, user_id, warehouse_id, collection, record_
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
-INSERT_AUDIT = f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_AUDIT = f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 UPSERT_STATE = (
     f"INSERT INTO warehouse_state ({STATE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
