@@ -5,7 +5,9 @@
 - static/js/protocol.js: the protocol and schema versions, the codes of every enumeration and the
   fields merged by appending (sync.messages, sync.collections, sync.domain);
 - static/js/vocabulary.js: the words of the domain per language (sync.vocabulary), shared by the
-  phone and the supervisor pages through the one i18n core (static/js/i18n.js).
+  phone and the supervisor pages through the one i18n core (static/js/i18n.js), less the words
+  only the supervisor pages show (SUPERVISOR_ONLY), which the phone's shell need not carry;
+- static/supervisor/js/vocabulary.js: those words, which the supervisor pages add to the core.
 
 `python -m sync.generate` writes them (from the repository root); `python -m sync.generate --check`
 exits 1 naming the files that differ. tests/sync/test_generate.py checks the same.
@@ -85,18 +87,40 @@ def protocol_module() -> str:
     return "\n".join(lines) + "\n"
 
 
-def vocabulary_module() -> str:
+SUPERVISOR_ONLY = ("audit.", "device.", "export.", "outcome.", "report.", "role.", "zone.")
+"""Prefixes of the words no officer screen shows (the audit trail, devices, CSV headers, the berita
+acara, roles, time zones): the officer's shell, which a phone first downloads on a weak signal,
+leaves them out (tests/browser/test_shell.py checks that no officer module asks for one)."""
+
+
+def _words(*, supervisor_only: bool) -> dict[str, dict[str, str]]:
+    return {
+        lang: {k: v for k, v in words.items() if k.startswith(SUPERVISOR_ONLY) == supervisor_only}
+        for lang, words in WORDS.items()
+    }
+
+
+def _words_module(name: str, words: dict[str, dict[str, str]]) -> str:
     return (
-        f"{_header('sync/vocabulary.py')}\nexport const WORDS = {{\n"
-        + "".join(f"  {lang}: Object.freeze({_json(words)}),\n" for lang, words in WORDS.items())
+        f"{_header('sync/vocabulary.py')}\nexport const {name} = {{\n"
+        + "".join(f"  {lang}: Object.freeze({_json(table)}),\n" for lang, table in words.items())
         + "};\n"
     )
+
+
+def vocabulary_module() -> str:
+    return _words_module("WORDS", _words(supervisor_only=False))
+
+
+def supervisor_vocabulary_module() -> str:
+    return _words_module("SUPERVISOR_WORDS", _words(supervisor_only=True))
 
 
 GENERATED: dict[str, Callable[[], str]] = {
     "static/js/rules-data.js": rules_module,
     "static/js/protocol.js": protocol_module,
     "static/js/vocabulary.js": vocabulary_module,
+    "static/supervisor/js/vocabulary.js": supervisor_vocabulary_module,
 }
 
 

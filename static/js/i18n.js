@@ -7,6 +7,7 @@
 import { WORDS } from './vocabulary.js';
 
 const TABLES = { id: { ...WORDS.id }, en: { ...WORDS.en } };
+const VOCABULARY = new Set(Object.keys(WORDS.id));
 const STORAGE_KEY = 'tigapilar.lang';
 export const LANGUAGES = Object.keys(TABLES);
 
@@ -22,13 +23,24 @@ function readLang() {
 }
 
 /**
+ * Add the words of the shared vocabulary that only one app carries (the supervisor pages':
+ * static/supervisor/js/vocabulary.js, generated like vocabulary.js). Call before addStrings().
+ */
+export function addWords(tables) {
+  for (const [language, words] of Object.entries(tables)) {
+    for (const key of Object.keys(words)) VOCABULARY.add(key);
+    Object.assign(TABLES[language], words);
+  }
+}
+
+/**
  * Add an app's own strings ({id: {...}, en: {...}}). A word of the shared vocabulary cannot be
  * redefined here: that is how the two apps' words drifted apart before.
  */
 export function addStrings(tables) {
   for (const [language, strings] of Object.entries(tables)) {
     for (const key of Object.keys(strings)) {
-      if (key in WORDS.id) throw new Error(`${key} is a word of the shared vocabulary (sync/vocabulary.py)`);
+      if (VOCABULARY.has(key)) throw new Error(`${key} is a word of the shared vocabulary (sync/vocabulary.py)`);
     }
     Object.assign(TABLES[language], strings);
   }
