@@ -129,7 +129,6 @@ export async function render(app) {
     return h('li', {},
       h('a', { class: 'card link-card', href: `#/w/${encodeURIComponent(warehouse.id)}` },
         h('span', { class: 'card-title' }, warehouse.name),
-        warehouse.code ? h('span', { class: 'muted' }, warehouse.code) : null,
         h('span', { class: 'muted small' }, warehouseAddress(warehouse)),
         h('span', { class: 'chips' },
           counts.openIncidents ? h('span', { class: 'chip chip-warn' }, t('warehouses.open_incidents', { count: counts.openIncidents })) : null,

@@ -182,6 +182,8 @@ document.getElementById('lang-toggle').addEventListener('click', () => {
   setLang(getLang() === 'id' ? 'en' : 'id');
   translateStatic();
   document.getElementById('lang-toggle').textContent = getLang() === 'id' ? 'EN' : 'ID';
+  const liveStatus = document.getElementById('live').dataset.status;
+  if (liveStatus) setLiveStatus(liveStatus); // "● Langsung" is said in the new language too
   if (ctx) route();
   else start();
 });
