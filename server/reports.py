@@ -172,6 +172,15 @@ class Overview(Struct, kw_only=True):
     interval_hours: float
     device_stale_hours: float
     warehouses: list[WarehouseOverview]
+    total: int = 0
+    """Rows matching the request's filters (`warehouses` is one page of them from `offset`)."""
+    offset: int = 0
+    by_status: dict[str, int] = {}
+    """How many of the rows matching the filters have each status (of every page, not this one)."""
+    kotas: list[str] = []
+    """Every kota/kabupaten of the warehouses in scope (what the page's filter offers)."""
+    kecamatans: list[str] = []
+    """Every kecamatan in scope, of the requested kota only when one is."""
 
 
 def _inspection_ref(record: Record) -> InspectionRef:
@@ -398,18 +407,22 @@ def compose(
         interval_hours=interval,
         device_stale_hours=settings.device_stale_hours,
         warehouses=rows,
+        total=len(rows),
     )
 
 
 def filter_and_sort(
     rows: list[WarehouseOverview],
     *,
+    kota: str | None = None,
     kecamatan: str | None = None,
     status: str | None = None,
     sort: str = "status",
 ) -> list[WarehouseOverview]:
-    """Rows of one kecamatan and/or with one status or flag, sorted by status (most urgent first),
-    name, kecamatan, or time since the last inspection (longest first)."""
+    """Rows of one kota/kabupaten and/or kecamatan and/or with one status or flag, sorted by status
+    (most urgent first), name, kecamatan, or time since the last inspection (longest first)."""
+    if kota:
+        rows = [r for r in rows if r.warehouse.kota.lower() == kota.lower()]
     if kecamatan:
         rows = [r for r in rows if r.warehouse.kecamatan.lower() == kecamatan.lower()]
     if status:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from PIL import Image
 
+from server import summaries
 from server.auth import Passwords, new_token
 from server.models import Device, User, UserInput, Warehouse, iso
 from server.seed import install_reference_data
@@ -145,3 +146,19 @@ async def every_audit_row(storage: Storage) -> list[AuditRow]:
     """Every entry of every chain (the system chain first, then each warehouse's), each chain in
     id order: what a test that looks for an entry wherever it was filed reads."""
     return [row for chain in await storage.audit_chains() async for row in storage.audit_rows(chain)]
+
+
+async def assert_summaries_are_folds(storage: Storage, warehouse_ids: Sequence[str]) -> None:
+    """Each warehouse's overview summary, as the pushes kept it in their own transactions
+    (server/summaries.py), holds at its warehouse's counter and equals a fold of its records from
+    scratch."""
+    ids = sorted(warehouse_ids)
+    items = await storage.stock_item_types()
+    records = [r async for r in storage.iter_records(ids, summaries.OVERVIEW_COLLECTIONS)]
+    templates = {i: t for i in summaries.template_ids(records) if (t := await storage.get_template(i))}
+    stored = await storage.warehouse_summaries(ids)
+    assert sorted(stored) == ids, "a written warehouse has no summary"
+    behind = {w: (s.revision, s.current) for w, s in stored.items() if s.revision != s.current}
+    assert not behind, f"summaries behind their warehouse's counter: {behind}"
+    kept = summaries.valid_folds(stored, summaries.items_key(items))
+    assert kept == summaries.fold(ids, records, templates, items), "a kept summary is not the fold"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, TypeVar
@@ -22,11 +23,11 @@ from litestar.datastructures import State
 from litestar.params import Parameter, QueryParameter
 from msgspec import Struct
 
-from server import reports
+from server import reports, summaries
 from server.auth import Session, check_scope, require_role
 from server.deps import ActorDep, SessionDep, StorageDep
 from server.errors import ApiError
-from server.models import DeviceLabel, StockItemType, iso
+from server.models import DeviceLabel, iso
 from server.storage import Storage
 from server.storage.base import AuditCursor, AuditRow
 from sync.domain import Actor, Label, Template, TemplateItem
@@ -37,15 +38,6 @@ T = TypeVar("T")
 K = TypeVar("K")
 
 SUPERVISORS = require_role("supervisor", "admin")
-RECORD_COLLECTIONS = (
-    "inspections",
-    "incidents",
-    "stock_counts",
-    "stock_levels",
-    "conflicts",
-    "shifts",
-    "handovers",
-)
 
 WarehouseIds = Annotated[
     list[str] | None,
@@ -109,14 +101,6 @@ async def templates_for(storage: Storage, ids: Iterable[str]) -> dict[str, Templ
     return {i: t for i in set(ids) if (t := cache.get(i)) is not None}
 
 
-def template_ids(records: Iterable[Record]) -> set[str]:
-    return {
-        str(r.fields["template_id"])
-        for r in records
-        if r.collection == "inspections" and "template_id" in r.fields
-    }
-
-
 class SingleFlight:
     """One computation per key at a time: requests arriving while it runs share its answer.
 
@@ -140,44 +124,6 @@ class SingleFlight:
         return result
 
 
-class OverviewFolds:
-    """Each warehouse's overview fold (reports.fold), kept between requests.
-
-    A fold is keyed by the warehouse's newest record revision and the stock item types it was
-    reconciled against; while both are unchanged it still holds, so a page that reloads the
-    overview after a live change refolds only the warehouses that changed instead of reading every
-    record in scope again. Records never move between warehouses, and a purge that removes a
-    warehouse's newest tombstone only changes the key (a needless refold, never a stale one)."""
-
-    def __init__(self) -> None:
-        self._folds: dict[str, tuple[int, tuple[StockItemType, ...], reports.WarehouseFold]] = {}
-
-    def lookup(
-        self, revisions: Mapping[str, int], items: tuple[StockItemType, ...]
-    ) -> tuple[dict[str, reports.WarehouseFold], list[str]]:
-        """The folds still valid for these warehouse revisions, and the warehouses to refold."""
-        valid: dict[str, reports.WarehouseFold] = {}
-        stale: list[str] = []
-        for warehouse_id, revision in revisions.items():
-            kept = self._folds.get(warehouse_id)
-            if kept is not None and kept[0] == revision and kept[1] == items:
-                valid[warehouse_id] = kept[2]
-            else:
-                stale.append(warehouse_id)
-        return valid, stale
-
-    def keep(
-        self,
-        folds: Mapping[str, reports.WarehouseFold],
-        revisions: Mapping[str, int],
-        items: tuple[StockItemType, ...],
-    ) -> None:
-        """Remember folds computed from records read after `revisions` were (a fold from a newer
-        snapshot under an older revision is only refolded once more, never served stale)."""
-        for warehouse_id, warehouse_fold in folds.items():
-            self._folds[warehouse_id] = (revisions[warehouse_id], items, warehouse_fold)
-
-
 def kept_in_state(state: State, key: str, kind: type[K]) -> K:
     """The app's one `kind` object under `key` in its state, made on first use."""
     found = state.get(key)
@@ -185,10 +131,6 @@ def kept_in_state(state: State, key: str, kind: type[K]) -> K:
         found = kind()
         state[key] = found
     return found
-
-
-def overview_folds(state: State) -> OverviewFolds:
-    return kept_in_state(state, "overview_folds", OverviewFolds)
 
 
 def overview_flights(state: State) -> SingleFlight:
@@ -380,18 +322,23 @@ async def build_overview(
     settings: reports.Settings,
     agency: str | None = None,
 ) -> reports.Overview:
-    """The overview of `scope` now, refolding only the warehouses whose records changed (also what
-    the scheduled alerts read: server/alerts/schedule.py)."""
+    """The overview of `scope` now, from each warehouse's summary (server/summaries.py): one row
+    per warehouse, whatever its records. A warehouse whose summary does not hold (none yet, or the
+    stock item types changed) is folded from its records once and its summary kept (also what the
+    scheduled alerts read: server/alerts/schedule.py)."""
     revision = await storage.latest_revision()
-    revisions = await storage.warehouse_revisions(scope)
     items = tuple(await storage.stock_item_types())
-    kept = overview_folds(state)
-    folds, stale = kept.lookup(revisions, items)
+    key = summaries.items_key(items)
+    folds = summaries.valid_folds(await storage.warehouse_summaries(scope), key)
+    stale = [w for w in scope if w not in folds]
     if stale:
-        records = await collect(storage, stale, RECORD_COLLECTIONS)
-        templates = await templates_for(storage, template_ids(records))
-        fresh = reports.fold(stale, records, templates, items)
-        kept.keep(fresh, revisions, items)
+        # The counters before the records: a summary kept under an older revision than what it
+        # was folded from is only folded once more, never served stale.
+        revisions = await storage.live_cursors(stale)
+        records = await collect(storage, stale, summaries.OVERVIEW_COLLECTIONS)
+        templates = await templates_for(storage, summaries.template_ids(records))
+        fresh = summaries.fold(stale, records, templates, items)
+        await storage.keep_summaries(summaries.summary_rows(fresh, revisions, key))
         folds.update(fresh)
     return reports.compose(
         await storage.warehouses(scope),
@@ -415,14 +362,24 @@ class SupervisorController(Controller):
         actor: ActorDep,
         storage: StorageDep,
         state: State,
+        kota: Annotated[str | None, Parameter(max_length=60)] = None,
         kecamatan: Annotated[str | None, Parameter(max_length=60)] = None,
         agency: Annotated[str | None, Parameter(pattern=r"^[A-Z][A-Z_]{1,19}$")] = None,
         status: Annotated[str | None, Parameter(max_length=30)] = None,
         sort: Annotated[str, Parameter(pattern=r"^(status|name|kecamatan|last_inspection)$")] = "status",
+        limit: Annotated[int | None, Parameter(ge=1, le=500)] = None,
+        offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
     ) -> reports.Overview:
         """One row per warehouse in scope: last inspection (of `agency` when given) and whether it is
         overdue, open findings, open incidents by severity, stock discrepancies, open conflicts,
-        devices that have not synced for long. `revision` is the cursor for /api/live."""
+        devices that have not synced for long. `revision` is the cursor for /api/live.
+
+        Filtered by `kota` and/or `kecamatan` and/or a status or flag, sorted, then one page of
+        `limit` rows from `offset` (all rows without `limit`); `total` counts the rows matching the
+        filters (`by_status` counts them by status), `kotas` and `kecamatans` name what the filters
+        can choose. Each row is read from
+        its warehouse's summary: the cost grows with the warehouses in scope, not with their
+        records."""
         settings = settings_of(state)
         scope = sorted(actor.warehouses)
 
@@ -430,8 +387,21 @@ class SupervisorController(Controller):
             return await build_overview(storage, state, scope, settings=settings, agency=agency)
 
         built = await overview_flights(state).run((tuple(scope), agency), build)
-        rows = reports.filter_and_sort(built.warehouses, kecamatan=kecamatan, status=status, sort=sort)
-        return msgspec.structs.replace(built, warehouses=rows)
+        rows = reports.filter_and_sort(
+            built.warehouses, kota=kota, kecamatan=kecamatan, status=status, sort=sort
+        )
+        page = rows[offset : None if limit is None else offset + limit]
+        places = [r.warehouse for r in built.warehouses]
+        in_kota = [w for w in places if not kota or w.kota.lower() == kota.lower()]
+        return msgspec.structs.replace(
+            built,
+            warehouses=page,
+            total=len(rows),
+            offset=offset,
+            by_status=dict(Counter(r.status for r in rows)),
+            kotas=sorted({w.kota for w in places if w.kota}),
+            kecamatans=sorted({w.kecamatan for w in in_kota if w.kecamatan}),
+        )
 
     @get("/people")
     async def people(self, actor: ActorDep, storage: StorageDep) -> list[reports.Person]:
@@ -571,7 +541,7 @@ class SupervisorController(Controller):
         targets = await storage.get_records(
             sorted({str(r.fields.get("record_id")) for r in found} | {o.record_id for o in rejected})
         )
-        templates = await templates_for(storage, template_ids(targets.values()))
+        templates = await templates_for(storage, summaries.template_ids(targets.values()))
 
         def template_of(record: Record | None) -> Template | None:
             return templates.get(str(record.fields.get("template_id"))) if record else None
@@ -634,7 +604,9 @@ class SupervisorController(Controller):
             storage, scoped(actor, warehouse_ids), ["stock_levels", "stock_counts", "inspections"]
         )
         return reports.reconcile(
-            records, await templates_for(storage, template_ids(records)), await storage.stock_item_types()
+            records,
+            await templates_for(storage, summaries.template_ids(records)),
+            await storage.stock_item_types(),
         )
 
     @get("/charts")
@@ -660,7 +632,11 @@ class SupervisorController(Controller):
             storage, scoped(actor, warehouse_ids), ["inspections", "incidents"], updated_from=low
         )
         return reports.charts(
-            records, await templates_for(storage, template_ids(records)), start=start, end=end, tz=settings.tz
+            records,
+            await templates_for(storage, summaries.template_ids(records)),
+            start=start,
+            end=end,
+            tz=settings.tz,
         )
 
     @get("/audit")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from msgspec import Struct
 
@@ -18,6 +18,9 @@ from server.storage.alerts import AlertStore
 from sync.audit import SYSTEM_CHAIN, chain_of
 from sync.domain import Template
 from sync.store import AuditEntry, Record, StoredOutcome, SyncStore
+
+if TYPE_CHECKING:  # server.summaries imports server.reports, which imports this module
+    from server.summaries import StoredSummary, SummaryRow
 
 
 class StorageError(Exception):
@@ -330,6 +333,16 @@ class Storage(SyncStore, AlertStore, Protocol):
 
     async def live_cursors(self, warehouse_ids: Sequence[str]) -> dict[str, int]:
         """Each warehouse's highest revision handed out (0 if none): where a live view starts."""
+        ...
+
+    async def warehouse_summaries(self, warehouse_ids: Sequence[str]) -> dict[str, StoredSummary]:
+        """The stored overview summary of each of these warehouses that has one, with its
+        warehouse's counter now (server/summaries.py): kept by the pushes that change them."""
+        ...
+
+    async def keep_summaries(self, rows: Sequence[SummaryRow]) -> None:
+        """Keep summaries folded outside a push (a warehouse without a valid one), each unless one
+        folded at a newer revision is already kept."""
         ...
 
     async def warehouse_revisions(self, warehouse_ids: Sequence[str]) -> dict[str, int]:

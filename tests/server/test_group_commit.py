@@ -19,6 +19,7 @@ from sync import audit
 from sync.engine import SyncEngine
 from sync.errors import SequenceGap
 from sync.messages import PushResponse
+from tests.factories import assert_summaries_are_folds
 from tests.sync.helpers import WH, Phone, actor, incident
 
 N = 30
@@ -95,6 +96,7 @@ async def test_pushes_arriving_together_share_one_commit_and_each_is_applied_onc
     ]
     assert sorted(revisions) == list(range(1, 6 * N + 1))  # one counter, never handed out twice
     verify_chains(sqlite_storage)
+    await assert_summaries_are_folds(sqlite_storage, [WH])
 
 
 async def test_a_retry_inside_the_same_group_is_answered_from_the_first_push_exactly_once(
@@ -154,6 +156,7 @@ async def test_a_failing_batch_in_a_group_leaves_the_others_and_nothing_of_its_o
     assert stored(sqlite_storage, broken) == (0, 0, 0, 0)
     assert stored(sqlite_storage, gap) == (0, 0, 0, 0)
     verify_chains(sqlite_storage)
+    await assert_summaries_are_folds(sqlite_storage, [WH])
 
     # The failed one, retried once the fault is gone, is applied exactly once.
     monkeypatch.undo()
@@ -161,6 +164,7 @@ async def test_a_failing_batch_in_a_group_leaves_the_others_and_nothing_of_its_o
     assert stored(sqlite_storage, broken) == (N, N, N, N)
     assert_applied_once(await good1.push(), replayed=True)
     verify_chains(sqlite_storage)
+    await assert_summaries_are_folds(sqlite_storage, [WH])
 
 
 async def test_a_batch_that_loses_the_whole_transaction_makes_the_others_run_again(
@@ -194,6 +198,7 @@ async def test_a_batch_that_loses_the_whole_transaction_makes_the_others_run_aga
     revisions = sorted(r[0] for r in rows(sqlite_storage, "SELECT revision FROM records"))
     assert revisions == list(range(1, 3 * N + 1))
     verify_chains(sqlite_storage)
+    await assert_summaries_are_folds(sqlite_storage, [WH])
 
 
 async def test_with_group_commit_off_each_push_commits_alone(sqlite_storage: SqliteStorage) -> None:

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
 import msgspec
 import pytest
+from litestar.datastructures import State
 
+from server.api.supervisor import build_overview
 from server.audit import verify_log
+from server.models import Warehouse
+from server.reports import Settings
 from server.storage import StorageError, open_storage, sqlite_path
 from server.storage.postgres import PostgresStorage
 from server.storage.postgres import migrations as pg_migrations
@@ -15,7 +20,10 @@ from server.storage.postgres.testing import session_databases, with_database
 from server.storage.rows import audit_rows
 from server.storage.sqlite import SqliteStorage, migrations
 from sync.audit import SYSTEM_CHAIN, Head
+from sync.engine import SyncEngine
 from sync.store import AuditEntry
+from tests.factories import assert_summaries_are_folds
+from tests.sync.helpers import OTHER_WH, WH, Phone, actor, incident
 
 
 def test_split_statements_keeps_trigger_bodies_whole() -> None:
@@ -286,3 +294,56 @@ async def test_0008_on_postgresql_keeps_every_detail_and_the_search(
             await storage.close()
     finally:
         await databases.drop(url)
+
+
+async def test_migration_7_on_a_database_with_data_and_queued_offline_edits_pushed_after_it(
+    database_url: str, sql_rows: Callable[..., list[tuple[object, ...]]], tmp_path: Path
+) -> None:
+    """A database written before 0007 (warehouse_summary) has records and a phone with edits
+    queued offline. After the migration no summary exists; the queued edits are applied exactly once
+    and their push keeps its warehouse's summary; the overview folds a warehouse nobody pushed to
+    since once and keeps it; every kept summary is the fold of the records (both backends)."""
+    storage = open_storage(database_url, data_dir=tmp_path)
+    await storage.open()
+    engine = SyncEngine(storage)
+    for wid in (WH, OTHER_WH):
+        await storage.put_warehouse(Warehouse(id=wid, code=wid, name=f"Gudang {wid}"))
+    other = Phone(engine, actor("rina", warehouses=(OTHER_WH,)))
+    other.mutate("create", "inc-other", "incidents", incident(9), warehouse_id=OTHER_WH)
+    await other.sync()
+    offline = Phone(engine, actor("budi", warehouses=(WH, OTHER_WH)))
+    for n in range(3):
+        offline.mutate("create", f"inc-{n}", "incidents", incident(n, severity="kritis"), warehouse_id=WH)
+    await offline.sync()
+    # Then queued offline (not pushed): a patch of a synced incident, a delete, a new one.
+    offline.mutate("patch", "inc-0", "incidents", {"action_taken": "Segel diganti"})
+    offline.mutate("delete", "inc-1", "incidents")
+    offline.mutate("create", "inc-new", "incidents", incident(5, severity="tinggi"), warehouse_id=WH)
+    await storage.close()
+
+    # The schema as it was at version 6: no warehouse_summary.
+    sql_rows("DROP TABLE warehouse_summary")
+    sql_rows("DELETE FROM schema_version WHERE version = 7")
+
+    storage = open_storage(database_url, data_dir=tmp_path)
+    await storage.open()
+    try:
+        assert await storage.schema_version() == len(migrations.load())
+        assert await storage.warehouse_summaries([WH, OTHER_WH]) == {}
+        offline.engine = SyncEngine(storage)
+        answer = await offline.push()
+        assert [r.status for r in answer.results] == ["applied"] * 3 and not any(
+            r.replayed for r in answer.results
+        )
+        assert [r.replayed for r in (await offline.push()).results] == [True] * 3, "exactly once"
+        assert set(await storage.warehouse_summaries([WH, OTHER_WH])) == {WH}, "kept by the push"
+        await assert_summaries_are_folds(storage, [WH])
+        assert sql_rows("SELECT count(*) FROM records WHERE deleted") == [(1,)]
+
+        overview = await build_overview(storage, State(), [WH, OTHER_WH], settings=Settings())
+        rows = {row.warehouse.id: row for row in overview.warehouses}
+        assert rows[WH].open_incidents == {"kritis": 2, "tinggi": 1}
+        assert rows[OTHER_WH].open_incidents == {"sedang": 1}
+        await assert_summaries_are_folds(storage, [WH, OTHER_WH])  # the overview kept OTHER_WH's
+    finally:
+        await storage.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from server import summaries
 from server.models import Device, StockItemType, UserInput, Warehouse
 from server.seed import load_template
 from server.storage import AttachmentMeta, Conflict, Storage, StorageError
@@ -26,7 +27,7 @@ from sync.domain import Actor
 from sync.engine import SyncEngine
 from sync.messages import Digest, Mutation, MutationResult, PullRequest, PushRequest
 from sync.store import AttachmentRef, AuditEntry, BatchEffects, Record, StoredOutcome, WriteTx
-from tests.factories import every_audit_row
+from tests.factories import assert_summaries_are_folds, every_audit_row
 
 BACKENDS: dict[str, Callable[[Path], Storage]] = {
     "sqlite": lambda tmp: SqliteStorage(tmp / "contract.db"),
@@ -669,3 +670,84 @@ async def test_the_sync_engine_pushes_and_pulls_through_the_backend(store: Stora
     assert pulled.reflected_seq == 2
     assert pulled.missing_attachments == [SHA_B]
     assert await broken_chain(store) is None
+
+
+# -- overview summaries ----------------------------------------------------------------------------
+async def test_each_warehouses_summary_is_kept_by_its_pushes_and_equals_a_fold_from_scratch(
+    store: Storage,
+) -> None:
+    """After every kind of push (creates in two warehouses, patches, a delete, a retry answered from
+    the stored outcomes, a batch rolled back, a push writing only records no summary reads), each
+    written warehouse's summary holds at its counter and is the fold of its records now."""
+    for wid in ("w1", "w2"):
+        await store.put_warehouse(Warehouse(id=wid, code=wid, name=f"Gudang {wid}"))
+    actor = Actor(user_id="u1", username="budi", role="officer", agency="POLRI",
+                  warehouses=frozenset({"w1", "w2"}), client_id="client-0001")  # fmt: skip
+    engine = SyncEngine(store)
+    seqs = itertools.count(1)
+
+    def mutation(
+        record_id: str, op: str = "create", base_rev: int = 0, wid: str = "w1", **fields: object
+    ) -> Mutation:
+        seq = next(seqs)
+        return Mutation(
+            seq=seq, id=record_id, collection="incidents", op=op, base_rev=base_rev,  # type: ignore[arg-type]
+            warehouse_id=wid if op == "create" else None, fields=dict(fields),
+            hlc=format_hlc(1_700_000_000_000 + seq, 0, "client-0001"),
+        )  # fmt: skip
+
+    def incident(n: int, severity: str) -> dict[str, object]:
+        return {"category": "segel_rusak", "severity": severity, "description": f"Segel {n} sobek",
+                "occurred_at": "2024-02-14T01:00:00Z"}  # fmt: skip
+
+    async def push(*mutations: Mutation) -> list[MutationResult]:
+        request = PushRequest(
+            protocol=1, client_id="client-0001", schema_version=2, mutations=list(mutations)
+        )
+        return list((await engine.push(actor, request)).results)
+
+    async def open_incidents(wid: str) -> dict[str, int]:
+        stored = await store.warehouse_summaries([wid])
+        items = summaries.items_key(await store.stock_item_types())
+        return dict(summaries.valid_folds(stored, items)[wid].incidents)
+
+    first = [
+        mutation("inc-1", **incident(1, "kritis")),  # type: ignore[arg-type]
+        mutation("inc-2", **incident(2, "tinggi")),  # type: ignore[arg-type]
+        mutation("inc-3", wid="w2", **incident(3, "sedang")),  # type: ignore[arg-type]
+    ]
+    assert {r.status for r in await push(*first)} == {"applied"}
+    await assert_summaries_are_folds(store, ["w1", "w2"])
+    assert await open_incidents("w1") == {"kritis": 1, "tinggi": 1}
+
+    second = [mutation("inc-1", op="patch", base_rev=1, action_taken="Segel diganti"),
+              mutation("inc-2", op="delete", base_rev=2)]  # fmt: skip
+    assert {r.status for r in await push(*first, *second)} == {"applied"}
+    await assert_summaries_are_folds(store, ["w1", "w2"])
+    assert await open_incidents("w1") == {"kritis": 1}, "the deleted incident is no longer open"
+
+    # The same batch again (its answer was lost): replayed, nothing written, the summaries hold.
+    again = await push(*first, *second)
+    assert {r.replayed for r in again} == {True}
+    await assert_summaries_are_folds(store, ["w1", "w2"])
+
+    # A batch rolled back after its commit() was built takes its summary rows with it.
+    before = await store.warehouse_summaries(["w1", "w2"])
+    with pytest.raises(RuntimeError, match="boom"):
+        async with store.write() as tx:
+            r = msgspec.structs.replace(record("inc-9", await revision(tx) + 1), fields=incident(9, "kritis"))
+            await tx.commit(effects(r, client_id="client-0002", last_seq=1))
+            raise RuntimeError("boom")
+    assert await store.warehouse_summaries(["w1", "w2"]) == before
+    await assert_summaries_are_folds(store, ["w1", "w2"])
+
+    # A write of records no summary is folded from moves the summary along with the counter.
+    async with store.write() as tx:
+        seal = msgspec.structs.replace(
+            record("seal-1", await revision(tx) + 1), collection="seals", fields={}
+        )
+        await tx.commit(effects(seal, client_id="client-0002", last_seq=1))
+    moved = await store.warehouse_summaries(["w1"])
+    assert moved["w1"].revision == before["w1"].revision + 1 and moved["w1"].summary == before["w1"].summary
+    await assert_summaries_are_folds(store, ["w1", "w2"])
+    assert await open_incidents("w1") == {"kritis": 1}

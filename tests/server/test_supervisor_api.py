@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.models import StockItemType, User
+from server.models import StockItemType, User, Warehouse
 from server.seed.demo import seed_demo
 from server.storage.sqlite import SqliteStorage
 from tests.factories import FAST_PASSWORDS, Factory, bearer
@@ -419,13 +419,18 @@ async def test_overview_requests_arriving_during_a_build_share_it(
     """Several open pages reloading the overview at once make one build, not one each; the
     filters and the sort still apply per request. Sequential requests each build afresh."""
     auth = await tokens(factory, demo, "hendra")
+    # New stock item types: no kept summary holds, the next overview folds from the records.
+    await storage.put_stock_item_type(
+        StockItemType(code="terpal", name="Terpal plastik", unit="lembar", sort_order=99)
+    )
     walks = 0
-    release = asyncio.Event()
+    walking, release = asyncio.Event(), asyncio.Event()
     real = storage.iter_records
 
     async def counted(*args: Any, **kwargs: Any) -> Any:
         nonlocal walks
         walks += 1
+        walking.set()
         await release.wait()
         async for record in real(*args, **kwargs):
             yield record
@@ -433,8 +438,8 @@ async def test_overview_requests_arriving_during_a_build_share_it(
     monkeypatch.setattr(storage, "iter_records", counted)
     url = "/api/supervisor/overview"
     first = asyncio.create_task(client.get(url, headers=auth["hendra"]))
-    while walks == 0:
-        await asyncio.sleep(0.01)
+    await asyncio.wait([first, asyncio.create_task(walking.wait())], return_when=asyncio.FIRST_COMPLETED)
+    assert walking.is_set(), "the overview was answered without folding any record"
     others = [
         asyncio.create_task(client.get(url, params={"sort": sort}, headers=auth["hendra"]))
         for sort in ("name", "kecamatan")
@@ -457,15 +462,16 @@ async def test_overview_requests_arriving_during_a_build_share_it(
     assert walks == 1, "nothing changed: a later request reuses the warehouses' folds"
 
 
-async def test_the_overview_refolds_only_warehouses_whose_records_changed(
+async def test_the_overview_reads_summaries_the_pushes_keep(
     client: httpx.AsyncClient,
     factory: Factory,
     demo: dict[str, User],
     storage: SqliteStorage,
     monkeypatch: Any,
 ) -> None:
-    """Folds are kept per warehouse between requests: a new incident in Johar Baru re-reads Johar
-    Baru only, and shows; a change of the stock item types refolds every warehouse."""
+    """Each warehouse's summary is kept by the pushes that change it (the demo is seeded through
+    the sync engine): the overview reads no record, a new incident in Johar Baru shows without
+    reading any record again; a change of the stock item types refolds every warehouse once."""
     auth = await tokens(factory, demo, "hendra")
     phone = bearer(await factory.token(demo["slamet"], client_id="dev-slamet-fold"))
     walked: list[list[str]] = []
@@ -484,8 +490,7 @@ async def test_the_overview_refolds_only_warehouses_whose_records_changed(
         return {w["warehouse"]["id"]: w for w in answer.json()["warehouses"]}
 
     before = await overview()
-    assert walked == [[CP, JB]]
-    assert await overview() == before and walked == [[CP, JB]]
+    assert walked == [], "the seeding pushes kept every warehouse's summary"
 
     now_ms = int(time.time() * 1000)
     answer = await client.post(
@@ -515,7 +520,7 @@ async def test_the_overview_refolds_only_warehouses_whose_records_changed(
     )
     assert answer.json()["results"][0]["status"] == "applied", answer.text
     after = await overview()
-    assert walked[1:] == [[JB]], "only the warehouse that changed is read again"
+    assert walked == [], "the push kept Johar Baru's summary: no record is read again"
     kritis = before[JB]["open_incidents"].get("kritis", 0)
     assert after[JB]["open_incidents"]["kritis"] == kritis + 1
     assert after[JB]["status"] == "critical" and "critical_incident" in after[JB]["flags"]
@@ -525,4 +530,58 @@ async def test_the_overview_refolds_only_warehouses_whose_records_changed(
         StockItemType(code="terpal", name="Terpal plastik", unit="lembar", sort_order=99)
     )
     assert await overview() == after
-    assert walked[2:] == [[CP, JB]], "new stock item types refold every warehouse"
+    assert walked == [[CP, JB]], "new stock item types refold every warehouse"
+    assert await overview() == after and walked == [[CP, JB]], "and keep the refolded summaries"
+
+
+async def test_the_overview_pages_and_filters_by_kota_with_the_total(
+    client: httpx.AsyncClient, factory: Factory, demo: dict[str, User], storage: SqliteStorage
+) -> None:
+    """A national admin's overview: one page of `limit` rows from `offset`, `total` the rows
+    matching the filters, `kota` (any case) narrowing it, the kota and kecamatan names to filter
+    by; out-of-range paging is a 400 with a message, never a 500."""
+    for n in range(7):
+        await storage.put_warehouse(
+            Warehouse(
+                id=f"gd-bogor-{n}",
+                code=f"BGR{n}",
+                name=f"Gudang Bogor {n}",
+                kecamatan=f"Cibinong {n % 2}",
+                kota="Kabupaten Bogor",
+            )
+        )
+    auth = await tokens(factory, demo, "admin")
+    url = "/api/supervisor/overview"
+
+    async def get(**params: object) -> dict[str, Any]:
+        answer = await client.get(url, params=params, headers=auth["admin"])
+        assert answer.status_code == 200, answer.text
+        return answer.json()  # type: ignore[no-any-return]
+
+    everything = await get(sort="name")
+    names = [r["warehouse"]["id"] for r in everything["warehouses"]]
+    assert everything["total"] == len(names) == 11 and everything["offset"] == 0
+    assert everything["kotas"] == ["Jakarta Pusat", "Kabupaten Bogor"]
+    statuses = [r["status"] for r in everything["warehouses"]]
+    assert everything["by_status"] == {s: statuses.count(s) for s in set(statuses)}
+    pages = [await get(sort="name", limit=4, offset=o) for o in (0, 4, 8)]
+    assert [len(p["warehouses"]) for p in pages] == [4, 4, 3]
+    assert {str(p["by_status"]) for p in pages} == {str(everything["by_status"])}, "of every page"
+    assert [r["warehouse"]["id"] for p in pages for r in p["warehouses"]] == names
+    assert {p["total"] for p in pages} == {11} and [p["offset"] for p in pages] == [0, 4, 8]
+    assert (await get(limit=4, offset=40))["warehouses"] == []
+
+    bogor = await get(kota="kabupaten BOGOR", sort="name", limit=5)
+    assert bogor["total"] == 7 and len(bogor["warehouses"]) == 5
+    assert {r["warehouse"]["kota"] for r in bogor["warehouses"]} == {"Kabupaten Bogor"}
+    assert bogor["kecamatans"] == ["Cibinong 0", "Cibinong 1"]
+    assert bogor["kotas"] == everything["kotas"], "the kota filter still offers every kota in scope"
+    one = await get(kota="Kabupaten Bogor", kecamatan="cibinong 1")
+    assert one["total"] == 3 and {r["warehouse"]["kecamatan"] for r in one["warehouses"]} == {"Cibinong 1"}
+    jakarta = await get(kota="Jakarta Pusat", status="critical")
+    assert {r["warehouse"]["id"] for r in jakarta["warehouses"]} == {KM, SN} and jakarta["total"] == 2
+
+    for bad in ({"limit": 0}, {"limit": 501}, {"offset": -1}, {"limit": "x"}):
+        answer = await client.get(url, params=bad, headers=auth["admin"])
+        assert answer.status_code == 400, (bad, answer.text)
+        assert answer.json()["code"] and answer.json()["message"]

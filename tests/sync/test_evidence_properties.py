@@ -36,6 +36,7 @@ from sync.domain import Actor, Member
 from sync.engine import SyncEngine
 from sync.messages import Mutation, MutationResult
 from sync.rules import stock_level_id
+from tests.factories import assert_summaries_are_folds
 from tests.sync.helpers import TEMPLATE, WH, Phone, actor, seed_stock
 from tests.sync.test_properties import Ticker, _memory_store
 
@@ -251,6 +252,8 @@ async def run_evidence_script(
         await sim.settle()
         records, outcomes, _ = await store.inspect_for_tests()
         check_evidence(records, outcomes)
+        if hasattr(store, "warehouse_summaries"):  # a server Storage keeps overview summaries
+            await assert_summaries_are_folds(store, [WH])
 
 
 async def memory_members(store: Any, members: list[Member]) -> None:

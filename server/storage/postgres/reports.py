@@ -18,6 +18,7 @@ from server.models import now_iso
 from server.storage.base import AuditCursor, AuditRow, DeviceSyncState
 from server.storage.postgres.sync_tx import RECORD_COLUMNS, str_list
 from server.storage.rows import AUDIT_ROW_COLUMNS, audit_row_from_row, record_from_row
+from server.summaries import StoredSummary, SummaryRow
 from sync.messages import MutationResult
 from sync.store import Record, StoredOutcome
 
@@ -31,12 +32,29 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+UPSERT_SUMMARIES = """
+INSERT INTO warehouse_summary AS s (warehouse_id, revision, items_key, summary)
+SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[])
+ON CONFLICT (warehouse_id) DO UPDATE SET revision = excluded.revision,
+    items_key = excluded.items_key, summary = excluded.summary
+WHERE excluded.revision >= s.revision
+"""
+"""Summaries the overview folded (server/summaries.py); never over one folded at a newer revision."""
+
+
+def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
 class SupervisorQueriesMixin:
     """Implements the supervisor section of the Storage protocol on PostgreSQL."""
 
     url: str
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        raise NotImplementedError
+
+    async def _execute(self, sql: str, *args: Any) -> str:
         raise NotImplementedError
 
     async def iter_records(
@@ -103,6 +121,22 @@ class SupervisorQueriesMixin:
         )
         found = {row[0]: int(row[1]) for row in rows}
         return {w: found.get(w, 0) for w in warehouse_ids}
+
+    async def warehouse_summaries(self, warehouse_ids: Sequence[str]) -> dict[str, StoredSummary]:
+        rows = await self._fetch(
+            "SELECT s.warehouse_id, s.revision, coalesce(w.revision, 0), s.items_key, s.summary"
+            " FROM warehouse_summary AS s LEFT JOIN warehouse_state AS w ON w.warehouse_id = s.warehouse_id"
+            " WHERE s.warehouse_id = ANY($1::text[])",
+            sorted(set(warehouse_ids)),
+        )
+        return {
+            r[0]: StoredSummary(revision=int(r[1]), current=int(r[2]), items_key=r[3], summary=r[4])
+            for r in rows
+        }
+
+    async def keep_summaries(self, rows: Sequence[SummaryRow]) -> None:
+        if rows:
+            await self._execute(UPSERT_SUMMARIES, *_columns(sorted(rows)))
 
     async def warehouse_revisions(self, warehouse_ids: Sequence[str]) -> dict[str, int]:
         # One index seek per warehouse on records_feed (warehouse_id, revision).

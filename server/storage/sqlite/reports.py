@@ -18,7 +18,8 @@ import msgspec
 from server.models import now_iso
 from server.storage.base import AuditCursor, AuditRow, DeviceSyncState
 from server.storage.rows import AUDIT_ROW_COLUMNS, audit_row_from_row, record_from_row
-from server.storage.sqlite.sync_tx import RECORD_COLUMNS, json_list
+from server.storage.sqlite.sync_tx import RECORD_COLUMNS, UPSERT_SUMMARY, json_list
+from server.summaries import StoredSummary, SummaryRow
 from sync.messages import MutationResult
 from sync.store import Record, StoredOutcome
 
@@ -46,9 +47,29 @@ class SupervisorQueriesMixin:
     async def _connect(self, *, reader: bool) -> aiosqlite.Connection:
         raise NotImplementedError
 
+    def _writing(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        raise NotImplementedError
+
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         async with self._reading() as conn:
             return list(await conn.execute_fetchall(sql, params))
+
+    async def warehouse_summaries(self, warehouse_ids: Sequence[str]) -> dict[str, StoredSummary]:
+        rows = await self._rows(
+            "SELECT s.warehouse_id, s.revision, coalesce(w.revision, 0), s.items_key, s.summary"
+            " FROM json_each(?) AS ids JOIN warehouse_summary AS s ON s.warehouse_id = ids.value"
+            " LEFT JOIN warehouse_state AS w ON w.warehouse_id = s.warehouse_id",
+            (json_list(sorted(set(warehouse_ids))),),
+        )
+        return {
+            r[0]: StoredSummary(revision=int(r[1]), current=int(r[2]), items_key=r[3], summary=r[4])
+            for r in rows
+        }
+
+    async def keep_summaries(self, rows: Sequence[SummaryRow]) -> None:
+        if rows:
+            async with self._writing() as conn:
+                await conn.executemany(UPSERT_SUMMARY, sorted(rows))
 
     async def iter_records(
         self,

@@ -1,0 +1,147 @@
+"""Each warehouse's overview summary, kept in the database by the pushes that change it.
+
+A summary is the warehouse's `reports.WarehouseFold` (open findings, open incidents by severity,
+stock discrepancies, last inspection per agency, drafts, reviews waiting, conflicts, recent shifts):
+everything of the overview that depends only on the warehouse's records. Both backends refold a
+warehouse inside the push transaction that writes one of its overview records, and move the
+summary's revision along when a push writes only other records, so a summary whose revision is its
+warehouse's counter (`warehouse_state.revision`) is the fold of its records at that revision. The
+overview then reads one row per warehouse in scope instead of every record (issue 18): the part that
+depends on the time of the request (overdue, stale devices, the guard post's flags) is composed
+afresh by `reports.compose`.
+
+A summary also names the stock item types it was reconciled against (`items_key`); when an admin
+changes them, or a database has no summary yet (one migrated from schema 5), the overview refolds
+that warehouse from its records once and keeps the result (`Storage.keep_summaries`).
+
+Pure: no SQL (the backends read and write the rows), no HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+
+import msgspec
+
+from server import reports
+from server.models import StockItemType
+from sync.domain import Template
+from sync.store import Record
+
+OVERVIEW_COLLECTIONS = (
+    "inspections",
+    "incidents",
+    "stock_counts",
+    "stock_levels",
+    "conflicts",
+    "shifts",
+    "handovers",
+)
+"""The collections a warehouse's summary is folded from."""
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(reports.WarehouseFold).decode
+
+SummaryRow = tuple[str, int, str, str]
+"""(warehouse_id, revision, items_key, summary): one row of `warehouse_summary`."""
+
+
+class StoredSummary(msgspec.Struct, kw_only=True, frozen=True):
+    """A warehouse's summary row as read with its warehouse's counter."""
+
+    revision: int
+    """The warehouse revision the summary was folded at."""
+    current: int
+    """The warehouse's counter now: the summary holds when both are equal."""
+    items_key: str
+    summary: str
+
+
+def items_key(items: Iterable[StockItemType]) -> str:
+    """What identifies the stock item types a summary was reconciled against (order aside)."""
+    ordered = sorted(items, key=lambda item: item.code)
+    return hashlib.sha256(_encode(ordered)).hexdigest()[:32]
+
+
+def template_ids(records: Iterable[Record]) -> set[str]:
+    """The templates the inspections among `records` were answered on."""
+    return {
+        str(r.fields["template_id"])
+        for r in records
+        if r.collection == "inspections" and "template_id" in r.fields
+    }
+
+
+def fold(
+    warehouse_ids: Iterable[str],
+    records: Iterable[Record],
+    templates: Mapping[str, Template],
+    items: Sequence[StockItemType],
+) -> dict[str, reports.WarehouseFold]:
+    """reports.fold over the records in revision order, so ties (two inspections submitted in the
+    same millisecond, two shifts starting together) resolve the same whoever reads them."""
+    ordered = sorted(records, key=lambda r: (r.warehouse_id, r.revision, r.id))
+    return reports.fold(warehouse_ids, ordered, templates, items)
+
+
+def refold_targets(records: Iterable[Record], revisions: Mapping[str, int]) -> tuple[list[str], list[str]]:
+    """Of the warehouses a push writes (`revisions`), those whose summary it must refold (an
+    overview record changed) and those whose summary only follows the counter."""
+    refold = {r.warehouse_id for r in records if r.collection in OVERVIEW_COLLECTIONS}
+    return sorted(refold & revisions.keys()), sorted(revisions.keys() - refold)
+
+
+def summary_rows(
+    folds: Mapping[str, reports.WarehouseFold], revisions: Mapping[str, int], key: str
+) -> list[SummaryRow]:
+    """Rows to keep, in warehouse order (row locks are always taken in that order)."""
+    return [(w, revisions[w], key, _encode(folds[w]).decode()) for w in sorted(folds)]
+
+
+class PushSummaries(msgspec.Struct, kw_only=True, frozen=True):
+    """What a push writes to warehouse_summary."""
+
+    kept: list[SummaryRow]
+    """Refolded summaries (UPSERT, never over a newer one)."""
+    moved: list[tuple[int, str, int]]
+    """(new revision, warehouse, revision before the push): summaries that still hold, moved on
+    only if they held before the push."""
+
+
+def after_push(
+    records: Sequence[Record],
+    revisions: Mapping[str, int],
+    before: Mapping[str, Iterable[Record]],
+    held: Mapping[str, int],
+    templates: Mapping[str, Template],
+    items: Sequence[StockItemType],
+) -> PushSummaries:
+    """The summaries of the warehouses a push writes. `before`: the non-deleted overview records of
+    each warehouse to refold as the push's transaction read them (refold_targets), `held`: each
+    written warehouse's revision before the push, `templates`: those the records were answered on
+    (missing_templates)."""
+    refold, follow = refold_targets(records, revisions)
+    after = {r.id: r for w in refold for r in before.get(w, ())}
+    after.update((r.id, r) for r in records if r.collection in OVERVIEW_COLLECTIONS)
+    folds = fold(refold, after.values(), templates, items)
+    return PushSummaries(
+        kept=summary_rows(folds, revisions, items_key(items)),
+        moved=[(revisions[w], w, held[w]) for w in follow if w in held],
+    )
+
+
+def missing_templates(
+    records: Iterable[Record], before: Mapping[str, Iterable[Record]], known: Mapping[str, Template]
+) -> set[str]:
+    """Templates after_push needs that the transaction has not read yet."""
+    seen = [r for rs in before.values() for r in rs]
+    return template_ids([*seen, *records]) - known.keys()
+
+
+def valid_folds(stored: Mapping[str, StoredSummary], key: str) -> dict[str, reports.WarehouseFold]:
+    """The stored summaries that still hold: folded at their warehouse's current revision against
+    these stock item types."""
+    return {
+        w: _decode(s.summary) for w, s in stored.items() if s.revision == s.current and s.items_key == key
+    }
