@@ -143,7 +143,9 @@ self.addEventListener('notificationclick', (event) => {
     const same = open.find((c) => new URL(c.url).pathname === target.pathname && 'navigate' in c);
     if (same) {
       await same.focus();
-      return same.navigate(target.href);
+      // navigate() works only on a page this worker controls; else open the record beside it
+      const taken = await same.navigate(target.href).catch(() => null);
+      if (taken) return taken;
     }
     return self.clients.openWindow(target.href);
   })());

@@ -44,16 +44,21 @@ async def supervisor_page(
     page.on("console", lambda m: sup.errors.append(f"console: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: sup.errors.append(f"pageerror: {e}"))
     try:
-        await page.goto(f"{server.base_url}/supervisor/")
-        await page.get_by_label("Nama pengguna").fill(username)
-        await page.get_by_label("Kata sandi").fill(PASSWORD)
-        await page.get_by_role("button", name="Masuk").click()
-        await expect(page.get_by_role("heading", name="Ringkasan gudang")).to_be_visible()
-        await expect(page.locator("#live")).to_have_attribute("data-status", "live")
+        await log_in(page, server, username)
         yield sup
         assert not sup.errors, "console errors:\n" + "\n".join(sup.errors)
     finally:
         await context.close()
+
+
+async def log_in(page: Page, server: Server, username: str = "hendra") -> None:
+    """Log `page` in to the supervisor pages; returns on the overview, its live stream open."""
+    await page.goto(f"{server.base_url}/supervisor/")
+    await page.get_by_label("Nama pengguna").fill(username)
+    await page.get_by_label("Kata sandi").fill(PASSWORD)
+    await page.get_by_role("button", name="Masuk").click()
+    await expect(page.get_by_role("heading", name="Ringkasan gudang")).to_be_visible()
+    await expect(page.locator("#live")).to_have_attribute("data-status", "live")
 
 
 def jpeg(seed: int) -> bytes:

@@ -6,15 +6,49 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import queue
+import shutil
 import sqlite3
+import subprocess
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from tests.browser._supervisor_fixtures import supervisor_page
-from tests.browser.conftest import Server
+from tests.browser._supervisor_fixtures import log_in, supervisor_page
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, Server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+async def deliver_push(page: Page, server: Server, alert: dict[str, object]) -> None:
+    """Register the service worker from `page` (granted notifications), wait until it is active
+    and in control, and hand it `alert` as a push message through Chromium's DevTools protocol
+    (`ServiceWorker.deliverPushMessage`: no push service is reachable here)."""
+    await page.context.grant_permissions(["notifications"], origin=server.base_url)
+    await page.evaluate("navigator.serviceWorker.register('/sw.js', {type: 'module', scope: '/'})")
+    # a push delivered to a worker still activating may be dropped: wait until it is activated
+    await page.evaluate(
+        """navigator.serviceWorker.ready.then((r) => r.active.state === 'activated' ||
+             new Promise((done) => r.active.addEventListener('statechange', () =>
+               r.active.state === 'activated' && done(true))))"""
+    )
+    cdp = await page.context.new_cdp_session(page)
+    registrations: list[dict[str, object]] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
+    await cdp.send("ServiceWorker.enable")
+    for _ in range(600):  # the machine may be loaded: up to 30 s
+        if registrations:
+            break
+        await asyncio.sleep(0.05)
+    [registration] = [r for r in registrations if not r.get("isDeleted")][:1]
+    message = {"origin": server.base_url, "registrationId": registration["registrationId"]}
+    await cdp.send("ServiceWorker.deliverPushMessage", {**message, "data": json.dumps(alert)})
+    await cdp.detach()
 
 
 async def test_the_admin_page_lists_adds_and_removes_webhooks(browser: Browser, server: Server) -> None:
@@ -52,34 +86,10 @@ async def test_the_service_worker_shows_a_pushed_alert_and_keeps_the_records_pat
 ) -> None:
     async with supervisor_page(browser, server, "hendra") as sup:
         page = sup.page
-        await page.context.grant_permissions(["notifications"], origin=server.base_url)
-        await page.evaluate("navigator.serviceWorker.register('/sw.js', {type: 'module', scope: '/'})")
-        # a push delivered to a worker still activating may be dropped: wait until it is activated
-        await page.evaluate(
-            """navigator.serviceWorker.ready.then((r) => r.active.state === 'activated' ||
-                 new Promise((done) => r.active.addEventListener('statechange', () =>
-                   r.active.state === 'activated' && done(true))))"""
-        )
-        cdp = await page.context.new_cdp_session(page)
-        registrations: list[dict[str, object]] = []
-        cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
-        await cdp.send("ServiceWorker.enable")
-        for _ in range(600):  # the machine may be loaded: up to 30 s
-            if registrations:
-                break
-            await asyncio.sleep(0.05)
-        [registration] = [r for r in registrations if not r.get("isDeleted")][:1]
         alert = {"title": "Insiden baru (KRITIS)", "body": "Gudang Johar: Segel pintu belakang sobek",
                  "url": "/supervisor/#/incidents/inc-42", "tag": "incidents/inc-42",
                  "event": "incident.created", "critical": True}  # fmt: skip
-        await cdp.send(
-            "ServiceWorker.deliverPushMessage",
-            {
-                "origin": server.base_url,
-                "registrationId": registration["registrationId"],
-                "data": json.dumps(alert),
-            },
-        )
+        await deliver_push(page, server, alert)
         shown: list[dict[str, object]] = []
         for _ in range(600):
             shown = await page.evaluate(
@@ -120,3 +130,132 @@ async def test_an_officer_sees_a_banner_for_a_critical_incident_at_their_warehou
     await expect(banner).to_contain_text("Segel pintu utama putus")
     await banner.click()
     await expect(page).to_have_url(f"{app.base_url}/#/w/{WAREHOUSE}/incident/{incident_id}")
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+"""Debian's python, with python3-dbus and python3-gi: tests/browser/notification_daemon.py runs on it."""
+
+
+def _desktop_missing() -> str | None:
+    if shutil.which("dbus-daemon") is None:
+        return "needs dbus-daemon (Debian's dbus package)"
+    check = subprocess.run([SYSTEM_PYTHON, "-c", "import dbus, gi"], capture_output=True)
+    return None if check.returncode == 0 else "needs Debian's python3-dbus and python3-gi"
+
+
+@dataclass
+class Desktop:
+    """A session bus with a notification daemon on it: what a desktop gives Chromium."""
+
+    bus: str
+    daemon: subprocess.Popen[str]
+    lines: queue.Queue[dict[str, object]]
+
+    def next(self, key: str, timeout_s: float = 60.0) -> dict[str, object]:
+        """The daemon's next line naming `key` (a notification shown, closed...)."""
+        while True:
+            line = self.lines.get(timeout=timeout_s)
+            if key in line:
+                return line
+
+    def click(self, notification_id: object) -> None:
+        """Click the notification, as a person does on the desktop's popup."""
+        assert self.daemon.stdin is not None
+        self.daemon.stdin.write(json.dumps({"click": notification_id}) + "\n")
+        self.daemon.stdin.flush()
+
+
+@pytest.fixture
+def desktop(tmp_path: Path) -> Iterator[Desktop]:
+    missing = _desktop_missing()
+    if missing:
+        pytest.skip(missing)
+    bus = subprocess.Popen(
+        ["dbus-daemon", "--session", "--nofork", "--print-address=1"], stdout=subprocess.PIPE, text=True
+    )
+    assert bus.stdout is not None
+    address = bus.stdout.readline().strip()
+    env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": address}
+    daemon = subprocess.Popen(
+        [SYSTEM_PYTHON, str(Path(__file__).with_name("notification_daemon.py"))],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    lines: queue.Queue[dict[str, object]] = queue.Queue()
+
+    def read() -> None:
+        assert daemon.stdout is not None
+        for line in daemon.stdout:
+            lines.put(json.loads(line))
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        found = Desktop(address, daemon, lines)
+        found.next("ready", timeout_s=30)
+        yield found
+    finally:
+        for process in (daemon, bus):
+            process.terminate()
+            process.wait(timeout=10)
+            for pipe in (process.stdin, process.stdout):
+                if pipe is not None:
+                    pipe.close()
+
+
+@pytest.fixture
+async def desktop_browser(desktop: Desktop, tmp_path: Path) -> AsyncIterator[BrowserContext]:
+    """Chromium on that desktop. A persistent context (a regular profile): Chromium hands a click
+    on a notification of an off-the-record context (Playwright's `new_context`) to no one."""
+    async with async_playwright() as playwright:
+        context = await playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+            env={**os.environ, "DBUS_SESSION_BUS_ADDRESS": desktop.bus},
+            locale="id-ID", timezone_id="Asia/Jakarta", viewport={"width": 1280, "height": 900},
+        )  # fmt: skip
+        try:
+            yield context
+        finally:
+            await context.close()
+
+
+async def test_tapping_an_alert_opens_the_incident_in_the_supervisor_page(
+    desktop: Desktop, desktop_browser: BrowserContext, server: Server
+) -> None:
+    """A real click: the notification is shown through the desktop's notification daemon and
+    clicked there, so Chromium fires the service worker's own `notificationclick`. A supervisor page
+    already open is focused and taken to the incident; with none open, a window opens on it."""
+    from tests.browser.helpers import WAREHOUSE
+
+    incident_id = "0192f3c4-8a1b-7c2d-9e3f-4a5b6c7d0301"
+    with server.api("agus") as api:
+        fields = {"category": "segel_rusak", "severity": "kritis", "title": "Segel gudang belakang putus",
+                  "description": "Segel pintu belakang ditemukan putus pukul 02.10"}  # fmt: skip
+        [created] = api.push({"collection": "incidents", "op": "create", "id": incident_id,
+                              "warehouse_id": WAREHOUSE, "fields": fields})  # fmt: skip
+        assert created["status"] == "applied"
+    alert = {"title": "Insiden baru (KRITIS)", "body": "Segel gudang belakang putus",
+             "url": f"/supervisor/#/incidents/{incident_id}", "tag": f"incidents/{incident_id}",
+             "event": "incident.created", "critical": True}  # fmt: skip
+    record = f"{server.base_url}/supervisor/#/incidents/{incident_id}"
+
+    page = desktop_browser.pages[0] if desktop_browser.pages else await desktop_browser.new_page()
+    await log_in(page, server)
+    await deliver_push(page, server, alert)
+    shown = await asyncio.to_thread(desktop.next, "notify")
+    assert shown["summary"] == "Insiden baru (KRITIS)" and "Segel gudang belakang putus" in str(shown["body"])
+    await asyncio.to_thread(desktop.click, shown["notify"])
+    await expect(page).to_have_url(record)  # the open page, taken to the record
+    card = f"article.incident.is-focused[data-incident='{incident_id}']"
+    focused = page.locator(card)
+    await expect(focused).to_be_visible()
+    await expect(focused).to_contain_text("Segel gudang belakang putus")
+
+    other = await desktop_browser.new_page()  # no supervisor page open any more
+    await other.goto(f"{server.base_url}/healthz")
+    await page.close()
+    await deliver_push(other, server, {**alert, "title": "Insiden baru (KRITIS) lagi"})
+    shown = await asyncio.to_thread(desktop.next, "notify")
+    async with desktop_browser.expect_page() as opening:
+        await asyncio.to_thread(desktop.click, shown["notify"])
+    opened = await opening.value
+    await expect(opened).to_have_url(record)
+    await expect(opened.locator(card)).to_be_visible()

@@ -35,7 +35,7 @@ const ROUTES = [
   [/^#?\/?$/, renderOverview, 'overview'],
   [/^#\/inspections$/, renderInspections, 'inspections'],
   [/^#\/inspection\/([\w.:-]+)$/, renderInspection, 'inspections'],
-  [/^#\/incidents(?:\/[\w.:-]+)?$/, renderIncidents, 'incidents'], // an alert links to one incident
+  [/^#\/incidents(?:\/([\w.:-]+))?$/, renderIncidents, 'incidents'], // an alert links to one incident
   [/^#\/incident\/([\w.:-]+)$/, renderIncidents, 'incidents'],
   [/^#\/conflicts$/, renderConflicts, 'conflicts'],
   [/^#\/stock$/, renderStock, 'stock'],
