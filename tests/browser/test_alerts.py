@@ -25,6 +25,17 @@ from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, Server
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
+def report_kritis(server: Server, incident_id: str, title: str, description: str) -> None:
+    """Officer agus reports a kritis broken seal at the demo warehouse, through the sync API."""
+    from tests.browser.helpers import WAREHOUSE
+
+    fields = {"category": "segel_rusak", "severity": "kritis", "title": title, "description": description}
+    with server.api("agus") as api:
+        [created] = api.push({"collection": "incidents", "op": "create", "id": incident_id,
+                              "warehouse_id": WAREHOUSE, "fields": fields})  # fmt: skip
+        assert created["status"] == "applied"
+
+
 async def deliver_push(page: Page, server: Server, alert: dict[str, object]) -> None:
     """Register the service worker from `page` (granted notifications), wait until it is active
     and in control, and hand it `alert` as a push message through Chromium's DevTools protocol
@@ -116,12 +127,7 @@ async def test_an_officer_sees_a_banner_for_a_critical_incident_at_their_warehou
     await login(app, "slamet")
     page = app.page
     incident_id = "0192f3c4-8a1b-7c2d-9e3f-4a5b6c7d0200"
-    with server.api("agus") as api:
-        fields = {"category": "segel_rusak", "severity": "kritis", "title": "Segel pintu utama putus",
-                  "description": "Segel pintu utama ditemukan putus pukul 02.00"}  # fmt: skip
-        [created] = api.push({"collection": "incidents", "op": "create", "id": incident_id,
-                              "warehouse_id": WAREHOUSE, "fields": fields})  # fmt: skip
-        assert created["status"] == "applied"
+    report_kritis(server, incident_id, "Segel pintu utama putus", "Segel ditemukan putus pukul 02.00")
     await sync_now(page)
     await go(page, "#/")
     banner = page.locator(f".banner-critical[data-incident='{incident_id}']")
@@ -223,15 +229,8 @@ async def test_tapping_an_alert_opens_the_incident_in_the_supervisor_page(
     """A real click: the notification is shown through the desktop's notification daemon and
     clicked there, so Chromium fires the service worker's own `notificationclick`. A supervisor page
     already open is focused and taken to the incident; with none open, a window opens on it."""
-    from tests.browser.helpers import WAREHOUSE
-
     incident_id = "0192f3c4-8a1b-7c2d-9e3f-4a5b6c7d0301"
-    with server.api("agus") as api:
-        fields = {"category": "segel_rusak", "severity": "kritis", "title": "Segel gudang belakang putus",
-                  "description": "Segel pintu belakang ditemukan putus pukul 02.10"}  # fmt: skip
-        [created] = api.push({"collection": "incidents", "op": "create", "id": incident_id,
-                              "warehouse_id": WAREHOUSE, "fields": fields})  # fmt: skip
-        assert created["status"] == "applied"
+    report_kritis(server, incident_id, "Segel gudang belakang putus", "Segel pintu belakang ditemukan putus")
     alert = {"title": "Insiden baru (KRITIS)", "body": "Segel gudang belakang putus",
              "url": f"/supervisor/#/incidents/{incident_id}", "tag": f"incidents/{incident_id}",
              "event": "incident.created", "critical": True}  # fmt: skip
