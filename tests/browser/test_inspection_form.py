@@ -76,6 +76,11 @@ async def test_section_list_jumps_and_progress_follows_the_answers(open_app, ser
     required = sum(1 for item in first["items"] if item.get("required"))
     await expect(entry).to_contain_text(f"0/{len(first['items'])} terjawab")
     await expect(entry).to_contain_text(f"{required} wajib belum diisi")
+    # A section with nothing required says nothing about required answers.
+    optional = next(s for s in sections if not any(item.get("required") for item in s["items"]))
+    optional_entry = dialog.locator(f".section-jump[data-section='{optional['code']}']")
+    await expect(optional_entry).to_contain_text(f"0/{len(optional['items'])} terjawab")
+    await expect(optional_entry.locator(".chip:visible")).to_have_count(0)
     await dialog.get_by_role("button", name="Tutup").click()
     await expect(dialog).to_be_hidden()
 

@@ -102,7 +102,7 @@ export default {
   'inspection.co_inspectors': 'Co-inspectors (other agencies)',
   'inspection.no_colleagues': 'The list of colleagues is not available.',
   'inspection.finding': 'Finding',
-  'inspection.findings_count': '{count} findings',
+  'inspection.findings_count': 'Findings: {count}',
   'inspection.findings_now': 'Findings so far: {count}',
   'inspection.no_findings': 'No findings yet.',
   'inspection.expected': 'Expected: {value} {unit} (tolerance {tolerance})',

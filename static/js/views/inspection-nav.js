@@ -50,7 +50,8 @@ export function formNavigator({ template, stockLevels, editable, sectionEl, item
     // The same count beside the section's own heading, for the officer who scrolls instead.
     const headingCount = h('span', { class: 'section-count heading-count' });
     sectionEl(section.code)?.querySelector('h2')?.append(' ', headingCount);
-    return { section, count, open, found, headingCount, li: h('li', {}, button) };
+    const required = section.items.filter((item) => item.required).length;
+    return { section, required, count, open, found, headingCount, li: h('li', {}, button) };
   });
   const summaryEntry = h(
     'li',
@@ -117,6 +118,7 @@ export function formNavigator({ template, stockLevels, editable, sectionEl, item
       entry.li.dataset.findings = String(p.findings);
       entry.open.textContent = p.open.length ? t('inspection.required_open', { count: p.open.length }) : t('inspection.required_done');
       entry.open.className = ['chip', p.open.length ? 'chip-warn' : 'chip-good'].join(' ');
+      entry.open.hidden = entry.required === 0; // nothing required there: nothing to say
       entry.found.hidden = p.findings === 0;
       entry.found.textContent = t('inspection.findings_count', { count: p.findings });
     }
