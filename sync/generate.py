@@ -19,7 +19,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from sync import roster
 from sync.answers import rules_data
@@ -33,7 +33,7 @@ from sync.collections import (
     SEVERITIES,
     SHIFTS,
 )
-from sync.domain import AGENCIES, YES_NO_VALUES
+from sync.domain import AGENCIES, YES_NO_VALUES, Role
 from sync.messages import PROTOCOL_VERSION, SCHEMA_VERSION
 from sync.vocabulary import WORDS
 
@@ -62,6 +62,7 @@ def protocol_constants() -> dict[str, Any]:
         "PROTOCOL": PROTOCOL_VERSION,
         "SCHEMA_VERSION": SCHEMA_VERSION,
         "AGENCIES": list(AGENCIES),
+        "ROLES": list(get_args(Role)),
         "SHIFTS": list(SHIFTS),
         "INSPECTION_STATUSES": list(INSPECTION_STATUSES),
         "INCIDENT_CATEGORIES": list(INCIDENT_CATEGORIES),

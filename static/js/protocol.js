@@ -2,6 +2,7 @@
 export const PROTOCOL = 1;
 export const SCHEMA_VERSION = 2;
 export const AGENCIES = Object.freeze(["POLRI", "TNI", "SATPOL_PP", "DISHUB", "FKDM", "KPU", "BAWASLU"]);
+export const ROLES = Object.freeze(["officer", "supervisor", "admin"]);
 export const SHIFTS = Object.freeze(["pagi", "siang", "malam"]);
 export const INSPECTION_STATUSES = Object.freeze(["draft", "submitted", "needs_fix", "reviewed"]);
 export const INCIDENT_CATEGORIES = Object.freeze(["segel_rusak", "kerusakan_logistik", "akses_tidak_sah", "kebocoran_banjir", "kebakaran", "cctv_mati", "kehilangan", "lainnya"]);

@@ -247,6 +247,9 @@ def report(problems: dict[str, list[str]]) -> str:
     return "\n".join(f"{route}:\n  " + "\n  ".join(sorted(set(found))) for route, found in problems.items())
 
 
+NEW_USER = {"id": "Pengguna baru", "en": "New user"}
+
+
 def make_conflict(server: Server) -> str:
     """Two officers change one incident's severity from the same revision: a conflict."""
     slamet, agus = Phone(server, "slamet"), Phone(server, "agus")
@@ -358,6 +361,16 @@ async def test_every_supervisor_screen_says_it_in_words(browser, server: Server,
                 await expect(page.locator("#lang-toggle")).to_have_text("ID")
             for route, found in (await walk(page, starts, lang)).items():
                 problems[f"{username} {route}"] = found
+            if username == "admin":
+                # The new-user form: agencies and roles are chosen by their words.
+                await open_route(page, "#/admin")
+                await page.get_by_role("button", name=NEW_USER[lang], exact=True).click()
+                dialog = page.locator("dialog.form-dialog[open]")
+                await expect(dialog.locator("select[name=role] option")).to_have_count(3)
+                found = problems_in(await page.evaluate(READ_SCRIPT), lang)
+                if found:
+                    problems["admin: new user"] = found
+                await dialog.locator("button[value=cancel]").click()
     assert not problems, (
         f"machine codes or untranslated text on the supervisor pages ({lang}):\n{report(problems)}"
     )

@@ -42,7 +42,10 @@ export function formDialog({ title, text, fields = [], submit, danger = false })
   return new Promise((resolve) => {
     const controls = fields.map((f) => {
       const attrs = { name: f.name, required: f.required, value: f.value ?? '', 'aria-label': f.label };
-      const control = f.type === 'textarea' ? h('textarea', { ...attrs, rows: 3 }) : h('input', { ...attrs, type: f.type ?? 'text', step: 'any' });
+      // A choice among codes is a select of their words ([value, label] pairs), never a code to type.
+      const control = f.options
+        ? h('select', { name: f.name, required: f.required, 'aria-label': f.label }, f.options.map(([v, label]) => h('option', { value: v, selected: v === f.value }, label)))
+        : f.type === 'textarea' ? h('textarea', { ...attrs, rows: 3 }) : h('input', { ...attrs, type: f.type ?? 'text', step: 'any' });
       return h('label', { class: 'field' }, h('span', { class: 'field-label' }, f.label), control);
     });
     const dialog = h(

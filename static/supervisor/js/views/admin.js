@@ -4,7 +4,8 @@
 
 import { h, replace } from '/js/dom.js';
 import { formatDateTime, t } from '/js/i18n.js';
-import { agencyLabel } from '/js/labels.js';
+import { agencyLabel, roleLabel } from '/js/labels.js';
+import { ROLES } from '/js/protocol.js';
 import { badge, empty, errorText, formDialog, section, toast } from '../ui.js';
 import { webhooksSection } from './webhooks.js';
 
@@ -73,8 +74,8 @@ export async function renderAdmin(ctx, main) {
       fields: [
         { name: 'username', label: t('login.username'), required: true },
         { name: 'full_name', label: t('admin.full_name'), required: true },
-        { name: 'agency', label: `${t('admin.agency')} (${Object.keys(ctx.me.agencies).join(', ')})`, required: true, value: 'POLRI' },
-        { name: 'role', label: `${t('admin.role')} (officer, supervisor, admin)`, required: true, value: 'officer' },
+        { name: 'agency', label: t('admin.agency'), required: true, value: 'POLRI', options: Object.keys(ctx.me.agencies).map((code) => [code, agencyLabel(code)]) },
+        { name: 'role', label: t('admin.role'), required: true, value: 'officer', options: ROLES.map((code) => [code, roleLabel(code)]) },
         { name: 'rank', label: t('admin.rank') },
         { name: 'id_number', label: t('admin.id_number') },
         { name: 'warehouses', label: t('admin.warehouse_ids'), value: '' },
