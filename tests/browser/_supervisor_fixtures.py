@@ -30,9 +30,10 @@ class SupervisorPage:
 
 @asynccontextmanager
 async def supervisor_page(
-    browser: Browser, server: Server, username: str = "hendra", *, width: int = 1280
+    browser: Browser, server: Server, username: str = "hendra", *, width: int = 1280, clock: bool = False
 ) -> AsyncIterator[SupervisorPage]:
-    """A laptop browser logged in to the supervisor pages; fails on any console error."""
+    """A laptop browser logged in to the supervisor pages; fails on any console error. With
+    `clock`, the page's timers run on Playwright's clock (page.clock) from the start."""
     context = await browser.new_context(
         viewport={"width": width, "height": 900},
         locale="id-ID",
@@ -44,6 +45,8 @@ async def supervisor_page(
     page.on("console", lambda m: sup.errors.append(f"console: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: sup.errors.append(f"pageerror: {e}"))
     try:
+        if clock:
+            await page.clock.install()
         await log_in(page, server, username)
         yield sup
         assert not sup.errors, "console errors:\n" + "\n".join(sup.errors)

@@ -38,6 +38,11 @@ export default {
 
   'overview.title': 'Warehouse overview',
   'overview.summary': '{total} warehouses: {critical} critical, {overdue} overdue, {attention} need attention, {ok} fine. Inspection interval: {hours} h.',
+  'overview.kota': 'City/Regency',
+  'overview.pages': 'Overview pages',
+  'overview.range': '{from}–{to} of {total} warehouses',
+  'overview.prev': 'Previous',
+  'overview.next': 'Next',
   'overview.kecamatan': 'Kecamatan',
   'overview.agency': 'Agency',
   'overview.status': 'Status',

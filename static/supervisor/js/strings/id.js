@@ -38,6 +38,11 @@ export default {
 
   'overview.title': 'Ringkasan gudang',
   'overview.summary': '{total} gudang: {critical} kritis, {overdue} terlambat diperiksa, {attention} perlu perhatian, {ok} aman. Batas inspeksi: {hours} jam.',
+  'overview.kota': 'Kota/Kabupaten',
+  'overview.pages': 'Halaman ringkasan',
+  'overview.range': '{from}–{to} dari {total} gudang',
+  'overview.prev': 'Sebelumnya',
+  'overview.next': 'Berikutnya',
   'overview.kecamatan': 'Kecamatan',
   'overview.agency': 'Instansi',
   'overview.status': 'Status',

@@ -1,4 +1,6 @@
-// Overview: one row per warehouse in scope, most urgent first, updated live while open.
+// Overview: one row per warehouse in scope, most urgent first, updated live while open. A page
+// of PAGE_SIZE rows at a time, filtered by kota and kecamatan on the server: a national admin's
+// 8,000 warehouses are never loaded at once.
 
 import { h, replace } from '/js/dom.js';
 import { ago, formatDateTime, formatNumber, localized, t } from '/js/i18n.js';
@@ -12,6 +14,7 @@ const SORTS = ['status', 'name', 'kecamatan', 'last_inspection'];
 const FILTER_KEY = 'tigapilar.supervisor.overview';
 const DEBOUNCE_MS = 250;
 const MAX_WAIT_MS = 3000;
+const PAGE_SIZE = 50;
 /** Live events trigger a reload DEBOUNCE_MS after the last one, but never more than MAX_WAIT_MS after the first. */
 
 function loadFilters() {
@@ -33,12 +36,14 @@ export async function renderOverview(ctx, main) {
   let loading = Promise.resolve();
   let waitingSince = 0;
 
-  const kecamatan = [...new Set([...ctx.warehouses.values()].map((w) => w.kecamatan).filter(Boolean))].sort();
   const agencies = Object.keys(ctx.me.agencies ?? {});
+  // The kota and kecamatan choices come with each answer (`kotas`, `kecamatans` of the scope).
+  const places = h('div', { class: 'filters-places' });
+  const pager = h('nav', { class: 'pager no-print', id: 'overview-pager', 'aria-label': t('overview.pages') });
   const controls = h(
     'div',
     { class: 'filters no-print' },
-    select(t('overview.kecamatan'), [['', t('common.all')], ...kecamatan.map((k) => [k, k])], filters.kecamatan ?? '', (v) => change('kecamatan', v), { id: 'filter-kecamatan' }),
+    places,
     select(t('overview.agency'), [['', t('common.all')], ...agencies.map((a) => [a, agencyLabel(a)])], filters.agency ?? '', (v) => change('agency', v), { id: 'filter-agency' }),
     select(t('overview.status'), [['', t('common.all')], ...STATUSES.map((s) => [s, t(`overview.status.${s}`)]), ...[...FLAGS, ...GUARD_FLAGS].map((f) => [f, t(`overview.flag.${f}`)])], filters.status ?? '', (v) => change('status', v), { id: 'filter-status' }),
     select(t('overview.sort'), SORTS.map((s) => [s, t(`overview.sort.${s}`)]), filters.sort, (v) => change('sort', v), { id: 'filter-sort' }),
@@ -46,8 +51,36 @@ export async function renderOverview(ctx, main) {
 
   function change(name, value) {
     filters[name] = value;
+    if (name === 'kota') filters.kecamatan = '';
+    filters.offset = 0;
+    keep();
+  }
+
+  function keep() {
     sessionStorage.setItem(FILTER_KEY, JSON.stringify(filters));
-    reload();
+    loading = loading.then(reload).catch(() => {});
+  }
+
+  function choices(names, chosen) {
+    // A kept choice the scope no longer has stays selectable, so the page says what it shows.
+    const all = chosen && !names.includes(chosen) ? [...names, chosen] : names;
+    return [['', t('common.all')], ...all.map((k) => [k, k])];
+  }
+
+  function renderPlaces(data) {
+    replace(places,
+      select(t('overview.kota'), choices(data.kotas, filters.kota), filters.kota ?? '', (v) => change('kota', v), { id: 'filter-kota' }),
+      select(t('overview.kecamatan'), choices(data.kecamatans, filters.kecamatan), filters.kecamatan ?? '', (v) => change('kecamatan', v), { id: 'filter-kecamatan' }));
+  }
+
+  function renderPager(data) {
+    const from = data.total ? data.offset + 1 : 0;
+    const to = data.offset + data.warehouses.length;
+    const go = (offset) => { filters.offset = offset; keep(); };
+    replace(pager,
+      h('button', { class: 'button ghost small', id: 'page-prev', disabled: data.offset <= 0, on: { click: () => go(Math.max(0, data.offset - PAGE_SIZE)) } }, t('overview.prev')),
+      h('span', { class: 'muted small', id: 'page-range' }, t('overview.range', { from: formatNumber(from), to: formatNumber(to), total: formatNumber(data.total) })),
+      h('button', { class: 'button ghost small', id: 'page-next', disabled: to >= data.total, on: { click: () => go(data.offset + PAGE_SIZE) } }, t('overview.next')));
   }
 
   function findingLabel(code) {
@@ -112,13 +145,24 @@ export async function renderOverview(ctx, main) {
   }
 
   async function reload() {
-    const params = { kecamatan: filters.kecamatan, agency: filters.agency, status: filters.status, sort: filters.sort };
-    const data = await ctx.http.get('/api/supervisor/overview', params);
+    const params = {
+      kota: filters.kota, kecamatan: filters.kecamatan, agency: filters.agency, status: filters.status,
+      sort: filters.sort, limit: PAGE_SIZE, offset: filters.offset || 0,
+    };
+    let data = await ctx.http.get('/api/supervisor/overview', params);
+    if (data.offset > 0 && data.offset >= data.total) {
+      // Fewer rows than before (a filter, a warehouse resolved): the last page that has rows.
+      filters.offset = Math.floor(Math.max(0, data.total - 1) / PAGE_SIZE) * PAGE_SIZE;
+      data = await ctx.http.get('/api/supervisor/overview', { ...params, offset: filters.offset });
+    }
     ctx.intervalHours = data.interval_hours;
-    const counts = Object.fromEntries(STATUSES.map((s) => [s, data.warehouses.filter((w) => w.status === s).length]));
-    summary.textContent = t('overview.summary', { total: data.warehouses.length, ...counts, hours: formatNumber(data.interval_hours) });
+    const counts = Object.fromEntries(STATUSES.map((s) => [s, data.by_status[s] ?? 0]));
+    summary.textContent = t('overview.summary', { total: formatNumber(data.total), ...counts, hours: formatNumber(data.interval_hours) });
+    renderPlaces(data);
+    renderPager(data);
     replace(table, data.warehouses.length ? data.warehouses.map(row) : empty(t('overview.none')));
     main.dataset.revision = String(data.revision);
+    main.dataset.reloads = String(Number(main.dataset.reloads ?? 0) + 1);
   }
 
   function describe(event) {
@@ -133,6 +177,7 @@ export async function renderOverview(ctx, main) {
 
   function onLive(event) {
     if (event.type === 'inspections' && event.fields.status === 'draft') return; // typing in progress
+    main.dataset.liveEvents = String(Number(main.dataset.liveEvents ?? 0) + 1);
     activity.unshift(h('li', { dataset: { collection: event.type } }, h('time', {}, formatDateTime(event.updated_at)), ' ', describe(event)));
     activity.splice(8);
     replace(feed, activity);
@@ -158,6 +203,7 @@ export async function renderOverview(ctx, main) {
     summary,
     controls,
     table,
+    pager,
     h('section', { class: 'panel no-print' }, h('h2', {}, t('overview.activity')), feed, h('p', { class: 'muted small' }, t('overview.activity_hint'))),
   );
   await reload();
