@@ -7,6 +7,7 @@ options, accessible names, tooltips) may be a machine code, a string key, "N/A",
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections import deque
@@ -20,7 +21,7 @@ from playwright.async_api import Page, expect
 from server.seed import load_templates
 from sync.vocabulary import WORDS
 from tests.browser._supervisor_fixtures import Phone, supervisor_page
-from tests.browser.conftest import App, Server
+from tests.browser.conftest import SCREENSHOTS_ENV, App, Server, screenshot_path
 from tests.browser.helpers import WAREHOUSE, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -207,17 +208,59 @@ async def open_route(page: Page, route: str) -> None:
 
 
 def pattern_of(route: str) -> str:
-    """A route with its ids and dates replaced, so that one screen of each kind is enough."""
-    route = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}", ":id", route)
-    route = re.sub(r"\d{4}-\d{2}-\d{2}", ":day", route)
-    return re.sub(r"/(gd-[\w-]+|[\w-]+:\w+|[\w.-]*\d[\w.:-]*)(?=/|$)", "/:x", route)
+    """A route with its ids replaced (a record's uuid by :id, a warehouse, shift or day by :x), so
+    that a few screens of each kind are enough."""
+
+    def segment(part: str) -> str:
+        if re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", part):
+            return ":id"
+        return ":x" if part.startswith("gd-") or re.search(r"[\d.]", part) else part
+
+    return "/".join(segment(part) for part in route.split("/"))
+
+
+SHOOTING = bool(os.environ.get(SCREENSHOTS_ENV))
+"""Whether this run makes the docs' screenshots (scripts/screenshots): of the first screen of each
+kind named in PHONE_SHOTS / SUPERVISOR_SHOTS, in Indonesian, as the walk shows it."""
+PHONE_SHOTS = {
+    "#/": "phone-home",
+    "#/w/:x": "phone-warehouse",
+    "#/w/:x/inspection/:id": "phone-inspection",
+    "#/w/:x/incident/:id": "phone-incident",
+    "#/w/:x/incident/new": "phone-incident-new",
+    "#/w/:x/stock": "phone-stock",
+    "#/w/:x/handover/:x": "phone-handover",
+    "#/sync": "phone-sync",
+}
+SUPERVISOR_SHOTS = {
+    "#/": "supervisor-overview",
+    "#/roster/:x": "supervisor-roster",
+    "#/inspections": "supervisor-inspections",
+    "#/inspection/:id": "supervisor-inspection",
+    "#/incidents": "supervisor-incidents",
+    "#/conflicts": "supervisor-conflicts",
+    "#/stock": "supervisor-stock",
+    "#/charts": "supervisor-charts",
+    "#/print/:id": "supervisor-berita-acara",
+}
+
+
+async def shoot(page: Page, name: str, *, full_page: bool) -> None:
+    await page.screenshot(path=str(screenshot_path(f"{name}.png")), full_page=full_page)
 
 
 async def walk(
-    page: Page, starts: list[str], lang: str, *, per_kind: int = 2, limit: int = 60
+    page: Page,
+    starts: list[str],
+    lang: str,
+    *,
+    per_kind: int = 2,
+    limit: int = 60,
+    shots: dict[str, str] | None = None,
 ) -> dict[str, list[str]]:
     """Visit the start routes and every in-app link they lead to (a few of each kind); returns
-    the problems found per route."""
+    the problems found per route. When making the docs' screenshots, takes those of `shots`."""
+    wanted = dict(shots or {}) if SHOOTING and lang == "id" else {}
     queue = deque(starts)
     seen: set[str] = set()
     kinds: dict[str, int] = {}
@@ -233,6 +276,9 @@ async def walk(
         found = problems_in(await page.evaluate(READ_SCRIPT), lang)
         if found:
             problems[route] = found
+        if kind in wanted:
+            # The phone as its screen shows it; the laptop's pages whole.
+            await shoot(page, wanted.pop(kind), full_page=shots is SUPERVISOR_SHOTS)
         for href in await page.eval_on_selector_all(
             "main a[href^='#/'], #main a[href^='#/'], nav a[href^='#/']",
             "(links) => links.map((a) => a.getAttribute('href'))",
@@ -316,7 +362,7 @@ async def test_every_phone_screen_says_it_in_words(open_app, server: Server, lan
         f"#/w/{WAREHOUSE}/stock",
         "#/sync",
     ]
-    problems = await walk(page, starts, lang)
+    problems = await walk(page, starts, lang, shots=PHONE_SHOTS)
     # A new inspection, every section of the checklist on screen as the officer fills it.
     await open_route(page, f"#/w/{WAREHOUSE}")
     await page.locator(
@@ -327,6 +373,8 @@ async def test_every_phone_screen_says_it_in_words(open_app, server: Server, lan
     found = problems_in(await page.evaluate(READ_SCRIPT), lang)
     if found:
         problems["new inspection"] = found
+    if SHOOTING and lang == "id":
+        await shoot(page, "phone-inspection-new", full_page=False)
     assert not problems, f"machine codes or untranslated text on the phone ({lang}):\n{report(problems)}"
 
 
@@ -359,7 +407,7 @@ async def test_every_supervisor_screen_says_it_in_words(browser, server: Server,
             if lang == "en":
                 await page.locator("#lang-toggle").click()
                 await expect(page.locator("#lang-toggle")).to_have_text("ID")
-            for route, found in (await walk(page, starts, lang)).items():
+            for route, found in (await walk(page, starts, lang, shots=SUPERVISOR_SHOTS)).items():
                 problems[f"{username} {route}"] = found
             if username == "admin":
                 # The new-user form: agencies and roles are chosen by their words.
