@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import alerts, core, growth, http_path, images, initial, layers, link, push, pwa, storm
+from bench import alerts, core, growth, http_path, images, initial, layers, link, push, pwa, storm, summaries
 from bench.context import Context
 from bench.env import REPO, machine
 from bench.report import Section, render, write_doc, write_parts
@@ -38,6 +38,7 @@ SECTIONS: dict[str, Callable[[Context], Awaitable[Section | list[Section]]]] = {
     "core": core.run,
     "alerts": alerts.run,
     "layers": layers.run,
+    "summaries": summaries.run,
 }
 
 

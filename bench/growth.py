@@ -8,10 +8,11 @@ push         batches of 10: 5 new incidents + 5 patches of records picked at ran
              history of its warehouse (cold B-tree pages, not just the newest);
 pull (tail)  the incremental pull right after each push: the phone's cursor is just behind;
 pull (page)  a page of 500 from a random old cursor in the warehouse (index range scan);
-overview     a supervisor of all the warehouses loads the overview: once cold (the server's first
-             one: every warehouse folded), then after each of a few pushes to one warehouse (that
-             warehouse refolded, the others' folds kept), then with nothing changed. Sizes above
-             OVERVIEW_UP_TO are not measured: a cold overview reads every record in scope.
+overview     a supervisor of all the warehouses loads the overview: once first (each warehouse's
+             summary was kept by the writes that built it, schema 7; a warehouse without one is
+             folded from its records), then after each of a few pushes to one warehouse (its
+             summary kept by the push), then with nothing changed. Sizes above OVERVIEW_UP_TO are
+             not measured: a cold overview reads every record in scope.
 
 The server runs with its feed cache off (server/storage/feed_cache.py): at 10k it would answer
 every page, and this section is about what the indexes do as the file grows.
