@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import uuid
 from collections import deque
 from pathlib import Path
@@ -23,6 +24,7 @@ from sync.vocabulary import WORDS
 from tests.browser._supervisor_fixtures import Phone, supervisor_page
 from tests.browser.conftest import SCREENSHOTS_ENV, App, Server, screenshot_path
 from tests.browser.helpers import WAREHOUSE, login
+from tests.server.test_report_pdf import content_text, pdftotext
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -203,7 +205,7 @@ async def open_route(page: Page, route: str) -> None:
         )
         await page.evaluate("(h) => { location.hash = h; }", route)
     fresh = page.locator("main h1:not([data-walk-stale]), #main h1:not([data-walk-stale])")
-    await expect(fresh.first).to_be_attached()
+    await expect(fresh.first).to_be_attached(timeout=20_000)
     await settled(page)
 
 
@@ -419,6 +421,22 @@ async def test_every_supervisor_screen_says_it_in_words(browser, server: Server,
                 if found:
                     problems["admin: new user"] = found
                 await dialog.locator("button[value=cancel]").click()
+    # The berita acara on paper, of a reviewed inspection with findings, in the same language.
+    with sqlite3.connect(server.database) as db:
+        [(inspection,)] = db.execute(
+            "SELECT id FROM records WHERE collection = 'inspections' AND warehouse_id = ?"
+            " AND json_extract(fields, '$.status') = 'reviewed'"
+            " AND json_array_length(json_extract(fields, '$.findings')) > 0 LIMIT 1",
+            (WAREHOUSE,),
+        ).fetchall()
+    with server.api("hendra") as api:
+        pdf = api.client.get(f"/api/inspections/{inspection}/report.pdf", params={"lang": lang})
+        assert pdf.status_code == 200, pdf.text
+    readings = (content_text(pdf.content), pdftotext(pdf.content))
+    lines = [line.strip() for text in readings if text for line in text.splitlines() if line.strip()]
+    found = problems_in(lines, lang)
+    if found:
+        problems["berita acara (PDF)"] = found
     assert not problems, (
         f"machine codes or untranslated text on the supervisor pages ({lang}):\n{report(problems)}"
     )
