@@ -173,6 +173,12 @@ export function createApi(token, { timeoutMs = 45_000 } = {}) {
         return false;
       }
     },
+    /** Plain JSON requests (the alert toggle's, static/supervisor/js/notifications.js). */
+    http: {
+      get: (path) => request('GET', path),
+      post: (path, json) => request('POST', path, { json }),
+      delete: (path) => request('DELETE', path),
+    },
     login: (body) => request('POST', '/api/auth/login', { json: body }),
     logout: () => request('POST', '/api/auth/logout', { json: {} }),
     me: () => request('GET', '/api/me'),

@@ -15,6 +15,8 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
@@ -258,3 +260,51 @@ async def test_tapping_an_alert_opens_the_incident_in_the_supervisor_page(
     opened = await opening.value
     await expect(opened).to_have_url(record)
     await expect(opened.locator(card)).to_be_visible()
+
+
+PUSH_STUB = """(subscription) => {
+  // This Chromium has no push service to register with (no internet): the browser's own
+  // PushManager.subscribe is replaced by one that answers as it would, with real P-256 keys.
+  let current = null;
+  const made = { ...subscription, toJSON: () => subscription };
+  made.unsubscribe = async () => { current = null; return true; };
+  PushManager.prototype.subscribe = async function () { current = made; return made; };
+  PushManager.prototype.getSubscription = async function () { return current; };
+}"""
+
+
+async def test_an_officer_turns_alerts_on_for_their_phone_from_the_sync_page(
+    open_app: Any, server: Server
+) -> None:
+    """The toggle's module is loaded when the sync page shows (it is not in the shell), and turning
+    it on stores the officer's subscription on the server (what a push service would be handed is
+    the one stand-in here: Chromium cannot subscribe without its vendor's push service); off
+    removes it."""
+    from tests.alerts.push_service import Browser as PushBrowser
+    from tests.browser.helpers import go, login
+
+    app = await open_app("slamet")
+    page = app.page
+    lazy: list[str] = []
+    page.on("request", lambda r: lazy.append(r.url) if "/js/lazy/" in r.url else None)
+    await login(app, "slamet")
+    assert lazy == []  # not loaded with the shell
+    await app.context.grant_permissions(["notifications"], origin=app.base_url)
+    subscription = PushBrowser(endpoint="https://push.tigapilar.invalid/send/slamet-phone").subscription()
+    del subscription["lang"]
+    await page.evaluate(PUSH_STUB, subscription)
+    await go(page, "#/sync")
+    card = page.locator("#alerts-phone")
+    toggle = page.locator("#alerts-phone-toggle")
+    await expect(toggle).to_have_text("Nyalakan notifikasi")
+    await expect(card).to_have_attribute("data-state", "off")
+    assert [urlsplit(u).path for u in lazy] == ["/js/lazy/alert-subscribe.js"]
+    await toggle.click()
+    await expect(card).to_have_attribute("data-state", "on")
+    await expect(page.locator("#alerts-phone-state")).to_have_text("Notifikasi menyala di HP ini.")
+    with server.api("slamet") as api:
+        [stored] = api.get("/api/push/subscriptions").json()
+        assert stored["endpoint"] == subscription["endpoint"]
+        await toggle.click()
+        await expect(card).to_have_attribute("data-state", "off")
+        assert api.get("/api/push/subscriptions").json() == []

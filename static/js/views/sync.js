@@ -109,6 +109,15 @@ export async function render(app) {
   };
   ctx.sync.addEventListener('status', onStatus);
 
+  // Alerts on this phone: its module is loaded only now (not precached); offline, nothing shows.
+  const alertsSlot = h('div', { class: 'card', id: 'alerts-phone', hidden: true });
+  if ('PushManager' in window) {
+    import('../lazy/alert-subscribe.js')
+      .then((m) => m.mount(alertsSlot, ctx.api.http))
+      .then(() => { alertsSlot.hidden = !alertsSlot.childElementCount; })
+      .catch(() => {});
+  }
+
   const entryRow = (entry, extra) =>
     h(
       'li',
@@ -135,6 +144,7 @@ export async function render(app) {
       result,
       h('p', { class: 'hint' }, t('sync.explain')),
     ),
+    alertsSlot,
     h('h2', {}, t('sync.conflicts_open', { count: open.length })),
     open.length ? conflictList(ctx, open, templateFor) : h('p', { class: 'empty' }, t('sync.no_conflicts')),
     open.length ? h('ul', { class: 'links' }, open.map((c) => {

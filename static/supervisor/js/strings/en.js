@@ -385,7 +385,7 @@ export default {
   'mutasi.confirmed_by': '{who}, confirmed {time}',
 
   'webhooks.title': "Webhooks",
-  'webhooks.hint': "Alert events are sent, signed, to these addresses (a WhatsApp or Telegram gateway, a command centre). See docs/alerts.md.",
+  'webhooks.hint': "Alert events are sent, signed, to these addresses (a WhatsApp or Telegram gateway, a command centre).",
   'webhooks.new': "New webhook",
   'webhooks.new_text': "The secret signs every delivery (HMAC-SHA256) and is not shown again. Only public https addresses, unless a private address is allowed (a gateway on your LAN).",
   'webhooks.url': "Address (URL)",

@@ -385,7 +385,7 @@ export default {
   'mutasi.confirmed_by': '{who}, dikonfirmasi {time}',
 
   'webhooks.title': "Webhook",
-  'webhooks.hint': "Peristiwa peringatan dikirim, ditandatangani, ke alamat ini (gateway WhatsApp atau Telegram, pusat komando). Lihat docs/alerts.md.",
+  'webhooks.hint': "Peristiwa peringatan dikirim, ditandatangani, ke alamat ini (gateway WhatsApp atau Telegram, pusat komando).",
   'webhooks.new': "Webhook baru",
   'webhooks.new_text': "Rahasia menandatangani setiap pengiriman (HMAC-SHA256) dan tidak ditampilkan lagi. Hanya alamat https publik, kecuali alamat pribadi diizinkan (gateway di LAN Anda).",
   'webhooks.url': "Alamat (URL)",
