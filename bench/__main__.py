@@ -3,8 +3,8 @@
 Runs the benchmark sections, prints one Markdown table per section and writes them, with the
 machine they ran on, into docs/benchmarks.md (between the generated markers). With --only, only
 those sections' parts of that block are rewritten; the others keep the figures they had.
-`storm-pg` (the storm on PostgreSQL with two server processes) runs when PostgreSQL is available
-and says "skipped" otherwise.
+`storm-pg` (the storm on PostgreSQL with two server processes) and `alerts-pg` (the alert probes
+there) run when PostgreSQL is available and say "skipped" otherwise.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ SECTIONS: dict[str, Callable[[Context], Awaitable[Section | list[Section]]]] = {
     "http": http_path.run,
     "core": core.run,
     "alerts": alerts.run,
+    "alerts-pg": alerts.run_pg,
     "layers": layers.run,
     "summaries": summaries.run,
 }

@@ -45,6 +45,7 @@ from bench.server import Server
 from bench.world import Phone, copy_db, incident_fields, make_world, person
 from server.config import Config
 from server.storage.alerts import PushSubscription, Webhook
+from server.storage.base import Storage
 from server.storage.sqlite import SqliteStorage
 
 PROBE_EVERY_S = 0.2
@@ -129,11 +130,14 @@ class Probe:
 
 
 async def prepare(
-    ctx: Context, work: Path, endpoint_origin: str, key: ec.EllipticCurvePrivateKey, auth: bytes
+    ctx: Context,
+    storage: Storage,
+    endpoint_origin: str,
+    key: ec.EllipticCurvePrivateKey,
+    auth: bytes,
 ) -> dict[str, object]:
-    """The storm's world plus the probe's warehouse, phone, webhook and subscribed supervisor."""
-    db = work / "alerts.db"
-    storage = SqliteStorage(db)
+    """The storm's world plus the probe's warehouse, phone, webhook and subscribed supervisor, in
+    `storage` (closed afterwards)."""
     await storage.open()
     try:
         phones, _facts, _deltas, _notes = await storm.setup(storage, ctx)
@@ -164,26 +168,40 @@ def rounds_logged(log: Path) -> int:
 
 
 async def phase(
-    ctx: Context, work: Path, world: dict[str, object], arrivals: Arrivals, *, gap: float, with_storm: bool
+    ctx: Context,
+    work: Path,
+    world: dict[str, object],
+    arrivals: Arrivals,
+    *,
+    gap: float,
+    with_storm: bool,
+    postgres: str = "",
+    processes: int = 1,
 ) -> list[str]:
-    name = f"{'storm' if with_storm else 'idle'}-gap{gap:g}"
-    db = copy_db(work / "alerts.db", work / f"{name}.db")
+    """One phase, on a fresh copy of the SQLite world, or (`postgres`: its URL) on the PostgreSQL
+    database as the previous phase left it, with `processes` servers (the probe on the first, the
+    storm's phones alternating between them)."""
+    name = f"{'pg-' if postgres else ''}{'storm' if with_storm else 'idle'}-gap{gap:g}"
     phones: list[storm.StormPhone] = world["phones"]  # type: ignore[assignment]
     for sp, cursor in zip(phones, world["cursors"], strict=True):  # type: ignore[call-overload]
         sp.cursor, sp.done, sp.reflected, sp.pulled = cursor, False, 0, 0
     probe = Probe(world["probe"], str(world["warehouse"]))  # type: ignore[arg-type]
-    probe.phone.seq = 0  # a fresh copy of the database: the device's mutations start again at 1
+    database: str | Path = postgres
+    if not postgres:
+        database = copy_db(work / "alerts.db", work / f"{name}.db")
+        probe.phone.seq = 0  # a fresh copy of the database: the device's mutations start again at 1
     env = {"TIGAPILAR_ALERT_ROUND_GAP_S": str(gap), "TIGAPILAR_PUSH_ALLOW_PRIVATE": "1"}
-    log = work / f"{name}.log"
-    server = Server(db, log=log, data_dir=work / f"{name}-data", env=env)
-    server.start()
+    logs = [work / f"{name}-{k}.log" for k in range(processes)]
+    servers = [Server(database, log=log, data_dir=work / f"{name}-data", env=env) for log in logs]
+    for server in servers:  # one after the other: each migrates and seeds reference data at start
+        server.start()
     try:
         await asyncio.sleep(1.0)  # the first idle rounds and scheduled scan are behind us
-        cpu0, t0 = server.cpu_seconds(), time.perf_counter()
+        cpu0, t0 = sum(s.cpu_seconds() for s in servers), time.perf_counter()
         stop = asyncio.Event()
-        prober = asyncio.create_task(probe.run(server.url, stop, at_least=ctx.size(50, 15)))
+        prober = asyncio.create_task(probe.run(servers[0].url, stop, at_least=ctx.size(50, 15)))
         if with_storm:
-            out = await storm.storm(phones, [server])
+            out = await storm.storm(phones, servers)
             stop.set()
             ctx.log(f"alerts {name}: storm drained in {out.drain:.1f} s")
         else:
@@ -194,10 +212,11 @@ async def phase(
             set(probe.sent) <= set(arrivals.webhook) and set(probe.sent) <= set(arrivals.push)
         ):
             await asyncio.sleep(0.05)
-        elapsed, cpu = time.perf_counter() - t0, server.cpu_seconds() - cpu0
+        elapsed, cpu = time.perf_counter() - t0, sum(s.cpu_seconds() for s in servers) - cpu0
     finally:
-        server.stop()
-    rounds = rounds_logged(log)
+        for server in servers:
+            server.stop()
+    rounds = sum(rounds_logged(log) for log in logs)
     if probe.error:
         ctx.log(f"alerts {name}: probe push refused: {probe.error}")
     hook = [arrivals.webhook[r] - t for r, t in probe.sent.items() if r in arrivals.webhook]
@@ -225,7 +244,7 @@ async def run(ctx: Context) -> Section:
     key = ec.generate_private_key(ec.SECP256R1())
     auth = random.Random(7).randbytes(16)
     with targets(arrivals, key, auth) as origin:
-        world = await prepare(ctx, work, origin, key, auth)
+        world = await prepare(ctx, SqliteStorage(work / "alerts.db"), origin, key, auth)
         for gap in (0.0, Config.alert_round_gap_s):
             for with_storm in (False, True):
                 section.add(*await phase(ctx, work, world, arrivals, gap=gap, with_storm=with_storm))
@@ -235,5 +254,41 @@ async def run(ctx: Context) -> Section:
         "the push column is its own time). Rounds/s: the worker's rounds over the phase "
         "(from server start; `alert worker stopped after N rounds` in its log). Server CPU over the "
         "phase includes the storm's pushes and pulls."
+    )
+    return section
+
+
+async def run_pg(ctx: Context) -> Section:
+    """`alerts-pg`: the same probes on PostgreSQL, with two server processes on one database (the
+    worker runs in both; they share deliveries through leases), idle then during the storm, with
+    the default round gap."""
+    section = Section(
+        "alerts-pg",
+        f"7b. Alerts on PostgreSQL ({storm.PG_SERVERS} processes, one database): push commit → webhook"
+        " and push-service request",
+        HEADERS,
+    )
+    if not storm.postgres_available():
+        section.notes.append("skipped: no $TIGAPILAR_BENCH_POSTGRES_URL and no PostgreSQL server binaries")
+        return section
+    from server.storage.postgres import PostgresStorage
+
+    work = ctx.dir("alerts-pg")
+    arrivals = Arrivals()
+    key = ec.generate_private_key(ec.SECP256R1())
+    auth = random.Random(7).randbytes(16)
+    async with storm.postgres_database(ctx, work, "alerts-pg") as (url, cluster):
+        with targets(arrivals, key, auth) as origin:
+            world = await prepare(ctx, PostgresStorage(url, data_dir=work / "data"), origin, key, auth)
+            gap, servers = Config.alert_round_gap_s, storm.PG_SERVERS
+            for with_storm in (False, True):  # the storm last: it changes the database for good
+                row = await phase(ctx, work, world, arrivals, gap=gap, with_storm=with_storm, postgres=url,
+                                  processes=servers)  # fmt: skip
+                section.add(*row)
+    section.notes.append(
+        f"As section 7, on PostgreSQL{' (a throwaway loopback cluster: fsync off)' if cluster else ''}; "
+        f"the probe pushes to the first of {storm.PG_SERVERS} `tigapilar serve` processes, the storm's "
+        "phones alternate between them; rounds and CPU are both processes' (PostgreSQL's own backends "
+        "not counted)."
     )
     return section

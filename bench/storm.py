@@ -31,6 +31,8 @@ import subprocess
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -477,6 +479,56 @@ async def run_pg(ctx: Context) -> Section:
     from server.storage.postgres import PostgresStorage
 
     work = ctx.dir("storm-pg")
+    servers: list[Server] = []
+    try:
+        async with postgres_database(ctx, work, "storm-pg") as (url, cluster):
+            storage = PostgresStorage(url, data_dir=work / "data")
+            await storage.open()
+            try:
+                t0 = time.perf_counter()
+                phones, facts, deltas, notes = await setup(storage, ctx)
+                ctx.log(f"storm-pg: world built in {time.perf_counter() - t0:.1f}s")
+            finally:
+                await storage.close()
+            for k in range(PG_SERVERS):  # one after the other: both migrate/seed reference data at start
+                server = Server(url, log=work / f"server{k}.log", data_dir=work / "data")
+                servers.append(server)
+                server.start()
+            await asyncio.sleep(0.5)
+            out = await storm(phones, servers)
+            ctx.log(f"storm-pg: drained in {out.drain:.1f}s")
+            for server in servers:
+                server.stop()
+            if "storm" in ctx.results:
+                section.add("SQLite, 1 process", *ctx.results["storm"])
+            section.add(f"PostgreSQL, {PG_SERVERS} processes", *out.row)
+            judge(out, phones, section, f"servers' ({PG_SERVERS} processes)")
+            conn = await asyncpg.connect(url)
+            try:
+                await verify(_Sql(conn, postgres=True), phones, facts, deltas, notes, section)
+                version = await conn.fetchval("SHOW server_version")
+            finally:
+                await conn.close()
+            section.notes.append(
+                f"PostgreSQL {version}{' (throwaway loopback cluster: fsync off)' if cluster else ''}; "
+                f"phone i talks to server i mod {PG_SERVERS}; the CPU above is the two `tigapilar serve` "
+                "processes only (PostgreSQL's own backends not counted); server RSS peaks "
+                + " / ".join(mib(p) for p in out.peaks)
+                + "."
+            )
+    finally:
+        for server in servers:
+            server.stop()
+    return section
+
+
+@asynccontextmanager
+async def postgres_database(ctx: Context, work: Path, label: str) -> AsyncIterator[tuple[str, bool]]:
+    """A fresh, migrated database in $TIGAPILAR_BENCH_POSTGRES_URL's server, else in a throwaway
+    cluster of our own: (its URL, whether the cluster is a throwaway); dropped (or the cluster
+    stopped) afterwards."""
+    import asyncpg
+
     given = os.environ.get("TIGAPILAR_BENCH_POSTGRES_URL") or None  # empty counts as unset
     # Our own cluster directory (never the default one another run or test may be using).
     pg_env = {
@@ -488,7 +540,6 @@ async def run_pg(ctx: Context) -> Section:
     admin_url = given
     name = f"tigapilar_bench_{uuid.uuid4().hex[:8]}"
     created = False
-    servers: list[Server] = []
     try:
         if admin_url is None:
             t0 = time.perf_counter()
@@ -500,7 +551,7 @@ async def run_pg(ctx: Context) -> Section:
                 .stdout.strip()
                 .splitlines()[-1]
             )
-            ctx.log(f"storm-pg: throwaway cluster up in {time.perf_counter() - t0:.1f}s")
+            ctx.log(f"{label}: throwaway cluster up in {time.perf_counter() - t0:.1f}s")
         # A fresh database for this run, so the world's fixed ids and usernames never collide.
         conn = await asyncpg.connect(admin_url)
         try:
@@ -513,43 +564,8 @@ async def run_pg(ctx: Context) -> Section:
             [*_command(), "migrate", "--database", url], check=True, capture_output=True, timeout=120,
             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), "TIGAPILAR_DATA_DIR": str(work / "data")},
         )  # fmt: skip
-        storage = PostgresStorage(url, data_dir=work / "data")
-        await storage.open()
-        try:
-            t0 = time.perf_counter()
-            phones, facts, deltas, notes = await setup(storage, ctx)
-            ctx.log(f"storm-pg: world built in {time.perf_counter() - t0:.1f}s")
-        finally:
-            await storage.close()
-        for k in range(PG_SERVERS):  # one after the other: both migrate/seed reference data at start
-            server = Server(url, log=work / f"server{k}.log", data_dir=work / "data")
-            servers.append(server)
-            server.start()
-        await asyncio.sleep(0.5)
-        out = await storm(phones, servers)
-        ctx.log(f"storm-pg: drained in {out.drain:.1f}s")
-        for server in servers:
-            server.stop()
-        if "storm" in ctx.results:
-            section.add("SQLite, 1 process", *ctx.results["storm"])
-        section.add(f"PostgreSQL, {PG_SERVERS} processes", *out.row)
-        judge(out, phones, section, f"servers' ({PG_SERVERS} processes)")
-        conn = await asyncpg.connect(url)
-        try:
-            await verify(_Sql(conn, postgres=True), phones, facts, deltas, notes, section)
-            version = await conn.fetchval("SHOW server_version")
-        finally:
-            await conn.close()
-        section.notes.append(
-            f"PostgreSQL {version}{' (throwaway loopback cluster: fsync off)' if cluster else ''}; "
-            f"phone i talks to server i mod {PG_SERVERS}; the CPU above is the two `tigapilar serve` "
-            "processes only (PostgreSQL's own backends not counted); server RSS peaks "
-            + " / ".join(mib(p) for p in out.peaks)
-            + "."
-        )
+        yield url, cluster
     finally:
-        for server in servers:
-            server.stop()
         if created and admin_url and not cluster:
             conn = await asyncpg.connect(admin_url)
             try:
@@ -558,4 +574,3 @@ async def run_pg(ctx: Context) -> Section:
                 await conn.close()
         if cluster:
             subprocess.run([script, "stop"], env=pg_env, check=False, timeout=120)
-    return section
