@@ -57,13 +57,23 @@ def text(event: StoredEvent, warehouse: Warehouse | None, lang: str) -> tuple[st
     return title, place
 
 
-def message(event: StoredEvent, warehouse: Warehouse | None, lang: str) -> bytes:
+def officer_path(event: StoredEvent) -> str:
+    """Where the officer app shows what the event is about (an officer has no supervisor pages)."""
+    collection, _, record_id = event.subject.partition("/")
+    if collection == "incidents":
+        return f"/#/w/{event.warehouse_id}/incident/{record_id}"
+    return "/#/"
+
+
+def message(event: StoredEvent, warehouse: Warehouse | None, lang: str, *, officer: bool = False) -> bytes:
+    """The notification; its `url` is the record in the officer app for an officer, else in the
+    supervisor pages."""
     title, body = text(event, warehouse, lang)
     return msgspec.json.encode(
         {
             "title": title,
             "body": body,
-            "url": record_path(event),
+            "url": officer_path(event) if officer else record_path(event),
             "tag": event.subject,
             "event": event.event,
             "critical": (event.record.get("fields") or {}).get("severity") == "kritis",

@@ -159,6 +159,10 @@ class AlertWorker:
             self._warehouses[warehouse_id] = await self.storage.warehouse(warehouse_id)
         return self._warehouses[warehouse_id]
 
+    async def is_officer(self, user_id: str) -> bool:
+        user = await self.storage.user(user_id)
+        return user is not None and user.role == "officer"
+
     async def attempt(self, delivery: Delivery) -> None:
         event = delivery.event
         warehouse = await self.warehouse(event.warehouse_id)
@@ -188,7 +192,7 @@ class AlertWorker:
                 self.vapid,
                 self.config.vapid_subject,
                 sub,
-                notifications.message(event, warehouse, sub.lang),
+                notifications.message(event, warehouse, sub.lang, officer=await self.is_officer(sub.user_id)),
                 allow_private=self.config.push_allow_private,
             )
             if gone:

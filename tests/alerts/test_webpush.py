@@ -97,7 +97,9 @@ async def test_a_critical_incident_reaches_the_subscribed_supervisor_encrypted_a
     assert message["url"] == f"/supervisor/#/incidents/{rid}" and message["critical"] is True
     # the officer of the agency the incident is assigned to: in Indonesian
     [to_officer] = service.to("tni_johar")
-    assert browsers["tni_johar"].decrypt(to_officer.body)["title"] == "Insiden baru (KRITIS)"
+    told = browsers["tni_johar"].decrypt(to_officer.body)
+    assert told["title"] == "Insiden baru (KRITIS)"
+    assert told["url"] == f"/#/w/{people['johar'].id}/incident/{rid}"  # in the officer app
     with pytest.raises(Exception):  # noqa: B017 - encrypted for one subscription, unreadable by another
         browsers["polri_johar"].decrypt(to_supervisor.body)
     # a supervisor of another warehouse hears only of their own warehouse (never inspected either)
