@@ -99,44 +99,18 @@ def summary_rows(
     return [(w, revisions[w], key, _encode(folds[w]).decode()) for w in sorted(folds)]
 
 
-class PushSummaries(msgspec.Struct, kw_only=True, frozen=True):
-    """What a push writes to warehouse_summary."""
-
-    kept: list[SummaryRow]
-    """Refolded summaries (UPSERT, never over a newer one)."""
-    moved: list[tuple[int, str, int]]
-    """(new revision, warehouse, revision before the push): summaries that still hold, moved on
-    only if they held before the push."""
-
-
-def after_push(
-    records: Sequence[Record],
-    revisions: Mapping[str, int],
-    before: Mapping[str, Iterable[Record]],
-    held: Mapping[str, int],
-    templates: Mapping[str, Template],
-    items: Sequence[StockItemType],
-) -> PushSummaries:
-    """The summaries of the warehouses a push writes. `before`: the non-deleted overview records of
-    each warehouse to refold as the push's transaction read them (refold_targets), `held`: each
-    written warehouse's revision before the push, `templates`: those the records were answered on
-    (missing_templates)."""
-    refold, follow = refold_targets(records, revisions)
-    after = {r.id: r for w in refold for r in before.get(w, ())}
-    after.update((r.id, r) for r in records if r.collection in OVERVIEW_COLLECTIONS)
-    folds = fold(refold, after.values(), templates, items)
-    return PushSummaries(
-        kept=summary_rows(folds, revisions, items_key(items)),
-        moved=[(revisions[w], w, held[w]) for w in follow if w in held],
-    )
-
-
-def missing_templates(
-    records: Iterable[Record], before: Mapping[str, Iterable[Record]], known: Mapping[str, Template]
-) -> set[str]:
-    """Templates after_push needs that the transaction has not read yet."""
-    seen = [r for rs in before.values() for r in rs]
-    return template_ids([*seen, *records]) - known.keys()
+def moved_on(
+    records: Iterable[Record], revisions: Mapping[str, int], held: Mapping[str, int]
+) -> list[tuple[int, str, int]]:
+    """(new revision, warehouse, revision before the push) of each warehouse a push writes none of
+    whose overview records: its summary still holds and moves on with the counter, if it held
+    before the push. The summary of a warehouse whose overview records changed is left at its
+    revision: it no longer holds, and the overview refolds it from the records when it is next read
+    (and keeps it). Refolding it in the push read and decoded every overview record of the
+    warehouse while holding its writer: 9 / 35 / 190 ms a push at 200 / 2,000 / 10,000 incidents,
+    and twice the server CPU of the reconnect storm (docs/benchmarks.md, section 12)."""
+    _, follow = refold_targets(records, revisions)
+    return [(revisions[w], w, held[w]) for w in follow if w in held]
 
 
 def valid_folds(stored: Mapping[str, StoredSummary], key: str) -> dict[str, reports.WarehouseFold]:

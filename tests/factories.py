@@ -149,16 +149,26 @@ async def every_audit_row(storage: Storage) -> list[AuditRow]:
 
 
 async def assert_summaries_are_folds(storage: Storage, warehouse_ids: Sequence[str]) -> None:
-    """Each warehouse's overview summary, as the pushes kept it in their own transactions
-    (server/summaries.py), holds at its warehouse's counter and equals a fold of its records from
-    scratch."""
+    """Each warehouse's overview summary (server/summaries.py) that holds at its warehouse's
+    counter, as the pushes left it, equals a fold of its records from scratch; then the overview
+    reads them, after which every one holds (those that did not are refolded and kept) and still
+    equals the fold."""
+    from litestar.datastructures import State
+
+    from server.api.supervisor import build_overview
+    from server.reports import Settings
+
     ids = sorted(warehouse_ids)
     items = await storage.stock_item_types()
+    key = summaries.items_key(items)
     records = [r async for r in storage.iter_records(ids, summaries.OVERVIEW_COLLECTIONS)]
     templates = {i: t for i in summaries.template_ids(records) if (t := await storage.get_template(i))}
+    folds = summaries.fold(ids, records, templates, items)
+    holding = summaries.valid_folds(await storage.warehouse_summaries(ids), key)
+    assert holding == {w: folds[w] for w in holding}, "a summary that holds is not the fold"
+    await build_overview(storage, State(), ids, settings=Settings())
     stored = await storage.warehouse_summaries(ids)
-    assert sorted(stored) == ids, "a written warehouse has no summary"
+    assert sorted(stored) == ids, "the overview kept no summary of a warehouse"
     behind = {w: (s.revision, s.current) for w, s in stored.items() if s.revision != s.current}
-    assert not behind, f"summaries behind their warehouse's counter: {behind}"
-    kept = summaries.valid_folds(stored, summaries.items_key(items))
-    assert kept == summaries.fold(ids, records, templates, items), "a kept summary is not the fold"
+    assert not behind, f"summaries behind their warehouse's counter after the overview: {behind}"
+    assert summaries.valid_folds(stored, key) == folds, "a kept summary is not the fold"

@@ -673,12 +673,13 @@ async def test_the_sync_engine_pushes_and_pulls_through_the_backend(store: Stora
 
 
 # -- overview summaries ----------------------------------------------------------------------------
-async def test_each_warehouses_summary_is_kept_by_its_pushes_and_equals_a_fold_from_scratch(
+async def test_each_warehouses_summary_holds_after_its_pushes_and_equals_a_fold_from_scratch(
     store: Storage,
 ) -> None:
     """After every kind of push (creates in two warehouses, patches, a delete, a retry answered from
     the stored outcomes, a batch rolled back, a push writing only records no summary reads), each
-    written warehouse's summary holds at its counter and is the fold of its records now."""
+    written warehouse's summary either no longer holds (the overview refolds it) or is the fold of its
+    records now; once the overview has read them, every one holds and is."""
     for wid in ("w1", "w2"):
         await store.put_warehouse(Warehouse(id=wid, code=wid, name=f"Gudang {wid}"))
     actor = Actor(user_id="u1", username="budi", role="officer", agency="POLRI",

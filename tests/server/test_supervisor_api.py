@@ -462,16 +462,17 @@ async def test_overview_requests_arriving_during_a_build_share_it(
     assert walks == 1, "nothing changed: a later request reuses the warehouses' folds"
 
 
-async def test_the_overview_reads_summaries_the_pushes_keep(
+async def test_the_overview_keeps_summaries_and_refolds_only_what_a_push_changed(
     client: httpx.AsyncClient,
     factory: Factory,
     demo: dict[str, User],
     storage: SqliteStorage,
     monkeypatch: Any,
 ) -> None:
-    """Each warehouse's summary is kept by the pushes that change it (the demo is seeded through
-    the sync engine): the overview reads no record, a new incident in Johar Baru shows without
-    reading any record again; a change of the stock item types refolds every warehouse once."""
+    """The overview folds each warehouse's records once and keeps its summary; then it reads no
+    record until a push changes a warehouse's overview records (a new incident in Johar Baru):
+    that warehouse alone is refolded, once; a change of the stock item types refolds every
+    warehouse once."""
     auth = await tokens(factory, demo, "hendra")
     phone = bearer(await factory.token(demo["slamet"], client_id="dev-slamet-fold"))
     walked: list[list[str]] = []
@@ -490,7 +491,9 @@ async def test_the_overview_reads_summaries_the_pushes_keep(
         return {w["warehouse"]["id"]: w for w in answer.json()["warehouses"]}
 
     before = await overview()
-    assert walked == [], "the seeding pushes kept every warehouse's summary"
+    assert walked == [[CP, JB]], "the seeded warehouses are folded once"
+    assert await overview() == before and walked == [[CP, JB]], "and their summaries kept"
+    walked.clear()
 
     now_ms = int(time.time() * 1000)
     answer = await client.post(
@@ -520,7 +523,8 @@ async def test_the_overview_reads_summaries_the_pushes_keep(
     )
     assert answer.json()["results"][0]["status"] == "applied", answer.text
     after = await overview()
-    assert walked == [], "the push kept Johar Baru's summary: no record is read again"
+    assert walked == [[JB]], "the push left Johar Baru's summary to the overview: it alone is refolded"
+    assert await overview() == after and walked == [[JB]], "once"
     kritis = before[JB]["open_incidents"].get("kritis", 0)
     assert after[JB]["open_incidents"]["kritis"] == kritis + 1
     assert after[JB]["status"] == "critical" and "critical_incident" in after[JB]["flags"]
@@ -530,8 +534,8 @@ async def test_the_overview_reads_summaries_the_pushes_keep(
         StockItemType(code="terpal", name="Terpal plastik", unit="lembar", sort_order=99)
     )
     assert await overview() == after
-    assert walked == [[CP, JB]], "new stock item types refold every warehouse"
-    assert await overview() == after and walked == [[CP, JB]], "and keep the refolded summaries"
+    assert walked == [[JB], [CP, JB]], "new stock item types refold every warehouse"
+    assert await overview() == after and walked == [[JB], [CP, JB]], "and keep the refolded summaries"
 
 
 async def test_the_overview_pages_and_filters_by_kota_with_the_total(

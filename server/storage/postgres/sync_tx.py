@@ -37,7 +37,6 @@ import asyncpg
 import msgspec
 
 from server import summaries
-from server.models import StockItemType
 from server.storage.postgres.alerts import write_outbox
 from server.storage.rows import (
     AUDIT_COLUMNS,
@@ -140,28 +139,12 @@ SELECT (SELECT code FROM warehouses WHERE id = $1),
 code, in one round trip. Called with the warehouse's lock held (PostgresWriteTx.report_counter)."""
 
 
-def _overview_arrays(warehouses: str, collections: str) -> str:
-    records = (
-        f"FROM records WHERE warehouse_id = ANY({warehouses}) AND NOT deleted"
-        f" AND collection = ANY({collections})"
-    )
-    return f"""
-    ARRAY(SELECT ROW({RECORD_COLUMNS}) {records}),
-    ARRAY(SELECT ROW(id, body) FROM templates
-          WHERE id IN (SELECT DISTINCT fields::jsonb ->> 'template_id' {records})),
-    ARRAY(SELECT ROW(code, name, unit, sort_order, active) FROM stock_item_types
-          ORDER BY sort_order, code COLLATE "C")"""
-
-
 _PREFETCH = f"""
 SELECT
     ARRAY(SELECT ROW({RECORD_COLUMNS}) FROM records WHERE id = ANY($1::text[])),
     ARRAY(SELECT ROW(warehouse_id, count, checksum) FROM digests WHERE warehouse_id = ANY($2::text[])),
-    ARRAY(SELECT sha256 FROM attachments WHERE sha256 = ANY($3::text[])),
-    {_overview_arrays("$2::text[]", "$4::text[]")}
+    ARRAY(SELECT sha256 FROM attachments WHERE sha256 = ANY($3::text[]))
 """
-"""What a push reads, and its warehouses' overview records with their templates and the stock item
-types: the inputs of the summaries it refolds (server/summaries.py)."""
 
 
 class _Statement:
@@ -194,7 +177,6 @@ def _commit_batch_sql() -> str:
     refs = n.params("text[]", "text[]", "text[]", "text[]", "text[]")
     audit = n.params("bigint[]", *("text[]",) * 7, "bytea[]", "text[]", "text[]", "text[]")
     states = n.params("text[]", "bigint[]", "bigint[]", "bigint[]", "text[]", "text[]")
-    kept = n.params("text[]", "bigint[]", "text[]", "text[]")
     moved = n.params("bigint[]", "text[]", "bigint[]")
     notify, channel, payload = n.params("boolean", "text", "text").split(", ")
     return f"""
@@ -237,13 +219,6 @@ counted AS (
         revision = GREATEST(warehouse_state.revision, excluded.revision),
         audit_id = excluded.audit_id, audit_hash = excluded.audit_hash, audit_at = excluded.audit_at
 ),
-summarized AS (
-    INSERT INTO warehouse_summary AS s (warehouse_id, revision, items_key, summary)
-    SELECT * FROM unnest({kept})
-    ON CONFLICT (warehouse_id) DO UPDATE SET revision = excluded.revision,
-        items_key = excluded.items_key, summary = excluded.summary
-    WHERE excluded.revision >= s.revision
-),
 followed AS (
     UPDATE warehouse_summary AS s SET revision = f.revision
     FROM unnest({moved}) AS f (revision, warehouse_id, was)
@@ -254,10 +229,6 @@ SELECT CASE WHEN {notify} THEN pg_notify({channel}, {payload}) END
 
 
 _COMMIT_BATCH = _commit_batch_sql()
-
-_OVERVIEW = list(summaries.OVERVIEW_COLLECTIONS)
-_OVERVIEW_INPUTS = f"SELECT {_overview_arrays('$1::text[]', '$2::text[]')}"
-"""The summaries' inputs of warehouses a batch written without prefetch refolds."""
 
 NOTIFY_MAX = 7000
 """Bytes of warehouse ids a NOTIFY payload carries at most (PostgreSQL's limit is 8000); a commit
@@ -390,40 +361,6 @@ class PostgresWriteTx:
         """Prefetched record rows by id (None: known not to exist); each is handed out once."""
         self._digests: dict[str, Digest] = {}
         self._present: dict[str, bool] = {}
-        self._overview: dict[str, list[Record]] = {}
-        """Each held warehouse's overview records before this push (its summary's inputs)."""
-        self._templates: dict[str, Template] = {}
-        self._items: list[StockItemType] | None = None
-
-    def _keep_overview(
-        self,
-        warehouse_ids: Sequence[str],
-        rows: Sequence[Any],
-        templates: Sequence[Any],
-        items: Sequence[Any],
-    ) -> None:
-        self._overview.update((w, []) for w in warehouse_ids)
-        for row in rows:
-            self._overview[row[2]].append(record_from_row(row))
-        self._templates.update((row[0], _template(row[1])) for row in templates)
-        self._items = [
-            StockItemType(code=r[0], name=r[1], unit=r[2], sort_order=r[3], active=r[4]) for r in items
-        ]
-
-    async def _summaries(self, effects: BatchEffects) -> summaries.PushSummaries:
-        """The summaries of the warehouses this push writes (server/summaries.py), refolded from
-        their overview records as they will be after it, or moved one revision on."""
-        refold, _ = summaries.refold_targets(effects.records, effects.revisions)
-        missing = [w for w in refold if w not in self._overview]
-        if missing or self._items is None:  # written without prefetch (tools, tests)
-            self._keep_overview(missing, *await self._conn.fetchrow(_OVERVIEW_INPUTS, missing, _OVERVIEW))
-        for template_id in summaries.missing_templates(effects.records, self._overview, self._templates):
-            if (template := await self.template(template_id)) is not None:
-                self._templates[template_id] = template
-        held = {w: state.revision for w, state in self.held.items()}
-        return summaries.after_push(
-            effects.records, effects.revisions, self._overview, held, self._templates, self._items or []
-        )
 
     async def prefetch(
         self, client_id: str, ids: Sequence[str], warehouse_ids: Sequence[str], hashes: Sequence[str]
@@ -435,17 +372,16 @@ class PostgresWriteTx:
         if client_id:
             self._last_seq[client_id] = int(last_seq)
         self.held.update(held_from_row(row) for row in held)
-        prefetched = await conn.fetchrow(_PREFETCH, list(ids), sorted(self.held), list(hashes), _OVERVIEW)
-        records, digests, present = prefetched[:3]
+        records, digests, present = await conn.fetchrow(_PREFETCH, list(ids), sorted(self.held), list(hashes))
         late = sorted({record[2] for record in records} - self.held.keys())
         if late:
             # A record created in another warehouse since the lock statement read: hold that
             # warehouse too (out of order: a deadlock is detected and the push retried), and read
             # its records again now that nobody else can change them.
             self.held.update(await hold_warehouses(conn, late))
-            prefetched = await conn.fetchrow(_PREFETCH, list(ids), sorted(self.held), list(hashes), _OVERVIEW)
-            records, digests, present = prefetched[:3]
-        self._keep_overview(sorted(self.held), *prefetched[3:])
+            records, digests, present = await conn.fetchrow(
+                _PREFETCH, list(ids), sorted(self.held), list(hashes)
+            )
         self._records.update(dict.fromkeys(ids))
         self._records.update((record[0], record) for record in records)
         found = {d[0]: Digest(count=d[1], checksum=d[2]) for d in digests}
@@ -540,7 +476,8 @@ class PostgresWriteTx:
         at = effects.outcomes[-1].at if effects.outcomes else ""
         records = {r.id: r for r in effects.records}
         written = sorted({r.warehouse_id for r in records.values()})
-        summarized = await self._summaries(effects)
+        held = {w: state.revision for w, state in self.held.items()}
+        moved = summaries.moved_on(effects.records, effects.revisions, held)
         await conn.execute(
             _COMMIT_BATCH,
             # One row per record, its last state (one INSERT ... ON CONFLICT cannot update a row
@@ -561,8 +498,7 @@ class PostgresWriteTx:
             ),
             *_by_column(audit, 12),
             *_by_column(state_rows(effects.revisions, heads, self.held), 6),
-            *_by_column(summarized.kept, 4),
-            *_by_column(summarized.moved, 3),
+            *_by_column(moved, 3),
             # Delivered to every LISTENing session when (and only if) this transaction commits,
             # in commit order; it names the warehouses written, so a stream wakes only for its own.
             bool(written) and self._notify,

@@ -14,7 +14,6 @@ import aiosqlite
 import msgspec
 
 from server import summaries
-from server.models import StockItemType
 from server.storage.feed_cache import FeedCache
 from server.storage.rows import (
     AUDIT_COLUMNS,
@@ -57,23 +56,14 @@ _SELECT_DIGESTS = (
     "SELECT warehouse_id, count, checksum FROM digests WHERE warehouse_id IN (SELECT value FROM json_each(?))"
 )
 _SELECT_PRESENT = "SELECT sha256 FROM attachments WHERE sha256 IN (SELECT value FROM json_each(?))"
-_OVERVIEW_RECORDS = (
-    "FROM records WHERE warehouse_id IN (SELECT value FROM json_each(?)) AND deleted = 0"
-    " AND collection IN (SELECT value FROM json_each(?))"
-)
-_SELECT_OVERVIEW = f"SELECT {RECORD_COLUMNS} {_OVERVIEW_RECORDS}"
-_SELECT_OVERVIEW_TEMPLATES = (
-    "SELECT id, body FROM templates WHERE id IN"
-    f" (SELECT DISTINCT json_extract(fields, '$.template_id') {_OVERVIEW_RECORDS})"
-)
-_SELECT_ITEMS = "SELECT code, name, unit, sort_order, active FROM stock_item_types ORDER BY sort_order, code"
 UPSERT_SUMMARY = (
     "INSERT INTO warehouse_summary (warehouse_id, revision, items_key, summary) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (warehouse_id) DO UPDATE SET revision = excluded.revision,"
     " items_key = excluded.items_key, summary = excluded.summary"
     " WHERE excluded.revision >= warehouse_summary.revision"
 )
-"""A warehouse's summary (server/summaries.py); never replaced by one folded at an older revision."""
+"""A warehouse's summary as the overview refolded it (server/summaries.py; SqliteStorage.keep_summaries);
+never replaced by one folded at an older revision."""
 _FOLLOW_SUMMARY = "UPDATE warehouse_summary SET revision = ? WHERE warehouse_id = ? AND revision = ?"
 """A push that wrote none of a warehouse's overview records: its summary still holds, one revision on."""
 
@@ -214,10 +204,6 @@ class SqliteWriteTx(_BeginsWithFirstRead):
         """Prefetched record rows by id (None: known not to exist); each is handed out once."""
         self._digests: dict[str, Digest] = {}
         self._present: dict[str, bool] = {}
-        self._overview: dict[str, list[Record]] = {}
-        """Each prefetched warehouse's overview records before this push (its summary's inputs)."""
-        self._templates: dict[str, Template] = {}
-        self._items: list[StockItemType] | None = None
         self.group_committed = False
         """Whether the round trip that wrote `statements` committed the group too."""
         self.mutations = 0
@@ -238,10 +224,9 @@ class SqliteWriteTx(_BeginsWithFirstRead):
     ) -> None:
         """One round trip for what a push reads: the client's last number, the records, the state
         and digests of their warehouses and of `warehouse_ids`, and the stored photos."""
-        last_seq, rows, held, digests, present, overview = await self._run(
+        last_seq, rows, held, digests, present = await self._run(
             _prefetch, client_id, list(ids), list(warehouse_ids), list(hashes)
         )
-        self._keep_overview(*overview)
         self._last_seq[client_id] = last_seq
         self.held.update(held)
         self._records.update(dict.fromkeys(ids))
@@ -310,43 +295,16 @@ class SqliteWriteTx(_BeginsWithFirstRead):
         # A batch written without reading first (tools, tests) begins here and reads the state.
         await self._hold([*effects.revisions, *(chain_of(e) for e in effects.audit)])
         statements, self.heads_after = commit_statements(effects, self.held)
-        statements += await self._summary_statements(effects)
+        statements += self._summary_statements(effects)
         self.statements = statements
         self.warehouses_written = frozenset(r.warehouse_id for r in effects.records)
         self.mutations = len(effects.outcomes)
 
-    def _keep_overview(
-        self, warehouse_ids: Sequence[str], rows: list[Any], templates: list[Any], items: list[Any]
-    ) -> None:
-        for warehouse_id in warehouse_ids:
-            self._overview.setdefault(warehouse_id, [])
-        for row in rows:
-            self._overview[row[2]].append(record_from_row(row))
-        self._templates.update((row[0], _template(row[1])) for row in templates)
-        self._items = [
-            StockItemType(code=r[0], name=r[1], unit=r[2], sort_order=r[3], active=bool(r[4])) for r in items
-        ]
-
-    async def _summary_statements(self, effects: BatchEffects) -> list[tuple[str, list[tuple[Any, ...]]]]:
-        """The summaries of the warehouses this push writes (server/summaries.py), refolded from
-        their overview records as they will be after it, or moved one revision on."""
-        refold, _ = summaries.refold_targets(effects.records, effects.revisions)
-        missing = [w for w in refold if w not in self._overview]
-        if missing or self._items is None:  # written without prefetch (tools, tests)
-            self._keep_overview(*await self._run(_overview_inputs, missing))
-        for template_id in summaries.missing_templates(effects.records, self._overview, self._templates):
-            if (template := await self.template(template_id)) is not None:
-                self._templates[template_id] = template
+    def _summary_statements(self, effects: BatchEffects) -> list[tuple[str, list[tuple[Any, ...]]]]:
+        """Keep the summaries of the warehouses this push writes true (server/summaries.py)."""
         held = {w: state.revision for w, state in self.held.items()}
-        written = summaries.after_push(
-            effects.records, effects.revisions, self._overview, held, self._templates, self._items or []
-        )
-        statements: list[tuple[str, list[tuple[Any, ...]]]] = []
-        if written.kept:
-            statements.append((UPSERT_SUMMARY, list(written.kept)))
-        if written.moved:
-            statements.append((_FOLLOW_SUMMARY, list(written.moved)))
-        return statements
+        moved = summaries.moved_on(effects.records, effects.revisions, held)
+        return [(_FOLLOW_SUMMARY, list(moved))] if moved else []
 
 
 _SELECT_REPORT_COUNTER = (
@@ -386,26 +344,16 @@ def _present(db: sqlite3.Connection, hashes: Sequence[str]) -> set[str]:
     return {row[0] for row in rows}
 
 
-def _overview_inputs(
-    db: sqlite3.Connection, warehouse_ids: list[str]
-) -> tuple[list[str], list[Any], list[Any], list[Any]]:
-    """What the summaries of these warehouses are folded from: their overview records, the
-    templates those were answered on, the stock item types."""
-    params = (json_list(warehouse_ids), json_list(summaries.OVERVIEW_COLLECTIONS))
-    return (warehouse_ids, _fetchall(db, _SELECT_OVERVIEW, params),
-            _fetchall(db, _SELECT_OVERVIEW_TEMPLATES, params), _fetchall(db, _SELECT_ITEMS, ()))  # fmt: skip
-
-
 def _prefetch(
     db: sqlite3.Connection, client_id: str, ids: list[str], warehouse_ids: list[str], hashes: list[str]
-) -> tuple[int, list[Any], dict[str, Held], dict[str, Digest], set[str], tuple[Any, ...]]:
+) -> tuple[int, list[Any], dict[str, Held], dict[str, Digest], set[str]]:
     last_seq = _last_seq(db, client_id)
     rows = _fetchall(db, _SELECT_RECORDS, (json_list(ids),))
     warehouses = sorted(set(warehouse_ids) | {row[2] for row in rows})
     # The system chain's state too: a refused mutation about no warehouse is audited there, and the
     # one writer holds it anyway (PostgreSQL locks it only when it is needed).
     return (last_seq, rows, _states(db, [*warehouses, SYSTEM_CHAIN]), _digests(db, warehouses),
-            _present(db, hashes) if hashes else set(), _overview_inputs(db, warehouses))  # fmt: skip
+            _present(db, hashes) if hashes else set())  # fmt: skip
 
 
 BATCH_SAVEPOINT = "push_batch"
