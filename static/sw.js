@@ -15,7 +15,7 @@ import { SYNC_TAG, backgroundSync } from './js/background-sync.js';
 
 // A hash of the shell files (tests/browser/test_shell.py checks it and prints the new value):
 // any change to a shell file changes sw.js too, which is how browsers notice an update.
-const VERSION = '1e5b069d3470';
+const VERSION = '9d258532e5c5';
 const CACHE = `tigapilar-shell-${VERSION}`;
 
 const SHELL = [

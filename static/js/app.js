@@ -213,7 +213,15 @@ async function render({ keepFocus = false } = {}) {
   }
 }
 
+/**
+ * Until boot has opened the stored session, a change of address (a link tapped while the app
+ * starts, a notification's record) waits for boot's own first render, which shows wherever the
+ * address is then: rendered earlier, with no session yet, it would be sent to the login screen.
+ */
+let booted = false;
+
 async function onHashChange() {
+  if (!booted) return;
   await app.flush();
   app.current?.cleanup?.();
   app.current = null;
@@ -342,6 +350,7 @@ async function boot() {
   }
   renderHeader();
   renderStatus();
+  booted = true;
   await render();
 }
 

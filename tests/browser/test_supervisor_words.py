@@ -122,6 +122,16 @@ async def test_the_findings_chart_shows_the_real_findings_with_values_a_scale_an
             # Its name is a sentence with the figures, in the order of the bars.
             await expect(figure.get_by_role("img")).to_have_accessible_name(name)
 
+        # The chart is drawn again for Johar Baru: read the order of its bars once it shows them.
+        await page.wait_for_function(
+            """(labels) => {
+              const figure = [...document.querySelectorAll('figure.chart-figure')]
+                .find((f) => f.textContent.includes('Temuan per bagian daftar periksa'));
+              const shown = [...(figure?.querySelectorAll('svg rect.bar') ?? [])].map((b) => b.dataset.label);
+              return shown.length === labels.length && labels.every((l) => shown.includes(l));
+            }""",
+            arg=sorted(expected),
+        )
         order = [await b.get_attribute("data-label") for b in await figure.locator("svg rect.bar").all()]
         await bars_are(
             expected,
