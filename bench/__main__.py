@@ -3,8 +3,9 @@
 Runs the benchmark sections, prints one Markdown table per section and writes them, with the
 machine they ran on, into docs/benchmarks.md (between the generated markers). With --only, only
 those sections' parts of that block are rewritten; the others keep the figures they had.
-`storm-pg` (the storm on PostgreSQL with two server processes) and `alerts-pg` (the alert probes
-there) run when PostgreSQL is available and say "skipped" otherwise.
+`storm-pg` (the storm on PostgreSQL with two server processes), `alerts-pg` (the alert probes
+there) and `national` (issue 18: a national database, 1, 2 and 4 server processes) run when
+PostgreSQL is available and say "skipped" otherwise.
 """
 
 from __future__ import annotations
@@ -20,7 +21,21 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import alerts, core, growth, http_path, images, initial, layers, link, push, pwa, storm, summaries
+from bench import (
+    alerts,
+    core,
+    growth,
+    http_path,
+    images,
+    initial,
+    layers,
+    link,
+    national,
+    push,
+    pwa,
+    storm,
+    summaries,
+)
 from bench.context import Context
 from bench.env import REPO, machine
 from bench.report import Section, render, write_doc, write_parts
@@ -40,6 +55,7 @@ SECTIONS: dict[str, Callable[[Context], Awaitable[Section | list[Section]]]] = {
     "alerts-pg": alerts.run_pg,
     "layers": layers.run,
     "summaries": summaries.run,
+    "national": national.run,
 }
 
 
