@@ -10,6 +10,7 @@ each warehouse's recent shifts between requests and asks `guard_flags` what need
                     a seal number that differs from the last recorded one
     csv_rows()      the week for people: one row per person per shift
     mutasi()        one day's buku mutasi: shifts, who was there, what was handed over
+    on_duty()       who is on duty now (officers receive web pushes only then)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from msgspec import Struct
 from server.models import Warehouse
 from sync.domain import AGENCIES
 from sync.roster import (
+    FAR_OUTSIDE_MINUTES,
     LATE_AFTER_MINUTES,
     PERIODS,
     agency_summary,
@@ -332,3 +334,29 @@ def csv_rows(
                     ]
                 )
     return rows
+
+
+def on_duty(shifts: Iterable[Record], now: datetime) -> frozenset[str]:
+    """Who is on duty at `now` in these shifts (server/alerts/duty.py: officers receive web pushes
+    only then). Someone who checked out is not; otherwise someone planned for a shift under way
+    (from its start to its end), or checked in to one that has not ended (an early check-in, up to
+    FAR_OUTSIDE_MINUTES before its start, counts from the check-in). A shift that ended, or a
+    person planned only for a later one, is off duty."""
+    people: set[str] = set()
+    for shift in shifts:
+        if shift.deleted:
+            continue
+        start, end = parse_instant(shift.fields.get("starts_at")), parse_instant(shift.fields.get("ends_at"))
+        if start is None or end is None or now >= end:
+            continue
+        attendance = shift.fields.get("attendance") or {}
+        under_way = now >= start
+        for person in planned_people(shift.fields) | set(attendance):
+            entry = attendance.get(person) or {}
+            if entry.get("out_at"):
+                continue
+            checked_in = parse_instant(entry.get("at"))
+            early = start - timedelta(minutes=FAR_OUTSIDE_MINUTES)
+            if under_way or (checked_in is not None and early <= checked_in <= now):
+                people.add(person)
+    return frozenset(people)

@@ -15,7 +15,7 @@ import { SYNC_TAG, backgroundSync } from './js/background-sync.js';
 
 // A hash of the shell files (tests/browser/test_shell.py checks it and prints the new value):
 // any change to a shell file changes sw.js too, which is how browsers notice an update.
-const VERSION = '9d258532e5c5';
+const VERSION = '3936e9bc129d';
 const CACHE = `tigapilar-shell-${VERSION}`;
 
 const SHELL = [

@@ -13,8 +13,8 @@ else there), `field.<collection>.<field>`, `export.*` (CSV headers), `reject.<co
 refused a change: every Rejection code of sync/), `photo_refused.<code>` (why it refused a photo),
 `audit.kind.<kind>`, `outcome.<status>`,
 `choice.<code>` (answers of checklist versions that carry no labels of their own), `zone.<offset>`
-(the local time zone by its UTC offset in hours), `value.*`, `time.*`, `common.*`, `report.*` (the
-berita acara, on paper and on screen).
+(the local time zone by its UTC offset in hours), `value.*`, `time.*`, `common.*`, `alerts.*` (who
+receives alerts), `report.*` (the berita acara, on paper and on screen).
 """
 
 from __future__ import annotations
@@ -181,6 +181,9 @@ _ID: dict[str, str] = {
     "common.close": "Tutup",
     "common.save": "Simpan",
     "common.open": "Buka",
+    # who receives alerts (server/alerts/recipients.py)
+    "alerts.on_duty_only": "Petugas menerima peringatan hanya saat bertugas: terjadwal di shift jaga "
+    "yang sedang berjalan atau sudah masuk jaga, sampai selesai jaga atau shift berakhir.",
     "value.photos": "{count} foto",
     "person.unknown": "(orang tidak dikenal)",
     "device.unknown": "(perangkat tidak dikenal)",
@@ -484,6 +487,8 @@ _EN: dict[str, str] = {
     "common.close": "Close",
     "common.save": "Save",
     "common.open": "Open",
+    "alerts.on_duty_only": "Officers receive alerts only while on duty: planned for the shift under way "
+    "or checked in, until they check out or the shift ends.",
     "value.photos": "{count} photo(s)",
     "person.unknown": "(unknown person)",
     "device.unknown": "(unknown device)",

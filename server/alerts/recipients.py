@@ -2,13 +2,14 @@
 
 Webhooks: those subscribed to the event, for its warehouse (or for every warehouse).
 Web Push: the subscribed people whose scope holds the event's warehouse. Supervisors and admins
-receive every event of their scope; officers (subscribed from the officer app, on duty) the incident
-events of their warehouses, and of an incident assigned to an agency only when it is theirs. A
-disabled account receives nothing."""
+receive every event of their scope; officers (subscribed from the officer app) the incident events
+of their warehouses while they are on duty there (server/alerts/duty.py: planned for the shift
+under way or checked in, not checked out), and of an incident assigned to an agency only when it is
+theirs. A disabled account receives nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from server.models import User
 from server.storage.alerts import NewDelivery, PushSubscription, StoredEvent, Webhook
@@ -27,12 +28,15 @@ def scope(user: User, all_warehouses: frozenset[str]) -> frozenset[str]:
     return frozenset(user.warehouses)
 
 
-def person_receives(user: User, user_scope: frozenset[str], event: StoredEvent) -> bool:
+def person_receives(
+    user: User, user_scope: frozenset[str], event: StoredEvent, on_duty: Mapping[str, frozenset[str]]
+) -> bool:
+    """`on_duty`: per warehouse, who is on duty there now (officers receive only then)."""
     if user.disabled or event.warehouse_id not in user_scope:
         return False
     if user.role != "officer":
         return True
-    if event.event not in INCIDENT_EVENTS:
+    if event.event not in INCIDENT_EVENTS or user.id not in on_duty.get(event.warehouse_id, frozenset()):
         return False
     fields = event.record.get("fields")
     assigned = fields.get("assigned_agency") if isinstance(fields, dict) else None
@@ -45,8 +49,9 @@ def deliveries(
     subscriptions: Iterable[PushSubscription],
     users: Iterable[User],
     all_warehouses: frozenset[str],
+    on_duty: Mapping[str, frozenset[str]],
 ) -> list[NewDelivery]:
-    """Every delivery of `events`, in event order."""
+    """Every delivery of `events`, in event order; `on_duty` as for person_receives."""
     hooks = list(webhooks)
     people = {u.id: (u, scope(u, all_warehouses)) for u in users}
     subs = [(s, people[s.user_id]) for s in subscriptions if s.user_id in people]
@@ -60,6 +65,6 @@ def deliveries(
         made += [
             NewDelivery(event=event, channel="push", target_id=s.id)
             for s, (user, user_scope) in subs
-            if person_receives(user, user_scope, event)
+            if person_receives(user, user_scope, event, on_duty)
         ]
     return made

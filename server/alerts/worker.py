@@ -25,13 +25,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 from litestar.datastructures import State
 from py_vapid import Vapid02
 
-from server.alerts import notifications, recipients, retention, schedule, targets, webhooks, webpush
+from server.alerts import duty, notifications, recipients, retention, schedule, targets, webhooks, webpush
 from server.alerts.retry import RetrySchedule
 from server.config import Config
 from server.events import EventHub
@@ -144,12 +145,15 @@ class AlertWorker:
         events = await self.storage.undispatched_events(FAN_OUT_BATCH)
         if events:
             all_warehouses = frozenset(w.id for w in await self.storage.warehouses())
+            subscriptions = await self.storage.push_subscriptions()
+            users = await self.storage.users()
+            officers = {u.id for u in users if u.role == "officer"}
+            on_duty: dict[str, frozenset[str]] = {}
+            if any(s.user_id in officers for s in subscriptions):  # the roster matters only then
+                now = datetime.fromtimestamp(self.clock(), UTC)
+                on_duty = await duty.on_duty_by_warehouse(self.storage, {e.warehouse_id for e in events}, now)
             made = recipients.deliveries(
-                events,
-                await self.storage.webhooks(),
-                await self.storage.push_subscriptions(),
-                await self.storage.users(),
-                all_warehouses,
+                events, await self.storage.webhooks(), subscriptions, users, all_warehouses, on_duty
             )
             await self.storage.dispatch(events, made, self.clock())
         return len(events)

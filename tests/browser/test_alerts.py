@@ -298,6 +298,10 @@ async def test_an_officer_turns_alerts_on_for_their_phone_from_the_sync_page(
     toggle = page.locator("#alerts-phone-toggle")
     await expect(toggle).to_have_text("Nyalakan notifikasi")
     await expect(card).to_have_attribute("data-state", "off")
+    await expect(page.locator("#alerts-phone-duty")).to_have_text(
+        "Petugas menerima peringatan hanya saat bertugas: terjadwal di shift jaga yang sedang berjalan"
+        " atau sudah masuk jaga, sampai selesai jaga atau shift berakhir."
+    )  # the server tells officers only while on duty (tests/alerts/test_webpush.py)
     assert [urlsplit(u).path for u in lazy] == ["/js/lazy/alert-subscribe.js"]
     await toggle.click()
     await expect(card).to_have_attribute("data-state", "on")

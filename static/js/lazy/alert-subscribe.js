@@ -1,5 +1,5 @@
 // Alerts on this phone (docs/alerts.md): an officer turns Web Push on or off for the incidents of
-// their warehouses. Loaded by the sync page only when it is shown (a dynamic import), never
+// their warehouses, which reach them only while on duty (the server decides: server/alerts/duty.py). Loaded by the sync page only when it is shown (a dynamic import), never
 // precached: subscribing needs the network anyway, and the shell stays within its budget.
 
 import { disablePush, enablePush, pushState } from '/supervisor/js/notifications.js';
@@ -33,5 +33,6 @@ export async function mount(slot, http) {
     show();
   });
   show();
-  replace(slot, h('h2', {}, t('alerts.phone.title')), h('p', { class: 'hint' }, t('alerts.phone.explain')), status, button);
+  replace(slot, h('h2', {}, t('alerts.phone.title')), h('p', { class: 'hint' }, t('alerts.phone.explain')),
+    h('p', { class: 'hint', id: 'alerts-phone-duty' }, t('alerts.on_duty_only')), status, button);
 }
