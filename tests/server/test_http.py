@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
 
-from server.app import CSP, create_app
+from server.app import CSP, create_app, security_headers
 from server.config import Config
 from server.storage import Storage
 from server.storage.sqlite import SqliteStorage
@@ -29,6 +30,32 @@ async def test_hsts_only_over_https(app: object) -> None:
     async for client in open_client(app, base_url="https://gudang.example"):  # type: ignore[arg-type]
         response = await client.get("/healthz")
         assert response.headers["strict-transport-security"].startswith("max-age=")
+
+
+async def test_security_headers_replace_a_handlers_own_once() -> None:
+    """The hook's header list: each of its headers once, replacing a handler's of the same name in
+    any letter case; a handler's own Cache-Control stays on /api/ (no-store otherwise), and the
+    shell's entry files get no-cache whatever the handler said."""
+    hook = security_headers()
+
+    Pairs = list[tuple[bytes, bytes]]
+
+    async def sent(path: str, given: Pairs, scheme: str = "http") -> Pairs:
+        message: Any = {"type": "http.response.start", "status": 200, "headers": given}
+        await hook(message, cast(Any, {"type": "http", "path": path, "scheme": scheme}))
+        return [(bytes(n).lower(), bytes(v)) for n, v in message["headers"]]
+
+    got = await sent("/api/x", [(b"X-Frame-Options", b"SAMEORIGIN"), (b"content-type", b"application/json")])
+    names = [n for n, _ in got]
+    assert len(names) == len(set(names)), got
+    assert dict(got)[b"x-frame-options"] == b"DENY" and dict(got)[b"cache-control"] == b"no-store"
+    assert dict(got)[b"content-type"] == b"application/json"
+    own = await sent("/api/x", [(b"Cache-Control", b"private, max-age=60")])
+    assert [v for n, v in own if n == b"cache-control"] == [b"private, max-age=60"]
+    shell = await sent("/sw.js", [(b"cache-control", b"max-age=3600")], scheme="https")
+    assert [v for n, v in shell if n == b"cache-control"] == [b"no-cache"]
+    assert dict(shell)[b"strict-transport-security"].startswith(b"max-age=")
+    assert b"cache-control" not in dict(await sent("/js/app.js", []))
 
 
 async def test_static_shell_is_served_at_root(client: httpx.AsyncClient) -> None:
