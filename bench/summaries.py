@@ -3,13 +3,13 @@ warehouses now that it reads one kept summary per warehouse, and what keeping th
 
 overview     build_overview (what GET /api/supervisor/overview runs) for a scope of 1, 300 and 8,000
              warehouses, each with INCIDENTS_PER_WAREHOUSE incidents written through the storage's
-             own write path: warm (every summary holds), right after a push to one of them (whose
-             summary the overview refolds), and cold (new stock item types: every summary refolded
-             from the records once, and kept).
+             own write path: warm (every summary holds), right after a push of an incident to one
+             of them (which applied itself to that summary: nothing is refolded), and cold (new stock
+             item types: every summary refolded from the records once, and kept).
 push         one phone's push of one new incident, in-process through the sync engine, into a
-             warehouse holding N incidents, and the overview of that warehouse right after it (the
-             refold of its summary, which the push leaves to the next read: server/summaries.py
-             moved_on). The push no longer grows with the warehouse's records; the read does.
+             warehouse holding N incidents, and the overview of that warehouse right after it. The
+             push applies its change to the summary in its transaction (server/summaries.py
+             after_push, O(records written)), so neither grows with the warehouse's records.
 
 SQLite, one process. Medians; ratios against the same process's baseline.
 """

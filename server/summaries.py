@@ -2,13 +2,18 @@
 
 A summary is the warehouse's `reports.WarehouseFold` (open findings, open incidents by severity,
 stock discrepancies, last inspection per agency, drafts, reviews waiting, conflicts, recent shifts):
-everything of the overview that depends only on the warehouse's records. Both backends refold a
-warehouse inside the push transaction that writes one of its overview records, and move the
-summary's revision along when a push writes only other records, so a summary whose revision is its
-warehouse's counter (`warehouse_state.revision`) is the fold of its records at that revision. The
-overview then reads one row per warehouse in scope instead of every record (issue 18): the part that
-depends on the time of the request (overdue, stale devices, the guard post's flags) is composed
-afresh by `reports.compose`.
+everything of the overview that depends only on the warehouse's records. A summary whose revision
+is its warehouse's counter (`warehouse_state.revision`) is the fold of its records at that
+revision. Both backends read the summaries of the warehouses a push holds with its other reads and
+bring each that holds along in the push's transaction (`after_push`), in O(records written): a
+push that writes none of the warehouse's overview records moves its revision on; one whose records
+add only counts (incidents, conflicts, draft inspections: `counts_of`) has the difference of each
+record before and after applied to it (`apply_changes`). A push that changes what is not a count
+(a submitted, reviewed or withdrawn inspection, a stock count or level, a shift, a handover) leaves
+the summary at its revision: the next overview refolds that warehouse from its records once and
+keeps it. The overview then reads one row per warehouse in scope instead of every record (issue
+18): the part that depends on the time of the request (overdue, stale devices, the guard post's
+flags) is composed afresh by `reports.compose`.
 
 A summary also names the stock item types it was reconciled against (`items_key`); when an admin
 changes them, or a database has no summary yet (one migrated from schema 5), the overview refolds
@@ -85,11 +90,10 @@ def fold(
     return reports.fold(warehouse_ids, ordered, templates, items)
 
 
-def refold_targets(records: Iterable[Record], revisions: Mapping[str, int]) -> tuple[list[str], list[str]]:
-    """Of the warehouses a push writes (`revisions`), those whose summary it must refold (an
-    overview record changed) and those whose summary only follows the counter."""
-    refold = {r.warehouse_id for r in records if r.collection in OVERVIEW_COLLECTIONS}
-    return sorted(refold & revisions.keys()), sorted(revisions.keys() - refold)
+def unread(records: Iterable[Record], before: Mapping[str, Record | None]) -> list[str]:
+    """The overview records a push wrote without reading them first (a conflict it filed, a tool's
+    write): what it reads, by id, before after_push() can bring their warehouses' summaries along."""
+    return sorted({r.id for r in records if r.collection in OVERVIEW_COLLECTIONS and r.id not in before})
 
 
 def summary_rows(
@@ -99,18 +103,114 @@ def summary_rows(
     return [(w, revisions[w], key, _encode(folds[w]).decode()) for w in sorted(folds)]
 
 
-def moved_on(
-    records: Iterable[Record], revisions: Mapping[str, int], held: Mapping[str, int]
-) -> list[tuple[int, str, int]]:
-    """(new revision, warehouse, revision before the push) of each warehouse a push writes none of
-    whose overview records: its summary still holds and moves on with the counter, if it held
-    before the push. The summary of a warehouse whose overview records changed is left at its
-    revision: it no longer holds, and the overview refolds it from the records when it is next read
-    (and keeps it). Refolding it in the push read and decoded every overview record of the
-    warehouse while holding its writer: 9 / 35 / 190 ms a push at 200 / 2,000 / 10,000 incidents,
-    and twice the server CPU of the reconnect storm (docs/benchmarks.md, section 12)."""
-    _, follow = refold_targets(records, revisions)
-    return [(revisions[w], w, held[w]) for w in follow if w in held]
+Counts = tuple[int, int, str | None]
+"""What one record adds to its warehouse's fold when that is only counts: (drafts, open conflicts,
+the severity of an open incident or None)."""
+
+NOTHING: Counts = (0, 0, None)
+
+
+def counts_of(record: Record | None) -> Counts | None:
+    """What `record` (None: no record) adds to its warehouse's fold, when it adds only counts: an
+    incident, a conflict, a draft inspection, a record outside the overview, a deleted one. None
+    when it adds more than counts (a submitted inspection, a stock count or level, a shift, a
+    handover): a push that changes such a record leaves the summary to be refolded."""
+    if record is None or record.deleted or record.collection not in OVERVIEW_COLLECTIONS:
+        return NOTHING
+    f = record.fields
+    if record.collection == "incidents":
+        severity = str(f.get("severity", "sedang"))
+        return (0, 0, None if f.get("status") == "resolved" or severity not in reports.SEVERITY_ORDER
+                else severity)  # fmt: skip
+    if record.collection == "conflicts":
+        return (0, int(f.get("status") == "open"), None)
+    if record.collection == "inspections" and f.get("status", "draft") == "draft":
+        return (1, 0, None)
+    return None
+
+
+def apply_changes(
+    fold: reports.WarehouseFold, changes: Iterable[tuple[Record | None, Record]]
+) -> reports.WarehouseFold | None:
+    """The fold after `changes` ((record before the push or None, record after) of one warehouse),
+    from the fold before them: in O(changes), whatever the warehouse holds. None when a change is
+    not only counts (counts_of), or the summary was not what its records say (a count would go
+    below zero): the summary is then left behind and refolded by the next overview."""
+    drafts, conflicts = fold.drafts, fold.conflicts
+    incidents = dict(fold.incidents)
+    for before, after in changes:
+        was, now = counts_of(before), counts_of(after)
+        if was is None or now is None:
+            return None
+        drafts += now[0] - was[0]
+        conflicts += now[1] - was[1]
+        if was[2] is not None:
+            incidents[was[2]] = incidents.get(was[2], 0) - 1
+        if now[2] is not None:
+            incidents[now[2]] = incidents.get(now[2], 0) + 1
+    if drafts < 0 or conflicts < 0 or any(n < 0 for n in incidents.values()):
+        return None
+    return msgspec.structs.replace(
+        fold,
+        drafts=drafts,
+        conflicts=conflicts,
+        incidents={s: incidents[s] for s in reports.SEVERITY_ORDER if incidents.get(s)},
+    )
+
+
+class PushSummaries(msgspec.Struct, kw_only=True, frozen=True):
+    """What a push writes to the summaries of the warehouses it writes (rows in warehouse order)."""
+
+    moved: list[tuple[int, str, int]]
+    """(new revision, warehouse, revision before): a summary that holds, one revision on (the push
+    wrote none of the warehouse's overview records)."""
+    kept: list[tuple[int, str, str, int]]
+    """(new revision, summary, warehouse, revision before): a summary that holds, the push's
+    changes applied (apply_changes)."""
+
+
+def after_push(
+    records: Iterable[Record],
+    before: Mapping[str, Record | None],
+    revisions: Mapping[str, int],
+    held: Mapping[str, int],
+    stored: Mapping[str, tuple[int, str]],
+) -> PushSummaries:
+    """What a push does to the summaries of the warehouses it writes (`revisions`), from the
+    records it wrote, each as it was before the push (`before`: None for one that did not exist; an
+    id missing there was not read by the push), the warehouses' counters before it (`held`) and
+    their stored summaries (`stored`: warehouse -> (revision, summary)) as read under the push's
+    lock. A summary that held before the push holds after it: moved one revision on, or with the
+    counts the push changed applied to it (apply_changes), in O(records written). A summary the
+    push cannot bring along (a change that is not only counts, a record it did not read, a summary
+    not read or not holding) is left at its revision: it no longer holds, and the overview refolds
+    it from the records when it is next read (and keeps it). Refolding it in the push read and
+    decoded every overview record of the warehouse while holding its writer: 9 / 35 / 190 ms a push
+    at 200 / 2,000 / 10,000 incidents (docs/benchmarks.md, section 12)."""
+    written: dict[str, dict[str, Record]] = {}
+    for record in records:
+        written.setdefault(record.warehouse_id, {})[record.id] = record
+    moved: list[tuple[int, str, int]] = []
+    kept: list[tuple[int, str, str, int]] = []
+    for w in sorted(revisions):
+        if w not in held:
+            continue
+        mine = written.get(w, {}).values()
+        touched = [
+            r for r in mine
+            if r.collection in OVERVIEW_COLLECTIONS
+            or ((b := before.get(r.id)) is not None and b.collection in OVERVIEW_COLLECTIONS)
+        ]  # fmt: skip
+        if not touched:
+            moved.append((revisions[w], w, held[w]))
+            continue
+        revision, text = stored.get(w, (-1, ""))
+        if revision != held[w] or any(r.id not in before for r in touched):
+            continue
+        fold = apply_changes(_decode(text), [(before[r.id], r) for r in touched])
+        if fold is not None:
+            kept.append((revisions[w], _encode(fold).decode(), w, held[w]))
+    return PushSummaries(moved=moved, kept=kept)
 
 
 def valid_folds(stored: Mapping[str, StoredSummary], key: str) -> dict[str, reports.WarehouseFold]:

@@ -148,16 +148,10 @@ async def every_audit_row(storage: Storage) -> list[AuditRow]:
     return [row for chain in await storage.audit_chains() async for row in storage.audit_rows(chain)]
 
 
-async def assert_summaries_are_folds(storage: Storage, warehouse_ids: Sequence[str]) -> None:
+async def holding_summaries_are_folds(storage: Storage, warehouse_ids: Sequence[str]) -> set[str]:
     """Each warehouse's overview summary (server/summaries.py) that holds at its warehouse's
-    counter, as the pushes left it, equals a fold of its records from scratch; then the overview
-    reads them, after which every one holds (those that did not are refolded and kept) and still
-    equals the fold."""
-    from litestar.datastructures import State
-
-    from server.api.supervisor import build_overview
-    from server.reports import Settings
-
+    counter, as the pushes left it, equals a fold of its records from scratch (the reference);
+    returns the warehouses whose summary holds."""
     ids = sorted(warehouse_ids)
     items = await storage.stock_item_types()
     key = summaries.items_key(items)
@@ -166,9 +160,26 @@ async def assert_summaries_are_folds(storage: Storage, warehouse_ids: Sequence[s
     folds = summaries.fold(ids, records, templates, items)
     holding = summaries.valid_folds(await storage.warehouse_summaries(ids), key)
     assert holding == {w: folds[w] for w in holding}, "a summary that holds is not the fold"
+    return set(holding)
+
+
+async def assert_summaries_are_folds(
+    storage: Storage, warehouse_ids: Sequence[str], *, held: Sequence[str] = ()
+) -> None:
+    """holding_summaries_are_folds(), and those of `held` hold (the pushes brought them along);
+    then the overview reads them, after which every one holds (those that did not are refolded
+    and kept) and still equals the fold."""
+    from litestar.datastructures import State
+
+    from server.api.supervisor import build_overview
+    from server.reports import Settings
+
+    ids = sorted(warehouse_ids)
+    holding = await holding_summaries_are_folds(storage, ids)
+    assert set(held) <= holding, f"summaries the pushes should have brought along: {set(held) - holding}"
     await build_overview(storage, State(), ids, settings=Settings())
     stored = await storage.warehouse_summaries(ids)
     assert sorted(stored) == ids, "the overview kept no summary of a warehouse"
     behind = {w: (s.revision, s.current) for w, s in stored.items() if s.revision != s.current}
     assert not behind, f"summaries behind their warehouse's counter after the overview: {behind}"
-    assert summaries.valid_folds(stored, key) == folds, "a kept summary is not the fold"
+    assert await holding_summaries_are_folds(storage, ids) == set(ids), "a kept summary is not the fold"

@@ -143,8 +143,20 @@ _PREFETCH = f"""
 SELECT
     ARRAY(SELECT ROW({RECORD_COLUMNS}) FROM records WHERE id = ANY($1::text[])),
     ARRAY(SELECT ROW(warehouse_id, count, checksum) FROM digests WHERE warehouse_id = ANY($2::text[])),
-    ARRAY(SELECT sha256 FROM attachments WHERE sha256 = ANY($3::text[]))
+    ARRAY(SELECT sha256 FROM attachments WHERE sha256 = ANY($3::text[])),
+    ARRAY(SELECT ROW(warehouse_id, revision, summary) FROM warehouse_summary
+          WHERE warehouse_id = ANY($2::text[]))
 """
+"""What a push reads once it holds its warehouses: the records, the digests and stored summaries of
+the warehouses, the stored photos."""
+
+_SUMMARY_INPUTS = f"""
+SELECT
+    ARRAY(SELECT ROW({RECORD_COLUMNS}) FROM records WHERE id = ANY($1::text[])),
+    ARRAY(SELECT ROW(warehouse_id, revision, summary) FROM warehouse_summary
+          WHERE warehouse_id = ANY($2::text[]))
+"""
+"""The records and stored summaries a push's summaries need that it did not read already."""
 
 
 class _Statement:
@@ -178,6 +190,7 @@ def _commit_batch_sql() -> str:
     audit = n.params("bigint[]", *("text[]",) * 7, "bytea[]", "text[]", "text[]", "text[]")
     states = n.params("text[]", "bigint[]", "bigint[]", "bigint[]", "text[]", "text[]")
     moved = n.params("bigint[]", "text[]", "bigint[]")
+    kept = n.params("bigint[]", "text[]", "text[]", "bigint[]")
     notify, channel, payload = n.params("boolean", "text", "text").split(", ")
     return f"""
 WITH
@@ -223,6 +236,11 @@ followed AS (
     UPDATE warehouse_summary AS s SET revision = f.revision
     FROM unnest({moved}) AS f (revision, warehouse_id, was)
     WHERE s.warehouse_id = f.warehouse_id AND s.revision = f.was
+),
+applied AS (
+    UPDATE warehouse_summary AS s SET revision = k.revision, summary = k.summary
+    FROM unnest({kept}) AS k (revision, summary, warehouse_id, was)
+    WHERE s.warehouse_id = k.warehouse_id AND s.revision = k.was
 )
 SELECT CASE WHEN {notify} THEN pg_notify({channel}, {payload}) END
 """
@@ -361,6 +379,11 @@ class PostgresWriteTx:
         """Prefetched record rows by id (None: known not to exist); each is handed out once."""
         self._digests: dict[str, Digest] = {}
         self._present: dict[str, bool] = {}
+        self._before: dict[str, Record | None] = {}
+        """Each record this push read, as it was before the push (None: it did not exist)."""
+        self._summaries: dict[str, tuple[int, str]] = {}
+        """The stored summary (revision, summary) of each held warehouse that has one."""
+        self._summaries_read: set[str] = set()
 
     async def prefetch(
         self, client_id: str, ids: Sequence[str], warehouse_ids: Sequence[str], hashes: Sequence[str]
@@ -372,16 +395,20 @@ class PostgresWriteTx:
         if client_id:
             self._last_seq[client_id] = int(last_seq)
         self.held.update(held_from_row(row) for row in held)
-        records, digests, present = await conn.fetchrow(_PREFETCH, list(ids), sorted(self.held), list(hashes))
+        records, digests, present, stored = await conn.fetchrow(
+            _PREFETCH, list(ids), sorted(self.held), list(hashes)
+        )
         late = sorted({record[2] for record in records} - self.held.keys())
         if late:
             # A record created in another warehouse since the lock statement read: hold that
             # warehouse too (out of order: a deadlock is detected and the push retried), and read
             # its records again now that nobody else can change them.
             self.held.update(await hold_warehouses(conn, late))
-            records, digests, present = await conn.fetchrow(
+            records, digests, present, stored = await conn.fetchrow(
                 _PREFETCH, list(ids), sorted(self.held), list(hashes)
             )
+        self._summaries.update((row[0], (int(row[1]), row[2])) for row in stored)
+        self._summaries_read.update(self.held)
         self._records.update(dict.fromkeys(ids))
         self._records.update((record[0], record) for record in records)
         found = {d[0]: Digest(count=d[1], checksum=d[2]) for d in digests}
@@ -412,7 +439,10 @@ class PostgresWriteTx:
             rows += await self._conn.fetch(
                 f"SELECT {RECORD_COLUMNS} FROM records WHERE id = ANY($1::text[])", missing
             )
-        return {row[0]: record_from_row(row) for row in rows}
+        found = {row[0]: record_from_row(row) for row in rows}
+        for record_id in ids:
+            self._before.setdefault(record_id, found.get(record_id))
+        return found
 
     async def _hold(self, warehouse_ids: Iterable[str]) -> None:
         missing = sorted(set(warehouse_ids) - self.held.keys())
@@ -458,6 +488,20 @@ class PostgresWriteTx:
         code, last = await self._conn.fetchrow(_REPORT_COUNTER, warehouse_id, year)
         return ReportCounter(warehouse_code=code or warehouse_id, last=int(last))
 
+    async def _summaries_after(self, effects: BatchEffects) -> summaries.PushSummaries:
+        """What the push does to the summaries of the warehouses it writes (server/summaries.py):
+        each that held moves on with it, its changes applied, in O(records written)."""
+        unread = summaries.unread(effects.records, self._before)
+        unheld = sorted(effects.revisions.keys() - self._summaries_read)
+        if unread or unheld:  # a conflict the push filed, a warehouse held late, a tool's write
+            rows, stored = await self._conn.fetchrow(_SUMMARY_INPUTS, unread, unheld)
+            found = {row[0]: record_from_row(row) for row in rows}
+            self._before.update((record_id, found.get(record_id)) for record_id in unread)
+            self._summaries.update((row[0], (int(row[1]), row[2])) for row in stored)
+            self._summaries_read.update(unheld)
+        held = {w: state.revision for w, state in self.held.items()}
+        return summaries.after_push(effects.records, self._before, effects.revisions, held, self._summaries)
+
     async def commit(self, effects: BatchEffects) -> None:
         """Everything the batch writes, in one statement (_COMMIT_BATCH); the berita acara
         counters a submit moved, in one more before it."""
@@ -476,8 +520,7 @@ class PostgresWriteTx:
         at = effects.outcomes[-1].at if effects.outcomes else ""
         records = {r.id: r for r in effects.records}
         written = sorted({r.warehouse_id for r in records.values()})
-        held = {w: state.revision for w, state in self.held.items()}
-        moved = summaries.moved_on(effects.records, effects.revisions, held)
+        summarized = await self._summaries_after(effects)
         await conn.execute(
             _COMMIT_BATCH,
             # One row per record, its last state (one INSERT ... ON CONFLICT cannot update a row
@@ -498,7 +541,8 @@ class PostgresWriteTx:
             ),
             *_by_column(audit, 12),
             *_by_column(state_rows(effects.revisions, heads, self.held), 6),
-            *_by_column(moved, 3),
+            *_by_column(summarized.moved, 3),
+            *_by_column(summarized.kept, 4),
             # Delivered to every LISTENing session when (and only if) this transaction commits,
             # in commit order; it names the warehouses written, so a stream wakes only for its own.
             bool(written) and self._notify,

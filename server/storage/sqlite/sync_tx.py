@@ -66,6 +66,14 @@ UPSERT_SUMMARY = (
 never replaced by one folded at an older revision."""
 _FOLLOW_SUMMARY = "UPDATE warehouse_summary SET revision = ? WHERE warehouse_id = ? AND revision = ?"
 """A push that wrote none of a warehouse's overview records: its summary still holds, one revision on."""
+_APPLY_SUMMARY = (
+    "UPDATE warehouse_summary SET revision = ?, summary = ? WHERE warehouse_id = ? AND revision = ?"
+)
+"""A push's changes applied to a warehouse's summary that held (summaries.after_push)."""
+_SELECT_SUMMARIES = (
+    "SELECT warehouse_id, revision, summary FROM warehouse_summary"
+    " WHERE warehouse_id IN (SELECT value FROM json_each(?))"
+)
 
 _UPSERT_RECORD = f"""
 INSERT INTO records ({RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -204,6 +212,12 @@ class SqliteWriteTx(_BeginsWithFirstRead):
         """Prefetched record rows by id (None: known not to exist); each is handed out once."""
         self._digests: dict[str, Digest] = {}
         self._present: dict[str, bool] = {}
+        self._before: dict[str, Record | None] = {}
+        """Each record this push read, as it was before the push (None: it did not exist)."""
+        self._summaries: dict[str, tuple[int, str]] = {}
+        """The stored summary (revision, summary) of each warehouse read in this transaction."""
+        self._summaries_read: set[str] = set()
+        """The warehouses whose summary was read (whether or not they have one)."""
         self.group_committed = False
         """Whether the round trip that wrote `statements` committed the group too."""
         self.mutations = 0
@@ -224,11 +238,13 @@ class SqliteWriteTx(_BeginsWithFirstRead):
     ) -> None:
         """One round trip for what a push reads: the client's last number, the records, the state
         and digests of their warehouses and of `warehouse_ids`, and the stored photos."""
-        last_seq, rows, held, digests, present = await self._run(
+        last_seq, rows, held, digests, present, stored = await self._run(
             _prefetch, client_id, list(ids), list(warehouse_ids), list(hashes)
         )
         self._last_seq[client_id] = last_seq
         self.held.update(held)
+        self._summaries.update(stored)
+        self._summaries_read.update(held)
         self._records.update(dict.fromkeys(ids))
         self._records.update((row[0], row) for row in rows)
         self._digests.update(digests)
@@ -249,7 +265,10 @@ class SqliteWriteTx(_BeginsWithFirstRead):
         rows, missing = take_prefetched(self._records, ids)
         if missing:
             rows += await self._run(_fetchall, _SELECT_RECORDS, (json_list(missing),))
-        return {row[0]: record_from_row(row) for row in rows}
+        found = {row[0]: record_from_row(row) for row in rows}
+        for record_id in ids:
+            self._before.setdefault(record_id, found.get(record_id))
+        return found
 
     async def _hold(self, warehouse_ids: Iterable[str]) -> None:
         missing = sorted(set(warehouse_ids) - self.held.keys())
@@ -295,16 +314,30 @@ class SqliteWriteTx(_BeginsWithFirstRead):
         # A batch written without reading first (tools, tests) begins here and reads the state.
         await self._hold([*effects.revisions, *(chain_of(e) for e in effects.audit)])
         statements, self.heads_after = commit_statements(effects, self.held)
-        statements += self._summary_statements(effects)
+        statements += await self._summary_statements(effects)
         self.statements = statements
         self.warehouses_written = frozenset(r.warehouse_id for r in effects.records)
         self.mutations = len(effects.outcomes)
 
-    def _summary_statements(self, effects: BatchEffects) -> list[tuple[str, list[tuple[Any, ...]]]]:
-        """Keep the summaries of the warehouses this push writes true (server/summaries.py)."""
+    async def _summary_statements(self, effects: BatchEffects) -> list[tuple[str, list[tuple[Any, ...]]]]:
+        """Keep the summaries of the warehouses this push writes true (server/summaries.py): each
+        that held moves on with the push, its changes applied, in O(records written)."""
+        unread = summaries.unread(effects.records, self._before)
+        unheld = sorted(effects.revisions.keys() - self._summaries_read)
+        if unread or unheld:  # a conflict the push filed, a warehouse held late, a tool's write
+            rows, stored = await self._run(_summary_inputs, unread, unheld)
+            found = {row[0]: record_from_row(row) for row in rows}
+            self._before.update((record_id, found.get(record_id)) for record_id in unread)
+            self._summaries.update(stored)
+            self._summaries_read.update(unheld)
         held = {w: state.revision for w, state in self.held.items()}
-        moved = summaries.moved_on(effects.records, effects.revisions, held)
-        return [(_FOLLOW_SUMMARY, list(moved))] if moved else []
+        pushed = summaries.after_push(effects.records, self._before, effects.revisions, held, self._summaries)
+        statements: list[tuple[str, list[tuple[Any, ...]]]] = []
+        if pushed.kept:
+            statements.append((_APPLY_SUMMARY, list(pushed.kept)))
+        if pushed.moved:
+            statements.append((_FOLLOW_SUMMARY, list(pushed.moved)))
+        return statements
 
 
 _SELECT_REPORT_COUNTER = (
@@ -344,16 +377,29 @@ def _present(db: sqlite3.Connection, hashes: Sequence[str]) -> set[str]:
     return {row[0] for row in rows}
 
 
+def _stored_summaries(db: sqlite3.Connection, warehouse_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+    rows = db.execute(_SELECT_SUMMARIES, (json_list(warehouse_ids),)).fetchall()
+    return {row[0]: (int(row[1]), row[2]) for row in rows}
+
+
+def _summary_inputs(
+    db: sqlite3.Connection, record_ids: list[str], warehouse_ids: list[str]
+) -> tuple[list[Any], dict[str, tuple[int, str]]]:
+    """The records and stored summaries a push's summaries need that it did not read already."""
+    rows = _fetchall(db, _SELECT_RECORDS, (json_list(record_ids),)) if record_ids else []
+    return rows, _stored_summaries(db, warehouse_ids) if warehouse_ids else {}
+
+
 def _prefetch(
     db: sqlite3.Connection, client_id: str, ids: list[str], warehouse_ids: list[str], hashes: list[str]
-) -> tuple[int, list[Any], dict[str, Held], dict[str, Digest], set[str]]:
+) -> tuple[int, list[Any], dict[str, Held], dict[str, Digest], set[str], dict[str, tuple[int, str]]]:
     last_seq = _last_seq(db, client_id)
     rows = _fetchall(db, _SELECT_RECORDS, (json_list(ids),))
     warehouses = sorted(set(warehouse_ids) | {row[2] for row in rows})
     # The system chain's state too: a refused mutation about no warehouse is audited there, and the
     # one writer holds it anyway (PostgreSQL locks it only when it is needed).
     return (last_seq, rows, _states(db, [*warehouses, SYSTEM_CHAIN]), _digests(db, warehouses),
-            _present(db, hashes) if hashes else set())  # fmt: skip
+            _present(db, hashes) if hashes else set(), _stored_summaries(db, warehouses))  # fmt: skip
 
 
 BATCH_SAVEPOINT = "push_batch"
