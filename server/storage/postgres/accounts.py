@@ -13,6 +13,7 @@ import asyncpg
 import msgspec
 
 from server.models import Device, DeviceLabel, StockItemType, User, UserInput, Warehouse, now_iso
+from server.storage import device_sync as ds
 from server.storage.base import Conflict, StorageError, device_labels, first_failure
 from server.storage.postgres.sync_tx import str_list
 from sync.domain import Template, text_in
@@ -197,6 +198,8 @@ class AccountsMixin:
             "INSERT INTO assignments (user_id, warehouse_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             [(user_id, wid) for wid in warehouse_ids],
         )
+        await conn.execute(ds.FORGET_USER, user_id)
+        await conn.execute(ds.DEVICE_SYNC_OF_USER, user_id)
 
     async def user(self, user_id: str) -> User | None:
         found = await self._users("WHERE u.id = $1", user_id)
@@ -244,6 +247,7 @@ class AccountsMixin:
                     d.id, d.user_id, d.name, d.client_id, d.created_at, d.last_seen, d.expires_at,
                     d.revoked_at, token_hash, d.model,
                 )  # fmt: skip
+                await conn.execute(ds.DEVICE_SYNC_OF_DEVICE, d.id)
         except asyncpg.UniqueViolationError as exc:
             raise Conflict("device id or token already exists") from exc
         except asyncpg.ForeignKeyViolationError as exc:
@@ -300,9 +304,16 @@ class AccountsMixin:
 
     async def revoke_device(self, device_id: str, at: str) -> bool:
         async with self._writing() as conn:
+            # The user's row shared: an assignment change (which locks it) does not rebuild the
+            # user's device_sync rows from before this revocation.
+            await conn.execute(
+                "SELECT 1 FROM users WHERE id = (SELECT user_id FROM devices WHERE id = $1) FOR SHARE",
+                device_id,
+            )
             status = await conn.execute(
                 "UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", at, device_id
             )
+            await conn.execute(ds.FORGET_DEVICE, device_id)
             return affected(status) == 1
 
     async def client_owners(self, client_id: str) -> set[str]:
@@ -315,6 +326,7 @@ class AccountsMixin:
 
     async def revoke_devices(self, user_id: str, at: str, *, client_id: str | None = None) -> int:
         async with self._writing() as conn:
+            await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR SHARE", user_id)  # as revoke_device
             status = await conn.execute(
                 "UPDATE devices SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL"
                 " AND ($3::text IS NULL OR client_id = $3::text)",
@@ -322,6 +334,7 @@ class AccountsMixin:
                 user_id,
                 client_id,
             )
+            await conn.execute(ds.FORGET_REVOKED, user_id)
             return affected(status)
 
     # -- failed-login throttling --------------------------------------------------------------------

@@ -239,18 +239,17 @@ class SupervisorQueriesMixin:
     async def device_sync_state(self, warehouse_ids: Sequence[str]) -> list[DeviceSyncState]:
         if not warehouse_ids:
             return []
+        # An index range of device_sync per warehouse (its primary key), then each device and its
+        # client's state by key (migration 0010).
         rows = await self._fetch(
-            "SELECT d.id, d.user_id, d.name, d.client_id, d.created_at, d.last_seen,"
-            " c.updated_at, coalesce(c.last_seq, 0),"
-            " (SELECT count(DISTINCT r.sha256) FROM attachment_refs AS r"
-            "   LEFT JOIN attachments AS a ON a.sha256 = r.sha256"
-            "   WHERE r.client_id = d.client_id AND a.sha256 IS NULL),"
-            " ARRAY(SELECT s.warehouse_id FROM assignments AS s"
-            "   WHERE s.user_id = d.user_id AND s.warehouse_id = ANY($2::text[])"
-            '   ORDER BY s.warehouse_id COLLATE "C")'
-            " FROM devices AS d LEFT JOIN client_state AS c ON c.client_id = d.client_id"
+            "WITH scope AS (SELECT s.device_id,"
+            '   array_agg(s.warehouse_id ORDER BY s.warehouse_id COLLATE "C") AS w'
+            "   FROM device_sync AS s WHERE s.warehouse_id = ANY($2::text[]) GROUP BY s.device_id)"
+            " SELECT d.id, d.user_id, d.name, d.client_id, d.created_at, d.last_seen,"
+            " c.updated_at, coalesce(c.last_seq, 0), coalesce(c.missing_attachments, 0), scope.w"
+            " FROM scope JOIN devices AS d ON d.id = scope.device_id"
+            " LEFT JOIN client_state AS c ON c.client_id = d.client_id"
             ' WHERE d.revoked_at IS NULL AND d.expires_at COLLATE "C" > $1::text'
-            " AND d.user_id IN (SELECT user_id FROM assignments WHERE warehouse_id = ANY($2::text[]))"
             ' ORDER BY d.last_seen COLLATE "C", d.id COLLATE "C"',
             now_iso(),
             str_list(warehouse_ids),

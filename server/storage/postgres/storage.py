@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 
 from server.models import now_iso
+from server.storage import device_sync as ds
 from server.storage.base import AttachmentMeta, AuditRow, PurgeAudit, StorageError, StorageUnavailable
 from server.storage.postgres import migrations
 from server.storage.postgres.accounts import AccountsMixin, affected
@@ -312,12 +313,16 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin, PostgresAlertsMixin
 
     # -- attachments -------------------------------------------------------------------------------
     async def put_attachment(self, meta: AttachmentMeta) -> bool:
-        status = await self._execute(
-            f"INSERT INTO attachments ({ATTACHMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-            " ON CONFLICT (sha256) DO NOTHING",
-            *attachment_row(meta),
-        )
-        return affected(status) == 1
+        async with self._writing() as conn:
+            status = await conn.execute(
+                f"INSERT INTO attachments ({ATTACHMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                " ON CONFLICT (sha256) DO NOTHING",
+                *attachment_row(meta),
+            )
+            if affected(status) != 1:
+                return False
+            await conn.execute(ds.RECOUNT_ARRIVED, meta.sha256)  # the clients that owed it
+            return True
 
     async def attachment(self, sha256: str) -> AttachmentMeta | None:
         rows = await self._fetch(f"SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE sha256 = $1", sha256)

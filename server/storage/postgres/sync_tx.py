@@ -37,6 +37,7 @@ import asyncpg
 import msgspec
 
 from server import summaries
+from server.storage import device_sync as ds
 from server.storage.postgres.alerts import write_outbox
 from server.storage.rows import (
     AUDIT_COLUMNS,
@@ -267,6 +268,9 @@ def _by_column(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
 
 def text(value: Any) -> str:
     return _encode(value).decode()
+
+
+_RECOUNT_MISSING = ds.recount_clients("client_id = ANY($1::text[])")
 
 
 def str_list(values: Iterable[str]) -> list[str]:
@@ -549,6 +553,11 @@ class PostgresWriteTx:
             CHANNEL,
             notify_payload(written),
         )
+        if effects.attachment_refs:
+            # The photos each referring client still owes, recounted after its new references.
+            await conn.execute(
+                _RECOUNT_MISSING, str_list(sorted({r.client_id for r in effects.attachment_refs}))
+            )
         self.warehouses_committed = written
         await write_outbox(conn, effects.alerts)  # alert events commit with their cause
         self.committed = True

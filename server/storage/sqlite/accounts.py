@@ -12,9 +12,16 @@ import aiosqlite
 import msgspec
 
 from server.models import Device, DeviceLabel, StockItemType, User, UserInput, Warehouse, now_iso
+from server.storage import device_sync as ds
 from server.storage.base import Conflict, StorageError, device_labels, first_failure
 from server.storage.sqlite.sync_tx import json_list
 from sync.domain import Template, text_in
+
+_DEVICE_SYNC_OF_USER = ds.sqlite(ds.DEVICE_SYNC_OF_USER)
+_DEVICE_SYNC_OF_DEVICE = ds.sqlite(ds.DEVICE_SYNC_OF_DEVICE)
+_FORGET_USER = ds.sqlite(ds.FORGET_USER)
+_FORGET_DEVICE = ds.sqlite(ds.FORGET_DEVICE)
+_FORGET_REVOKED = ds.sqlite(ds.FORGET_REVOKED)
 
 _template = msgspec.json.Decoder(Template).decode
 
@@ -191,6 +198,8 @@ class AccountsMixin:
             "INSERT OR IGNORE INTO assignments (user_id, warehouse_id) VALUES (?, ?)",
             [(user_id, wid) for wid in warehouse_ids],
         )
+        await conn.execute(_FORGET_USER, (user_id,))
+        await conn.execute(_DEVICE_SYNC_OF_USER, (user_id,))
 
     async def user(self, user_id: str) -> User | None:
         found = await self._users("WHERE id = ?", (user_id,))
@@ -238,6 +247,7 @@ class AccountsMixin:
                     (d.id, d.user_id, d.name, d.client_id, d.created_at, d.last_seen, d.expires_at,
                      d.revoked_at, token_hash, d.model),
                 )  # fmt: skip
+                await conn.execute(_DEVICE_SYNC_OF_DEVICE, (d.id,))
         except sqlite3.IntegrityError as exc:
             raise Conflict("device id or token already exists") from exc
 
@@ -273,6 +283,7 @@ class AccountsMixin:
             cursor = await conn.execute(
                 "UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (at, device_id)
             )
+            await conn.execute(_FORGET_DEVICE, (device_id,))
             return cursor.rowcount == 1
 
     async def rename_device(self, device_id: str, name: str) -> bool:
@@ -306,6 +317,7 @@ class AccountsMixin:
                 " AND (? IS NULL OR client_id = ?)",
                 (at, user_id, client_id, client_id),
             )
+            await conn.execute(_FORGET_REVOKED, (user_id,))
             return cursor.rowcount
 
     # -- failed-login throttling --------------------------------------------------------------------

@@ -247,31 +247,31 @@ class SupervisorQueriesMixin:
         if not warehouse_ids:
             return []
         ids = json_list(warehouse_ids)
+        # An index range of device_sync per warehouse (its primary key), then each device and its
+        # client's state by key (migration 0010).
         async with self._reading() as conn:
             await conn.execute("BEGIN")
+            links = list(
+                await conn.execute_fetchall(
+                    "SELECT s.device_id, s.warehouse_id FROM json_each(?) AS w"
+                    " JOIN device_sync AS s ON s.warehouse_id = w.value ORDER BY s.warehouse_id",
+                    (ids,),
+                )
+            )
             devices = list(
                 await conn.execute_fetchall(
                     "SELECT d.id, d.user_id, d.name, d.client_id, d.created_at, d.last_seen,"
-                    " c.updated_at, coalesce(c.last_seq, 0),"
-                    " (SELECT count(DISTINCT r.sha256) FROM attachment_refs AS r"
-                    "   LEFT JOIN attachments AS a ON a.sha256 = r.sha256"
-                    "   WHERE r.client_id = d.client_id AND a.sha256 IS NULL)"
+                    " c.updated_at, coalesce(c.last_seq, 0), coalesce(c.missing_attachments, 0)"
                     " FROM devices AS d LEFT JOIN client_state AS c ON c.client_id = d.client_id"
-                    " WHERE d.revoked_at IS NULL AND d.expires_at > ?"
-                    " AND d.user_id IN (SELECT user_id FROM assignments"
-                    "   WHERE warehouse_id IN (SELECT value FROM json_each(?)))"
+                    " WHERE d.id IN (SELECT value FROM json_each(?))"
+                    " AND d.revoked_at IS NULL AND d.expires_at > ?"
                     " ORDER BY d.last_seen, d.id",
-                    (now_iso(), ids),
+                    (json_list(sorted({device_id for device_id, _ in links})), now_iso()),
                 )
             )
-            links = await conn.execute_fetchall(
-                "SELECT user_id, warehouse_id FROM assignments"
-                " WHERE warehouse_id IN (SELECT value FROM json_each(?)) ORDER BY warehouse_id",
-                (ids,),
-            )
         assigned: dict[str, list[str]] = {}
-        for user_id, warehouse_id in links:
-            assigned.setdefault(user_id, []).append(warehouse_id)
+        for device_id, warehouse_id in links:
+            assigned.setdefault(device_id, []).append(warehouse_id)
         return [
             DeviceSyncState(
                 device_id=r[0],
@@ -283,7 +283,7 @@ class SupervisorQueriesMixin:
                 last_push_at=r[6] or None,
                 last_seq=int(r[7]),
                 missing_attachments=int(r[8]),
-                warehouses=assigned.get(r[1], []),
+                warehouses=assigned.get(r[0], []),
             )
             for r in devices
         ]

@@ -36,6 +36,7 @@ import aiosqlite
 import msgspec
 
 from server.models import now_iso
+from server.storage import device_sync as ds
 from server.storage.base import (
     AttachmentMeta,
     AuditRow,
@@ -79,6 +80,8 @@ from server.storage.sqlite.sync_tx import (
 from sync import digest as digest_mod
 from sync.audit import SYSTEM_CHAIN, chain_of
 from sync.store import AuditEntry, TransactionLost
+
+_RECOUNT_ARRIVED = ds.sqlite(ds.RECOUNT_ARRIVED)
 
 _detail = msgspec.json.Decoder(dict[str, object]).decode
 log = logging.getLogger("tigapilar.storage")
@@ -559,7 +562,10 @@ class SqliteStorage(AccountsMixin, SupervisorQueriesMixin, SqliteAlertsMixin):
                 f"INSERT OR IGNORE INTO attachments ({ATTACHMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 attachment_row(meta),
             )
-            return cursor.rowcount == 1
+            if cursor.rowcount != 1:
+                return False
+            await conn.execute(_RECOUNT_ARRIVED, (meta.sha256,))  # the clients that owed it
+            return True
 
     async def attachment(self, sha256: str) -> AttachmentMeta | None:
         async with self._reading() as conn:

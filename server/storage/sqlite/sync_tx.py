@@ -14,6 +14,7 @@ import aiosqlite
 import msgspec
 
 from server import summaries
+from server.storage import device_sync as ds
 from server.storage.feed_cache import FeedCache
 from server.storage.rows import (
     AUDIT_COLUMNS,
@@ -99,6 +100,8 @@ UPSERT_STATE = (
     " audit_id = excluded.audit_id, audit_hash = excluded.audit_hash, audit_at = excluded.audit_at"
 )
 """A warehouse's counter and chain head after a commit (rows.state_rows)."""
+
+_RECOUNT_MISSING = ds.sqlite(ds.recount_clients("client_id IN (SELECT value FROM json_each(?1))"))
 
 
 _UPSERT_CLIENT = (
@@ -477,6 +480,9 @@ def commit_statements(
                 ],
             )
         )
+        # The photos each referring client still owes, recounted after its new references.
+        clients = sorted({r.client_id for r in effects.attachment_refs})
+        statements.append((_RECOUNT_MISSING, [(json_list(clients),)]))
     if effects.report_numbers:
         statements.append(
             (
