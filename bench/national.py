@@ -6,8 +6,9 @@ generate    a fresh PostgreSQL database (migrated by `tigapilar migrate`, so it 
             WAREHOUSES warehouses (put_warehouse), one officer per warehouse and DEVICES devices
             spread over them, a province supervisor (300 warehouses) and a national one (all), all
             three tables filled by COPY (`users`, `assignments`, `devices`: 100,000 round trips
-            otherwise); RECORDS incidents through the storage's own write()/commit(BatchEffects)
-            (bench/world.py bulk_write: counters, digests, summaries as a push leaves them).
+            otherwise; then `device_sync` from them, as the logins write it); RECORDS incidents
+            through the storage's own write()/commit(BatchEffects) (bench/world.py bulk_write:
+            counters, digests, summaries as a push leaves them).
 push        PHONES phones, each an officer's device in a warehouse of its own, push batches of
             MUTATIONS new incidents over real HTTP for PUSH_S seconds to 1, 2 and 4
             `tigapilar serve` processes on the same database (phone i to process i mod n):
@@ -53,6 +54,7 @@ from server.auth import new_token
 from server.events import EventHub
 from server.models import Warehouse, iso
 from server.seed import install_reference_data
+from server.storage import device_sync
 from sync.messages import PROTOCOL_VERSION, SCHEMA_VERSION, Mutation, PushRequest, PushResponse
 
 PROVINCE = 300
@@ -247,6 +249,7 @@ async def generate(storage: Any, url: str, size: Sizes, ctx: Context) -> tuple[W
                     "expires_at",
                 ],
             )
+            await conn.execute(device_sync.FILL_ALL)  # what the storage writes with each login
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
@@ -552,6 +555,7 @@ async def _supervisor_before(
         reads[name] = [f"overview ({name})", label, fmt_ms(cold), fmt_ms(warm)]
     for name, _, _, scope in _scopes(world):
         warm, found = await sync_state_s(storage, scope, 5)
+        sup.check(f"{name} device sync state: {found:,} devices", found > 0)
         reads[f"sync-{name}"] = [
             f"device sync state ({name})",
             f"{len(scope):,} warehouses, {found:,} devices",

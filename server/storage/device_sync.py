@@ -24,6 +24,14 @@ DEVICE_SYNC_OF_USER = (
 )
 """Rows of a user's live devices in their assignments (after deleting the user's rows)."""
 
+FILL_ALL = (
+    "INSERT INTO device_sync (warehouse_id, device_id, user_id)"
+    " SELECT a.warehouse_id, d.id, d.user_id FROM devices AS d JOIN assignments AS a ON a.user_id = d.user_id"
+    " WHERE d.revoked_at IS NULL"
+)
+"""Rows of every live device, into an empty table: what migration 0010 fills, and what a tool that
+loads devices and assignments in bulk (bench/national.py copies them) runs after its load."""
+
 FORGET_USER = "DELETE FROM device_sync WHERE user_id = $1"
 
 DEVICE_SYNC_OF_DEVICE = (
