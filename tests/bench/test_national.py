@@ -44,7 +44,7 @@ async def test_the_national_section_prints_measured_figures(
     assert number(pushes.rows[-1][5]) > max(number(row[5]) for row in pushes.rows[:3])
     assert len(sup.rows) == 4
     for row in sup.rows:
-        for cell in row[2:5]:
+        for cell in row[2:6]:
             if cell:
                 assert number(cell) > 0
     assert live.rows == [["10 + 1 (the province)", "4", "2.00 / 2", "2", "0"]]
