@@ -68,6 +68,28 @@ PROCESSES = (1, 2, 4)
 ROW_WAITS = ("transactionid", "tuple", "advisory")
 
 
+SCAN_QUERY = "FROM devices AS d LEFT JOIN client_state"
+"""In the statement of device_sync_state (server/storage/postgres/reports.py), which every
+overview runs: the supervisor's, and each server process's alert scan (server/alerts/schedule.py:
+the national overview, at start-up and every 60 s)."""
+
+
+async def quiet(servers: list[Server], ctx: Context, *, limit_s: float = 240) -> float:
+    """Wait until the servers' CPU is idle (below 15 % of a core over a second: the start-up alert
+    scan, a national overview in each new process, is done); how long it took."""
+    t0 = time.perf_counter()
+    before = sum(s.cpu_seconds() for s in servers)
+    while time.perf_counter() - t0 < limit_s:
+        await asyncio.sleep(1.0)
+        now = sum(s.cpu_seconds() for s in servers)
+        if now - before < 0.15:
+            break
+        before = now
+    took = time.perf_counter() - t0
+    ctx.log(f"national: {len(servers)} server(s) quiet after {took:.0f} s (load {load()})")
+    return took
+
+
 def _pushing(sql: str) -> bool:
     """Whether a statement is one a push runs (not the alert dispatcher's work on alert_events, the
     one other writer while phones push)."""
@@ -294,6 +316,8 @@ class LockSampler:
         self.events: Counter[str] = Counter()
         """Lock waits seen, by wait_event (transactionid, tuple, advisory: another transaction's
         row or advisory lock; extend: growing a table's file)."""
+        self.scan_samples = 0
+        """Samples in which a device_sync_state query ran (an overview: a server's alert scan)."""
         self.other: Counter[str] = Counter()
         """The waits of statements that are not a push's (the alert dispatcher's), by wait_event."""
         self.blockers: Counter[tuple[str, str]] = Counter()
@@ -332,6 +356,7 @@ class LockSampler:
             self.other.update(r[3] for r in waits if not _pushing(r[4]))
             self.busy_samples += active > 0
             self.waiting_samples += bool(waits)
+            self.scan_samples += any(r[1] and SCAN_QUERY in (r[4] or "") for r in rows)
             queries = {r[0]: r[4] for r in rows}
             for r in waits:
                 for pid in r[5] or ():
@@ -451,6 +476,7 @@ async def run(ctx: Context, size: Sizes | None = None) -> list[Section]:
             "row/advisory lock wait",
             "any lock wait",
             "samples with a lock waiter",
+            "samples with an overview running",
             "errors",
             "load (1/5/15 min)",
         ],
@@ -497,6 +523,11 @@ async def run(ctx: Context, size: Sizes | None = None) -> list[Section]:
             await _describe(gen, url, size, took, cluster)
             folded = await _fold(storage, world, ctx)
             servers[0].start()
+            startup = await quiet(servers[:1], ctx)
+            sup.notes.append(
+                f"The first server process was busy {startup:.0f} s after start-up (its alert scan: the "
+                "national overview, server/alerts/schedule.py); the reads above were taken after it."
+            )
             reads = await _supervisor_before(sup, storage, servers[0], world, folded, ctx)
             await _pushes(pushes, servers, url, world, size, ctx)
             for server in servers[1:]:
@@ -531,6 +562,9 @@ async def _describe(gen: Section, url: str, size: Sizes, took: dict[str, float],
         stored = await conn.fetchval("SELECT count(*) FROM records")
         held = await conn.fetchval("SELECT count(*) FROM warehouse_state WHERE warehouse_id <> ''")
         db_size = await conn.fetchval("SELECT pg_size_pretty(pg_database_size(current_database()))")
+        durability = f"fsync {await conn.fetchval('SHOW fsync')}, synchronous_commit " + str(
+            await conn.fetchval("SHOW synchronous_commit")
+        )
     finally:
         await conn.close()
     gen.check(
@@ -538,7 +572,7 @@ async def _describe(gen: Section, url: str, size: Sizes, took: dict[str, float],
         stored == size.records and held == size.warehouses,
     )
     gen.notes.append(
-        f"PostgreSQL {version}{' (throwaway loopback cluster: fsync off)' if cluster else ''}, database "
+        f"PostgreSQL {version}{' (throwaway loopback cluster)' if cluster else ''}, {durability}, database "
         f"{db_size}; load after generating {load()}. Server processes: this checkout's code (pure Python "
         "unless sync/*.so is built)."
     )
@@ -571,7 +605,7 @@ async def _supervisor_before(
     reads: dict[str, list[str]] = {}
     for name, token, params, scope in _scopes(world):
         first, body = await overview_s(server, token, params)
-        warm = median([(await overview_s(server, token, params))[0] for _ in range(5)])
+        warm = median([(await overview_s(server, token, params))[0] for _ in range(3)])
         rows = min(len(scope), params.get("limit", len(scope)))
         sup.check(
             f"{name} overview: {len(body['warehouses'])} rows of {body['total']:,}",
@@ -580,7 +614,7 @@ async def _supervisor_before(
         label = f"{len(scope):,} warehouses" + (f", a page of {PAGE}" if params else "")
         reads[name] = [f"overview ({name})", label, fmt_ms(folded[name]), fmt_ms(first), fmt_ms(warm)]
     for name, _, _, scope in _scopes(world):
-        warm, found = await sync_state_s(storage, scope, 5)
+        warm, found = await sync_state_s(storage, scope, 3)
         sup.check(f"{name} device sync state: {found:,} devices", found > 0)
         reads[f"sync-{name}"] = [
             f"device sync state ({name})",
@@ -603,10 +637,11 @@ async def _supervisor_after(
     for row in reads.values():
         sup.add(*row, load())
     sup.notes.append(
-        "Overview: GET /api/supervisor/overview over HTTP, one process. Cold: every warehouse's summary "
-        "folded from its records and kept (the national read folds those the province read did not); "
-        "after the pushes: the pushed warehouses' summaries refolded. Device sync state: "
-        "storage.device_sync_state in-process (what the overview adds to the summaries), median of 5."
+        "Overview: GET /api/supervisor/overview over HTTP, one process, median of 3 when warm. Cold: "
+        "build_overview in-process before any server starts, every warehouse's summary folded from its "
+        "records and kept (the national read folds those the province read did not); after the "
+        "pushes: the pushed warehouses' summaries refolded. Device sync state: "
+        "storage.device_sync_state in-process (what the overview adds to the summaries), median of 3."
     )
 
 
@@ -616,10 +651,11 @@ async def _pushes(
     disjoint = [world.officers[w][0] for w in range(size.phones)]  # each in a warehouse of its own
     runs: dict[int, PushRun] = {}
     for n in PROCESSES:
-        for server in servers[:n]:
-            if server.proc is None:
-                server.start()
-        await asyncio.sleep(0.5)
+        started = [server for server in servers[:n] if server.proc is None]
+        for server in started:
+            server.start()
+        if started:
+            await quiet(servers[:n], ctx)
         runs[n] = out = await push_for(disjoint, servers[:n], url, size)
         ctx.log(f"national: {n} processes {out.per_s:.0f} pushes/s, lock waits {out.sampler.kinds()}")
         ctx.log(f"national:   waiting: {out.sampler.blocked()}")
@@ -670,6 +706,7 @@ def _push_row(pushes: Section, label: str, out: PushRun, base: PushRun, phones: 
         f"{s.row_share:.1%}",
         f"{s.wait_share:.1%}",
         f"{s.any_share:.1%}",
+        f"{s.scan_samples / max(s.samples, 1):.0%}",
         out.errors,
         load(),
     )

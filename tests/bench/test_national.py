@@ -39,7 +39,7 @@ async def test_the_national_section_prints_measured_figures(
     for row in pushes.rows:
         per_s, mutations_per_s, ratio = (number(c) for c in row[2:5])
         assert per_s > 0 and mutations_per_s >= per_s and ratio > 0
-        assert 0 <= number(row[5]) <= number(row[6]) <= 100  # row/advisory waits are part of all waits
+        assert 0 <= number(row[5]) <= number(row[6]) <= 100 and 0 <= number(row[8]) <= 100  # shares
     # Pushes into one warehouse queue on its row; pushes into different ones do not.
     assert number(pushes.rows[-1][5]) > max(number(row[5]) for row in pushes.rows[:3])
     assert len(sup.rows) == 4
