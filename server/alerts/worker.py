@@ -8,6 +8,10 @@ attempt later (server/alerts/retry.py), or the dead-letter list. A round starts 
 every `POLL_S`. Every so often it also looks for the scheduled events (server/alerts/schedule.py)
 and purges what is finished and past its retention (server/alerts/retention.py).
 
+Fanning out needs every warehouse, user, webhook and subscription: they are kept between rounds
+and read again only when `Storage.recipients_generation` moved (bumped by trigger in the
+transaction of any change of them, so valid across processes); a round reads that one row.
+
 Wake-ups are coalesced: a round takes everything pending, commits during a round cause one more
 round at most, and a round woken by a commit starts no sooner than `alert_round_gap_s` after the
 previous one started (a commit after a quiet spell is taken at once). A reconnect storm's hundreds
@@ -25,6 +29,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,9 +41,9 @@ from server.alerts import duty, notifications, recipients, retention, schedule, 
 from server.alerts.retry import RetrySchedule
 from server.config import Config
 from server.events import EventHub
-from server.models import Warehouse
+from server.models import User, Warehouse
 from server.storage import Storage
-from server.storage.alerts import Delivery
+from server.storage.alerts import Delivery, PushSubscription, Webhook
 
 log = logging.getLogger("tigapilar.alerts")
 
@@ -52,6 +57,15 @@ write transaction whatever the count, and a storm raises thousands of events in 
 10,000 new incidents): at 100 a round a critical incident waited behind them for 10 s and more."""
 LEASE_MARGIN_S = 30.0
 """A claimed delivery is left alone by other processes for the attempt's time limit plus this."""
+
+
+@dataclass(frozen=True)
+class Recipients:
+    warehouses: frozenset[str]
+    users: list[User]
+    webhooks: list[Webhook]
+    subscriptions: list[PushSubscription]
+    officers_subscribed: bool
 
 
 def vapid_path(config: Config, storage: Storage) -> Path:
@@ -87,6 +101,9 @@ class AlertWorker:
         self.http_private = targets.client(timeout_s=config.alert_timeout_s, public_only=False)
         self.vapid: Vapid02 = webpush.load_or_create(vapid_path(config, storage))
         self._warehouses: dict[str, Warehouse | None] = {}
+        self._recipients: tuple[int, Recipients] | None = None
+        self.recipient_reads = 0
+        """Times the recipients were read (once, then at each change of them)."""
         self._task: asyncio.Task[None] | None = None
         self._next_scan = 0.0
         self.rounds = 0
@@ -144,19 +161,37 @@ class AlertWorker:
     async def fan_out(self) -> int:
         events = await self.storage.undispatched_events(FAN_OUT_BATCH)
         if events:
-            all_warehouses = frozenset(w.id for w in await self.storage.warehouses())
-            subscriptions = await self.storage.push_subscriptions()
-            users = await self.storage.users()
-            officers = {u.id for u in users if u.role == "officer"}
+            known = await self.recipients()
             on_duty: dict[str, frozenset[str]] = {}
-            if any(s.user_id in officers for s in subscriptions):  # the roster matters only then
+            if known.officers_subscribed:  # the roster matters only then
                 now = datetime.fromtimestamp(self.clock(), UTC)
                 on_duty = await duty.on_duty_by_warehouse(self.storage, {e.warehouse_id for e in events}, now)
             made = recipients.deliveries(
-                events, await self.storage.webhooks(), subscriptions, users, all_warehouses, on_duty
+                events, known.webhooks, known.subscriptions, known.users, known.warehouses, on_duty
             )
             await self.storage.dispatch(events, made, self.clock())
         return len(events)
+
+    async def recipients(self) -> Recipients:
+        """Everyone who may receive, as of now: read again only when the generation moved (any
+        committed change of them, in any process, bumps it in its own transaction). The generation
+        is read first, so a change committed while they are read makes the next round read again."""
+        generation = await self.storage.recipients_generation()
+        if self._recipients is None or self._recipients[0] != generation:
+            users = await self.storage.users()
+            subscriptions = await self.storage.push_subscriptions()
+            officers = {u.id for u in users if u.role == "officer"}
+            known = Recipients(
+                warehouses=frozenset(w.id for w in await self.storage.warehouses()),
+                users=users,
+                webhooks=await self.storage.webhooks(),
+                subscriptions=subscriptions,
+                officers_subscribed=any(s.user_id in officers for s in subscriptions),
+            )
+            self._recipients = (generation, known)
+            self._warehouses.clear()  # a renamed warehouse is named anew in the next message
+            self.recipient_reads += 1
+        return self._recipients[1]
 
     async def warehouse(self, warehouse_id: str) -> Warehouse | None:
         if warehouse_id not in self._warehouses:

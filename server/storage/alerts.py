@@ -269,6 +269,11 @@ class AlertStore(Protocol):
 
     async def webhooks(self) -> list[Webhook]: ...
 
+    async def recipients_generation(self) -> int:
+        """Moves with every committed change of warehouses, users, assignments, webhooks or push
+        subscriptions (triggers, migration 0012): the alert worker rereads them only then."""
+        ...
+
     async def webhook_with_secret(self, webhook_id: str) -> tuple[Webhook, str] | None: ...
 
     async def remove_webhook(self, webhook_id: str) -> bool: ...
@@ -448,6 +453,11 @@ class AlertsMixin:
                     secret,
                 ),
             )
+
+    async def recipients_generation(self) -> int:
+        async with self._alerts_tx() as conn:
+            rows = await conn.fetch("SELECT generation FROM alert_recipients_generation WHERE id = 1")
+        return int(rows[0][0]) if rows else 0
 
     async def webhooks(self) -> list[Webhook]:
         async with self._alerts_tx() as conn:

@@ -30,12 +30,13 @@ async def people(client: httpx.AsyncClient, factory: Factory) -> dict[str, Any]:
     johar, senen = await factory.warehouse(name="Gudang Johar"), await factory.warehouse(name="Gudang Senen")
     sari = await factory.user(warehouses=[johar])
     spv_johar = await factory.user(role="supervisor", warehouses=[johar])
+    spv_senen = await factory.user(role="supervisor", warehouses=[senen])
     tni = await factory.user(warehouses=[johar], agency="TNI")
     polri = await factory.user(warehouses=[johar], agency="POLRI")
     tokens = {
         "sari": await factory.token(sari, client_id="dev-sari-1"),
         "spv_johar": await factory.token(spv_johar, client_id="dev-spv-johar"),
-        "spv_senen": await factory.token(await factory.user(role="supervisor", warehouses=[senen])),
+        "spv_senen": await factory.token(spv_senen),
         "tni_johar": await factory.token(tni),
         "polri_johar": await factory.token(polri),
     }
@@ -46,6 +47,7 @@ async def people(client: httpx.AsyncClient, factory: Factory) -> dict[str, Any]:
         "johar": johar,
         "senen": senen,
         "tokens": tokens,
+        "spv_senen_id": spv_senen.id,
         "sari": Device(client, tokens["sari"], "dev-sari-1"),
     }
 
@@ -216,3 +218,40 @@ async def test_officers_are_told_only_while_on_duty(
     assert told["current"] == told["early"] == ["incident.created"]
     assert told["ended"] == told["later"] == told["checked_out"] == told["unplanned"] == []
     assert "incident.created" in told["spv"]
+
+
+async def test_the_worker_rereads_recipients_only_when_they_changed(
+    app: Litestar, config: Config, storage: Storage, client: httpx.AsyncClient, people: dict[str, Any]
+) -> None:
+    """Users, webhooks and subscriptions are read once and kept while nothing of them changes; a
+    subscription added and a supervisor assigned to the warehouse are seen at the next fan-out."""
+    tokens, johar = people["tokens"], people["johar"]
+
+    async def incident() -> str:
+        rid = str(uuid.uuid4())
+        m = people["sari"].mutation("create", rid, warehouse_id=johar.id, base_rev=0, fields=INCIDENT)
+        assert (await people["sari"].push([m])).status_code == 200
+        return rid
+
+    with push_service() as service:
+        browsers = {n: Browser(service.endpoint(n)) for n in ("spv_johar", "spv_senen")}
+        await subscribe(client, tokens["spv_johar"], browsers["spv_johar"])
+        worker = worker_for(app, config, storage)
+        try:
+            await incident()
+            await rounds(worker, lambda: len(service.to("spv_johar")) >= 2)  # with inspection.overdue
+            await incident()
+            await rounds(worker, lambda: len(service.to("spv_johar")) >= 3)
+            assert worker.recipient_reads == 1  # nothing of them changed: read once
+            await subscribe(client, tokens["spv_senen"], browsers["spv_senen"])
+            await storage.assign(people["spv_senen_id"], [johar.id])
+            third = await incident()
+            await rounds(worker, lambda: len(service.to("spv_senen")) >= 1)
+        finally:
+            await worker.close()
+    assert worker.recipient_reads == 2
+    told = [browsers["spv_senen"].decrypt(p.body) for p in service.to("spv_senen")]
+    assert [(m["event"], m["url"]) for m in told] == [
+        ("incident.created", f"/supervisor/#/incidents/{third}")
+    ]
+    assert len(service.to("spv_johar")) == 4
