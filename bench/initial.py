@@ -30,7 +30,7 @@ from bench.env import REPO, RssSampler, fmt_bytes, fmt_rate, mib
 from bench.report import Section
 from bench.server import Server
 from bench.world import Phone, bulk_write, changed_again, incidents, make_world
-from server.api.supervisor import build_overview
+from server.overview import build_overview
 from server.reports import Settings
 from server.storage.feed_cache import FeedCache
 from server.storage.sqlite import SqliteStorage

@@ -25,8 +25,8 @@ from bench.context import Context
 from bench.env import fmt_ms, median
 from bench.report import Section
 from bench.world import bulk_write, incident_fields, incidents, make_world
-from server.api.supervisor import build_overview
 from server.models import StockItemType
+from server.overview import build_overview
 from server.reports import Settings
 from server.storage.sqlite import SqliteStorage
 from sync.domain import Actor

@@ -1,7 +1,8 @@
 """What the supervisor view shows, computed in plain Python over synced records.
 
-Pure: no HTTP, no SQL. The API layer (server/api/supervisor.py) reads records with
-`Storage.iter_records` and hands them here, so every backend gets the same numbers.
+Pure: no HTTP, no SQL. The services (server/overview.py for the overview; the supervisor reads of
+server/api/supervisor.py) read records with `Storage.iter_records` and hand them here, so every
+backend gets the same numbers.
 
     overview()          one row per warehouse: last inspection, overdue, findings, incidents, stock,
                         devices that have not synced for long

@@ -171,7 +171,7 @@ async def assert_summaries_are_folds(
     and kept) and still equals the fold."""
     from litestar.datastructures import State
 
-    from server.api.supervisor import build_overview
+    from server.overview import build_overview
     from server.reports import Settings
 
     ids = sorted(warehouse_ids)

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 from litestar.datastructures import State
 
-from server.api.supervisor import build_overview, settings_of
+from server.api.supervisor import settings_of
+from server.overview import build_overview
 from server.storage import Storage
 from sync.alerts import overdue_event, stale_device_event
 from sync.store import AlertEvent

@@ -26,11 +26,12 @@ from litestar.params import Parameter
 
 from server import images, report_pdf
 from server.api.attachments import stored_thumbnail
-from server.api.supervisor import SUPERVISORS, settings_of, templates_for
+from server.api.supervisor import SUPERVISORS, settings_of
 from server.auth import check_scope
 from server.deps import ActorDep, StorageDep
 from server.errors import ApiError
 from server.images import ImageDecoder
+from server.overview import templates_for
 from server.storage import Storage
 from sync.domain import Template
 from sync.store import Record

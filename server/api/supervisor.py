@@ -10,10 +10,7 @@ Guards: supervisors and admins only; every warehouse asked for must be in the ac
 
 from __future__ import annotations
 
-import asyncio
-import weakref
-from collections import Counter
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, TypeVar
 
@@ -28,7 +25,7 @@ from server.auth import Session, check_scope, require_role
 from server.deps import ActorDep, SessionDep, StorageDep
 from server.errors import ApiError
 from server.models import DeviceLabel, iso
-from server.storage import Storage
+from server.overview import build_overview, collect, overview_flights, overview_page, templates_for
 from server.storage.base import AuditCursor, AuditRow
 from sync.domain import Actor, Label, Template, TemplateItem
 from sync.messages import Mutation
@@ -88,59 +85,6 @@ def day_bounds(
     if low and high and low >= high:
         raise ApiError(400, "bad_range", "Tanggal awal harus sebelum tanggal akhir")
     return low, high
-
-
-_template_caches: weakref.WeakKeyDictionary[Any, dict[str, Template | None]] = weakref.WeakKeyDictionary()
-
-
-async def templates_for(storage: Storage, ids: Iterable[str]) -> dict[str, Template]:
-    """Templates by id, cached per storage (a published template never changes)."""
-    cache = _template_caches.setdefault(storage, {})
-    for template_id in set(ids) - cache.keys():
-        cache[template_id] = await storage.get_template(template_id)
-    return {i: t for i in set(ids) if (t := cache.get(i)) is not None}
-
-
-class SingleFlight:
-    """One computation per key at a time: requests arriving while it runs share its answer.
-
-    The overview reads and folds every record in scope (~0.3 s at 20,000 records) and each open
-    supervisor page reloads it after the live changes it is shown; during a reconnect storm several
-    pages would otherwise rebuild the same overview side by side on the one event loop. A request
-    that joins a running build gets an answer at most that build's duration old, whose `revision`
-    makes its live stream replay anything newer."""
-
-    def __init__(self) -> None:
-        self._running: dict[Hashable, asyncio.Task[Any]] = {}
-
-    async def run(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
-        task = self._running.get(key)
-        if task is None:
-            task = asyncio.ensure_future(compute())
-            self._running[key] = task
-            task.add_done_callback(lambda done: self._running.pop(key, None))
-        # shield: a caller that goes away (a closed page) does not cancel the others' answer
-        result: T = await asyncio.shield(task)
-        return result
-
-
-def kept_in_state(state: State, key: str, kind: type[K]) -> K:
-    """The app's one `kind` object under `key` in its state, made on first use."""
-    found = state.get(key)
-    if not isinstance(found, kind):
-        found = kind()
-        state[key] = found
-    return found
-
-
-def overview_flights(state: State) -> SingleFlight:
-    return kept_in_state(state, "overview_flights", SingleFlight)
-
-
-async def collect(
-    storage: Storage, warehouse_ids: Sequence[str], collections: Sequence[str], **bounds: Any
-) -> list[Record]:
-    return [r async for r in storage.iter_records(warehouse_ids, collections, **bounds)]
 
 
 # -- response shapes ---------------------------------------------------------------------------------
@@ -314,43 +258,6 @@ def _label(field: str, template: Template | None) -> Label:
 _mutation = msgspec.json.Decoder(Mutation).decode
 
 
-async def build_overview(
-    storage: Storage,
-    state: State,
-    scope: Sequence[str],
-    *,
-    settings: reports.Settings,
-    agency: str | None = None,
-) -> reports.Overview:
-    """The overview of `scope` now, from each warehouse's summary (server/summaries.py): one row
-    per warehouse, whatever its records. A warehouse whose summary does not hold (none yet, or the
-    stock item types changed) is folded from its records once and its summary kept (also what the
-    scheduled alerts read: server/alerts/schedule.py)."""
-    revision = await storage.latest_revision()
-    items = tuple(await storage.stock_item_types())
-    key = summaries.items_key(items)
-    folds = summaries.valid_folds(await storage.warehouse_summaries(scope), key)
-    stale = [w for w in scope if w not in folds]
-    if stale:
-        # The counters before the records: a summary kept under an older revision than what it
-        # was folded from is only folded once more, never served stale.
-        revisions = await storage.live_cursors(stale)
-        records = await collect(storage, stale, summaries.OVERVIEW_COLLECTIONS)
-        templates = await templates_for(storage, summaries.template_ids(records))
-        fresh = summaries.fold(stale, records, templates, items)
-        await storage.keep_summaries(summaries.summary_rows(fresh, revisions, key))
-        folds.update(fresh)
-    return reports.compose(
-        await storage.warehouses(scope),
-        folds,
-        await storage.device_sync_state(scope),
-        settings=settings,
-        now=datetime.now(UTC),
-        revision=revision,
-        agency=agency,
-    )
-
-
 class SupervisorController(Controller):
     path = "/api/supervisor"
     tags = ["supervisor"]  # noqa: RUF012
@@ -387,20 +294,8 @@ class SupervisorController(Controller):
             return await build_overview(storage, state, scope, settings=settings, agency=agency)
 
         built = await overview_flights(state).run((tuple(scope), agency), build)
-        rows = reports.filter_and_sort(
-            built.warehouses, kota=kota, kecamatan=kecamatan, status=status, sort=sort
-        )
-        page = rows[offset : None if limit is None else offset + limit]
-        places = [r.warehouse for r in built.warehouses]
-        in_kota = [w for w in places if not kota or w.kota.lower() == kota.lower()]
-        return msgspec.structs.replace(
-            built,
-            warehouses=page,
-            total=len(rows),
-            offset=offset,
-            by_status=dict(Counter(r.status for r in rows)),
-            kotas=sorted({w.kota for w in places if w.kota}),
-            kecamatans=sorted({w.kecamatan for w in in_kota if w.kecamatan}),
+        return overview_page(
+            built, kota=kota, kecamatan=kecamatan, status=status, sort=sort, limit=limit, offset=offset
         )
 
     @get("/people")

@@ -9,9 +9,9 @@ import msgspec
 import pytest
 from litestar.datastructures import State
 
-from server.api.supervisor import build_overview
 from server.audit import verify_log
 from server.models import Warehouse
+from server.overview import build_overview
 from server.reports import Settings
 from server.storage import StorageError, open_storage, sqlite_path
 from server.storage.postgres import PostgresStorage

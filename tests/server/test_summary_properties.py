@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.datastructures import State
 
-from server.api.supervisor import build_overview
 from server.models import Warehouse
+from server.overview import build_overview
 from server.reports import Settings
 from server.storage.base import Storage
 from server.storage.postgres.testing import SKIP_REASON, session_databases

@@ -26,6 +26,7 @@ from server.storage.base import AttachmentMeta, AuditRow, PurgeAudit, StorageErr
 from server.storage.postgres import migrations
 from server.storage.postgres.accounts import AccountsMixin, affected
 from server.storage.postgres.alerts import PostgresAlertsMixin
+from server.storage.postgres.notify import ChangeListener
 from server.storage.postgres.reports import SupervisorQueriesMixin
 from server.storage.postgres.sync_tx import (
     MIGRATE_LOCK,
@@ -307,8 +308,6 @@ class PostgresStorage(AccountsMixin, SupervisorQueriesMixin, PostgresAlertsMixin
         """Call `on_change(warehouses)` whenever any process commits a sync batch on this database
         (None: any warehouse may have changed, as after every reconnect):
         `async with storage.listen_changes(hub.notify): ...`."""
-        from server.storage.postgres.notify import ChangeListener
-
         return ChangeListener(self.listen_url, on_change)
 
     # -- attachments -------------------------------------------------------------------------------
