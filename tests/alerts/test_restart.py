@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -29,6 +30,12 @@ async def wait_for(check: object, timeout: float = 30) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("timed out")
+
+
+def retry_planned(db: Path) -> bool:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT attempts, lease_until FROM alert_deliveries").fetchall()
+    return rows == [(1, 0)]
 
 
 @pytest.mark.slow
@@ -57,6 +64,10 @@ async def test_a_server_killed_between_retries_delivers_after_restart_once_per_d
                 )
             assert pushed.status_code == 200, pushed.text
             await wait_for(lambda: len(rx.received) == 1)  # answered 500
+            # Killed once the failed attempt is recorded (its lease given back, the retry planned):
+            # killed between the receiver's answer and that write, the delivery would wait out its
+            # lease (the attempt timeout + 30 s) before anyone tried it again.
+            await wait_for(lambda: retry_planned(world.db))
             server.kill()
             server.start()
             await wait_for(lambda: len(rx.received) == 2)
