@@ -74,17 +74,29 @@ overview runs: the supervisor's, and each server process's alert scan (server/al
 the national overview, at start-up and every 60 s)."""
 
 
-async def quiet(servers: list[Server], ctx: Context, *, limit_s: float = 240) -> float:
-    """Wait until the servers' CPU is idle (below 15 % of a core over a second: the start-up alert
-    scan, a national overview in each new process, is done); how long it took."""
-    t0 = time.perf_counter()
-    before = sum(s.cpu_seconds() for s in servers)
-    while time.perf_counter() - t0 < limit_s:
-        await asyncio.sleep(1.0)
-        now = sum(s.cpu_seconds() for s in servers)
-        if now - before < 0.15:
-            break
-        before = now
+async def quiet(servers: list[Server], url: str, ctx: Context, *, limit_s: float = 240) -> float:
+    """Wait until the servers are idle: their CPU below 15 % of a core and no statement running on
+    the database, two seconds in a row (each new process's start-up alert scan, the national
+    overview and the inspection.overdue events it raises and dispatches, is done); how long it took."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        t0 = time.perf_counter()
+        before = sum(s.cpu_seconds() for s in servers)
+        calm = 0
+        await asyncio.sleep(2.0)
+        while time.perf_counter() - t0 < limit_s and calm < 2:
+            await asyncio.sleep(1.0)
+            now = sum(s.cpu_seconds() for s in servers)
+            running = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state = 'active' AND backend_type = 'client backend'"
+            )
+            calm = calm + 1 if now - before < 0.15 and not running else 0
+            before = now
+    finally:
+        await conn.close()
     took = time.perf_counter() - t0
     ctx.log(f"national: {len(servers)} server(s) quiet after {took:.0f} s (load {load()})")
     return took
@@ -523,10 +535,11 @@ async def run(ctx: Context, size: Sizes | None = None) -> list[Section]:
             await _describe(gen, url, size, took, cluster)
             folded = await _fold(storage, world, ctx)
             servers[0].start()
-            startup = await quiet(servers[:1], ctx)
+            startup = await quiet(servers[:1], url, ctx)
             sup.notes.append(
                 f"The first server process was busy {startup:.0f} s after start-up (its alert scan: the "
-                "national overview, server/alerts/schedule.py); the reads above were taken after it."
+                "national overview, server/alerts/schedule.py, and the inspection.overdue events it raises); "
+                "the reads above were taken after it."
             )
             reads = await _supervisor_before(sup, storage, servers[0], world, folded, ctx)
             await _pushes(pushes, servers, url, world, size, ctx)
@@ -655,7 +668,7 @@ async def _pushes(
         for server in started:
             server.start()
         if started:
-            await quiet(servers[:n], ctx)
+            await quiet(servers[:n], url, ctx)
         runs[n] = out = await push_for(disjoint, servers[:n], url, size)
         ctx.log(f"national: {n} processes {out.per_s:.0f} pushes/s, lock waits {out.sampler.kinds()}")
         ctx.log(f"national:   waiting: {out.sampler.blocked()}")
