@@ -14,6 +14,7 @@ from server.models import Warehouse
 from server.overview import build_overview
 from server.reports import Settings
 from server.storage import StorageError, open_storage, sqlite_path
+from server.storage.alerts import NewDelivery
 from server.storage.postgres import PostgresStorage
 from server.storage.postgres import migrations as pg_migrations
 from server.storage.postgres.testing import session_databases, with_database
@@ -21,8 +22,9 @@ from server.storage.rows import audit_rows
 from server.storage.sqlite import SqliteStorage, migrations
 from sync.audit import SYSTEM_CHAIN, Head
 from sync.engine import SyncEngine
-from sync.store import AuditEntry
+from sync.store import AlertEvent, AuditEntry
 from tests.factories import assert_summaries_are_folds
+from tests.server.test_schema_rule import shape_of
 from tests.sync.helpers import OTHER_WH, WH, Phone, actor, incident
 
 
@@ -349,3 +351,78 @@ async def test_migration_7_on_a_database_with_data_and_queued_offline_edits_push
         await assert_summaries_are_folds(storage, [WH, OTHER_WH])  # the overview kept OTHER_WH's
     finally:
         await storage.close()
+
+
+async def test_migration_9_keys_alert_deliveries_by_warehouse_and_keeps_the_queue(
+    database_url: str, sql_rows: Callable[..., list[tuple[object, ...]]], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, storage_backend: str,
+) -> None:  # fmt: skip
+    """A schema-8 database with a pending delivery and a dead letter: after 0009 both are there as
+    they were, the dead letter is replayed, the pending one is claimed and delivered, dispatching
+    the same event again makes no second delivery, and the key leads with the warehouse (both
+    backends)."""
+    bundled = {m: m.load() for m in (migrations, pg_migrations)}
+    for module, loaded in bundled.items():
+        monkeypatch.setattr(module, "load", lambda loaded=loaded: [m for m in loaded if m.version < 9])
+    storage = open_storage(database_url, data_dir=tmp_path)
+    await storage.open()
+    if storage_backend == "postgres":  # a test database is a copy of a migrated template: undo 0009
+        sql_rows(
+            "ALTER TABLE alert_deliveries DROP CONSTRAINT alert_deliveries_pkey,"
+            " DROP CONSTRAINT alert_deliveries_warehouse_id_channel_target_id_event_id_key,"
+            " ADD PRIMARY KEY (id), ADD UNIQUE (channel, target_id, event_id)"
+        )
+        sql_rows("DROP INDEX alert_deliveries_id")
+        sql_rows("DELETE FROM schema_version WHERE version = 9")
+    try:
+        assert (await storage.schema_version()) == 8 or storage_backend == "postgres"
+        assert ("id",) in [tuple(k) for k in _delivery_keys(storage_backend, sql_rows)]
+        await storage.raise_events([
+            AlertEvent(key=f"incident.created:inc-{n}:1", event="incident.created", warehouse_id=wid,
+                       subject=f"incidents/inc-{n}", record={"severity": "kritis"},
+                       occurred_at="2026-12-01T00:00:00.000Z")
+            for n, wid in enumerate((WH, OTHER_WH))
+        ])  # fmt: skip
+        events = await storage.undispatched_events(10)
+        made = [NewDelivery(event=e, channel="webhook", target_id="hook-1") for e in events]
+        await storage.dispatch(events, made, now=100.0)
+        claimed = {d.event.warehouse_id: d for d in await storage.claim_deliveries(100.0, 30.0, 10)}
+        await storage.delivery_failed(claimed[OTHER_WH], retry_at=None, error="HTTP 500")
+        await storage.delivery_failed(claimed[WH], retry_at=100.0, error="HTTP 503")
+        before = sorted(
+            sql_rows("SELECT id, event_id, warehouse_id, status, attempts, last_error FROM alert_deliveries")
+        )
+    finally:
+        await storage.close()
+
+    for module, loaded in bundled.items():
+        monkeypatch.setattr(module, "load", lambda loaded=loaded: loaded)
+    storage = open_storage(database_url, data_dir=tmp_path)
+    await storage.open()
+    try:
+        assert await storage.schema_version() == bundled[migrations][-1].version
+        after = sorted(
+            sql_rows("SELECT id, event_id, warehouse_id, status, attempts, last_error FROM alert_deliveries")
+        )
+        assert after == before and len(after) == 2
+        [dead] = await storage.deliveries("dead")
+        assert (dead.id, dead.warehouse_id, dead.last_error) == (claimed[OTHER_WH].id, OTHER_WH, "HTTP 500")
+        assert await storage.replay_delivery(dead.id, now=200.0)
+        due = {d.event.warehouse_id: d for d in await storage.claim_deliveries(200.0, 30.0, 10)}
+        assert set(due) == {WH, OTHER_WH}
+        assert all([await storage.delivery_done(d, now=201.0) for d in due.values()])
+        await storage.dispatch(events, made, now=300.0)
+        assert sql_rows("SELECT count(*) FROM alert_deliveries WHERE status = 'delivered'") == [(2,)]
+        assert sql_rows("SELECT count(*) FROM alert_deliveries") == [(2,)], (
+            "one delivery per event and target"
+        )
+    finally:
+        await storage.close()
+
+
+def _delivery_keys(
+    storage_backend: str, sql_rows: Callable[..., list[tuple[object, ...]]]
+) -> list[tuple[str, ...]]:
+    """The primary key and unique keys of alert_deliveries, as the schema rule reads them."""
+    shape = shape_of(storage_backend, sql_rows)["alert_deliveries"]
+    return [shape[0], *shape[1]]

@@ -14,7 +14,8 @@ from server.storage import Storage
 
 REFERENCE = {
     "users", "warehouses", "assignments", "devices", "templates", "stock_item_types", "webhooks",
-    "push_subscriptions", "login_failures", "audit_roots", "database_marks", "schema_version",
+    "push_subscriptions", "alert_recipients_generation", "login_failures", "audit_roots",
+    "database_marks", "schema_version",
 }  # fmt: skip
 """Small tables every shard reads (people, places, checklists, configuration)."""
 
@@ -26,7 +27,6 @@ NOT_READY = {
     "client_state": "one row per phone, locked by its pushes to every warehouse",
     "attachments": "content-addressed photos, shared by warehouses",
     "alert_events": "one identity sequence for every warehouse",
-    "alert_deliveries": "keyed by its own id",
 }
 """Tables that grow with the data but are not distributed by warehouse yet (issue 18, point 7)."""
 
