@@ -52,10 +52,10 @@ from bench.report import Section
 from bench.server import Server
 from bench.storm import postgres_available, postgres_database
 from bench.world import EPOCH_MS, _password_hash, bulk_write, incident_fields, incidents, uuid7
-from server.api.supervisor import build_overview
 from server.auth import new_token
 from server.events import EventHub
 from server.models import Warehouse, iso
+from server.overview import build_overview
 from server.reports import Settings
 from server.seed import install_reference_data
 from server.storage import device_sync
