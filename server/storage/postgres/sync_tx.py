@@ -188,6 +188,7 @@ def _commit_batch_sql() -> str:
     client_id = client.split(", ")[0]
     digests = n.params("text[]", "bigint[]", "text[]")
     refs = n.params("text[]", "text[]", "text[]", "text[]", "text[]")
+    ref_sha, _, ref_client = refs.split(", ")[:3]
     audit = n.params("bigint[]", *("text[]",) * 7, "bytea[]", "text[]", "text[]", "text[]")
     states = n.params("text[]", "bigint[]", "bigint[]", "bigint[]", "text[]", "text[]")
     moved = n.params("bigint[]", "text[]", "bigint[]")
@@ -210,10 +211,22 @@ answered AS (
     SELECT * FROM unnest({outcomes})
 ),
 client AS (
-    INSERT INTO client_state (client_id, user_id, last_seq, updated_at)
-    SELECT {client} WHERE {client_id} <> ''
+    -- With the photos the client still owes, recounted with the references this push adds
+    -- (sibling CTEs do not see each other's rows: its new ones come from the parameters), so a
+    -- push with photos needs no statement more under its locks (device freshness, migration 0010).
+    INSERT INTO client_state (client_id, user_id, last_seq, updated_at, missing_attachments)
+    SELECT {client}, CASE WHEN {client_id} = ANY({ref_client}) THEN (
+        SELECT count(DISTINCT u.sha256) FROM (
+            SELECT r.sha256 FROM attachment_refs AS r WHERE r.client_id = {client_id}
+            UNION SELECT t.sha256 FROM unnest({ref_sha}, {ref_client}) AS t (sha256, client_id)
+            WHERE t.client_id = {client_id}
+        ) AS u WHERE NOT EXISTS (SELECT 1 FROM attachments AS a WHERE a.sha256 = u.sha256)
+    ) ELSE 0 END
+    WHERE {client_id} <> ''
     ON CONFLICT (client_id) DO UPDATE SET user_id = excluded.user_id,
-        last_seq = GREATEST(client_state.last_seq, excluded.last_seq), updated_at = excluded.updated_at
+        last_seq = GREATEST(client_state.last_seq, excluded.last_seq), updated_at = excluded.updated_at,
+        missing_attachments = CASE WHEN {client_id} = ANY({ref_client}) THEN excluded.missing_attachments
+            ELSE client_state.missing_attachments END
 ),
 digested AS (
     INSERT INTO digests (warehouse_id, count, checksum) SELECT * FROM unnest({digests})
@@ -553,11 +566,11 @@ class PostgresWriteTx:
             CHANNEL,
             notify_payload(written),
         )
-        if effects.attachment_refs:
-            # The photos each referring client still owes, recounted after its new references.
-            await conn.execute(
-                _RECOUNT_MISSING, str_list(sorted({r.client_id for r in effects.attachment_refs}))
-            )
+        others = sorted({r.client_id for r in effects.attachment_refs} - {effects.client_id})
+        if others:
+            # References written for other clients (a tool's push, never a phone's): their counts
+            # are recounted after the write, one statement more.
+            await conn.execute(_RECOUNT_MISSING, str_list(others))
         self.warehouses_committed = written
         await write_outbox(conn, effects.alerts)  # alert events commit with their cause
         self.committed = True
