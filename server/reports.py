@@ -28,7 +28,7 @@ from typing import Any, Literal
 from msgspec import Struct
 
 from server.models import StockItemType, User, Warehouse, iso
-from server.roster import GuardNow, GuardShift, guard_flags, kept_shifts
+from server.roster import GuardNow, GuardShift, guard_flags, kept_with_spare
 from server.storage.base import DeviceSyncState
 from sync.clock import parse_hlc
 from sync.domain import Label, Template, TemplateItem, answer_field
@@ -216,6 +216,12 @@ class WarehouseFold(Struct, kw_only=True, frozen=True):
     inspection after a bad one never hides what is still waiting for a supervisor."""
     guard: list[GuardShift] = []
     """The most recent shifts with their handovers (server.roster.kept_shifts)."""
+    guard_spare: list[GuardShift] = []
+    guard_revisions: list[int] = []
+    guard_complete: bool = True
+    """The shifts after `guard`, the revision of each of both, whether they are all the warehouse's
+    (server.roster.kept_with_spare): what a push needs to keep `guard` (server/summaries.py). A
+    summary a push brought along may know fewer spares, or not know that it knows them all."""
 
 
 class _WarehouseState:
@@ -286,7 +292,10 @@ def fold(
             conflicts=state.conflicts,
             stock_discrepancies=sum(1 for ln in reconcile(state.stock, templates, items) if ln.discrepancy),
             open_findings=sorted(state.unreviewed_findings | set(state.last.findings if state.last else [])),
-            guard=kept_shifts(state.guard),
+            guard=(kept := kept_with_spare(state.guard)).guard,
+            guard_spare=kept.spare,
+            guard_revisions=kept.revisions,
+            guard_complete=kept.complete,
         )
         for wid, state in states.items()
     }

@@ -212,8 +212,33 @@ class GuardShift(Struct, kw_only=True, frozen=True):
     handover: dict[str, Any] | None
 
 
+SPARE_SHIFTS = 8
+"""Shifts a warehouse's summary keeps beyond KEPT_SHIFTS, so that a push removing a kept shift
+(deleted, or moved back in time) still knows the next one (server/summaries.py)."""
+
+
+class KeptShifts(Struct, kw_only=True, frozen=True):
+    """A warehouse's most recent shifts (`guard`, what the overview shows), the next ones
+    (`spare`), the revision of each (guard then spare), and whether these are all its shifts."""
+
+    guard: list[GuardShift]
+    spare: list[GuardShift]
+    revisions: list[int]
+    complete: bool
+
+
+def shift_rank(fields: Mapping[str, Any], revision: int) -> tuple[str, int]:
+    """Order of the kept shifts, highest first: the latest start, then the earliest revision."""
+    return (str(fields.get("starts_at", "")), -revision)
+
+
 def kept_shifts(records: Iterable[Record]) -> list[GuardShift]:
     """A warehouse's most recent shifts with their handovers, for its overview fold."""
+    return kept_with_spare(records).guard
+
+
+def kept_with_spare(records: Iterable[Record]) -> KeptShifts:
+    """kept_shifts(), with the SPARE_SHIFTS after them; `records` in revision order."""
     shifts: list[Record] = []
     handovers: dict[str, dict[str, Any]] = {}
     for record in records:
@@ -224,10 +249,16 @@ def kept_shifts(records: Iterable[Record]) -> list[GuardShift]:
         elif record.collection == "handovers":
             handovers[record.id] = record.fields
     shifts.sort(key=lambda r: str(r.fields.get("starts_at", "")), reverse=True)
-    return [
+    kept = [
         GuardShift(id=s.id, fields=s.fields, handover=handovers.get(handover_id(s.id)))
-        for s in shifts[:KEPT_SHIFTS]
+        for s in shifts[: KEPT_SHIFTS + SPARE_SHIFTS]
     ]
+    return KeptShifts(
+        guard=kept[:KEPT_SHIFTS],
+        spare=kept[KEPT_SHIFTS:],
+        revisions=[s.revision for s in shifts[: KEPT_SHIFTS + SPARE_SHIFTS]],
+        complete=len(shifts) <= KEPT_SHIFTS + SPARE_SHIFTS,
+    )
 
 
 class GuardNow(Struct, kw_only=True, frozen=True):
