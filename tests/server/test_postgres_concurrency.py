@@ -39,7 +39,7 @@ import pytest
 
 from server.models import Warehouse
 from server.storage.base import StorageUnavailable
-from server.storage.postgres import PostgresStorage
+from server.storage.postgres import PostgresStorage, migrations
 from server.storage.postgres.storage import create_database
 from server.storage.postgres.testing import direct_url, session_databases, with_database
 from sync import digest as digest_mod
@@ -419,7 +419,8 @@ async def test_processes_starting_together_migrate_once(postgres_url: str, tmp_p
             rows = await conn.fetch("SELECT version FROM schema_version ORDER BY version")
         finally:
             await conn.close()
-        assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
+        # every migration applied, once (numbers may have gaps: a number given out and not used)
+        assert [r[0] for r in rows] == [m.version for m in migrations.load()]
     finally:
         for s in storages:
             await s.close()
